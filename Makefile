@@ -1,0 +1,29 @@
+# make demo: set up and run the sample team's week; make test: set up and run the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/signalloop demo
+
+test: $(STAMP)
+	rm -f .test-migrate.db && DATABASE_URL=sqlite:///.test-migrate.db $(BIN)/signalloop db upgrade && rm -f .test-migrate.db*
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) *.egg-info signalloop-demo.db* signalloop-demo-chart.png

@@ -1,0 +1,146 @@
+"""Message -> signal decisions: linked channel, watch channel, reaction, shortcut, command, import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from bot import customers
+from bot.classify import KINDS, classify
+from storage import repo
+
+MAX_SIGNAL_TEXT = 4000
+MAX_NOTE = 1000
+
+PATH_CHANNEL = "channel"
+PATH_WATCH = "watch"
+PATH_REACTION = "reaction"
+PATH_SHORTCUT = "shortcut"
+PATH_COMMAND = "command"
+PATH_IMPORT = "import"
+
+
+@dataclass(frozen=True)
+class MessageIn:
+    """A Slack message as capture needs it (plain values, no Slack objects)."""
+
+    team_id: str
+    channel_id: str
+    ts: str
+    text: str
+    user_id: str | None
+    thread_ts: str | None = None
+    event_id: str | None = None
+    is_private: bool = False
+    author_name: str | None = None
+    permalink: str | None = None
+
+    @property
+    def posted_at(self) -> datetime:
+        return ts_to_datetime(self.ts)
+
+
+# message subtypes that are a person speaking; joins, bots, topic changes … are not
+PERSON_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
+
+
+def is_person_message(event: dict) -> bool:
+    """A message a person posted (not a bot, not the app, not a join or other system message)."""
+    return (event.get("subtype") in PERSON_SUBTYPES and not event.get("bot_id")
+            and bool(event.get("user")) and bool(event.get("ts")))
+
+
+def ts_to_datetime(ts: str) -> datetime:
+    """A Slack ts ("1700000000.000100") as an aware UTC datetime."""
+    return datetime.fromtimestamp(float(ts), tz=UTC)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def record(session: Session, msg: MessageIn, customer_id: int, path: str, now: datetime,
+           recorded_by: str | None = None, kind: str | None = None, note: str | None = None,
+           milestone_id: int | None = None, posted_at: datetime | None = None) -> int | None:
+    """Store one signal; None when this message is already a signal for this customer."""
+    text = _clip(msg.text, MAX_SIGNAL_TEXT)
+    c = classify(text + (" " + note if note else ""))
+    return repo.insert_signal(session, dict(
+        team_id=msg.team_id, channel_id=msg.channel_id, message_ts=msg.ts, thread_ts=msg.thread_ts,
+        user_id=msg.user_id, author_name=msg.author_name, text=text,
+        note=_clip(note, MAX_NOTE) if note else None, permalink=msg.permalink, customer_id=customer_id,
+        milestone_id=milestone_id, capture_path=path, kind=kind if kind in KINDS else c.kind,
+        sentiment=c.sentiment, is_private=msg.is_private, event_id=msg.event_id, recorded_by=recorded_by,
+        posted_at=posted_at or msg.posted_at, recorded_at=now,
+    ))
+
+
+def customers_for_channel_message(session: Session, msg: MessageIn) -> tuple[str, list[int]] | None:
+    """Which customers a channel message is about: (path, ids), or None when the channel is not ours."""
+    link = repo.channel_link(session, msg.team_id, msg.channel_id)
+    if link is None:
+        return None
+    if link.kind == "customer" and link.customer_id is not None:
+        return PATH_CHANNEL, [link.customer_id]
+    return PATH_WATCH, customers.mentioned(repo.name_index(session, msg.team_id), msg.text)
+
+
+def capture_channel_message(session: Session, msg: MessageIn, now: datetime,
+                            path_override: str | None = None) -> list[int]:
+    """A message posted in a linked or watch channel -> its signals (ids of the new ones)."""
+    if not msg.text.strip():
+        return []
+    found = customers_for_channel_message(session, msg)
+    if found is None:
+        return []
+    path, ids = found
+    new = [record(session, msg, cid, path_override or path, now) for cid in ids]
+    return [i for i in new if i is not None]
+
+
+def customers_for_any_message(session: Session, msg: MessageIn) -> list[int]:
+    """The customers a message anywhere is about: its channel's link first, then names in the text."""
+    found = customers_for_channel_message(session, msg)
+    if found is not None and found[1]:
+        return found[1]
+    return customers.mentioned(repo.name_index(session, msg.team_id), msg.text)
+
+
+def edit_message(session: Session, team_id: str, channel_id: str, ts: str, new_text: str,
+                 edited_at: datetime) -> int:
+    """An edited message updates its signals' text and classification; the edit time is kept."""
+    text = _clip(new_text, MAX_SIGNAL_TEXT)
+    c = classify(text)
+    return repo.update_message_text(session, team_id, channel_id, ts, text, c.kind, c.sentiment, edited_at)
+
+
+def delete_message(session: Session, team_id: str, channel_id: str, ts: str, now: datetime) -> int:
+    """A deleted message marks its signals deleted and erases their text."""
+    return repo.mark_message_deleted(session, team_id, channel_id, ts, now)
+
+
+def reaction_capture(session: Session, msg: MessageIn, reactor: str, now: datetime) -> list:
+    """The capture emoji on a message: record it for the customers it is about, or ask which one."""
+    from bot import render
+    from bot.effects import Ephemeral
+    from bot.safety import safe
+
+    ids = customers_for_any_message(session, msg)
+    if not ids:
+        everyone = repo.list_customers(session, msg.team_id)
+        if not everyone:
+            return [Ephemeral(msg.channel_id, reactor, "No customers yet, so I can't record this message. "
+                                                       "Add one with `/loop customer add <name>` and react again.")]
+        return [Ephemeral(msg.channel_id, reactor, "Which customer is this message about?",
+                          blocks=render.customer_picker(msg.channel_id, msg.ts, everyone))]
+    names = []
+    new = 0
+    for cid in ids:
+        if record(session, msg, cid, PATH_REACTION, now, recorded_by=reactor) is not None:
+            new += 1
+        c = repo.customer_by_id(session, msg.team_id, cid)
+        names.append(f"*{safe(c.name)}*" if c else "?")
+    what = "Recorded as a signal for " if new else "Already a signal for "
+    return [Ephemeral(msg.channel_id, reactor, ":memo: " + what + ", ".join(names) + ".")]

@@ -1,0 +1,224 @@
+"""The `signalloop` command line: run, demo, digest, import, db upgrade, manifest, purge."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from sqlalchemy.exc import OperationalError
+
+from bot.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("signalloop")
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _engine_and_sessions(settings: Settings, migrate: bool = True):  # noqa: ANN202
+    from storage import db
+
+    engine = db.make_engine(settings.database_url)
+    if migrate:
+        db.upgrade(settings.database_url)
+    return engine, db.make_session_factory(engine)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings()
+    settings.require_slack()
+    from bot.app import SlackHTTPServer, build_app
+    from bot.scheduler import start_scheduler
+
+    # `run` applies pending migrations itself (several instances on PostgreSQL take turns on a lock)
+    engine, sf = _engine_and_sessions(settings)
+    app, deps = build_app(settings, sf)
+    scheduler = start_scheduler(settings, engine, sf, deps)
+    stop = threading.Event()
+
+    def _stop(*_: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    if settings.socket_mode:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        handler = SocketModeHandler(app, settings.slack_app_token)
+        handler.connect()
+        log.info("signalloop connected in Socket Mode")
+        stop.wait()
+        handler.close()
+    else:
+        server = SlackHTTPServer(("0.0.0.0", settings.port), app, engine)
+        server.serve_in_thread()
+        log.info("signalloop listening on :%d (POST /slack/events, GET /healthz)", settings.port)
+        stop.wait()
+        server.shutdown()
+    scheduler.shutdown(wait=False)
+    deps.background.shutdown(wait=True)
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from storage import db
+
+    settings = _settings()
+    if args.action == "upgrade":
+        db.upgrade(settings.database_url)
+        print("Database is at the newest schema.")
+    return 0
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from bot.manifest import manifest
+
+    print(json.dumps(manifest(url=args.url, socket_mode=args.socket_mode), indent=2))
+    return 0
+
+
+def _team(args: argparse.Namespace, sf) -> str:  # noqa: ANN001
+    from sqlalchemy import select
+
+    from storage.models import Workspace
+
+    if args.team:
+        return args.team
+    with sf() as s:
+        teams = list(s.scalars(select(Workspace.team_id)))
+    if len(teams) == 1:
+        return teams[0]
+    raise ConfigError("--team is needed: " + ("no workspace is in the database yet (run the app once, or "
+                                              "pass --team T…)" if not teams else
+                                              "the database holds several workspaces: " + ", ".join(teams)))
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from bot.app import utcnow
+    from bot.importer import ImportError_, count_messages, import_export, read_export
+
+    settings = _settings()
+    _, sf = _engine_and_sessions(settings)
+    team = _team(args, sf)
+    try:
+        z, chans, _ = read_export(args.export)
+        total = count_messages(z, chans)
+        z.close()
+        with Progress(transient=True) as bar:
+            task = bar.add_task("Importing", total=total)
+            counts = import_export(args.export, team, sf, utcnow, lambda n: bar.advance(task, n))
+    except ImportError_ as e:
+        print(f"signalloop import: {e}", file=sys.stderr)
+        return 2
+    print(f"Imported {args.export}: {counts.channels} channels ({counts.channels_captured} linked or watched), "
+          f"{counts.messages} messages read, {counts.signals_added} signals added, "
+          f"{counts.already_present} already recorded.")
+    if counts.channels_captured == 0:
+        print("No channel of the export is linked or watched: run `/loop link <customer>` or `/loop watch` "
+              "in those channels first.")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from bot import customers as cust
+    from storage import repo
+
+    settings = _settings()
+    _, sf = _engine_and_sessions(settings)
+    team = _team(args, sf)
+    with sf.begin() as s:
+        found = cust.resolve_exact(s, team, args.customer)
+        if isinstance(found, cust.NoMatch):
+            print(f"signalloop purge: {cust.no_match_message(found).replace('*', '')}", file=sys.stderr)
+            return 2
+        n_sig, n_learn = repo.forget_customer(s, team, found.id)
+    print(f"Deleted {n_sig} signals and {n_learn} learnings of {found.name}.")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(args.db, chart=args.chart)
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from bot.digest_cli import run_digest_cli
+
+    settings = _settings()
+    engine, sf = _engine_and_sessions(settings)
+    return run_digest_cli(settings, sf, args)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="signalloop", description="Customer signals → a weekly learning loop.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="connect to Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP)"
+                   ).set_defaults(fn=cmd_run)
+
+    d = sub.add_parser("demo", help="no Slack, no keys: a sample team and this week's digest")
+    d.add_argument("--db", default="signalloop-demo.db", help="SQLite file to (re)create")
+    d.add_argument("--chart", default="signalloop-demo-chart.png", help="where to write the chart PNG")
+    d.set_defaults(fn=cmd_demo)
+
+    g = sub.add_parser("digest", help="build a digest now and post it (or --print it)")
+    g.add_argument("--channel", required=True, help="channel id, e.g. C0123ABC")
+    g.add_argument("--week", help="ISO week YYYY-Www (default: this week)")
+    g.add_argument("--team", help="workspace id (needed when the database holds several)")
+    g.add_argument("--print", dest="print_", action="store_true", help="print to the terminal, post nothing")
+    g.set_defaults(fn=cmd_digest)
+
+    i = sub.add_parser("import", help="backfill signals from a Slack export zip")
+    i.add_argument("export", help="path to the Slack workspace export (.zip)")
+    i.add_argument("--team", help="workspace id (needed when the database holds several)")
+    i.set_defaults(fn=cmd_import)
+
+    b = sub.add_parser("db", help="database schema")
+    b.add_argument("action", choices=["upgrade"], help="apply schema migrations")
+    b.set_defaults(fn=cmd_db)
+
+    m = sub.add_parser("manifest", help="print the Slack app manifest (JSON)")
+    m.add_argument("--url", help="public base URL for HTTP mode, e.g. https://signalloop.example.com")
+    m.add_argument("--socket-mode", action="store_true", help="a Socket Mode app (no request URLs)")
+    m.set_defaults(fn=cmd_manifest)
+
+    pg = sub.add_parser("purge", help="delete a customer's signals and learnings")
+    pg.add_argument("--customer", required=True, help="customer name or alias")
+    pg.add_argument("--team", help="workspace id (needed when the database holds several)")
+    pg.set_defaults(fn=cmd_purge)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    quiet = args.command in ("demo", "digest", "import", "manifest", "purge", "db")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else (logging.WARNING if quiet else logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # a Slack token in a debug log line of slack_sdk would leak it: keep that logger at INFO
+    logging.getLogger("slack_sdk").setLevel(logging.INFO)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        return args.fn(args)
+    except ConfigError as e:
+        print(f"signalloop: {e}", file=sys.stderr)
+        return 2
+    except OperationalError as e:
+        reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e).splitlines()[0]
+        print(f"signalloop: cannot reach the database (DATABASE_URL): {reason}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

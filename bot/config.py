@@ -1,0 +1,144 @@
+"""Settings from the environment and a .env file, validated once at start-up."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "gpt-4o-mini"
+# values never echoed back in an error: they are secrets or may hold a password
+_SECRET_NAMES = {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CLIENT_SECRET",
+                 "OPENAI_API_KEY", "DATABASE_URL"}
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the variable and the fix."""
+
+
+class Settings(BaseSettings):
+    """Every setting the app reads. Nothing else reads os.environ."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    slack_bot_token: str | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_app_token: str | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_signing_secret: str | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_api_url: str = Field(default="https://slack.com/api/", validation_alias="SLACK_API_URL")
+    slack_client_id: str | None = Field(default=None, validation_alias="SLACK_CLIENT_ID")
+    slack_client_secret: str | None = Field(default=None, validation_alias="SLACK_CLIENT_SECRET")
+    database_url: str = Field(default="sqlite:///signalloop.db", validation_alias="DATABASE_URL")
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    llm_model: str = Field(default=DEFAULT_MODEL, validation_alias="SIGNALLOOP_LLM_MODEL")
+    llm_prompt_budget: int = Field(default=12_000, validation_alias="SIGNALLOOP_LLM_PROMPT_TOKENS")
+    capture_emoji: str = Field(default="memo", validation_alias="SIGNALLOOP_CAPTURE_EMOJI")
+    port: int = Field(default=3000, validation_alias="SIGNALLOOP_PORT")
+    retention_days: int | None = Field(default=None, validation_alias="SIGNALLOOP_RETENTION_DAYS")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return v if v.endswith("/") else v + "/"
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, v: str | None) -> str | None:
+        if v and not v.startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb- (OAuth & Permissions page)")
+        return v or None
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, v: str | None) -> str | None:
+        if v and not v.startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp- (Basic Information page)")
+        return v or None
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, v: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9+]*://", v):
+            raise ValueError("must be a SQLAlchemy URL such as sqlite:///signalloop.db "
+                             "or postgresql+psycopg://user@host/db")
+        if v.startswith("postgresql://") or v.startswith("postgres://"):
+            # psycopg 3 is the driver we ship
+            v = "postgresql+psycopg://" + v.split("://", 1)[1]
+        return v
+
+    @field_validator("capture_emoji")
+    @classmethod
+    def _emoji(cls, v: str) -> str:
+        v = v.strip().strip(":")
+        if not re.fullmatch(r"[a-z0-9_+\-']+", v):
+            raise ValueError("must be a Slack emoji short name such as memo (no colons, no spaces)")
+        return v
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, v: int) -> int:
+        if not 1 <= v <= 65535:
+            raise ValueError("must be a TCP port between 1 and 65535")
+        return v
+
+    @field_validator("llm_prompt_budget")
+    @classmethod
+    def _budget(cls, v: int) -> int:
+        if not 1_000 <= v <= 200_000:
+            raise ValueError("must be between 1000 and 200000 tokens")
+        return v
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError("must be a whole number of days, 1 or more (unset keeps text forever)")
+        return v
+
+    @field_validator("openai_api_key", "openai_base_url", "slack_signing_secret", "slack_client_id",
+                     "slack_client_secret")
+    @classmethod
+    def _blank_is_unset(cls, v: str | None) -> str | None:
+        return v or None
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.openai_api_key)
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    @property
+    def oauth_enabled(self) -> bool:
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    def require_slack(self) -> None:
+        """Check what connecting to Slack needs; raise ConfigError naming the variable."""
+        if not self.slack_bot_token and not self.oauth_enabled:
+            raise ConfigError("SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) "
+                              "from your app's OAuth & Permissions page into .env")
+        if not self.socket_mode and not self.slack_signing_secret:
+            raise ConfigError("SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify Slack's "
+                              "requests (Basic Information → Signing Secret), or set SLACK_APP_TOKEN "
+                              "for Socket Mode")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings; a bad value raises ConfigError with one clear line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = err.get("loc") or ("?",)
+        field = str(loc[0])
+        info = Settings.model_fields.get(field)
+        name = (info.validation_alias if info and isinstance(info.validation_alias, str) else field.upper())
+        msg = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
+        if err.get("type") in ("int_parsing", "int_type"):
+            msg = "must be a whole number"
+        shown = "" if name in _SECRET_NAMES else f" (got {err.get('input')!r})"
+        raise ConfigError(f"{name} {msg}{shown}") from None

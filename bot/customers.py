@@ -1,0 +1,130 @@
+"""Customer lookup by name or alias: longest match wins, near misses get "did you mean"."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from storage import repo
+from storage.models import Customer
+
+_QUOTES = "\"'“”‘’«»"
+MAX_NAME = 80
+
+
+def key(name: str) -> str:
+    """The case-insensitive, whitespace-folded form names and aliases are matched by."""
+    return " ".join(name.strip().strip(_QUOTES).split()).casefold()
+
+
+def clean_name(name: str) -> str:
+    return " ".join(name.strip().strip(_QUOTES).split())
+
+
+@dataclass(frozen=True)
+class Match:
+    customer_id: int
+    name: str
+    rest: str  # what follows the name in the text
+
+
+@dataclass(frozen=True)
+class NoMatch:
+    tried: str  # what the user seemed to name
+    suggestions: list[str]
+
+
+def _split_quoted(text: str) -> tuple[str, str] | None:
+    t = text.strip()
+    if t and t[0] in _QUOTES:
+        for i in range(1, len(t)):
+            if t[i] in _QUOTES:
+                return t[1:i], t[i + 1:].strip()
+    return None
+
+
+def resolve_prefix(session: Session, team_id: str, text: str) -> Match | NoMatch:
+    """Find the customer named at the start of `text` (quoted or not); the longest name wins."""
+    index = repo.name_index(session, team_id)
+    quoted = _split_quoted(text)
+    if quoted is not None:
+        name, rest = quoted
+        k = key(name)
+        for nk, cid, cname in index:
+            if nk == k:
+                return Match(cid, cname, rest)
+        return NoMatch(clean_name(name), suggest(index, k))
+    words = text.split()
+    folded = [w.casefold() for w in words]
+    best: Match | None = None
+    best_len = 0
+    for nk, cid, cname in index:
+        parts = nk.split()
+        n = len(parts)
+        if n <= len(folded) and folded[:n] == parts and n > best_len:
+            best, best_len = Match(cid, cname, " ".join(words[n:])), n
+    if best is not None:
+        return best
+    # no exact name: suggest against the first one to four words, whichever is closest
+    tried = words[0] if words else ""
+    suggestions: list[str] = []
+    for n in range(min(4, len(words)), 0, -1):
+        s = suggest(index, " ".join(folded[:n]))
+        if s:
+            tried, suggestions = " ".join(words[:n]), s
+            break
+    return NoMatch(clean_name(tried), suggestions)
+
+
+def resolve_exact(session: Session, team_id: str, name: str) -> Customer | NoMatch:
+    """The customer whose name or alias is exactly `name` (case-insensitive)."""
+    k = key(name)
+    c = repo.customer_by_key(session, team_id, k) or repo.alias_owner(session, team_id, k)
+    if c is not None:
+        return c
+    return NoMatch(clean_name(name), suggest(repo.name_index(session, team_id), k))
+
+
+def suggest(index: list[tuple[str, int, str]], k: str) -> list[str]:
+    """Up to three customer names close to `k` (by name or alias)."""
+    if not k:
+        return []
+    by_key = {nk: cname for nk, _, cname in index}
+    close = difflib.get_close_matches(k, list(by_key), n=5, cutoff=0.72)
+    # a name that starts with what was typed is a near miss too ("tallwood" → "Tallwood Dental")
+    close += [nk for nk in by_key if len(k) >= 3 and nk.startswith(k) and nk not in close]
+    out: list[str] = []
+    for nk in close:
+        if by_key[nk] not in out:
+            out.append(by_key[nk])
+    return out[:3]
+
+
+def no_match_message(miss: NoMatch) -> str:
+    if miss.suggestions:
+        options = " or ".join(f"*{s}*" for s in miss.suggestions)
+        return f"No customer named “{miss.tried}” — did you mean {options}?"
+    return (f"No customer named “{miss.tried}”. Add it with `/loop customer add {miss.tried}`, "
+            "or see every customer with `/milestone`.")
+
+
+def mentioned(index: list[tuple[str, int, str]], text: str) -> list[int]:
+    """Customers named in `text` by name or alias: whole words, case-insensitive, longest first.
+
+    A shorter name inside a longer one that matched ("Acme" in "Acme Health") does not count twice.
+    """
+    folded = text.casefold()
+    taken: list[tuple[int, int]] = []
+    found: list[int] = []
+    for nk, cid, _ in sorted(index, key=lambda r: -len(r[0])):
+        for m in re.finditer(r"(?<![\w])" + re.escape(nk) + r"(?![\w])", folded):
+            span = (m.start(), m.end())
+            if any(s <= span[0] and span[1] <= e for s, e in taken):
+                continue
+            taken.append(span)
+            if cid not in found:
+                found.append(cid)
+    return found

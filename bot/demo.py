@@ -1,0 +1,156 @@
+"""`signalloop demo`: a sample team's six weeks replayed through the real handlers, no Slack, no keys.
+
+The app is the real Bolt app; its requests are signed as Slack signs them and dispatched to it
+in-process; its Web API calls go to the bundled fake Slack server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from rich.console import Console
+from rich.table import Table
+from slack_bolt import App, BoltRequest
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import func, select
+
+from bot import demo_data as d
+from bot.app import build_app
+from bot.config import Settings
+from bot.fakeslack import FakeSlackServer, FakeSlackState
+from storage import db
+from storage.models import Customer, Signal
+
+SECRET = "demo-signing-secret"
+
+
+class DemoClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Dispatcher:
+    """Signs and dispatches requests to the Bolt app exactly as Slack would send them."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.verifier = SignatureVerifier(SECRET)
+        self.n = 0
+
+    def _send(self, body: str, content_type: str) -> dict[str, Any]:
+        ts = str(int(time.time()))
+        headers = {"content-type": [content_type], "x-slack-request-timestamp": [ts],
+                   "x-slack-signature": [self.verifier.generate_signature(timestamp=ts, body=body)]}
+        resp = self.app.dispatch(BoltRequest(body=body, headers=headers))
+        if resp.status != 200:
+            raise RuntimeError(f"demo request failed with {resp.status}: {resp.body}")
+        return json.loads(resp.body) if resp.body.startswith("{") else {}
+
+    def command(self, name: str, text: str, channel: str = "C06LEADS", user: str = "U01PRIYA") -> str:
+        self.n += 1
+        form = {"team_id": d.TEAM, "channel_id": channel, "channel_name": d.CHANNELS[channel][0], "user_id": user,
+                "command": name, "text": text, "trigger_id": f"demo.{self.n}", "api_app_id": "ADEMO"}
+        return self._send(urlencode(form), "application/x-www-form-urlencoded").get("text", "")
+
+    def message(self, channel: str, user: str, text: str, ts: str) -> None:
+        self.n += 1
+        ev = {"type": "message", "channel": channel, "user": user, "text": text, "ts": ts,
+              "channel_type": "group" if d.CHANNELS[channel][1] else "channel"}
+        body = {"type": "event_callback", "team_id": d.TEAM, "api_app_id": "ADEMO", "event": ev,
+                "event_id": f"EvDemo{self.n:06d}", "event_time": int(float(ts))}
+        self._send(json.dumps(body), "application/json")
+
+
+def demo_start(now: datetime) -> datetime:
+    """Monday 00:00 UTC of the week five weeks before this one."""
+    monday = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    return monday - timedelta(weeks=5)
+
+
+def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlackServer, DemoClock]:
+    """A fresh database with the sample team's six weeks; returns (sessions, deps, fake slack, clock)."""
+    now = now or datetime.now(UTC)
+    path = Path(db_path)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    url = f"sqlite:///{path}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    sf = db.make_session_factory(engine)
+    state = FakeSlackState(team_id=d.TEAM, team_url="https://sample-team.slack.com/")
+    for uid, name in d.USERS.items():
+        state.users[uid] = {"id": uid, "name": name.lower(), "real_name": name, "tz": "Europe/London",
+                            "profile": {"display_name": name, "real_name": name}}
+    for cid, (name, private) in d.CHANNELS.items():
+        state.channels[cid] = {"id": cid, "name": name, "is_private": private}
+    slack = FakeSlackServer(state).start()
+    settings = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-demo", SLACK_SIGNING_SECRET=SECRET,
+                        SLACK_API_URL=slack.url, DATABASE_URL=url, OPENAI_API_KEY="")
+    start = demo_start(now)
+    clock = DemoClock(start)
+    app, deps = build_app(settings, sf, clock=clock, token_verification=False)
+    send = Dispatcher(app)
+
+    for c in d.CUSTOMERS:
+        send.command("/loop", f"customer add {c.name} segment {c.segment}")
+        if c.alias:
+            send.command("/loop", f"customer alias {c.name} {c.alias}")
+        send.command("/loop", f"customer outcome {c.name} {c.outcome}")
+        if c.channel:
+            send.command("/loop", f"link {c.name}", channel=c.channel)
+    send.command("/loop", "watch", channel="C05FEED")
+    for name, title in d.EXTRA_MILESTONES:
+        send.command("/milestone", f'add {name} "{title}"')
+
+    events: list[tuple[datetime, str, tuple]] = []
+    for week, minute, channel, user, text in d.messages():
+        events.append((start + timedelta(weeks=week, minutes=minute), "msg", (channel, user, text)))
+    for name, number, action, week, weekday, reason in d.MOVES:
+        at = start + timedelta(weeks=week, days=weekday, hours=15)
+        events.append((at, "move", (name, number, action, reason)))
+    events.sort(key=lambda e: e[0])
+    for i, (at, kind, data) in enumerate(events):
+        if at > now:
+            continue
+        clock.now = at
+        if kind == "msg":
+            channel, user, text = data
+            send.message(channel, user, text, f"{at.timestamp():.0f}.{i:06d}")
+        else:
+            name, number, action, reason = data
+            send.command("/milestone", f"{action} {name} {number}" + (f" {reason}" if reason else ""))
+    clock.now = now
+    deps.background.shutdown(wait=True)
+    return sf, deps, slack, clock
+
+
+def run_demo(db_path: str, chart: str | None = None, console: Console | None = None) -> int:
+    console = console or Console()
+    t0 = time.monotonic()
+    sf, deps, slack, clock = build(db_path)
+    try:
+        with sf() as s:
+            rows = s.execute(
+                select(Customer.name, Customer.segment, func.count(Signal.id))
+                .outerjoin(Signal, (Signal.customer_id == Customer.id) & Signal.deleted_at.is_(None))
+                .group_by(Customer.id).order_by(Customer.name)
+            ).all()
+        table = Table(title="Signals recorded through the capture path, per customer")
+        table.add_column("Customer")
+        table.add_column("Segment")
+        table.add_column("Signals", justify="right")
+        for name, segment, n in rows:
+            table.add_row(name, segment or "", str(n))
+        console.print(table)
+        console.print(f"[dim]Database: {db_path} · {time.monotonic() - t0:.1f}s[/dim]")
+    finally:
+        slack.stop()
+    return 0

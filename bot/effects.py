@@ -1,0 +1,61 @@
+"""What a command or event asks Slack to do, as plain data: handlers/ carries it out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Post:
+    channel: str
+    text: str
+    blocks: list[Any] | None = None
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class Ephemeral:
+    channel: str
+    user: str
+    text: str
+    blocks: list[Any] | None = None
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class DirectMessage:
+    user: str
+    text: str
+
+
+@dataclass(frozen=True)
+class RefreshHome:
+    """Re-publish App Home for the users who have opened it in this workspace."""
+
+
+@dataclass(frozen=True)
+class OpenModal:
+    view: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunDigest:
+    """Build and post the channel's digest now (slow: run after the acknowledgement)."""
+
+    channel: str
+    user: str
+
+
+Effect = Post | Ephemeral | DirectMessage | RefreshHome | OpenModal | RunDigest
+
+
+@dataclass
+class Reply:
+    """The answer to the person who asked (ephemeral unless public) and what else should happen."""
+
+    text: str
+    blocks: list[Any] | None = None
+    effects: list[Effect] = field(default_factory=list)
+    public: bool = False
+    ok: bool = True

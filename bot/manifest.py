@@ -1,0 +1,65 @@
+"""The Slack app manifest: exactly the scopes, events, commands and shortcut the app uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BOT_SCOPES = [
+    "channels:history",   # messages in public channels it was invited to (linked / watch channels)
+    "groups:history",     # the same in private channels
+    "channels:read",      # conversations.info: is a channel private (quotes never leave private channels)
+    "groups:read",
+    "chat:write",         # digests, notes, ephemeral answers, direct messages to milestone owners
+    "commands",           # /signal, /milestone, /loop and the message shortcut
+    "reactions:read",     # the capture reaction
+    "users:read",         # display names for quotes (names, never mentions) and time zones
+    "files:write",        # the weekly chart, when a channel turns it on
+]
+BOT_EVENTS = ["message.channels", "message.groups", "reaction_added", "app_home_opened"]
+
+COMMANDS = [
+    ("/signal", "Record a customer signal", "<customer> [#milestone] <what they said>"),
+    ("/milestone", "Milestone status and changes", "[customer] | add | start | done | reopen | risk …"),
+    ("/loop", "Customers, channels and the weekly learning loop", "help"),
+]
+
+
+def manifest(url: str | None = None, socket_mode: bool = False, name: str = "signalloop") -> dict[str, Any]:
+    """The manifest; HTTP mode points every request at <url>/slack/events."""
+    endpoint = None if socket_mode else f"{(url or 'https://YOUR-HOST.example.com').rstrip('/')}/slack/events"
+    commands = []
+    for cmd, desc, hint in COMMANDS:
+        c: dict[str, Any] = {"command": cmd, "description": desc, "usage_hint": hint, "should_escape": False}
+        if endpoint:
+            c["url"] = endpoint
+        commands.append(c)
+    events: dict[str, Any] = {"bot_events": BOT_EVENTS}
+    interactivity: dict[str, Any] = {"is_enabled": True}
+    if endpoint:
+        events["request_url"] = endpoint
+        interactivity["request_url"] = endpoint
+    return {
+        "_metadata": {"major_version": 1, "minor_version": 1},
+        "display_information": {
+            "name": name,
+            "description": "Customer signals → milestones → a weekly learning loop",
+            "background_color": "#2c3e50",
+        },
+        "features": {
+            "app_home": {"home_tab_enabled": True, "messages_tab_enabled": True,
+                         "messages_tab_read_only_enabled": True},
+            "bot_user": {"display_name": name, "always_online": True},
+            "shortcuts": [{"name": "Record as customer signal", "type": "message",
+                           "callback_id": "record_signal",
+                           "description": "Record this message as a customer signal"}],
+            "slash_commands": commands,
+        },
+        "oauth_config": {"scopes": {"bot": BOT_SCOPES}},
+        "settings": {
+            "event_subscriptions": events,
+            "interactivity": interactivity,
+            "org_deploy_enabled": False,
+            "socket_mode_enabled": socket_mode,
+            "token_rotation_enabled": False,
+        },
+    }

@@ -1,0 +1,33 @@
+"""The one place where text that came from people or a model is made safe to post to Slack."""
+
+from __future__ import annotations
+
+import re
+
+_MASS = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>|<!subteam\^[^>]*>", re.IGNORECASE)
+_BARE_MASS = re.compile(r"(?<![\w])@(channel|here|everyone)\b", re.IGNORECASE)
+ZWSP = "\u200b"
+
+
+def escape(text: str) -> str:
+    """Escape &, <, > so customer text cannot form Slack links or mentions in mrkdwn."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def defuse(text: str) -> str:
+    """Remove mass-mention tokens and break bare @channel/@here/@everyone (already escaped text)."""
+    text = _MASS.sub(lambda m: "@" + m.group(1).lower() if m.group(1) else "@group", text)
+    return _BARE_MASS.sub(lambda m: "@" + ZWSP + m.group(1), text)
+
+
+def quote(text: str, limit: int | None = None) -> str:
+    """Customer text ready for mrkdwn: one line, shortened, escaped, defused."""
+    one_line = " ".join(text.split())
+    if limit is not None and len(one_line) > limit:
+        one_line = one_line[: max(0, limit - 1)].rstrip() + "…"
+    return defuse(escape(one_line))
+
+
+def safe(text: str) -> str:
+    """Text typed into a command or written by a model: escaped and defused, line breaks kept."""
+    return defuse(escape(text))

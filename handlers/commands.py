@@ -1,0 +1,43 @@
+"""/signal, /milestone and /loop: read the payload, run the command in bot/, answer Slack."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot.commands import Ctx
+from bot.effects import Reply
+from handlers.effects import perform
+
+if TYPE_CHECKING:
+    from bot.app import Deps
+
+
+def command_ctx(deps: Deps, client: WebClient, command: dict) -> Ctx:
+    team_id = command.get("team_id") or ""
+    user_id = command.get("user_id") or ""
+    channel_id = command.get("channel_id") or ""
+    private = (command.get("channel_name") == "privategroup"
+               or deps.directory.channel_private(client, team_id, channel_id))
+    return Ctx(team_id=team_id, user_id=user_id, channel_id=channel_id, trigger_id=command.get("trigger_id"),
+               user_name=deps.directory.user_name(client, team_id, user_id) or command.get("user_name"),
+               channel_private=private)
+
+
+def register(app: App, deps: Deps) -> None:
+    def make(run: Callable[[Ctx, str], Reply]) -> Callable[..., None]:
+        def handle(ack: Ack, command: dict, client: WebClient) -> None:
+            ctx = command_ctx(deps, client, command)
+            reply = run(ctx, command.get("text") or "")
+            # the answer is the acknowledgement itself: ephemeral unless the reply is for everyone
+            ack(text=reply.text, blocks=reply.blocks,
+                response_type="in_channel" if reply.public else "ephemeral")
+            perform(deps, client, ctx.team_id, reply.effects, ctx.trigger_id)
+        return handle
+
+    app.command("/signal")(make(deps.commands.signal))
+    app.command("/milestone")(make(deps.commands.milestone))
+    app.command("/loop")(make(deps.commands.loop))

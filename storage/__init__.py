@@ -1,0 +1,1 @@
+"""Persistence only: models, engine/session factory, queries, migrations."""

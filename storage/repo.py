@@ -1,0 +1,412 @@
+"""Queries the rest of the code calls. Every one is scoped by team_id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+
+from storage.models import (
+    ChannelInfo,
+    ChannelLink,
+    Customer,
+    CustomerAlias,
+    DigestRun,
+    DigestSchedule,
+    Learning,
+    LearningCustomer,
+    LearningMilestone,
+    Milestone,
+    MilestoneEvent,
+    Signal,
+    SlackUser,
+    Workspace,
+)
+
+
+def _insert(session: Session, model: type) -> Any:
+    """A dialect insert that supports ON CONFLICT DO NOTHING on SQLite and PostgreSQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+# --- workspaces -------------------------------------------------------------------------
+
+def ensure_workspace(session: Session, team_id: str, now: datetime) -> Workspace:
+    ws = session.get(Workspace, team_id)
+    if ws is None:
+        session.execute(
+            _insert(session, Workspace).values(team_id=team_id, created_at=now, llm_include_private=False)
+            .on_conflict_do_nothing(index_elements=["team_id"])
+        )
+        ws = session.get(Workspace, team_id)
+    assert ws is not None
+    return ws
+
+
+def get_workspace(session: Session, team_id: str) -> Workspace | None:
+    return session.get(Workspace, team_id)
+
+
+# --- customers --------------------------------------------------------------------------
+
+def customer_by_id(session: Session, team_id: str, customer_id: int) -> Customer | None:
+    c = session.get(Customer, customer_id)
+    return c if c is not None and c.team_id == team_id else None
+
+
+def customer_by_key(session: Session, team_id: str, key: str) -> Customer | None:
+    return session.scalar(select(Customer).where(Customer.team_id == team_id, Customer.name_key == key))
+
+
+def alias_owner(session: Session, team_id: str, key: str) -> Customer | None:
+    return session.scalar(
+        select(Customer).join(CustomerAlias).where(CustomerAlias.team_id == team_id,
+                                                   CustomerAlias.alias_key == key)
+    )
+
+
+def list_customers(session: Session, team_id: str) -> Sequence[Customer]:
+    return session.scalars(
+        select(Customer).where(Customer.team_id == team_id)
+        .options(selectinload(Customer.milestones), selectinload(Customer.aliases))
+        .order_by(Customer.segment.is_(None), Customer.segment, Customer.name_key)
+    ).all()
+
+
+def name_index(session: Session, team_id: str) -> list[tuple[str, int, str]]:
+    """(key, customer_id, customer name) for every name and alias of the team."""
+    rows = [(c.name_key, c.id, c.name) for c in session.execute(
+        select(Customer.name_key, Customer.id, Customer.name).where(Customer.team_id == team_id))]
+    rows += [(a.alias_key, a.id, a.name) for a in session.execute(
+        select(CustomerAlias.alias_key, Customer.id, Customer.name).join(Customer)
+        .where(CustomerAlias.team_id == team_id))]
+    return rows
+
+
+def add_customer(session: Session, team_id: str, name: str, key: str, segment: str | None,
+                 now: datetime) -> Customer:
+    c = Customer(team_id=team_id, name=name, name_key=key, segment=segment, created_at=now)
+    session.add(c)
+    session.flush()
+    return c
+
+
+def add_alias(session: Session, customer: Customer, alias: str, key: str) -> CustomerAlias:
+    a = CustomerAlias(team_id=customer.team_id, customer_id=customer.id, alias=alias, alias_key=key)
+    session.add(a)
+    session.flush()
+    return a
+
+
+# --- channels ---------------------------------------------------------------------------
+
+def channel_link(session: Session, team_id: str, channel_id: str) -> ChannelLink | None:
+    return session.scalar(
+        select(ChannelLink).where(ChannelLink.team_id == team_id, ChannelLink.channel_id == channel_id)
+    )
+
+
+def links_for_customer(session: Session, team_id: str, customer_id: int) -> Sequence[ChannelLink]:
+    return session.scalars(
+        select(ChannelLink).where(ChannelLink.team_id == team_id, ChannelLink.customer_id == customer_id)
+        .order_by(ChannelLink.id)
+    ).all()
+
+
+def set_channel_link(session: Session, team_id: str, channel_id: str, kind: str, customer_id: int | None,
+                     user_id: str | None, now: datetime) -> ChannelLink:
+    link = channel_link(session, team_id, channel_id)
+    if link is None:
+        link = ChannelLink(team_id=team_id, channel_id=channel_id, created_at=now)
+        session.add(link)
+    link.kind, link.customer_id, link.linked_by = kind, customer_id, user_id
+    session.flush()
+    return link
+
+
+def remove_channel_link(session: Session, team_id: str, channel_id: str) -> bool:
+    res = session.execute(delete(ChannelLink).where(ChannelLink.team_id == team_id,
+                                                    ChannelLink.channel_id == channel_id))
+    return bool(res.rowcount)
+
+
+def channel_info(session: Session, team_id: str, channel_id: str) -> ChannelInfo | None:
+    return session.get(ChannelInfo, (team_id, channel_id))
+
+
+def save_channel_info(session: Session, team_id: str, channel_id: str, name: str | None, is_private: bool,
+                      now: datetime) -> None:
+    info = session.get(ChannelInfo, (team_id, channel_id))
+    if info is None:
+        session.add(ChannelInfo(team_id=team_id, channel_id=channel_id, name=name, is_private=is_private,
+                                updated_at=now))
+    else:
+        info.name, info.is_private, info.updated_at = name, is_private, now
+
+
+def slack_user(session: Session, team_id: str, user_id: str) -> SlackUser | None:
+    return session.get(SlackUser, (team_id, user_id))
+
+
+def save_slack_user(session: Session, team_id: str, user_id: str, name: str | None, is_bot: bool,
+                    tz: str | None, now: datetime) -> None:
+    u = session.get(SlackUser, (team_id, user_id))
+    if u is None:
+        session.add(SlackUser(team_id=team_id, user_id=user_id, name=name, is_bot=is_bot, tz=tz,
+                              updated_at=now))
+    else:
+        u.name, u.is_bot, u.tz, u.updated_at = name, is_bot, tz, now
+
+
+def mark_home_opened(session: Session, team_id: str, user_id: str, now: datetime) -> None:
+    u = session.get(SlackUser, (team_id, user_id))
+    if u is None:
+        session.add(SlackUser(team_id=team_id, user_id=user_id, home_opened_at=now, updated_at=now))
+    else:
+        u.home_opened_at = now
+
+
+def home_viewers(session: Session, team_id: str, limit: int = 50) -> list[str]:
+    """People who opened App Home, most recent first (bounded: a refresh is one call each)."""
+    return list(session.scalars(
+        select(SlackUser.user_id).where(SlackUser.team_id == team_id, SlackUser.home_opened_at.is_not(None))
+        .order_by(SlackUser.home_opened_at.desc()).limit(limit)))
+
+
+# --- signals ----------------------------------------------------------------------------
+
+def insert_signal(session: Session, values: dict[str, Any]) -> int | None:
+    """Insert a signal once; a duplicate (same message and customer) returns None."""
+    stmt = (_insert(session, Signal).values(**values)
+            .on_conflict_do_nothing(index_elements=["team_id", "channel_id", "message_ts", "customer_id"])
+            .returning(Signal.id))
+    return session.scalar(stmt)
+
+
+def signals_for_message(session: Session, team_id: str, channel_id: str, ts: str) -> Sequence[Signal]:
+    return session.scalars(
+        select(Signal).where(Signal.team_id == team_id, Signal.channel_id == channel_id,
+                             Signal.message_ts == ts)
+    ).all()
+
+
+def update_message_text(session: Session, team_id: str, channel_id: str, ts: str, text: str,
+                        kind: str, sentiment: float, edited_at: datetime) -> int:
+    res = session.execute(
+        update(Signal).where(Signal.team_id == team_id, Signal.channel_id == channel_id,
+                             Signal.message_ts == ts, Signal.deleted_at.is_(None))
+        .values(text=text, kind=kind, sentiment=sentiment, edited_at=edited_at)
+    )
+    return res.rowcount or 0
+
+
+def mark_message_deleted(session: Session, team_id: str, channel_id: str, ts: str, now: datetime) -> int:
+    res = session.execute(
+        update(Signal).where(Signal.team_id == team_id, Signal.channel_id == channel_id,
+                             Signal.message_ts == ts, Signal.deleted_at.is_(None))
+        .values(text="", note=None, deleted_at=now)
+    )
+    return res.rowcount or 0
+
+
+def signals_between(session: Session, team_id: str, start: datetime, end: datetime,
+                    customer_ids: Iterable[int] | None = None) -> Sequence[Signal]:
+    """Live (not deleted) signals posted in [start, end), newest first."""
+    q = select(Signal).where(Signal.team_id == team_id, Signal.posted_at >= start, Signal.posted_at < end,
+                             Signal.deleted_at.is_(None))
+    if customer_ids is not None:
+        q = q.where(Signal.customer_id.in_(list(customer_ids)))
+    return session.scalars(q.order_by(Signal.posted_at.desc(), Signal.id.desc())).all()
+
+
+def signal_counts_by_customer(session: Session, team_id: str, start: datetime,
+                              end: datetime) -> dict[int, int]:
+    rows = session.execute(
+        select(Signal.customer_id, func.count()).where(
+            Signal.team_id == team_id, Signal.posted_at >= start, Signal.posted_at < end,
+            Signal.deleted_at.is_(None)).group_by(Signal.customer_id)
+    )
+    return {cid: n for cid, n in rows}
+
+
+def last_signal_at(session: Session, team_id: str) -> dict[int, datetime]:
+    rows = session.execute(
+        select(Signal.customer_id, func.max(Signal.posted_at))
+        .where(Signal.team_id == team_id, Signal.deleted_at.is_(None)).group_by(Signal.customer_id)
+    )
+    return {cid: at for cid, at in rows if at is not None}
+
+
+def signals_channels(session: Session, team_id: str, channel_id: str, start: datetime,
+                     end: datetime) -> set[int]:
+    """Customers with live signals in a channel in [start, end)."""
+    return set(session.scalars(
+        select(Signal.customer_id).where(Signal.team_id == team_id, Signal.channel_id == channel_id,
+                                         Signal.posted_at >= start, Signal.posted_at < end,
+                                         Signal.deleted_at.is_(None)).distinct()
+    ))
+
+
+def erase_signal_text_before(session: Session, cutoff: datetime) -> int:
+    res = session.execute(
+        update(Signal).where(Signal.posted_at < cutoff, Signal.text != "").values(text="", note=None)
+    )
+    return res.rowcount or 0
+
+
+# --- milestones -------------------------------------------------------------------------
+
+def milestone_at(session: Session, customer: Customer, position: int) -> Milestone | None:
+    return session.scalar(select(Milestone).where(Milestone.team_id == customer.team_id,
+                                                  Milestone.customer_id == customer.id,
+                                                  Milestone.position == position))
+
+
+def milestone_by_id(session: Session, team_id: str, milestone_id: int) -> Milestone | None:
+    m = session.get(Milestone, milestone_id)
+    return m if m is not None and m.team_id == team_id else None
+
+
+def next_position(session: Session, customer: Customer) -> int:
+    top = session.scalar(select(func.max(Milestone.position)).where(Milestone.customer_id == customer.id))
+    return (top or 0) + 1
+
+
+def milestones_for_team(session: Session, team_id: str) -> Sequence[Milestone]:
+    return session.scalars(
+        select(Milestone).where(Milestone.team_id == team_id).order_by(Milestone.customer_id,
+                                                                      Milestone.position)
+    ).all()
+
+
+def milestone_events_between(session: Session, team_id: str, start: datetime,
+                             end: datetime) -> Sequence[MilestoneEvent]:
+    return session.scalars(
+        select(MilestoneEvent).where(MilestoneEvent.team_id == team_id, MilestoneEvent.at >= start,
+                                     MilestoneEvent.at < end).order_by(MilestoneEvent.at, MilestoneEvent.id)
+    ).all()
+
+
+# --- digests ----------------------------------------------------------------------------
+
+def schedule_for(session: Session, team_id: str, channel_id: str) -> DigestSchedule | None:
+    return session.scalar(select(DigestSchedule).where(DigestSchedule.team_id == team_id,
+                                                       DigestSchedule.channel_id == channel_id))
+
+
+def enabled_schedules(session: Session) -> Sequence[DigestSchedule]:
+    """Every enabled schedule of every workspace (the scheduler's own, unscoped, read)."""
+    return session.scalars(select(DigestSchedule).where(DigestSchedule.enabled.is_(True))).all()
+
+
+def claim_digest_run(session: Session, values: dict[str, Any]) -> int | None:
+    """Claim (team, channel, week); None when someone already holds the claim."""
+    stmt = (_insert(session, DigestRun).values(**values)
+            .on_conflict_do_nothing(index_elements=["team_id", "channel_id", "week"])
+            .returning(DigestRun.id))
+    return session.scalar(stmt)
+
+
+def digest_run(session: Session, team_id: str, channel_id: str, week: str) -> DigestRun | None:
+    return session.scalar(select(DigestRun).where(DigestRun.team_id == team_id,
+                                                  DigestRun.channel_id == channel_id,
+                                                  DigestRun.week == week))
+
+
+def digest_run_by_ts(session: Session, team_id: str, channel_id: str, ts: str) -> DigestRun | None:
+    return session.scalar(select(DigestRun).where(DigestRun.team_id == team_id,
+                                                  DigestRun.channel_id == channel_id,
+                                                  DigestRun.message_ts == ts))
+
+
+def runs_needing_reminder(session: Session, posted_before: datetime) -> Sequence[DigestRun]:
+    has_learning = select(Learning.id).where(Learning.digest_run_id == DigestRun.id).exists()
+    return session.scalars(
+        select(DigestRun).where(DigestRun.status == "posted", DigestRun.posted_at < posted_before,
+                                DigestRun.reminder_sent_at.is_(None), DigestRun.message_ts.is_not(None),
+                                ~has_learning)
+    ).all()
+
+
+def claim_reminder(session: Session, run_id: int, now: datetime) -> bool:
+    res = session.execute(update(DigestRun).where(DigestRun.id == run_id,
+                                                  DigestRun.reminder_sent_at.is_(None))
+                          .values(reminder_sent_at=now))
+    return bool(res.rowcount)
+
+
+# --- learnings --------------------------------------------------------------------------
+
+def add_learning(session: Session, learning: Learning, customer_ids: Iterable[int],
+                 milestone_ids: Iterable[int]) -> Learning | None:
+    """Store a learning once (a thread reply is unique by its message)."""
+    if learning.message_ts is not None:
+        exists = session.scalar(select(Learning.id).where(Learning.team_id == learning.team_id,
+                                                          Learning.channel_id == learning.channel_id,
+                                                          Learning.message_ts == learning.message_ts))
+        if exists:
+            return None
+    learning.customers = [LearningCustomer(customer_id=c) for c in sorted(set(customer_ids))]
+    learning.milestones = [LearningMilestone(milestone_id=m) for m in sorted(set(milestone_ids))]
+    session.add(learning)
+    session.flush()
+    return learning
+
+
+def learning_by_id(session: Session, team_id: str, learning_id: int) -> Learning | None:
+    row = session.get(Learning, learning_id)
+    return row if row is not None and row.team_id == team_id else None
+
+
+def learnings(session: Session, team_id: str, customer_id: int | None = None,
+              decisions_only: bool = False, limit: int = 30) -> Sequence[Learning]:
+    q = select(Learning).where(Learning.team_id == team_id)
+    if customer_id is not None:
+        q = q.join(LearningCustomer).where(LearningCustomer.customer_id == customer_id)
+    if decisions_only:
+        q = q.where(Learning.decision.is_not(None))
+    return session.scalars(q.options(selectinload(Learning.customers))
+                           .order_by(Learning.created_at.desc(), Learning.id.desc()).limit(limit)).all()
+
+
+def decisions_to_review(session: Session, team_id: str, channel_id: str, before: datetime,
+                        since: datetime) -> Sequence[Learning]:
+    """Decisions made in this channel between `since` and `before`, still to be reviewed."""
+    return session.scalars(
+        select(Learning).where(Learning.team_id == team_id, Learning.channel_id == channel_id,
+                               Learning.decision.is_not(None), Learning.created_at < before,
+                               Learning.created_at >= since,
+                               (Learning.outcome.is_(None)) | (Learning.outcome == "still_open"))
+        .order_by(Learning.created_at)
+    ).all()
+
+
+def decision_dates(session: Session, team_id: str, since: datetime) -> dict[int, datetime]:
+    """Newest decision per customer since a date."""
+    rows = session.execute(
+        select(LearningCustomer.customer_id, func.max(Learning.created_at)).join(Learning)
+        .where(Learning.team_id == team_id, Learning.decision.is_not(None), Learning.created_at >= since)
+        .group_by(LearningCustomer.customer_id)
+    )
+    return {cid: at for cid, at in rows}
+
+
+# --- deletion ---------------------------------------------------------------------------
+
+def forget_customer(session: Session, team_id: str, customer_id: int) -> tuple[int, int]:
+    """Delete a customer's signals and learnings; returns (signals, learnings) deleted."""
+    learning_ids = list(session.scalars(select(LearningCustomer.learning_id).join(Learning).where(
+        Learning.team_id == team_id, LearningCustomer.customer_id == customer_id)))
+    n_sig = session.execute(delete(Signal).where(Signal.team_id == team_id,
+                                                 Signal.customer_id == customer_id)).rowcount or 0
+    n_learn = 0
+    if learning_ids:
+        n_learn = session.execute(delete(Learning).where(Learning.team_id == team_id,
+                                                         Learning.id.in_(learning_ids))).rowcount or 0
+    return n_sig, n_learn

@@ -1,0 +1,207 @@
+"""Fixtures: both databases, a local fake Slack Web API, and the app served over signed HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import text
+
+from bot.app import Deps, SlackHTTPServer, build_app
+from bot.config import Settings
+from bot.fakeslack import FakeSlackServer, FakeSlackState
+from storage import db
+
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SECRET = "test-signing-secret"
+TEAM = "T0TEAM"
+
+
+def _pg_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL") or PG_DEFAULT
+    try:
+        eng = db.make_engine(url, connect_args={"connect_timeout": 2})
+        with eng.connect() as c:
+            c.execute(text("SELECT 1"))
+        eng.dispose()
+        return url
+    except Exception:  # noqa: BLE001
+        return None
+
+
+PG_URL = _pg_url()
+
+
+class Clock:
+    """A controlled clock: tests move it, nothing sleeps."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
+    """A migrated database: a fresh SQLite file, or a fresh schema on PostgreSQL (dropped after)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+        db.upgrade(url)
+        yield url
+        return
+    if PG_URL is None:
+        pytest.skip("PostgreSQL is not answering at 127.0.0.1:5432 (set TEST_DATABASE_URL to run these)")
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin = db.make_engine(PG_URL)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    db.upgrade(url)
+    yield url
+    with admin.begin() as c:
+        c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str):  # noqa: ANN201
+    eng = db.make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sf(engine):  # noqa: ANN001, ANN201
+    return db.make_session_factory(engine)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 18, 10, 0, tzinfo=UTC))  # a Wednesday, ISO week 47
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlackServer]:
+    state = FakeSlackState(team_id=TEAM)
+    for uid, name in [("U1", "Priya"), ("U2", "Marco"), ("U3", "Sam"), ("U4", "Lee")]:
+        state.users[uid] = {"id": uid, "name": name.lower(), "real_name": name, "tz": "Europe/London",
+                            "profile": {"display_name": name, "real_name": name}}
+    for cid, name, private in [("C1", "cs-acme", False), ("C2", "feedback", False), ("C3", "general", False),
+                               ("G1", "acme-private", True), ("C4", "cs-portfolio", False)]:
+        state.channels[cid] = {"id": cid, "name": name, "is_private": private}
+    server = FakeSlackServer(state).start()
+    yield server
+    server.stop()
+
+
+def make_settings(db_url: str, slack: FakeSlackServer, **extra: Any) -> Settings:
+    values = dict(SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.url,
+                  DATABASE_URL=db_url)
+    values.update(extra)
+    return Settings(_env_file=None, **values)
+
+
+@dataclass
+class Response:
+    status: int
+    body: str
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class SlackDriver:
+    """Sends what Slack sends: signed HTTP requests to POST /slack/events."""
+
+    def __init__(self, base: str, response_base: str, secret: str = SECRET) -> None:
+        self.base = base
+        self.response_base = response_base
+        self.verifier = SignatureVerifier(secret)
+        self._n = 0
+
+    def post(self, body: str, content_type: str, timestamp: int | None = None, signature: str | None = None,
+             retry: int | None = None) -> Response:
+        ts = str(timestamp if timestamp is not None else int(time.time()))
+        sig = signature or self.verifier.generate_signature(timestamp=ts, body=body)
+        headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig}
+        if retry is not None:
+            headers["X-Slack-Retry-Num"] = str(retry)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        req = urllib.request.Request(self.base + "/slack/events", data=body.encode(), headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return Response(r.status, r.read().decode(), dict(r.headers))
+        except urllib.error.HTTPError as e:
+            return Response(e.code, e.read().decode(), dict(e.headers))
+
+    def event(self, event: dict[str, Any], team: str = TEAM, event_id: str | None = None,
+              retry: int | None = None, **kw: Any) -> Response:
+        self._n += 1
+        payload = {"token": "x", "team_id": team, "api_app_id": "A1", "type": "event_callback",
+                   "event_id": event_id or f"Ev{self._n:08d}{uuid.uuid4().hex[:6]}", "event_time": int(time.time()),
+                   "event": event, "authorizations": [{"team_id": team, "user_id": "UBOT", "is_bot": True}]}
+        return self.post(json.dumps(payload), "application/json", retry=retry, **kw)
+
+    def message(self, channel: str, text: str, user: str = "U2", ts: str | None = None, team: str = TEAM,
+                **extra: Any) -> Response:
+        self._n += 1
+        ev = {"type": "message", "channel": channel, "user": user, "text": text,
+              "ts": ts or f"{1763460000 + self._n}.000100", "channel_type": "channel", **extra}
+        return self.event(ev, team=team)
+
+    def command(self, command: str, text: str, user: str = "U1", channel: str = "C1", team: str = TEAM,
+                channel_name: str = "cs-acme") -> Response:
+        self._n += 1
+        form = {"token": "x", "team_id": team, "team_domain": "demo", "channel_id": channel,
+                "channel_name": channel_name, "user_id": user, "user_name": "someone", "command": command,
+                "text": text, "api_app_id": "A1", "response_url": f"{self.response_base}response/{self._n}",
+                "trigger_id": f"trig.{self._n}.{uuid.uuid4().hex[:8]}"}
+        return self.post(urlencode(form), "application/x-www-form-urlencoded")
+
+    def interact(self, payload: dict[str, Any]) -> Response:
+        payload.setdefault("team", {"id": TEAM})
+        payload.setdefault("api_app_id", "A1")
+        payload.setdefault("token", "x")
+        return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+
+
+@dataclass
+class Running:
+    deps: Deps
+    slack: FakeSlackServer
+    driver: SlackDriver
+    sf: Any
+    clock: Clock
+    server: SlackHTTPServer
+
+
+@pytest.fixture
+def running(db_url: str, slack: FakeSlackServer, clock: Clock, engine, sf) -> Iterator[Running]:  # noqa: ANN001
+    """The app served over HTTP on 127.0.0.1, talking to the fake Slack Web API."""
+    settings = make_settings(db_url, slack)
+    app, deps = build_app(settings, sf, clock=clock)
+    server = SlackHTTPServer(("127.0.0.1", 0), app, engine)
+    server.serve_in_thread()
+    driver = SlackDriver(f"http://127.0.0.1:{server.server_address[1]}", slack.url.removesuffix("api/"))
+    slack.reset()
+    yield Running(deps, slack, driver, sf, clock, server)
+    server.shutdown()
+    server.server_close()
+    deps.background.shutdown(wait=True)

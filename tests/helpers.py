@@ -1,0 +1,28 @@
+"""Small helpers shared by the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from storage.models import Signal
+
+
+def signals(sf, team: str | None = None) -> list[Signal]:  # noqa: ANN001
+    with sf() as s:
+        q = select(Signal).order_by(Signal.id)
+        if team:
+            q = q.where(Signal.team_id == team)
+        return list(s.scalars(q))
+
+
+def count(sf, model: Any) -> int:  # noqa: ANN001
+    with sf() as s:
+        return s.scalar(select(func.count()).select_from(model)) or 0
+
+
+def ephemeral_text(resp: Any) -> str:
+    body = resp.json()
+    assert body is not None, "expected an acknowledgement with a body"
+    return body.get("text") or ""

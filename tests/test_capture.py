@@ -1,0 +1,205 @@
+"""Every capture path, driven through signed HTTP requests against the fake Slack Web API."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from storage.models import Customer, Signal
+from tests.conftest import Running
+from tests.helpers import count, ephemeral_text, signals
+
+
+def setup_acme(r: Running) -> None:
+    assert r.driver.command("/loop", "customer add Acme Health segment smb").status == 200
+    assert r.driver.command("/loop", "customer add Tallwood Dental Group segment multi-site").status == 200
+    r.driver.command("/loop", "customer alias Tallwood Dental Group Tallwood")
+    r.driver.command("/loop", "link Acme Health", channel="C1")
+    r.driver.command("/loop", "watch", channel="C2")
+
+
+def test_linked_channel_message_is_a_signal_with_name_and_permalink(running: Running) -> None:
+    setup_acme(running)
+    resp = running.driver.message("C1", "Exports keep failing every Monday", ts="1763460001.000100")
+    assert resp.status == 200
+    [sig] = signals(running.sf)
+    assert (sig.channel_id, sig.message_ts, sig.capture_path) == ("C1", "1763460001.000100", "channel")
+    assert sig.kind == "problem" and sig.sentiment < 0
+    assert sig.author_name == "Marco"
+    assert sig.permalink == "https://demo.slack.com/archives/C1/p1763460001000100"
+    # the app posts nothing in the channel for an ordinary captured message
+    assert not running.slack.calls("chat.postMessage")
+
+
+def test_thread_reply_kept_with_its_thread_and_bots_joins_ignored(running: Running) -> None:
+    setup_acme(running)
+    running.driver.message("C1", "Reply in thread: still broken", ts="1763460002.000200",
+                           thread_ts="1763460001.000100")
+    running.driver.message("C1", "I am a bot", bot_id="B9", subtype="bot_message")
+    running.driver.message("C1", "<@U3> has joined the channel", subtype="channel_join")
+    running.driver.message("C1", "posted by the app itself", user="UBOT", bot_id="BBOT")
+    [sig] = signals(running.sf)
+    assert sig.thread_ts == "1763460001.000100"
+    assert "thread_ts=1763460001.000100" in (sig.permalink or "")
+
+
+def test_watch_channel_records_one_signal_per_named_customer(running: Running) -> None:
+    setup_acme(running)
+    running.driver.message("C2", "Both acme health and TALLWOOD asked for SSO", ts="1763460003.000100")
+    running.driver.message("C2", "Lunch is at noon", ts="1763460004.000100")
+    running.driver.message("C2", "Acmeish is not a customer name", ts="1763460005.000100")
+    sigs = signals(running.sf)
+    assert len(sigs) == 2
+    with running.sf() as s:
+        names = sorted(s.get(Customer, x.customer_id).name for x in sigs)
+    assert names == ["Acme Health", "Tallwood Dental Group"]
+    assert {x.capture_path for x in sigs} == {"watch"}
+
+
+def test_capture_reaction_records_message_anywhere(running: Running) -> None:
+    setup_acme(running)
+    running.slack.state.messages["C3"] = [{"type": "message", "ts": "1763460006.000100", "user": "U2",
+                                          "text": "Tallwood says the reminders went out twice"}]
+    resp = running.driver.event({"type": "reaction_added", "user": "U1", "reaction": "memo",
+                                 "item": {"type": "message", "channel": "C3", "ts": "1763460006.000100"}})
+    assert resp.status == 200
+    [sig] = signals(running.sf)
+    assert sig.capture_path == "reaction" and sig.recorded_by == "U1" and sig.channel_id == "C3"
+    [eph] = running.slack.calls("chat.postEphemeral")
+    assert eph.args["user"] == "U1" and "Tallwood Dental Group" in eph.args["text"]
+
+
+def test_capture_reaction_without_customer_asks_with_a_select(running: Running) -> None:
+    setup_acme(running)
+    running.slack.state.messages["C3"] = [{"type": "message", "ts": "1763460007.000100", "user": "U2",
+                                          "text": "They want a Gantt view"}]
+    running.driver.event({"type": "reaction_added", "user": "U1", "reaction": "memo",
+                          "item": {"type": "message", "channel": "C3", "ts": "1763460007.000100"}})
+    assert count(running.sf, Signal) == 0
+    [eph] = running.slack.calls("chat.postEphemeral")
+    assert eph.args["user"] == "U1"
+    picker = eph.args["blocks"][1]
+    assert picker["elements"][0]["action_id"] == "capture_pick_customer"
+    acme = next(o for o in picker["elements"][0]["options"] if o["text"]["text"] == "Acme Health")
+    resp = running.driver.interact({
+        "type": "block_actions", "user": {"id": "U1"}, "trigger_id": "t1",
+        "response_url": running.driver.response_base + "response/picker",
+        "container": {"type": "message", "is_ephemeral": True}, "channel": {"id": "C3"},
+        "actions": [{"type": "static_select", "action_id": "capture_pick_customer",
+                     "block_id": picker["block_id"], "selected_option": acme, "action_ts": str(time.time())}]})
+    assert resp.status == 200
+    [sig] = signals(running.sf)
+    assert sig.capture_path == "reaction" and sig.text == "They want a Gantt view"
+    assert "Recorded" in running.slack.calls("response_url")[-1].args["text"]
+
+
+def test_other_reactions_do_nothing(running: Running) -> None:
+    setup_acme(running)
+    running.driver.event({"type": "reaction_added", "user": "U1", "reaction": "thumbsup",
+                          "item": {"type": "message", "channel": "C1", "ts": "1763460001.000100"}})
+    assert count(running.sf, Signal) == 0
+
+
+def test_message_shortcut_opens_modal_and_records(running: Running) -> None:
+    setup_acme(running)
+    msg = {"type": "message", "ts": "1763460008.000100", "user": "U2",
+           "text": "Acme Health: the dashboard is great but slow"}
+    running.slack.state.messages["C3"] = [msg]
+    resp = running.driver.interact({"type": "message_action", "callback_id": "record_signal",
+                                    "trigger_id": "trig-sc", "user": {"id": "U1"}, "channel": {"id": "C3"},
+                                    "message": msg, "response_url": running.driver.response_base + "response/sc"})
+    assert resp.status == 200
+    [opened] = running.slack.calls("views.open")
+    view = opened.args["view"]
+    cust_block = next(b for b in view["blocks"] if b.get("block_id") == "customer")
+    assert cust_block["element"]["initial_option"]["text"]["text"] == "Acme Health"
+    ms_block = next(b for b in view["blocks"] if b.get("block_id") == "milestone")
+    first_ms = ms_block["element"]["options"][0]
+    state = {"values": {
+        "customer": {"customer": {"type": "static_select",
+                                  "selected_option": cust_block["element"]["initial_option"]}},
+        "milestone": {"milestone": {"type": "static_select", "selected_option": first_ms}},
+        "kind": {"kind": {"type": "static_select", "selected_option": {"value": "problem"}}},
+        "note": {"note": {"type": "plain_text_input", "value": "Said on the QBR call"}}}}
+    resp = running.driver.interact({"type": "view_submission", "user": {"id": "U1"},
+                                    "view": {"id": "V1", "type": "modal", "callback_id": "capture_modal",
+                                             "state": state, "private_metadata": view["private_metadata"],
+                                             "blocks": view["blocks"]}})
+    assert resp.status == 200
+    [sig] = signals(running.sf)
+    assert (sig.capture_path, sig.kind, sig.note) == ("shortcut", "problem", "Said on the QBR call")
+    assert sig.milestone_id is not None
+
+
+def test_shortcut_modal_without_customer_is_rejected_inline(running: Running) -> None:
+    setup_acme(running)
+    resp = running.driver.interact({"type": "view_submission", "user": {"id": "U1"},
+                                    "view": {"id": "V1", "type": "modal", "callback_id": "capture_modal",
+                                             "state": {"values": {}},
+                                             "private_metadata": json.dumps({"c": "C3", "ts": "1.1"})}})
+    assert resp.status == 200
+    assert resp.json()["response_action"] == "errors" and "customer" in resp.json()["errors"]
+    assert count(running.sf, Signal) == 0
+
+
+def test_signal_command_records_and_unknown_customer_suggests(running: Running) -> None:
+    setup_acme(running)
+    r = running.driver.command("/signal", "Tallwood Dental Group Double texts again at Elm Street")
+    assert "Recorded for *Tallwood Dental Group*" in ephemeral_text(r)
+    r = running.driver.command("/signal", '"Tallwood Dental Group" "Cancelled slots are filled faster"')
+    r = running.driver.command("/signal", "tallwood #2 waiting list offers are slow")
+    assert "milestone 2" in ephemeral_text(r)
+    sigs = signals(running.sf)
+    assert [s.capture_path for s in sigs] == ["command"] * 3
+    assert sigs[1].text == "Cancelled slots are filled faster"
+    r = running.driver.command("/signal", "Talwood Dental said hi")
+    assert "did you mean *Tallwood Dental Group*" in ephemeral_text(r)
+    assert count(running.sf, Signal) == 3
+
+
+def test_edit_updates_text_and_delete_erases(running: Running) -> None:
+    setup_acme(running)
+    running.driver.message("C1", "Exports are slow", ts="1763460010.000100")
+    running.driver.event({"type": "message", "subtype": "message_changed", "channel": "C1",
+                          "message": {"type": "message", "user": "U2", "text": "Exports are slow and failing",
+                                      "ts": "1763460010.000100", "edited": {"user": "U2", "ts": "1763460100.000000"}},
+                          "previous_message": {"ts": "1763460010.000100"}, "ts": "1763460100.000001"})
+    [sig] = signals(running.sf)
+    assert sig.text == "Exports are slow and failing" and sig.edited_at is not None
+    assert sig.edited_at.timestamp() == 1763460100
+    running.driver.event({"type": "message", "subtype": "message_deleted", "channel": "C1",
+                          "deleted_ts": "1763460010.000100", "previous_message": {"ts": "1763460010.000100"},
+                          "ts": "1763460200.000001"})
+    [sig] = signals(running.sf)
+    assert sig.deleted_at is not None and sig.text == ""
+
+
+def test_forged_or_stale_signature_is_401_and_writes_nothing(running: Running) -> None:
+    setup_acme(running)
+    body = json.dumps({"type": "event_callback", "team_id": "T0TEAM", "event_id": "Evx",
+                       "event": {"type": "message", "channel": "C1", "user": "U2", "text": "hi", "ts": "1.2"}})
+    assert running.driver.post(body, "application/json", signature="v0=deadbeef").status == 401
+    stale = int(time.time()) - 6 * 60
+    assert running.driver.post(body, "application/json", timestamp=stale).status == 401
+    assert count(running.sf, Signal) == 0
+
+
+def test_retries_and_duplicates_never_create_a_second_signal(running: Running) -> None:
+    import random
+
+    setup_acme(running)
+    rnd = random.Random(7)
+    sent = []
+    for i in range(200):
+        ts = f"{1763470000 + i}.000100"
+        ev = {"type": "message", "channel": "C1", "user": "U2", "text": f"Customer note {i}: export failing",
+              "ts": ts, "channel_type": "channel"}
+        eid = f"EvDup{i:05d}"
+        assert running.driver.event(ev, event_id=eid).status == 200
+        sent.append((ev, eid))
+    redelivered = rnd.sample(sent, 60)  # 30% retried or duplicated
+    for n, (ev, eid) in enumerate(redelivered):
+        retry = 1 + n % 3 if n % 2 == 0 else None  # half Slack retries, half plain duplicates
+        assert running.driver.event(ev, event_id=eid if retry else eid + "dup", retry=retry).status == 200
+    print(f"events sent {200 + len(redelivered)}, distinct messages 200, stored {count(running.sf, Signal)}")
+    assert count(running.sf, Signal) == 200

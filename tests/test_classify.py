@@ -1,0 +1,60 @@
+"""The rule-based classifier on realistic customer messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.classify import classify
+
+TABLE = [
+    ("If the double texts continue past January our COO wants to re-tender the contract", "churn-risk", -1),
+    ("We're evaluating a competitor for next year", "churn-risk", -1),
+    ("Honestly we might not renew if this keeps happening", "churn-risk", -1),
+    ("Our CFO asked whether we should cancel the subscription", "churn-risk", -1),
+    ("Leadership is looking at alternatives after the outage", "churn-risk", -1),
+    ("We are considering switching to another provider", "churn-risk", -1),
+    ("Patients at Elm Street got two reminders again", "problem", -1),
+    ("The export to CSV is broken since Tuesday", "problem", -1),
+    ("Login fails with an error on Safari", "problem", -1),
+    ("The dashboard is really slow in the mornings", "problem", -1),
+    ("front desk still spends mornings calling people back", "problem", -1),
+    ("Payroll run got stuck at step 3", "problem", -1),
+    ("We still have to fix the rota manually every week", "problem", -1),
+    ("Reminder texts still go out twice at two clinics", "problem", -1),
+    ("The sync keeps timing out for the Leeds depot", "problem", -1),
+    ("Can the waiting list show which hygienist they prefer?", "request", 0),
+    ("It would be great to have an export to Xero", "request", 0),
+    ("We need a way to bulk approve leave requests", "request", 0),
+    ("Any plans to support SSO with Okta?", "request", 0),
+    ("Would love a weekly summary email for managers", "request", 1),
+    ("Could you add a dark mode for the night shift?", "request", 0),
+    ("How do I reset a clinic manager's password?", "question", 0),
+    ("When is the next release going out?", "question", 0),
+    ("Is there a limit on how many sites we can add?", "question", 0),
+    ("Where can I find the invoice for October?", "question", 0),
+    ("The new booking page cut our no-shows noticeably", "praise", 1),
+    ("Thanks, the onboarding session was really helpful", "praise", 1),
+    ("Love the new rota view, the team is delighted", "praise", 1),
+    ("Great job on the quick fix yesterday", "praise", 1),
+    ("Month end was smooth for the first time, awesome", "praise", 1),
+    ("Meeting moved to Thursday 3pm", "other", 0),
+    ("Sharing the slides from today's QBR", "other", 0),
+    ("Ok noted", "other", 0),
+]
+
+
+@pytest.mark.parametrize("text,kind,sign", TABLE)
+def test_kind_and_sentiment_sign(text: str, kind: str, sign: int) -> None:
+    c = classify(text)
+    assert c.kind == kind, (text, c)
+    assert -1 <= c.sentiment <= 1
+    if sign < 0:
+        assert c.sentiment < 0, (text, c)
+    elif sign > 0:
+        assert c.sentiment > 0, (text, c)
+    else:
+        assert -0.4 <= c.sentiment <= 0.4, (text, c)
+
+
+def test_table_is_large_enough() -> None:
+    assert len(TABLE) >= 30

@@ -1,0 +1,129 @@
+"""The command line: configuration errors, manifest, import, demo — as subprocesses where it matters."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from bot.app import build_app, utcnow
+from bot.importer import import_export
+from storage.models import Signal
+from tests.conftest import TEAM, make_settings
+from tests.helpers import count, signals
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: int = 60) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
+    base.pop("DATABASE_URL", None)
+    base.update(env or {})
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=base,
+                          cwd=cwd or ROOT, timeout=timeout)
+
+
+@pytest.mark.parametrize("env,needle", [
+    ({"SIGNALLOOP_PORT": "abc"}, "SIGNALLOOP_PORT must be a whole number"),
+    ({"SIGNALLOOP_PORT": "70000"}, "SIGNALLOOP_PORT must be a TCP port"),
+    ({"SLACK_BOT_TOKEN": "not-a-token"}, "SLACK_BOT_TOKEN must be a bot token starting with xoxb-"),
+    ({"SLACK_APP_TOKEN": "xoxb-wrong"}, "SLACK_APP_TOKEN must be an app-level token"),
+    ({"DATABASE_URL": "nonsense"}, "DATABASE_URL must be a SQLAlchemy URL"),
+    ({"SLACK_API_URL": "ftp://x"}, "SLACK_API_URL must be an http(s) URL"),
+    ({"SIGNALLOOP_CAPTURE_EMOJI": "two words"}, "SIGNALLOOP_CAPTURE_EMOJI must be a Slack emoji"),
+    ({}, "SLACK_BOT_TOKEN is not set"),
+    ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET is not set"),
+])
+def test_bad_configuration_is_one_line_and_exit_2(env: dict[str, str], needle: str, tmp_path: Path) -> None:
+    res = run_cli("run", env=env, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert needle in res.stderr
+    assert "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_secret_values_are_not_echoed(tmp_path: Path) -> None:
+    res = run_cli("run", env={"SLACK_BOT_TOKEN": "sekrit-value-123"}, cwd=tmp_path)
+    assert res.returncode == 2 and "sekrit-value-123" not in res.stderr
+
+
+def test_manifest_lists_what_the_app_uses() -> None:
+    res = run_cli("manifest", "--url", "https://signalloop.example.com")
+    assert res.returncode == 0
+    m = json.loads(res.stdout)
+    cmds = {c["command"]: c for c in m["features"]["slash_commands"]}
+    assert set(cmds) == {"/signal", "/milestone", "/loop"}
+    assert cmds["/loop"]["url"] == "https://signalloop.example.com/slack/events"
+    assert m["features"]["shortcuts"][0]["callback_id"] == "record_signal"
+    assert set(m["settings"]["event_subscriptions"]["bot_events"]) == {
+        "message.channels", "message.groups", "reaction_added", "app_home_opened"}
+    assert "reactions:read" in m["oauth_config"]["scopes"]["bot"]
+    assert m["settings"]["socket_mode_enabled"] is False
+    sock = json.loads(run_cli("manifest", "--socket-mode").stdout)
+    assert sock["settings"]["socket_mode_enabled"] is True
+    assert "request_url" not in sock["settings"]["event_subscriptions"]
+
+
+def make_export(path: Path) -> Path:
+    z = path / "export.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.writestr("channels.json", json.dumps([{"id": "C1", "name": "cs-acme"}, {"id": "C2", "name": "feedback"},
+                                                {"id": "C3", "name": "general"}]))
+        f.writestr("users.json", json.dumps([{"id": "U2", "name": "marco",
+                                              "profile": {"display_name": "Marco"}}]))
+        f.writestr("cs-acme/2026-11-16.json", json.dumps([
+            {"type": "message", "user": "U2", "text": "Exports fail on Mondays", "ts": "1763290000.000100"},
+            {"type": "message", "subtype": "channel_join", "user": "U2", "text": "joined", "ts": "1763290001.0"},
+            {"type": "message", "bot_id": "B1", "text": "bot says hi", "ts": "1763290002.000100"}]))
+        f.writestr("cs-acme/2026-11-17.json", json.dumps([
+            {"type": "message", "user": "U2", "text": "Love the new report", "ts": "1763380000.000100"}]))
+        f.writestr("feedback/2026-11-17.json", json.dumps([
+            {"type": "message", "user": "U2", "text": "Acme asked for SSO", "ts": "1763380001.000100"},
+            {"type": "message", "user": "U2", "text": "nobody named here", "ts": "1763380002.000100"}]))
+        f.writestr("general/2026-11-17.json", json.dumps([
+            {"type": "message", "user": "U2", "text": "Acme is great", "ts": "1763380003.000100"}]))
+    return z
+
+
+def test_import_twice_gives_the_same_counts(running, tmp_path: Path) -> None:  # noqa: ANN001
+    running.driver.command("/loop", "customer add Acme")
+    running.driver.command("/loop", "link Acme", channel="C1")
+    running.driver.command("/loop", "watch", channel="C2")
+    z = make_export(tmp_path)
+    first = import_export(str(z), TEAM, running.sf, running.clock)
+    assert (first.channels, first.channels_captured, first.messages, first.signals_added) == (3, 2, 4, 3)
+    second = import_export(str(z), TEAM, running.sf, running.clock)
+    assert (second.signals_added, second.already_present) == (0, 3)
+    assert count(running.sf, Signal) == 3
+    assert {s.author_name for s in signals(running.sf)} == {"Marco"}
+
+
+def test_import_cli_reports_counts_and_bad_files(tmp_path: Path, db_url: str, slack) -> None:  # noqa: ANN001
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the CLI path is the same on both databases; run once")
+    from storage import db
+
+    sf = db.make_session_factory(db.make_engine(db_url))
+    _, deps = build_app(make_settings(db_url, slack), sf, clock=utcnow)
+    from bot.commands import Ctx
+
+    ctx = Ctx(team_id=TEAM, user_id="U1", channel_id="C1")
+    deps.commands.loop(ctx, "customer add Acme")
+    deps.commands.loop(ctx, "link Acme")
+    z = make_export(tmp_path)
+    res = run_cli("import", str(z), env={"DATABASE_URL": db_url})
+    assert res.returncode == 0, res.stderr
+    assert "2 signals added" in res.stdout and "0 already recorded" in res.stdout
+    res = run_cli("import", str(z), env={"DATABASE_URL": db_url})
+    assert "0 signals added" in res.stdout and "2 already recorded" in res.stdout
+    res = run_cli("import", str(tmp_path / "missing.zip"), env={"DATABASE_URL": db_url})
+    assert res.returncode == 2 and "No file at" in res.stderr
+    (tmp_path / "bad.zip").write_text("not a zip")
+    res = run_cli("import", str(tmp_path / "bad.zip"), env={"DATABASE_URL": db_url})
+    assert res.returncode == 2 and "is not a zip file" in res.stderr
