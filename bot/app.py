@@ -20,11 +20,13 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import capture, render
+from bot import capture, learning, render
 from bot import milestones as ms
 from bot.commands import Commands
 from bot.config import Settings
 from bot.effects import Effect, Ephemeral
+from bot.learning import LoopCommands
+from bot.scheduler import DigestRunner
 from storage import db, repo
 
 log = logging.getLogger(__name__)
@@ -71,16 +73,34 @@ class Deps:
     commands: Commands = field(init=False)
     directory: Any = field(init=False)
     reactions: Reactions = field(init=False)
-    learning_reply: Callable[[capture.MessageIn], list[Effect] | None] | None = None
     background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))
-    digest_runner: Any = None
+    digest_runner: DigestRunner | None = None
 
     def __post_init__(self) -> None:
         from handlers.directory import Directory
 
-        self.commands = Commands(self.session_factory, self.clock, self.settings.capture_emoji)
+        def on_schedule_change(row: Any) -> None:
+            if self.digest_runner is not None:
+                self.digest_runner.sync(row)
+
+        hooks = LoopCommands(self.session_factory, self.clock, on_schedule_change)
+        self.commands = Commands(self.session_factory, self.clock, self.settings.capture_emoji, hooks)
         self.directory = Directory(self.session_factory, self.clock)
         self.reactions = Reactions(self)
+
+    def learning_reply(self, msg: capture.MessageIn) -> list[Effect] | None:
+        """A reply in a digest's thread becomes a learning (None: not a digest thread)."""
+        if not msg.thread_ts or msg.thread_ts == msg.ts:
+            return None
+        with self.session_factory.begin() as s:
+            row, is_digest = learning.record_thread_reply(s, msg.team_id, msg.channel_id, msg.ts, msg.thread_ts,
+                                                          msg.user_id, msg.text, self.clock())
+            learning_id = row.id if row is not None else None
+        if not is_digest:
+            return None
+        if learning_id is None or not msg.user_id:
+            return []
+        return [learning.decision_offer(msg.channel_id, msg.user_id, learning_id)]
 
     def home_view(self, team_id: str) -> dict[str, Any]:
         now = self.clock()
@@ -130,6 +150,10 @@ def build_app(settings: Settings, session_factory: sessionmaker[Session], *, clo
         request_verification_enabled=not settings.socket_mode,
         token_verification_enabled=token_verification and bool(settings.slack_bot_token),
     )
+    from bot.chart import render_png
+
+    deps.digest_runner = DigestRunner(settings, session_factory, clock, client_for=lambda team_id: app.client,
+                                      chart=render_png)
     register(app, deps)
     return app, deps
 

@@ -34,7 +34,7 @@ _REQUEST = [
     r"\bwe need\b", r"\bwe'?d need\b", r"\bneed(s)? (a|an|the) (way|option|setting|export|report)",
     r"\bany plans? (to|for)\b", r"\broadmap\b", r"\bsupport for\b", r"\bintegrat(e|ion) with\b",
     r"\bable to\b.*\?", r"\bcan (the|it|we)\b.*\b(show|export|support|handle)\b", r"\brequest",
-    r"\bwould (be|it be) possible",
+    r"\bwould (be|it be) possible", r"\bwould save (us|me|them)\b",
 ]
 _QUESTION = [r"\?\s*$", r"^(how|what|when|where|why|who|which|is|are|does|do|can|could|will)\b"]
 _PRAISE = [

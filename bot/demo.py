@@ -20,11 +20,14 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select
 
 from bot import demo_data as d
+from bot import render
 from bot.app import build_app
+from bot.chart import render_png
 from bot.config import Settings
 from bot.fakeslack import FakeSlackServer, FakeSlackState
+from bot.weeks import scheduled_at, week_at
 from storage import db
-from storage.models import Customer, Signal
+from storage.models import Customer, Learning, Signal
 
 SECRET = "demo-signing-secret"
 
@@ -60,10 +63,16 @@ class Dispatcher:
                 "command": name, "text": text, "trigger_id": f"demo.{self.n}", "api_app_id": "ADEMO"}
         return self._send(urlencode(form), "application/x-www-form-urlencoded").get("text", "")
 
-    def message(self, channel: str, user: str, text: str, ts: str) -> None:
+    def interact(self, payload: dict[str, Any]) -> dict[str, Any]:
+        payload = {"team": {"id": d.TEAM}, "api_app_id": "ADEMO", **payload}
+        return self._send(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+
+    def message(self, channel: str, user: str, text: str, ts: str, thread_ts: str | None = None) -> None:
         self.n += 1
         ev = {"type": "message", "channel": channel, "user": user, "text": text, "ts": ts,
               "channel_type": "group" if d.CHANNELS[channel][1] else "channel"}
+        if thread_ts:
+            ev["thread_ts"] = thread_ts
         body = {"type": "event_callback", "team_id": d.TEAM, "api_app_id": "ADEMO", "event": ev,
                 "event_id": f"EvDemo{self.n:06d}", "event_time": int(float(ts))}
         self._send(json.dumps(body), "application/json")
@@ -127,6 +136,28 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
         else:
             name, number, action, reason = data
             send.command("/milestone", f"{action} {name} {number}" + (f" {reason}" if reason else ""))
+    # last week's digest in #cs-leads (portfolio), answered in its thread; decisions named in the modal
+    send.command("/loop", "digest schedule friday 15:00 UTC portfolio", channel="C06LEADS")
+    last_week = week_at(now).previous()
+    clock.now = scheduled_at(last_week, 4, 15, 0, "UTC")
+    result = deps.digest_runner.run_scheduled(d.TEAM, "C06LEADS")
+    for i, (channel, user, text, decision, names) in enumerate(d.LEARNINGS):
+        clock.now += timedelta(hours=1)
+        reply_ts = f"{clock.now.timestamp():.0f}.{900000 + i}"
+        send.message(channel, user, text, reply_ts, thread_ts=result.ts)
+        with sf() as s:
+            row = s.scalar(select(Learning).where(Learning.message_ts == reply_ts))
+            ids = [c.id for c in s.scalars(select(Customer).where(Customer.name.in_(names)))]
+        state = {"values": {
+            "learning": {"learning": {"type": "plain_text_input", "value": text}},
+            "decision": {"decision": {"type": "plain_text_input", "value": decision}},
+            "customers": {"customers": {"type": "multi_static_select",
+                                        "selected_options": [{"value": str(x)} for x in ids]}},
+            "owner": {"owner": {"type": "users_select", "selected_user": user}},
+            "review": {"review": {"type": "datepicker", "selected_date": now.date().isoformat()}}}}
+        send.interact({"type": "view_submission", "user": {"id": user}, "view": {
+            "id": f"VDEMO{i}", "type": "modal", "callback_id": "learning_modal", "state": state,
+            "private_metadata": json.dumps({"channel": channel, "learning": row.id})}})
     clock.now = now
     deps.background.shutdown(wait=True)
     return sf, deps, slack, clock
@@ -150,7 +181,18 @@ def run_demo(db_path: str, chart: str | None = None, console: Console | None = N
         for name, segment, n in rows:
             table.add_row(name, segment or "", str(n))
         console.print(table)
-        console.print(f"[dim]Database: {db_path} · {time.monotonic() - t0:.1f}s[/dim]")
+        assert deps.digest_runner is not None
+        with sf() as s:
+            dg = deps.digest_runner.build(s, d.TEAM, "C06LEADS", week_at(clock.now))
+            png = render_png(s, dg) if chart else None
+        console.rule("This week's digest in #cs-leads (portfolio), as it would be posted")
+        console.print(render.digest_text(dg), markup=False, highlight=False)
+        console.rule()
+        if png and chart:
+            Path(chart).write_bytes(png)
+            console.print(f"Chart: {Path(chart).resolve()}")
+        console.print(f"[dim]Database: {db_path} · {time.monotonic() - t0:.1f}s · try "
+                      f"`DATABASE_URL=sqlite:///{db_path} signalloop digest --channel C01TALL --print`[/dim]")
     finally:
         slack.stop()
     return 0

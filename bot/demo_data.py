@@ -125,7 +125,7 @@ EXTRA_MILESTONES = [
 
 # learnings recorded in answer to last week's digest, one with a decision to review this week
 LEARNINGS = [
-    ("C01TALL", "U01PRIYA", "Double texts hurt trust more than missing WhatsApp",
+    ("C06LEADS", "U01PRIYA", "Double texts hurt trust more than missing WhatsApp",
      "Ship the SMS reminder fix before adding WhatsApp", ["Tallwood Dental Group"]),
     ("C06LEADS", "U02MARCO", "Payroll stability decides Northwind's renewal",
      "Put a payroll engineer on Northwind's overtime bug this sprint", ["Northwind Bakery"]),

@@ -278,3 +278,294 @@ def home_view(statuses: Sequence[CustomerStatus], now: datetime) -> dict[str, An
         blocks.append(section(portfolio_line(st) + f"\n_{last}_"))
     blocks.append(context(f"Updated {now:%Y-%m-%d %H:%M} UTC · `/loop help`"))
     return {"type": "home", "blocks": to_dicts(blocks[:MAX_BLOCKS])}
+
+
+# --- the weekly digest --------------------------------------------------------------------
+
+QUESTION = "What are we learning, and what decision does it affect?"
+
+
+def _who_when(q: Any) -> str:
+    who = f"{quote(q.author, 40)}, " if q.author else ""
+    link = f" <{q.permalink}|link>" if q.permalink and q.permalink.startswith("https://") else ""
+    return f"— {who}{fmt_date(q.at)}{link}"
+
+
+def quote_line(q: Any, limit: int = 200) -> str:
+    from bot.digest import KIND_EMOJI
+
+    tie = f" · #{q.milestone}" if q.milestone else ""
+    return f"> {KIND_EMOJI.get(q.kind, '')} “{quote(q.text, limit)}” {_who_when(q)}{tie}"
+
+
+def _kinds_line(kinds: dict[str, int]) -> str:
+    from bot.digest import KIND_ORDER, KIND_PLURAL
+
+    return " · ".join(f"{kinds[k]} {KIND_PLURAL[k]}" for k in KIND_ORDER if kinds.get(k))
+
+
+def customer_blocks(sec: Any, with_gap_buttons: bool = True) -> tuple[list[Block], list[str]]:
+    """One customer's part of the digest, and the quotes that continue in the thread."""
+    from bot.digest import QUOTES_IN_MAIN
+
+    seg = f" · {quote(sec.segment)}" if sec.segment else ""
+    where = f"milestone {sec.next_position} of {sec.total}" if sec.next_position else (
+        f"all {sec.total} milestones achieved" if sec.total else "no milestones yet")
+    head = f"*{quote(sec.name)}*{seg} · {where}"
+    if sec.outcome_required:
+        exp = f", {quote(sec.outcome_experience)}" if sec.outcome_experience else ""
+        head += f"\n_Desired outcome: {quote(sec.outcome_required)}{exp}_"
+    blocks: list[Block] = [section(head)]
+    if sec.narrative:
+        blocks.append(section(f":sparkles: {sec.narrative}"))
+    lines: list[str] = []
+    for a in sec.achieved:
+        lines.append(f":white_check_mark: *Achieved:* {quote(a.title)} ({fmt_date(a.at)})")
+        if a.ask:
+            lines.append(f"      :speech_balloon: time for the ask: {quote(a.ask)}")
+    for mv in sec.moves:
+        if mv.to_status in ("in_progress",) and mv.from_status in ("planned", "achieved", "at_risk"):
+            verb = {"planned": "Started", "achieved": "Reopened", "at_risk": "Back on track"}[mv.from_status]
+            lines.append(f":arrow_forward: *{verb}:* {quote(mv.title)} ({fmt_date(mv.at)})")
+    labels = {"at_risk": ":warning: *At risk:*", "stalled": ":hourglass: *Stalled:*",
+              "overdue": ":alarm_clock: *Overdue:*"}
+    for f in sec.flags:
+        line = f"{labels[f.kind]} {quote(f.title)} — {f.detail}"
+        if f.evidence is not None:
+            line += f"\n      “{quote(f.evidence.text, 140)}” {_who_when(f.evidence)}"
+        lines.append(line)
+    if sec.slowdown is not None:
+        lines.append(f":turtle: *Slowing down:* {sec.slowdown.recent} milestones in the last 30 days against "
+                     f"{sec.slowdown.expected} expected from {sec.slowdown.basis}")
+    for rv in sec.impact:
+        lines.append(rv.line())
+    if lines:
+        blocks += [section(chunk) for chunk in _chunks(lines)]
+    if sec.signal_count:
+        said = f"*What they said* ({sec.signal_count}) — {_kinds_line(sec.kinds)}"
+        shown = sec.quotes[:QUOTES_IN_MAIN]
+        rest = [quote_line(q) for q in sec.quotes[QUOTES_IN_MAIN:]]
+        body = [said] + [quote_line(q) for q in shown]
+        if rest:
+            body.append(f"   …and {len(rest)} more in the thread :thread:")
+        if sec.private_count:
+            body.append(f"   _{sec.private_count} from private channels, counted but not quoted here_")
+        blocks += [section(chunk) for chunk in _chunks(body)]
+    else:
+        rest = []
+        blocks.append(context("No signals this week."))
+    if sec.gap:
+        g = sec.gap[0]
+        text = (f"*Success gap* — talked about, covered by no milestone: {quote(g.theme)} "
+                f"({g.count} this week, {g.total} signals over {g.weeks} weeks)")
+        others = ", ".join(f"{quote(x.theme)} ({x.total})" for x in sec.gap[1:])
+        if others:
+            text += f"; also {others}"
+        acc = None
+        if with_gap_buttons and g.weeks >= 3:
+            acc = button("Add as milestone", "gap_add_milestone", f"{sec.customer_id}|{g.theme[:60]}")
+        blocks.append(section(text, accessory=acc))
+    elif sec.gap_count:
+        blocks.append(context(f"{sec.gap_count} signals tied to no milestone (the success gap)"))
+    return blocks, ([f"*{quote(sec.name)}* — more of what they said"] + rest if rest else [])
+
+
+def _chunks(lines: list[str], limit: int = MAX_SECTION - 50) -> list[str]:
+    """Join lines into texts under Slack's section limit (a single long line is cut)."""
+    out: list[str] = []
+    cur = ""
+    for line in lines:
+        line = line if len(line) <= limit else line[: limit - 1] + "…"
+        if cur and len(cur) + 1 + len(line) > limit:
+            out.append(cur)
+            cur = line
+        else:
+            cur = f"{cur}\n{line}" if cur else line
+    if cur:
+        out.append(cur)
+    return out
+
+
+def digest_header(dg: Any) -> list[Block]:
+    where = f"  ·  <#{dg.channel_id}>" if dg.channel_id else ""
+    title = f":bar_chart: *Weekly customer loop — week {dg.week.week} ({dg.week.span_label()})*{where}"
+    people = f"{dg.signal_count} signals from {dg.people} {'person' if dg.people == 1 else 'people'}"
+    stats = (f"{people} (last week {dg.last_week_count}) · {dg.achieved_count} milestone"
+             f"{'' if dg.achieved_count == 1 else 's'} achieved · {dg.at_risk_count} at risk")
+    blocks: list[Block] = [section(title), context(stats)]
+    if dg.late:
+        blocks.append(context(":clock3: Posted late: the app was not running at the scheduled time."))
+    if dg.llm_note:
+        blocks.append(context(dg.llm_note))
+    return blocks
+
+
+def decision_blocks(dg: Any) -> list[Block]:
+    if not dg.decisions:
+        return []
+    blocks: list[Block] = [section(":arrows_counterclockwise: *Last week's decisions — did they hold?*")]
+    for d in dg.decisions[:8]:
+        owner = f" — <@{d.owner_id}>" if d.owner_id else ""
+        due = f", review {fmt_date(d.review_on)}" if d.review_on else ""
+        again = " _(still open)_" if d.outcome == "still_open" else ""
+        blocks.append(section(f"• “{quote(d.decision, 300)}”{owner}{due}{again}\n"
+                              f"   _because: {quote(d.learning, 200)}_"))
+        blocks.append(ActionsBlock(block_id=f"review:{d.learning_id}", elements=[
+            button("Held", "decision_held", str(d.learning_id), "primary"),
+            button("Changed", "decision_changed", str(d.learning_id)),
+            button("Still open", "decision_still_open", str(d.learning_id))]))
+    if len(dg.decisions) > 8:
+        blocks.append(context(f"…and {len(dg.decisions) - 8} more: `/loop decisions`"))
+    return blocks
+
+
+TAIL_SECTIONS = 3
+
+
+def tail_blocks(dg: Any, run_id: int | None) -> tuple[list[Block], list[str]]:
+    """Quiet / collecting-without-acting / themes, then the question; lines that don't fit go to the thread."""
+    blocks: list[Block] = []
+    lines = []
+    for name, weeks, title in dg.quiet:
+        during = f" while “{quote(title)}” is in progress" if title else ""
+        lines.append(f"*Quiet:* {quote(name)} — no signals for {weeks} week{'s' if weeks != 1 else ''}{during}")
+    for name, n in dg.collecting:
+        lines.append(f"*Collecting without acting:* {quote(name)} — {n} signals in 3 weeks, no decision recorded")
+    for t in dg.themes:
+        lines.append(t.line() if hasattr(t, "line") else str(t))
+    overflow: list[str] = []
+    if lines:
+        chunks = _chunks(lines)
+        blocks.append(DividerBlock())
+        blocks += [section(c) for c in chunks[:TAIL_SECTIONS]]
+        overflow = chunks[TAIL_SECTIONS:]
+    blocks.append(DividerBlock())
+    value = str(run_id or 0)
+    blocks.append(section(f":thinking_face: *{QUESTION}*\nReply in the thread, or add one here.",
+                          accessory=button("Add a learning", "add_learning", value, "primary")))
+    return blocks, overflow
+
+
+def digest_messages(dg: Any, run_id: int | None = None) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The digest as Slack messages: the first is posted, the rest continue in its thread.
+
+    Every message stays within 50 blocks and 3000 characters per section; nothing is dropped.
+    """
+    fallback = f"Weekly customer loop — week {dg.week.week}: {dg.signal_count} signals"
+    head = digest_header(dg) + decision_blocks(dg)
+    tail, tail_overflow = tail_blocks(dg, run_id)
+    budget = MAX_BLOCKS - len(head) - len(tail) - 1  # one block kept for the "continues in the thread" note
+    main: list[Block] = list(head)
+    thread_blocks: list[list[Block]] = []
+    more_quotes: list[str] = []
+    overflowed = 0
+    for sec in dg.customers:
+        blocks, rest = customer_blocks(sec)
+        more_quotes += rest
+        group = [DividerBlock(), *blocks][:MAX_BLOCKS]
+        if len(group) <= budget and not overflowed:
+            main += group
+            budget -= len(group)
+        else:
+            overflowed += 1
+            thread_blocks.append(group)
+    if overflowed:
+        tail.insert(0, context(f":thread: {overflowed} more customer{'s' if overflowed != 1 else ''} "
+                               "continue in the thread."))
+    main += tail
+    messages = [(fallback, to_dicts(main[:MAX_BLOCKS]))]
+    # thread: whole customers first, then the remaining quotes, each message under the limits
+    batch: list[Block] = []
+    for group in thread_blocks:
+        if len(batch) + len(group) > MAX_BLOCKS:
+            messages.append((f"{fallback} (continued)", to_dicts(batch)))
+            batch = []
+        batch += group[1:] if not batch else group
+    for chunk in _chunks(more_quotes) + tail_overflow:
+        if len(batch) + 1 > MAX_BLOCKS:
+            messages.append((f"{fallback} (continued)", to_dicts(batch)))
+            batch = []
+        batch.append(section(chunk))
+    if batch:
+        messages.append((f"{fallback} (continued)", to_dicts(batch)))
+    return messages
+
+
+def digest_text(dg: Any) -> str:
+    """The digest as plain terminal text (mrkdwn kept readable), for `--print` and the demo."""
+    import re as _re
+
+    out: list[str] = []
+    for i, (_, blocks) in enumerate(digest_messages(dg, dg.run_id)):
+        if i == 1:
+            out.append("\n────────── in the digest's thread ──────────")
+        for b in blocks:
+            t = b.get("type")
+            if t == "divider":
+                out.append("─" * 60)
+            elif t == "section":
+                line = b["text"]["text"]
+                acc = b.get("accessory")
+                if acc and acc.get("type") == "button":
+                    line += f"  [{acc['text']['text']}]"
+                out.append(line)
+            elif t == "context":
+                out.append("  " + " ".join(e.get("text", "") for e in b["elements"]))
+            elif t == "actions":
+                out.append("   " + " ".join(f"[{e['text']['text']}]" for e in b["elements"]))
+            elif t == "header":
+                out.append(b["text"]["text"])
+    text = "\n".join(out)
+    text = _re.sub(r" <(https?://[^|>]+)\|link>", "", text)
+    text = _re.sub(r"<#([A-Z0-9]+)>", r"#\1", text)
+    text = _re.sub(r"<@([A-Z0-9]+)>", r"@\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def learning_modal(customers: Sequence[Customer], metadata: str, user: str, review_on: date,
+                   text: str | None = None, decision: str | None = None,
+                   selected_customers: Sequence[int] = (), title: str = "Add a learning") -> dict[str, Any]:
+    """What are we learning, which decision it affects, for which customers and milestones, who, by when."""
+    def plain(block: str, label: str, optional: bool, initial: str | None, multiline: bool, max_len: int,
+              placeholder: str) -> dict[str, Any]:
+        el: dict[str, Any] = {"type": "plain_text_input", "action_id": block, "multiline": multiline,
+                              "max_length": max_len, "placeholder": {"type": "plain_text", "text": placeholder}}
+        if initial:
+            el["initial_value"] = initial[:max_len]
+        return {"type": "input", "block_id": block, "optional": optional, "element": el,
+                "label": {"type": "plain_text", "text": label}}
+
+    blocks: list[dict[str, Any]] = [
+        plain("learning", "What are we learning?", False, text, True, 2000,
+              "e.g. double texts hurt trust more than a missing WhatsApp channel"),
+        plain("decision", "Which decision does it affect?", True, decision, False, 500,
+              "e.g. ship the SMS fix before adding WhatsApp"),
+    ]
+    opts = customer_options(customers)
+    if opts:
+        el: dict[str, Any] = {"type": "multi_static_select", "action_id": "customers", "options": opts,
+                              "placeholder": {"type": "plain_text", "text": "Customers"}}
+        chosen = [o for o in opts if int(o["value"]) in set(selected_customers)]
+        if chosen:
+            el["initial_options"] = chosen
+        blocks.append({"type": "input", "block_id": "customers", "optional": True, "element": el,
+                       "label": {"type": "plain_text", "text": "Customers"}})
+        ms_opts = [{"text": {"type": "plain_text", "text": f"{c.name[:30]} · {m.position}. {m.title}"[:75]},
+                    "value": str(m.id)} for c in sorted(customers, key=lambda c: c.name_key)
+                   for m in c.milestones][:100]
+        if ms_opts:
+            blocks.append({"type": "input", "block_id": "milestones", "optional": True,
+                           "label": {"type": "plain_text", "text": "Milestones"},
+                           "element": {"type": "multi_static_select", "action_id": "milestones",
+                                       "options": ms_opts,
+                                       "placeholder": {"type": "plain_text", "text": "Milestones"}}})
+    blocks += [
+        {"type": "input", "block_id": "owner", "optional": True, "label": {"type": "plain_text", "text": "Owner"},
+         "element": {"type": "users_select", "action_id": "owner", "initial_user": user}},
+        {"type": "input", "block_id": "review", "optional": True,
+         "label": {"type": "plain_text", "text": "Review the decision on"},
+         "element": {"type": "datepicker", "action_id": "review", "initial_date": review_on.isoformat()}},
+    ]
+    return {"type": "modal", "callback_id": "learning_modal", "private_metadata": metadata,
+            "title": {"type": "plain_text", "text": title}, "submit": {"type": "plain_text", "text": "Save"},
+            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}

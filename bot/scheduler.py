@@ -1,27 +1,324 @@
-"""APScheduler 3.x with its SQLAlchemy job store on DATABASE_URL; the jobs are plain functions."""
+"""Weekly digests on APScheduler 3.x (SQLAlchemy job store on DATABASE_URL), exactly once per channel and week.
+
+Exactly once comes from the database, not the scheduler: a digest_runs row unique on
+(team, channel, ISO week) is claimed and committed before anything is posted, so two
+instances, a restart across the scheduled minute and the start-up catch-up all post one digest.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Engine
+from apscheduler.triggers.cron import CronTrigger
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import render
 from bot.config import Settings
+from bot.digest import Digest, build_digest
+from bot.weeks import WEEKDAYS, Week, scheduled_at, week_at
+from storage import repo
+from storage.models import DigestRun, DigestSchedule
 
 if TYPE_CHECKING:
     from bot.app import Deps
 
 log = logging.getLogger(__name__)
 
+LATE_AFTER = timedelta(minutes=5)
+STALE_CLAIM = timedelta(minutes=15)
+REMIND_AFTER = timedelta(days=2)
+# errors that mean "the app can't post there": keep the schedule, tell the team
+CHANNEL_ERRORS = {"channel_not_found", "not_in_channel", "is_archived"}
+
+# APScheduler stores a job as a reference to a module-level function plus pickled arguments;
+# the function finds the live runner of this process here.
+_RUNNER: DigestRunner | None = None
+
+
+def scheduled_digest(team_id: str, channel_id: str) -> None:
+    """The persisted job: post this week's digest for one channel (no-op if it is already claimed)."""
+    if _RUNNER is not None:
+        _RUNNER.run_scheduled(team_id, channel_id)
+
+
+@dataclass
+class PostResult:
+    status: str  # posted | already | failed | empty
+    run_id: int | None = None
+    ts: str | None = None
+    error: str | None = None
+    messages: int = 0
+
+
+class DigestRunner:
+    """Builds and posts digests; every entry point is a plain function of (store, client, now)."""
+
+    def __init__(self, settings: Settings, sf: sessionmaker[Session], clock: Callable[[], datetime],
+                 client_for: Callable[[str], WebClient], enrich: Callable[[Session, Digest, Any], None] | None = None,
+                 chart: Callable[[Session, Digest], bytes | None] | None = None) -> None:
+        self.settings = settings
+        self.sf = sf
+        self.clock = clock
+        self.client_for = client_for
+        self.enrich = enrich
+        self.chart = chart
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        self.scheduler: BackgroundScheduler | None = None
+
+    # --- scheduler wiring -----------------------------------------------------------------
+
+    def register(self, scheduler: BackgroundScheduler) -> None:
+        global _RUNNER
+        _RUNNER = self
+        self.scheduler = scheduler
+        with self.sf() as s:
+            for row in repo.enabled_schedules(s):
+                self.sync(row)
+        scheduler.add_job(self.send_reminders, "interval", minutes=10, id="reminders", jobstore="local",
+                          replace_existing=True)
+        scheduler.add_job(self.catch_up, "interval", minutes=15, id="catch_up", jobstore="local",
+                          replace_existing=True, next_run_time=self.clock())
+        if self.settings.retention_days:
+            scheduler.add_job(self.apply_retention, "interval", hours=6, id="retention", jobstore="local",
+                              replace_existing=True, next_run_time=self.clock())
+
+    def sync(self, row: DigestSchedule) -> None:
+        """Add, move or remove the channel's weekly job after /loop digest schedule|off."""
+        if self.scheduler is None:
+            return
+        job_id = f"digest:{row.team_id}:{row.channel_id}"
+        if not row.enabled:
+            try:
+                self.scheduler.remove_job(job_id)
+            except JobLookupError:
+                pass
+            return
+        trigger = CronTrigger(day_of_week=WEEKDAYS[row.weekday][:3], hour=row.hour, minute=row.minute,
+                              timezone=row.tz)
+        self.scheduler.add_job(scheduled_digest, trigger, args=[row.team_id, row.channel_id], id=job_id,
+                               replace_existing=True, jobstore="default")
+
+    # --- entry points -------------------------------------------------------------------
+
+    def run_scheduled(self, team_id: str, channel_id: str) -> PostResult | None:
+        """The scheduled minute came: post this week's digest (late when it is well past the minute)."""
+        now = self.clock()
+        with self.sf() as s:
+            row = repo.schedule_for(s, team_id, channel_id)
+            if row is None or not row.enabled:
+                return None
+            week = week_at(now, row.tz)
+            due = scheduled_at(week, row.weekday, row.hour, row.minute, row.tz)
+        if now < due - timedelta(minutes=1):
+            return None  # a misfire from last week replayed in a new week before its minute: skip
+        return self.post(team_id, channel_id, week, late=now - due > LATE_AFTER, requested_by=None)
+
+    def catch_up(self) -> list[PostResult]:
+        """At start-up (and every quarter hour): post any digest whose minute passed this week and was missed."""
+        now = self.clock()
+        out = []
+        with self.sf() as s:
+            rows = [(r.team_id, r.channel_id, r.tz, r.weekday, r.hour, r.minute) for r in repo.enabled_schedules(s)]
+        for team_id, channel_id, tz, weekday, hour, minute in rows:
+            week = week_at(now, tz)
+            due = scheduled_at(week, weekday, hour, minute, tz)
+            if due > now:
+                continue
+            with self.sf() as s:
+                run = repo.digest_run(s, team_id, channel_id, week.label)
+                if run is not None and not self._stale(run, now):
+                    continue
+            out.append(self.post(team_id, channel_id, week, late=now - due > LATE_AFTER, requested_by=None))
+        return out
+
+    def run_now(self, client: WebClient | None, team_id: str, channel_id: str, user_id: str) -> PostResult:
+        """`/loop digest now`: this week's digest now, or a pointer to the one already posted."""
+        with self.sf() as s:
+            row = repo.schedule_for(s, team_id, channel_id)
+            tz = row.tz if row else "UTC"
+        return self.post(team_id, channel_id, week_at(self.clock(), tz), late=False, requested_by=user_id,
+                         client=client)
+
+    # --- the work -----------------------------------------------------------------------
+
+    def _stale(self, run: DigestRun, now: datetime) -> bool:
+        return run.status == "claimed" and now - run.claimed_at > STALE_CLAIM
+
+    def claim(self, team_id: str, channel_id: str, week: Week, late: bool, retry_failed: bool) -> int | None:
+        """Claim (team, channel, week); a stale claim (a crash mid-post) or, when asked, a failed one is retaken."""
+        now = self.clock()
+        with self.sf.begin() as s:
+            repo.ensure_workspace(s, team_id, now)
+            run_id = repo.claim_digest_run(s, dict(team_id=team_id, channel_id=channel_id, week=week.label,
+                                                   status="claimed", late=late, claimed_by=self.instance,
+                                                   claimed_at=now))
+            if run_id is not None:
+                return run_id
+            existing = repo.digest_run(s, team_id, channel_id, week.label)
+            if existing is None:
+                return None
+            retake = (existing.status == "claimed" and now - existing.claimed_at > STALE_CLAIM) or \
+                (retry_failed and existing.status == "failed")
+            if not retake:
+                return None
+            res = s.execute(update(DigestRun).where(DigestRun.id == existing.id,
+                                                    DigestRun.status == existing.status,
+                                                    DigestRun.claimed_at == existing.claimed_at)
+                            .values(status="claimed", claimed_by=self.instance, claimed_at=now, late=late,
+                                    error=None))
+            return existing.id if res.rowcount else None
+
+    def build(self, s: Session, team_id: str, channel_id: str, week: Week) -> Digest:
+        """The digest of `week` for a channel, with the schedule's zone and scope."""
+        row = repo.schedule_for(s, team_id, channel_id)
+        tz = row.tz if row else "UTC"
+        prev = repo.digest_run(s, team_id, channel_id, week.previous().label)
+        start_override = prev.posted_at if prev is not None and prev.posted_at else None
+        return build_digest(s, team_id, channel_id, week, self.clock(), tz=tz,
+                            portfolio=bool(row and row.portfolio), start_override=start_override)
+
+    def post(self, team_id: str, channel_id: str, week: Week, late: bool, requested_by: str | None,
+             client: WebClient | None = None) -> PostResult:
+        client = client or self.client_for(team_id)
+        run_id = self.claim(team_id, channel_id, week, late, retry_failed=requested_by is not None)
+        if run_id is None:
+            if requested_by:
+                self._tell_already(client, team_id, channel_id, week, requested_by)
+            return PostResult("already")
+        try:
+            with self.sf() as s:
+                dg = self.build(s, team_id, channel_id, week)
+                dg.late, dg.run_id = late, run_id
+                row = repo.schedule_for(s, team_id, channel_id)
+                llm_on = row.llm_enabled if row else True
+                if self.enrich is not None and llm_on:
+                    self.enrich(s, dg, run_id)
+                chart = self.chart(s, dg) if self.chart is not None and row is not None and row.chart_enabled else None
+            messages = render.digest_messages(dg, run_id)
+        except Exception as e:
+            log.exception("building the digest failed for %s/%s %s", team_id, channel_id, week.label)
+            self._finish(run_id, "failed", error=f"build: {e}")
+            raise
+        try:
+            first = client.chat_postMessage(channel=channel_id, text=messages[0][0], blocks=messages[0][1],
+                                            unfurl_links=False, unfurl_media=False)
+        except SlackApiError as e:
+            err = str(e.response.get("error"))
+            log.warning("digest for %s/%s %s not posted: %s", team_id, channel_id, week.label, err)
+            self._finish(run_id, "failed", error=err)
+            self._tell_failure(client, team_id, channel_id, err, requested_by)
+            return PostResult("failed", run_id, error=err)
+        ts = first["ts"]
+        self._finish(run_id, "posted", ts=ts)
+        for text, blocks in messages[1:]:
+            try:
+                client.chat_postMessage(channel=channel_id, thread_ts=ts, text=text, blocks=blocks,
+                                        unfurl_links=False, unfurl_media=False)
+            except SlackApiError as e:
+                log.warning("digest continuation not posted: %s", e.response.get("error"))
+        if chart:
+            try:
+                client.files_upload_v2(channel=channel_id, thread_ts=ts, content=chart,
+                                       filename=f"signalloop-{week.label}.png",
+                                       title=f"Signals and milestones — week {week.week}")
+            except SlackApiError as e:
+                log.warning("chart not uploaded: %s", e.response.get("error"))
+        log.info("digest posted for %s/%s %s (%d messages)", team_id, channel_id, week.label, len(messages))
+        return PostResult("posted", run_id, ts, messages=len(messages))
+
+    def _finish(self, run_id: int, status: str, ts: str | None = None, error: str | None = None) -> None:
+        with self.sf.begin() as s:
+            run = s.get(DigestRun, run_id)
+            if run is None:
+                return
+            run.status, run.error = status, error
+            if ts:
+                run.message_ts, run.posted_at = ts, self.clock()
+
+    def _tell_already(self, client: WebClient, team_id: str, channel_id: str, week: Week, user: str) -> None:
+        with self.sf() as s:
+            run = repo.digest_run(s, team_id, channel_id, week.label)
+            ws = repo.get_workspace(s, team_id)
+        where = ""
+        if run is not None and run.message_ts and ws is not None and ws.url:
+            where = f": <{ws.url.rstrip('/')}/archives/{channel_id}/p{run.message_ts.replace('.', '')}|see it here>"
+        text = (f"This week's digest ({week.label}) was already posted in this channel{where}. "
+                "There is one per channel per week; answer its question in its thread.")
+        if run is not None and run.status == "claimed":
+            text = "This week's digest is being posted right now; it will appear in a moment."
+        try:
+            client.chat_postEphemeral(channel=channel_id, user=user, text=text)
+        except SlackApiError as e:
+            log.warning("could not tell %s: %s", user, e.response.get("error"))
+
+    def _tell_failure(self, client: WebClient, team_id: str, channel_id: str, err: str, user: str | None) -> None:
+        """Say where it can be heard why the digest did not go out: the requester, or whoever scheduled it."""
+        with self.sf() as s:
+            row = repo.schedule_for(s, team_id, channel_id)
+            target = user or (row.created_by if row else None)
+        if not target:
+            return
+        why = {"not_in_channel": f"I'm not a member of <#{channel_id}>: `/invite @signalloop` there",
+               "channel_not_found": f"<#{channel_id}> can't be found (deleted, or private without me in it)",
+               "is_archived": f"<#{channel_id}> is archived: unarchive it or schedule the digest elsewhere"}.get(
+            err, f"Slack answered `{err}`")
+        text = (f":warning: This week's digest for <#{channel_id}> could not be posted — {why}. The schedule is "
+                "kept; once fixed, `/loop digest now` there posts this week's digest.")
+        try:
+            client.chat_postMessage(channel=target, text=text)
+        except SlackApiError as e:
+            log.warning("could not tell %s about the failed digest: %s", target, e.response.get("error"))
+
+    def send_reminders(self) -> int:
+        """One reminder in the thread of each digest that collected no learning in two days."""
+        now = self.clock()
+        sent = 0
+        with self.sf() as s:
+            runs = [(r.id, r.team_id, r.channel_id, r.message_ts) for r in
+                    repo.runs_needing_reminder(s, now - REMIND_AFTER)]
+        for run_id, team_id, channel_id, ts in runs:
+            with self.sf.begin() as s:
+                if not repo.claim_reminder(s, run_id, now):
+                    continue
+            try:
+                self.client_for(team_id).chat_postMessage(
+                    channel=channel_id, thread_ts=ts, text=f"No learnings yet from this digest. {render.QUESTION}",
+                    blocks=render.to_dicts([render.section(
+                        f":wave: No learnings yet from this digest. *{render.QUESTION}*\nReply here, or:",
+                        accessory=render.button("Add a learning", "add_learning", str(run_id), "primary"))]))
+                sent += 1
+            except SlackApiError as e:
+                log.warning("reminder not posted: %s", e.response.get("error"))
+        return sent
+
+    def apply_retention(self) -> int:
+        days = self.settings.retention_days
+        if not days:
+            return 0
+        with self.sf.begin() as s:
+            n = repo.erase_signal_text_before(s, self.clock() - timedelta(days=days))
+        if n:
+            log.info("retention: erased the text of %d signals older than %d days", n, days)
+        return n
+
 
 def make_scheduler(engine: Engine) -> BackgroundScheduler:
-    """A scheduler whose jobs live in the app's own database, so schedules survive restarts."""
+    """Weekly jobs live in the app's own database (they survive restarts); housekeeping jobs in memory."""
     return BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine)},
+        jobstores={"default": SQLAlchemyJobStore(engine=engine), "local": MemoryJobStore()},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone="UTC",
     )
@@ -30,14 +327,12 @@ def make_scheduler(engine: Engine) -> BackgroundScheduler:
 def start_scheduler(settings: Settings, engine: Engine, sf: sessionmaker[Session], deps: Deps
                     ) -> BackgroundScheduler:
     scheduler = make_scheduler(engine)
-    register_jobs(scheduler, settings, sf, deps)
+    register_jobs(scheduler, deps)
     scheduler.start()
     return scheduler
 
 
-def register_jobs(scheduler: BackgroundScheduler, settings: Settings, sf: sessionmaker[Session],
-                  deps: Deps) -> None:
-    """Wire the periodic jobs (filled in by the digest runner when it exists)."""
-    runner = getattr(deps, "digest_runner", None)
-    if runner is not None:
-        runner.register(scheduler)
+def register_jobs(scheduler: BackgroundScheduler, deps: Deps) -> None:
+    """Wire the digest runner's jobs, mirroring handlers.register(app)."""
+    if deps.digest_runner is not None:
+        deps.digest_runner.register(scheduler)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import capture, render
+from bot import capture, learning, render
 from bot.commands import UsageError
 from bot.effects import Ephemeral
 from handlers.effects import perform
@@ -209,6 +209,97 @@ def register(app: App, deps: Deps) -> None:
             deps.commands.set_impact(s, body["user"]["id"], m, text)
         ack()
         deps.refresh_home(client, team_id)
+
+    # --- the learning loop -----------------------------------------------------------------
+
+    def _open_learning(client: WebClient, trigger_id: str, team_id: str, user: str, meta: dict,
+                       learning_id: int | None = None) -> None:
+        with deps.session_factory() as s:
+            everyone = repo.list_customers(s, team_id)
+            now = deps.clock()
+            text = decision = None
+            chosen: list[int] = []
+            review = learning.next_review(now)
+            if learning_id is not None:
+                row = repo.learning_by_id(s, team_id, learning_id)
+                if row is None:
+                    return
+                text, decision = row.text, row.decision
+                chosen = [lc.customer_id for lc in row.customers]
+                review = row.review_on or review
+                meta = dict(meta, learning=learning_id)
+            view = render.learning_modal(everyone, json.dumps(meta), user, review, text, decision, chosen,
+                                         title="Name the decision" if learning_id else "Add a learning")
+        client.views_open(trigger_id=trigger_id, view=view)
+
+    @app.action("add_learning")
+    def on_add_learning(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
+        ack()
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        run = action.get("value") or "0"
+        _open_learning(client, body["trigger_id"], context.team_id or "", body["user"]["id"],
+                       {"run": int(run) if run.isdigit() else 0, "channel": channel})
+
+    @app.action("name_decision")
+    def on_name_decision(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
+        ack()
+        value = action.get("value") or ""
+        if value.isdigit():
+            channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+            _open_learning(client, body["trigger_id"], context.team_id or "", body["user"]["id"],
+                           {"channel": channel}, learning_id=int(value))
+
+    @app.view("learning_modal")
+    def on_learning_submit(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:
+        team_id = context.team_id or ""
+        user = body["user"]["id"]
+        state = view.get("state") or {}
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = {}
+        result = learning.submit_learning(deps.session_factory, team_id, user, meta, {
+            "learning": _value(state, "learning", "learning"), "decision": _value(state, "decision", "decision"),
+            "customers": _value(state, "customers", "customers") or [],
+            "milestones": _value(state, "milestones", "milestones") or [],
+            "owner": _value(state, "owner", "owner"), "review": _value(state, "review", "review")}, deps.clock())
+        if result.errors:
+            ack(response_action="errors", errors=result.errors)
+            return
+        ack()
+        if meta.get("channel"):
+            perform(deps, client, team_id, [Ephemeral(meta["channel"], user, result.message)])
+
+    def _review(outcome: str):  # noqa: ANN202
+        def handle(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext,
+                   respond: Respond) -> None:
+            ack()
+            team_id = context.team_id or ""
+            user = body["user"]["id"]
+            value = action.get("value") or ""
+            try:
+                with deps.session_factory.begin() as s:
+                    if not value.isdigit():
+                        raise UsageError("That decision no longer exists.")
+                    row = learning.set_outcome(s, team_id, int(value), outcome, user, deps.clock())
+                    line = learning.outcome_line(row)
+            except UsageError as e:
+                _tell(client, body, user, str(e), respond)
+                return
+            message = body.get("message") or {}
+            blocks = [b for b in message.get("blocks") or []]
+            for i, b in enumerate(blocks):
+                if b.get("block_id") == f"review:{value}":
+                    blocks[i] = {"type": "context", "block_id": f"reviewed:{value}",
+                                 "elements": [{"type": "mrkdwn", "text": line}]}
+            channel = (body.get("channel") or {}).get("id")
+            if channel and message.get("ts") and blocks:
+                client.chat_update(channel=channel, ts=message["ts"], blocks=blocks,
+                                   text=message.get("text") or "Weekly customer loop")
+        return handle
+
+    for outcome in learning.OUTCOMES:
+        app.action(f"decision_{outcome}")(_review(outcome))
 
 
 def _tell(client: WebClient, body: dict, user: str, text: str, respond: Respond) -> None:

@@ -52,7 +52,7 @@ def register(app: App, deps: Deps) -> None:
         raw = MessageIn(team_id=team_id, channel_id=channel_id, ts=event["ts"], text=event.get("text") or "",
                         user_id=event.get("user"), thread_ts=event.get("thread_ts"))
         # a reply in a digest's thread is an answer to the loop's question, not a customer signal
-        if deps.learning_reply is not None and raw.thread_ts:
+        if raw.thread_ts and raw.thread_ts != raw.ts:
             msg = message_in(deps, client, team_id, channel_id, event, body.get("event_id"),
                              event.get("channel_type"))
             effects = deps.learning_reply(msg)

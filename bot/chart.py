@@ -1,0 +1,71 @@
+"""A PNG of the last weeks: signals per week by sentiment, and milestones achieved over time (matplotlib)."""
+
+from __future__ import annotations
+
+import io
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.digest import Digest
+from bot.weeks import Week
+from storage.models import Milestone, Signal
+
+WEEKS = 8
+
+
+def weekly_counts(session: Session, dg: Digest, weeks: int = WEEKS) -> tuple[list[Week], list[tuple[int, int, int]],
+                                                                              list[int]]:
+    """(weeks, [(negative, neutral, positive) signals], [milestones achieved]) for the digest's customers."""
+    ids = [c.customer_id for c in dg.customers] or [-1]
+    ws = [dg.week.previous(n) for n in range(weeks - 1, -1, -1)]
+    start, _ = ws[0].bounds(dg.tz)
+    _, end = ws[-1].bounds(dg.tz)
+    rows = session.execute(select(Signal.posted_at, Signal.sentiment).where(
+        Signal.team_id == dg.team_id, Signal.customer_id.in_(ids), Signal.deleted_at.is_(None),
+        Signal.posted_at >= start, Signal.posted_at < end)).all()
+    achieved = session.scalars(select(Milestone.achieved_at).where(
+        Milestone.team_id == dg.team_id, Milestone.customer_id.in_(ids), Milestone.achieved_at.is_not(None),
+        Milestone.achieved_at >= start, Milestone.achieved_at < end)).all()
+    bounds = [w.bounds(dg.tz) for w in ws]
+
+    def index(at) -> int:  # noqa: ANN001
+        return next(i for i, (a, b) in enumerate(bounds) if a <= at < b)
+
+    sent = [[0, 0, 0] for _ in ws]
+    for at, score in rows:
+        sent[index(at)][0 if score < -0.1 else 2 if score > 0.1 else 1] += 1
+    done = [0 for _ in ws]
+    for at in achieved:
+        done[index(at)] += 1
+    return ws, [tuple(x) for x in sent], done  # type: ignore[misc]
+
+
+def render_png(session: Session, dg: Digest) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ws, sent, done = weekly_counts(session, dg)
+    labels = [f"W{w.week}" for w in ws]
+    neg, neu, pos = ([s[i] for s in sent] for i in range(3))
+    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=110)
+    ax.bar(labels, neg, color="#d9534f", label="negative")
+    ax.bar(labels, neu, bottom=neg, color="#bbbbbb", label="neutral")
+    ax.bar(labels, pos, bottom=[a + b for a, b in zip(neg, neu, strict=True)], color="#5cb85c", label="positive")
+    ax.set_ylabel("signals per week")
+    ax2 = ax.twinx()
+    cumulative = [sum(done[: i + 1]) for i in range(len(done))]
+    ax2.plot(labels, cumulative, color="#2c3e50", marker="o", label="milestones achieved (cumulative)")
+    ax2.set_ylabel("milestones achieved")
+    ax2.set_ylim(bottom=0)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=7, frameon=False)
+    ax.set_title(f"Signals by sentiment and milestones achieved — up to week {dg.week.week}", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

@@ -1,0 +1,312 @@
+"""build_digest: the week of one channel, customer by customer, as plain data (no Slack)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from bot import milestones as ms
+from bot import themes
+from bot.weeks import Week
+from storage import repo
+from storage.models import Customer, Learning, Milestone, Signal
+
+KIND_ORDER = ["churn-risk", "problem", "request", "question", "praise", "other"]
+KIND_EMOJI = {"churn-risk": ":red_circle:", "problem": ":large_orange_circle:", "request": ":large_blue_circle:",
+              "question": ":grey_question:", "praise": ":large_green_circle:", "other": ":white_circle:"}
+KIND_PLURAL = {"churn-risk": "churn risk", "problem": "problems", "request": "requests", "question": "questions",
+               "praise": "praise", "other": "other"}
+QUOTES_IN_MAIN = 4
+GAP_WEEKS = 3
+
+
+@dataclass(frozen=True)
+class Quote:
+    signal_id: int
+    kind: str
+    text: str
+    author: str | None
+    at: datetime
+    permalink: str | None
+    milestone: int | None  # position of the milestone it is tied to
+    sentiment: float
+
+
+@dataclass(frozen=True)
+class Move:
+    position: int
+    title: str
+    from_status: str | None
+    to_status: str
+    at: datetime
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Flag:
+    kind: str  # at_risk | stalled | overdue
+    position: int
+    title: str
+    detail: str  # why: reason, days without change, due date
+    evidence: Quote | None = None
+
+
+@dataclass(frozen=True)
+class Achieved:
+    position: int
+    title: str
+    at: datetime
+    ask: str | None
+    ask_kind: str | None
+
+
+@dataclass(frozen=True)
+class GapTheme:
+    theme: str
+    count: int  # signals this week
+    weeks: int  # of the last GAP_WEEKS weeks in which the theme came up
+    total: int  # signals over those weeks
+
+
+@dataclass
+class CustomerSection:
+    customer_id: int
+    name: str
+    segment: str | None
+    outcome_required: str | None
+    outcome_experience: str | None
+    achieved_count: int
+    total: int
+    next_position: int | None
+    moves: list[Move] = field(default_factory=list)
+    achieved: list[Achieved] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    kinds: dict[str, int] = field(default_factory=dict)
+    quotes: list[Quote] = field(default_factory=list)  # ordered by what needs action
+    private_count: int = 0  # signals from private channels, counted but not quoted here
+    gap: list[GapTheme] = field(default_factory=list)
+    gap_count: int = 0
+    slowdown: ms.Slowdown | None = None
+    impact: list = field(default_factory=list)  # progress-vs-impact reviews (bot.impact)
+    narrative: str | None = None  # the LLM step's two sentences, when it ran and passed validation
+    milestones: list[tuple[int, str, str]] = field(default_factory=list)  # (position, title, status)
+
+    @property
+    def signal_count(self) -> int:
+        return sum(self.kinds.values())
+
+
+@dataclass(frozen=True)
+class DecisionItem:
+    learning_id: int
+    decision: str
+    learning: str
+    owner_id: str | None
+    review_on: datetime | None
+    outcome: str | None
+    created_at: datetime
+
+
+@dataclass
+class Digest:
+    team_id: str
+    channel_id: str
+    week: Week
+    tz: str
+    start: datetime
+    end: datetime
+    scope: str  # customer | watch | portfolio
+    signal_count: int = 0
+    people: int = 0
+    last_week_count: int = 0
+    achieved_count: int = 0
+    at_risk_count: int = 0
+    decisions: list[DecisionItem] = field(default_factory=list)
+    customers: list[CustomerSection] = field(default_factory=list)
+    quiet: list[tuple[str, int, str | None]] = field(default_factory=list)  # name, weeks, in-progress title
+    collecting: list[tuple[str, int]] = field(default_factory=list)  # name, signals over 3 weeks
+    late: bool = False
+    themes: list = field(default_factory=list)  # cross-customer themes from the LLM step
+    llm_note: str | None = None
+    run_id: int | None = None
+
+
+def scope_customers(session: Session, team_id: str, channel_id: str, start: datetime, end: datetime,
+                    portfolio: bool) -> tuple[str, list[Customer]]:
+    """Who the channel's digest covers: its customer, the customers heard in a watch channel, or all."""
+    everyone = list(repo.list_customers(session, team_id))
+    if portfolio:
+        return "portfolio", everyone
+    link = repo.channel_link(session, team_id, channel_id)
+    if link is not None and link.kind == "customer":
+        return "customer", [c for c in everyone if c.id == link.customer_id]
+    if link is not None and link.kind == "watch":
+        heard = repo.signals_channels(session, team_id, channel_id, start, end)
+        return "watch", [c for c in everyone if c.id in heard]
+    return "portfolio", everyone
+
+
+def _quote(sig: Signal, positions: dict[int, int]) -> Quote:
+    return Quote(sig.id, sig.kind, sig.text + (f" ({sig.note})" if sig.note else ""), sig.author_name,
+                 sig.posted_at, sig.permalink, positions.get(sig.milestone_id or -1), sig.sentiment)
+
+
+def _priority(q: Quote) -> tuple:
+    return (KIND_ORDER.index(q.kind) if q.kind in KIND_ORDER else 9, -q.at.timestamp())
+
+
+def build_digest(session: Session, team_id: str, channel_id: str, week: Week, now: datetime,
+                 tz: str = "UTC", portfolio: bool = False, start_override: datetime | None = None) -> Digest:
+    """The digest of `week` for a channel; reads the week (and three before it for trends), not the history."""
+    start, end = week.bounds(tz)
+    week_start = start
+    if start_override is not None and start_override < start:
+        start = start_override  # signals posted after last week's digest went out
+    as_of = min(now, end)
+    scope, custs = scope_customers(session, team_id, channel_id, start, end, portfolio)
+    ids = [c.id for c in custs]
+    dg = Digest(team_id, channel_id, week, tz, start, end, scope)
+
+    signals = repo.signals_between(session, team_id, start, end, ids)
+    prev_start, _ = week.previous().bounds(tz)
+    dg.last_week_count = sum(repo.signal_counts_by_customer(session, team_id, prev_start, start).get(i, 0)
+                             for i in ids)
+    hist_start, _ = week.previous(GAP_WEEKS - 1).bounds(tz)
+    history = repo.signals_between(session, team_id, hist_start, end, ids)
+    moves = repo.milestone_events_between(session, team_id, start, end)
+    last_signal = repo.last_signal_at(session, team_id)
+    decided = repo.decision_dates(session, team_id, hist_start)
+    medians = segment_medians(repo.list_customers(session, team_id))
+
+    by_customer: dict[int, list[Signal]] = defaultdict(list)
+    for s in signals:
+        by_customer[s.customer_id].append(s)
+    hist_by_customer: dict[int, list[Signal]] = defaultdict(list)
+    for s in history:
+        hist_by_customer[s.customer_id].append(s)
+    moves_by_ms: dict[int, list] = defaultdict(list)
+    for ev in moves:
+        moves_by_ms[ev.milestone_id].append(ev)
+
+    people: set[str] = set()
+    for c in custs:
+        sec = customer_section(c, by_customer.get(c.id, []), hist_by_customer.get(c.id, []), moves_by_ms,
+                               as_of, channel_id, medians.get(c.segment or ""), hist_start, tz, week)
+        status = ms.customer_status(c, as_of, last_signal.get(c.id))
+        people.update(s.user_id or s.author_name or "?" for s in by_customer.get(c.id, []))
+        dg.signal_count += sec.signal_count
+        dg.achieved_count += len(sec.achieved)
+        dg.at_risk_count += sum(1 for f in sec.flags if f.kind == "at_risk")
+        if status.quiet:
+            live = next((m for m in c.milestones if m.status in (ms.IN_PROGRESS, ms.AT_RISK)), None)
+            since = status.last_signal or c.created_at
+            dg.quiet.append((c.name, max(1, (as_of - since).days // 7), live.title if live else None))
+        weeks_heard = {_week_index(s.posted_at, hist_start) for s in hist_by_customer.get(c.id, [])}
+        if len(weeks_heard) >= GAP_WEEKS and c.id not in decided:
+            dg.collecting.append((c.name, len(hist_by_customer[c.id])))
+        if sec.signal_count or sec.moves or sec.flags or scope == "customer":
+            dg.customers.append(sec)
+    dg.people = len(people)
+    dg.customers.sort(key=lambda s: (-_urgency(s), s.name.casefold()))
+    dg.decisions = decisions_for_review(session, team_id, channel_id, week_start)
+    return dg
+
+
+def _week_index(at: datetime, hist_start: datetime) -> int:
+    return int((at - hist_start).total_seconds() // (7 * 86400))
+
+
+def _urgency(sec: CustomerSection) -> int:
+    return (sec.kinds.get("churn-risk", 0) * 5 + sum(3 for f in sec.flags if f.kind == "at_risk")
+            + len(sec.flags) + sec.kinds.get("problem", 0))
+
+
+def segment_medians(customers: list[Customer] | tuple) -> dict[str, float | None]:
+    achieved: dict[str, list[list[datetime]]] = defaultdict(list)
+    for c in customers:
+        achieved[c.segment or ""].append([m.achieved_at for m in c.milestones if m.achieved_at])
+    return {seg: ms.segment_median_gap(lists) for seg, lists in achieved.items()}
+
+
+def customer_section(c: Customer, week_signals: list[Signal], history: list[Signal],
+                     moves_by_ms: dict[int, list], now: datetime, channel_id: str, median: float | None,
+                     hist_start: datetime, tz: str, week: Week) -> CustomerSection:
+    positions = {m.id: m.position for m in c.milestones}
+    done, total = ms.progress(c.milestones)
+    nxt = ms.next_milestone(c.milestones)
+    sec = CustomerSection(c.id, c.name, c.segment, c.outcome_required, c.outcome_experience, done, total,
+                          nxt.position if nxt else None,
+                          milestones=[(m.position, m.title, m.status) for m in c.milestones])
+    rules = ms.segment_rules(c.segment)
+    today = now.date()
+    quotable = [s for s in week_signals if not s.is_private or s.channel_id == channel_id]
+    sec.private_count = len(week_signals) - len(quotable)
+    sec.kinds = dict(Counter(s.kind for s in week_signals))
+    sec.quotes = sorted((_quote(s, positions) for s in quotable), key=_priority)
+    for m in c.milestones:
+        for ev in moves_by_ms.get(m.id, []):
+            if ev.from_status != ev.to_status:
+                sec.moves.append(Move(m.position, m.title, ev.from_status, ev.to_status, ev.at, ev.reason))
+        if m.status == ms.ACHIEVED and m.achieved_at and any(
+                ev.to_status == ms.ACHIEVED for ev in moves_by_ms.get(m.id, [])):
+            sec.achieved.append(Achieved(m.position, m.title, m.achieved_at, m.ask, m.ask_kind))
+        evidence = _evidence(m, sec.quotes)
+        if m.status == ms.AT_RISK:
+            sec.flags.append(Flag("at_risk", m.position, m.title, _risk_detail(m, now, today), evidence))
+        elif ms.is_stalled(m, now, rules.stall_days):
+            sec.flags.append(Flag("stalled", m.position, m.title,
+                                  f"no change for {ms.days_unchanged(m, now)} days", evidence))
+        if ms.is_overdue(m, today) and m.status != ms.AT_RISK:
+            sec.flags.append(Flag("overdue", m.position, m.title,
+                                  f"due {m.due_date:%b} {m.due_date.day}, {ms.days_overdue(m, today)} days ago",
+                                  evidence))
+    started = c.created_at
+    sec.slowdown = ms.slowdown([m.achieved_at for m in c.milestones if m.achieved_at], started, now, median) \
+        if any(m.status != ms.ACHIEVED for m in c.milestones) and c.milestones else None
+    sec.gap, sec.gap_count = success_gap(c, week_signals, history, hist_start)
+    return sec
+
+
+def _risk_detail(m: Milestone, now: datetime, today) -> str:  # noqa: ANN001
+    parts = []
+    if m.due_date:
+        parts.append(f"due {m.due_date:%b} {m.due_date.day}")
+    parts.append(f"no change for {ms.days_unchanged(m, now)} days")
+    return " · ".join(parts)
+
+
+def _evidence(m: Milestone, quotes: list[Quote]) -> Quote | None:
+    """The newest problem quote tied to this milestone, to say why it is flagged."""
+    tied = [q for q in quotes if q.milestone == m.position and q.kind in ("churn-risk", "problem")]
+    return max(tied, key=lambda q: q.at) if tied else None
+
+
+def success_gap(c: Customer, week_signals: list[Signal], history: list[Signal],
+                hist_start: datetime) -> tuple[list[GapTheme], int]:
+    """What the customer talks about that no milestone covers: signals tied to no milestone, by theme."""
+    untied_week = [s for s in week_signals if s.milestone_id is None]
+    untied_hist = [s for s in history if s.milestone_id is None]
+    exclude = themes.words(c.name) + [w for a in c.aliases for w in themes.words(a.alias)]
+    found = themes.themes([(s.id, s.text) for s in untied_hist], exclude=exclude, min_count=2, limit=8)
+    week_ids = {s.id for s in untied_week}
+    when = {s.id: s.posted_at for s in untied_hist}
+    out = []
+    for theme, ids in found:
+        this_week = sum(1 for i in ids if i in week_ids)
+        if not this_week:
+            continue
+        weeks = len({_week_index(when[i], hist_start) for i in ids})
+        out.append(GapTheme(theme, this_week, weeks, len(ids)))
+    out.sort(key=lambda g: (-g.weeks, -g.total, g.theme))
+    return out[:4], len(untied_week)
+
+
+def decisions_for_review(session: Session, team_id: str, channel_id: str, week_start: datetime) -> list[DecisionItem]:
+    """Decisions recorded in this channel before this week, not yet held or changed (up to five weeks back)."""
+    rows: list[Learning] = list(repo.decisions_to_review(session, team_id, channel_id, week_start,
+                                                         week_start - timedelta(weeks=5)))
+    return [DecisionItem(r.id, r.decision or "", r.text, r.owner_id,
+                         r.review_on, r.outcome, r.created_at) for r in rows]

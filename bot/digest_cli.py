@@ -1,0 +1,60 @@
+"""`signalloop digest --channel C… [--week YYYY-Www] [--print]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import render
+from bot.app import build_app, utcnow
+from bot.config import ConfigError, Settings
+from bot.weeks import parse_week, week_at
+from storage import repo
+from storage.models import Workspace
+
+
+def _team(sf: sessionmaker[Session], team: str | None) -> str:
+    if team:
+        return team
+    with sf() as s:
+        teams = list(s.scalars(select(Workspace.team_id)))
+    if len(teams) == 1:
+        return teams[0]
+    raise ConfigError("--team is needed: " + ("no workspace is in the database yet" if not teams else
+                                              "the database holds several workspaces: " + ", ".join(teams)))
+
+
+def run_digest_cli(settings: Settings, sf: sessionmaker[Session], args: argparse.Namespace) -> int:
+    team = _team(sf, args.team)
+    with sf() as s:
+        row = repo.schedule_for(s, team, args.channel)
+        tz = row.tz if row else "UTC"
+    try:
+        week = parse_week(args.week) if args.week else week_at(utcnow(), tz)
+    except ValueError as e:
+        print(f"signalloop digest: {e}", file=sys.stderr)
+        return 2
+    if args.print_:
+        from bot.scheduler import DigestRunner
+
+        runner = DigestRunner(settings, sf, utcnow, client_for=lambda t: None)  # type: ignore[arg-type, return-value]
+        with sf() as s:
+            dg = runner.build(s, team, args.channel, week)
+        Console().print(render.digest_text(dg), markup=False, highlight=False)
+        return 0
+    settings.require_slack()
+    app, deps = build_app(settings, sf)
+    assert deps.digest_runner is not None
+    result = deps.digest_runner.post(team, args.channel, week, late=False, requested_by=None, client=app.client)
+    if result.status == "posted":
+        print(f"Posted the {week.label} digest in {args.channel} ({result.messages} messages).")
+        return 0
+    if result.status == "already":
+        print(f"The {week.label} digest for {args.channel} was already posted; there is one per channel per week.")
+        return 0
+    print(f"signalloop digest: not posted: {result.error}", file=sys.stderr)
+    return 1
