@@ -79,11 +79,7 @@ class Deps:
     def __post_init__(self) -> None:
         from handlers.directory import Directory
 
-        def on_schedule_change(row: Any) -> None:
-            if self.digest_runner is not None:
-                self.digest_runner.sync(row)
-
-        hooks = LoopCommands(self.session_factory, self.clock, on_schedule_change)
+        hooks = LoopCommands(self.session_factory, self.clock)
         self.commands = Commands(self.session_factory, self.clock, self.settings.capture_emoji, hooks)
         self.directory = Directory(self.session_factory, self.clock)
         self.reactions = Reactions(self)

@@ -47,7 +47,14 @@ class RunDigest:
     user: str
 
 
-Effect = Post | Ephemeral | DirectMessage | RefreshHome | OpenModal | RunDigest
+@dataclass(frozen=True)
+class ScheduleChanged:
+    """The channel's digest schedule changed: the scheduler picks it up (after the change is committed)."""
+
+    channel: str
+
+
+Effect = Post | Ephemeral | DirectMessage | RefreshHome | OpenModal | RunDigest | ScheduleChanged
 
 
 @dataclass

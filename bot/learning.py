@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import customers as cust
 from bot.commands import Ctx, DigestHooks, UsageError, strip_quotes
-from bot.effects import Ephemeral, Reply, RunDigest
+from bot.effects import Ephemeral, Reply, RunDigest, ScheduleChanged
 from bot.render import QUESTION, fmt_date
 from bot.safety import quote, safe
 from bot.weeks import WEEKDAYS, scheduled_at, valid_tz, week_at
@@ -63,11 +63,9 @@ def parse_schedule(text: str) -> ScheduleSpec:
 class LoopCommands(DigestHooks):
     """`/loop digest …`, `/loop learnings`, `/loop decisions`."""
 
-    def __init__(self, sf: sessionmaker[Session], clock: Callable[[], datetime],
-                 on_schedule_change: Callable[[DigestSchedule], None] = lambda s: None) -> None:
+    def __init__(self, sf: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
         self.sf = sf
         self.clock = clock
-        self.on_schedule_change = on_schedule_change
 
     def dispatch(self, s: Session, ctx: Ctx, verb: str, rest: str) -> Reply:
         if verb == "learnings":
@@ -106,7 +104,6 @@ class LoopCommands(DigestHooks):
         row.weekday, row.hour, row.minute, row.tz = spec.weekday, spec.hour, spec.minute, tz
         row.portfolio, row.enabled, row.created_by, row.updated_at = spec.portfolio, True, ctx.user_id, now
         s.flush()
-        self.on_schedule_change(row)
         week = week_at(now, tz)
         first = scheduled_at(week, row.weekday, row.hour, row.minute, tz)
         if first <= now:
@@ -117,7 +114,7 @@ class LoopCommands(DigestHooks):
         return Reply(f":calendar: Weekly digest for {scope} scheduled here every "
                      f"{WEEKDAYS[row.weekday].capitalize()} at {row.hour:02d}:{row.minute:02d} {tz}{tz_note}. "
                      f"First one: {first.astimezone(_zone(tz)):%a %b %d, %H:%M}. `/loop digest off` stops it.",
-                     public=True)
+                     public=True, effects=[ScheduleChanged(ctx.channel_id)])
 
     def off(self, s: Session, ctx: Ctx) -> Reply:
         row = repo.schedule_for(s, ctx.team_id, ctx.channel_id)
@@ -126,10 +123,8 @@ class LoopCommands(DigestHooks):
                              "`/loop digest schedule <weekday> <HH:MM> [time zone]` sets one up.")
         row.enabled = False
         row.updated_at = self.clock()
-        s.flush()
-        self.on_schedule_change(row)
         return Reply(":no_bell: The weekly digest in this channel is off. Learnings and decisions are kept.",
-                     public=True)
+                     public=True, effects=[ScheduleChanged(ctx.channel_id)])
 
     def toggle(self, s: Session, ctx: Ctx, what: str, value: str) -> Reply:
         if value.casefold() not in ("on", "off"):

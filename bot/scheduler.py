@@ -95,6 +95,12 @@ class DigestRunner:
             scheduler.add_job(self.apply_retention, "interval", hours=6, id="retention", jobstore="local",
                               replace_existing=True, next_run_time=self.clock())
 
+    def sync_channel(self, team_id: str, channel_id: str) -> None:
+        with self.sf() as s:
+            row = repo.schedule_for(s, team_id, channel_id)
+            if row is not None:
+                self.sync(row)
+
     def sync(self, row: DigestSchedule) -> None:
         """Add, move or remove the channel's weekly job after /loop digest schedule|off."""
         if self.scheduler is None:

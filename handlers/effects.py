@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.effects import DirectMessage, Effect, Ephemeral, OpenModal, Post, RefreshHome, RunDigest
+from bot.effects import (
+    DirectMessage,
+    Effect,
+    Ephemeral,
+    OpenModal,
+    Post,
+    RefreshHome,
+    RunDigest,
+    ScheduleChanged,
+)
 
 if TYPE_CHECKING:
     from bot.app import Deps
@@ -36,6 +45,8 @@ def perform(deps: Deps, client: WebClient, team_id: str, effects: list[Effect],
                 refresh = True
             elif isinstance(eff, RunDigest):
                 deps.run_digest_now(client, team_id, eff.channel, eff.user)
+            elif isinstance(eff, ScheduleChanged) and deps.digest_runner is not None:
+                deps.digest_runner.sync_channel(team_id, eff.channel)
         except SlackApiError as e:
             log.warning("Slack refused %s: %s", type(eff).__name__, e.response.get("error"))
     if refresh:

@@ -26,3 +26,17 @@ def ephemeral_text(resp: Any) -> str:
     body = resp.json()
     assert body is not None, "expected an acknowledgement with a body"
     return body.get("text") or ""
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> Any:
+    """Poll until predicate() is truthy (work handed to a background thread); fail after `timeout`."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
