@@ -257,8 +257,14 @@ class Commands:
         if len(title) > ms.MAX_TITLE:
             raise UsageError(f"That title is {len(title)} characters; keep it under {ms.MAX_TITLE}.")
         due, impact = _parse_add_options(opts, usage)
+        return self.add_milestone(s, ctx.user_id, c, title, due, impact)
+
+    def add_milestone(self, s: Session, actor: str, c: Customer, title: str, due: date | None,
+                      impact: str | None, reason: str = "added") -> Reply:
+        """Append a milestone (command, modal, success-gap button); the framing check is advice only."""
         now = self.clock()
-        m = ms.new_milestone(c, repo.next_position(s, c), title, now, ctx.user_id, due=due, impact=impact)
+        m = ms.new_milestone(c, repo.next_position(s, c), title, now, actor, due=due, impact=impact,
+                             reason=reason)
         s.add(m)
         s.flush()
         s.refresh(c)

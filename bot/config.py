@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     capture_emoji: str = Field(default="memo", validation_alias="SIGNALLOOP_CAPTURE_EMOJI")
     port: int = Field(default=3000, validation_alias="SIGNALLOOP_PORT")
     retention_days: int | None = Field(default=None, validation_alias="SIGNALLOOP_RETENTION_DAYS")
+    impact_review_days: int = Field(default=14, validation_alias="SIGNALLOOP_IMPACT_REVIEW_DAYS")
 
     @field_validator("slack_api_url")
     @classmethod
@@ -89,6 +90,13 @@ class Settings(BaseSettings):
     def _budget(cls, v: int) -> int:
         if not 1_000 <= v <= 200_000:
             raise ValueError("must be between 1000 and 200000 tokens")
+        return v
+
+    @field_validator("impact_review_days")
+    @classmethod
+    def _impact_days(cls, v: int) -> int:
+        if not 7 <= v <= 90:
+            raise ValueError("must be between 7 and 90 days")
         return v
 
     @field_validator("retention_days")

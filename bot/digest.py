@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from bot import impact, themes
 from bot import milestones as ms
-from bot import themes
 from bot.weeks import Week
 from storage import repo
 from storage.models import Customer, Learning, Milestone, Signal
@@ -159,7 +159,8 @@ def _priority(q: Quote) -> tuple:
 
 
 def build_digest(session: Session, team_id: str, channel_id: str, week: Week, now: datetime,
-                 tz: str = "UTC", portfolio: bool = False, start_override: datetime | None = None) -> Digest:
+                 tz: str = "UTC", portfolio: bool = False, start_override: datetime | None = None,
+                 impact_days: int = 14) -> Digest:
     """The digest of `week` for a channel; reads the week (and three before it for trends), not the history."""
     start, end = week.bounds(tz)
     week_start = start
@@ -195,6 +196,7 @@ def build_digest(session: Session, team_id: str, channel_id: str, week: Week, no
     for c in custs:
         sec = customer_section(c, by_customer.get(c.id, []), hist_by_customer.get(c.id, []), moves_by_ms,
                                as_of, channel_id, medians.get(c.segment or ""), hist_start, tz, week)
+        sec.impact = impact_reviews(session, c, as_of, impact_days, channel_id)
         status = ms.customer_status(c, as_of, last_signal.get(c.id))
         people.update(s.user_id or s.author_name or "?" for s in by_customer.get(c.id, []))
         dg.signal_count += sec.signal_count
@@ -207,12 +209,25 @@ def build_digest(session: Session, team_id: str, channel_id: str, week: Week, no
         weeks_heard = {_week_index(s.posted_at, hist_start) for s in hist_by_customer.get(c.id, [])}
         if len(weeks_heard) >= GAP_WEEKS and c.id not in decided:
             dg.collecting.append((c.name, len(hist_by_customer[c.id])))
-        if sec.signal_count or sec.moves or sec.flags or scope == "customer":
+        if sec.signal_count or sec.moves or sec.flags or sec.impact or scope == "customer":
             dg.customers.append(sec)
     dg.people = len(people)
     dg.customers.sort(key=lambda s: (-_urgency(s), s.name.casefold()))
     dg.decisions = decisions_for_review(session, team_id, channel_id, week_start)
     return dg
+
+
+def impact_reviews(session: Session, c: Customer, now: datetime, days: int, channel_id: str) -> list:
+    """Progress-vs-impact reviews due for the customer's achieved milestones (reads only their windows)."""
+    w = timedelta(days=days)
+    due = [m for m in c.milestones if m.achieved_at is not None and m.status == ms.ACHIEVED
+           and m.achieved_at + w <= now < m.achieved_at + w + impact.SHOW_FOR]
+    if not due:
+        return []
+    first = min(m.achieved_at for m in due) - w  # type: ignore[type-var]
+    last = max(m.achieved_at for m in due) + w  # type: ignore[type-var]
+    signals = list(repo.signals_between(session, c.team_id, first, last, [c.id]))
+    return impact.due_reviews(c, signals, now, days, channel_id)
 
 
 def _week_index(at: datetime, hist_start: datetime) -> int:

@@ -569,3 +569,22 @@ def learning_modal(customers: Sequence[Customer], metadata: str, user: str, revi
     return {"type": "modal", "callback_id": "learning_modal", "private_metadata": metadata,
             "title": {"type": "plain_text", "text": title}, "submit": {"type": "plain_text", "text": "Save"},
             "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
+
+
+def milestone_add_modal(customer: Customer, title: str, metadata: str) -> dict[str, Any]:
+    """Add a milestone, prefilled (from a success-gap theme)."""
+    return {"type": "modal", "callback_id": "milestone_add_modal", "private_metadata": metadata,
+            "title": {"type": "plain_text", "text": "Add a milestone"},
+            "submit": {"type": "plain_text", "text": "Add"}, "close": {"type": "plain_text", "text": "Cancel"},
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": f"*{quote(customer.name)}* — a step toward "
+                                                                       "their outcome, in their words."}},
+                {"type": "input", "block_id": "title", "label": {"type": "plain_text", "text": "Milestone"},
+                 "element": {"type": "plain_text_input", "action_id": "title", "initial_value": title[:200],
+                             "max_length": 200}},
+                {"type": "input", "block_id": "due", "optional": True, "label": {"type": "plain_text", "text": "Due"},
+                 "element": {"type": "datepicker", "action_id": "due"}},
+                {"type": "input", "block_id": "impact", "optional": True,
+                 "label": {"type": "plain_text", "text": "What will the customer notice?"},
+                 "element": {"type": "plain_text_input", "action_id": "impact", "max_length": 500}},
+            ]}

@@ -194,7 +194,8 @@ class DigestRunner:
         prev = repo.digest_run(s, team_id, channel_id, week.previous().label)
         start_override = prev.posted_at if prev is not None and prev.posted_at else None
         return build_digest(s, team_id, channel_id, week, self.clock(), tz=tz,
-                            portfolio=bool(row and row.portfolio), start_override=start_override)
+                            portfolio=bool(row and row.portfolio), start_override=start_override,
+                            impact_days=self.settings.impact_review_days)
 
     def post(self, team_id: str, channel_id: str, week: Week, late: bool, requested_by: str | None,
              client: WebClient | None = None) -> PostResult:

@@ -17,6 +17,7 @@ these they they're this those through to too under until up us very was wasn't w
 what when where which while who whom why will with won't would wouldn't you your yours yourself again
 really today yesterday tomorrow week weeks morning monday tuesday wednesday thursday friday thanks thank
 said says asked ask want wants wanted new every way lot lots time times day days last next first
+without within
 great good bad love could would can will make makes made see seen
 """.split())
 
@@ -30,6 +31,18 @@ def words(text: str, exclude: Iterable[str] = ()) -> list[str]:
 
 def content_words(text: str) -> set[str]:
     return set(words(text))
+
+
+def stem(word: str) -> str:
+    """A crude English stem, enough to match "manually" with "manual" and "runs" with "run"."""
+    for suffix in ("ing", "ed", "ly", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def stems(text: str) -> set[str]:
+    return {stem(w) for w in words(text)}
 
 
 def themes(texts: Sequence[tuple[int, str]], exclude: Iterable[str] = (), min_count: int = 2,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -300,6 +301,64 @@ def register(app: App, deps: Deps) -> None:
 
     for outcome in learning.OUTCOMES:
         app.action(f"decision_{outcome}")(_review(outcome))
+
+    # --- success gap -> milestone ----------------------------------------------------------
+
+    @app.action("gap_add_milestone")
+    def on_gap(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext,
+               respond: Respond) -> None:
+        ack()
+        team_id = context.team_id or ""
+        cid, _, theme = (action.get("value") or "").partition("|")
+        with deps.session_factory() as s:
+            c = repo.customer_by_id(s, team_id, int(cid)) if cid.isdigit() else None
+            if c is None:
+                _tell(client, body, body["user"]["id"], "That customer no longer exists.", respond)
+                return
+            title = f"{c.name} can {theme} without <the pain it removes>" if theme else ""
+            channel = (body.get("channel") or {}).get("id")
+            view = render.milestone_add_modal(c, title, json.dumps({"customer": c.id, "channel": channel,
+                                                                    "theme": theme}))
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    @app.view("milestone_add_modal")
+    def on_milestone_add(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:
+        team_id = context.team_id or ""
+        user = body["user"]["id"]
+        state = view.get("state") or {}
+        title = (_value(state, "title", "title") or "").strip()
+        impact = (_value(state, "impact", "impact") or "").strip() or None
+        due_text = _value(state, "due", "due")
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = {}
+        errors = {}
+        if not title:
+            errors["title"] = "Give the milestone a title."
+        elif "<" in title or ">" in title:
+            errors["title"] = "Replace the <placeholders> with the customer's words."
+        due = None
+        if due_text:
+            try:
+                due = date.fromisoformat(due_text)
+            except ValueError:
+                errors["due"] = "Pick a date."
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        with deps.session_factory.begin() as s:
+            c = repo.customer_by_id(s, team_id, int(meta.get("customer") or 0))
+            if c is None:
+                ack(response_action="errors", errors={"title": "That customer no longer exists."})
+                return
+            reply = deps.commands.add_milestone(s, user, c, title, due, impact,
+                                                reason=f"from the success gap: {meta.get('theme') or '?'}")
+        ack()
+        effects = list(reply.effects)
+        if meta.get("channel"):
+            effects.append(Ephemeral(meta["channel"], user, reply.text))
+        perform(deps, client, team_id, effects)
 
 
 def _tell(client: WebClient, body: dict, user: str, text: str, respond: Respond) -> None:

@@ -1,0 +1,126 @@
+"""Progress versus impact: did the customer feel an achieved milestone?
+
+Some weeks after a milestone is achieved, the customer's signals about it — tied to it, or
+whose words match its title or expected impact — are compared in equal windows before and
+after: problems and churn-risk counts, mean sentiment, and the newest quotes after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from statistics import mean
+
+from bot import themes
+from bot.safety import quote
+from storage.models import Customer, Milestone, Signal
+
+FELT, NOT_YET, REGRESSED, NO_EVIDENCE = "felt", "not yet felt", "regressed", "no evidence"
+SENTIMENT_STEP = 0.15  # a change in mean sentiment smaller than this is "no change"
+SHOW_FOR = timedelta(weeks=3)  # a review stays in the digest this long after it falls due
+
+
+@dataclass(frozen=True)
+class ImpactReview:
+    customer: str
+    milestone_id: int
+    position: int
+    title: str
+    achieved_at: datetime
+    window_days: int
+    verdict: str
+    problems_before: int
+    problems_after: int
+    sentiment_before: float | None
+    sentiment_after: float | None
+    signals_before: int
+    signals_after: int
+    quotes: tuple[tuple[str, str | None, datetime, str | None], ...]  # text, author, when, permalink
+
+    @property
+    def question(self) -> str | None:
+        if self.verdict != NOT_YET:
+            return None
+        return (f"What are we learning from “{self.title}” not changing {self.customer}'s experience, "
+                "and what decision does it affect?")
+
+    def evidence(self) -> str:
+        if self.verdict == NO_EVIDENCE:
+            return f"no signals about it in the {self.window_days} days before or after — no evidence either way"
+        weeks = max(1, self.window_days // 7)
+        sb = "–" if self.sentiment_before is None else f"{self.sentiment_before:+.1f}"
+        sa = "–" if self.sentiment_after is None else f"{self.sentiment_after:+.1f}"
+        return (f"{self.problems_after} problem signals in the {weeks} weeks after vs {self.problems_before} "
+                f"before · sentiment {sb} → {sa} ({self.signals_before} → {self.signals_after} signals)")
+
+    def line(self) -> str:
+        """The digest's line, mrkdwn-safe."""
+        emoji = {FELT: ":seedling:", NOT_YET: ":hourglass:", REGRESSED: ":small_red_triangle_down:",
+                 NO_EVIDENCE: ":grey_question:"}[self.verdict]
+        text = (f"{emoji} *Progress vs impact:* “{quote(self.title)}” achieved {self.achieved_at:%b} "
+                f"{self.achieved_at.day} — *{self.verdict}*: {self.evidence()}")
+        for body, author, when, link in self.quotes[:1]:
+            who = f"{quote(author, 40)}, " if author else ""
+            ref = f" <{link}|link>" if link and link.startswith("https://") else ""
+            text += f"\n      > “{quote(body, 160)}” — {who}{when:%b} {when.day}{ref}"
+        if self.question:
+            text += f"\n      :thinking_face: _{quote(self.question)}_"
+        return text
+
+
+def keywords(m: Milestone, customer: Customer) -> set[str]:
+    """Content words of the milestone's title and expected impact, minus the customer's own name."""
+    exclude = themes.stems(customer.name)
+    return (themes.stems(m.title) | themes.stems(m.expected_impact or "")) - exclude
+
+
+def is_about(sig: Signal, m: Milestone, words: set[str]) -> bool:
+    if sig.milestone_id == m.id:
+        return True
+    shared = themes.stems(sig.text) & words
+    return len(shared) >= 2 or (len(words) <= 2 and bool(shared))
+
+
+def review(customer: Customer, m: Milestone, signals: list[Signal], window_days: int,
+           channel_id: str | None = None) -> ImpactReview:
+    """Compare the customer's signals about m in equal windows before and after it was achieved."""
+    assert m.achieved_at is not None
+    at = m.achieved_at
+    w = timedelta(days=window_days)
+    words = keywords(m, customer)
+    about = [s for s in signals if s.customer_id == customer.id and s.deleted_at is None and is_about(s, m, words)]
+    before = [s for s in about if at - w <= s.posted_at < at]
+    after = [s for s in about if at <= s.posted_at < at + w]
+
+    def problems(xs: list[Signal]) -> int:
+        return sum(1 for s in xs if s.kind in ("problem", "churn-risk"))
+
+    pb, pa = problems(before), problems(after)
+    sb = round(mean(s.sentiment for s in before), 2) if before else None
+    sa = round(mean(s.sentiment for s in after), 2) if after else None
+    if not before and not after:
+        verdict = NO_EVIDENCE
+    else:
+        ds = sa - sb if sa is not None and sb is not None else 0.0
+        worse = pa > pb or ds < -SENTIMENT_STEP
+        better = pa < pb or ds > SENTIMENT_STEP
+        verdict = REGRESSED if worse and not better else FELT if better and not worse else NOT_YET
+    # private channels' text is quoted only in their own channel
+    newest = sorted((s for s in after if not s.is_private or s.channel_id == channel_id),
+                    key=lambda s: s.posted_at, reverse=True)
+    quotes = tuple((s.text, s.author_name, s.posted_at, s.permalink) for s in newest[:2] if s.text)
+    return ImpactReview(customer.name, m.id, m.position, m.title, at, window_days, verdict, pb, pa, sb, sa,
+                        len(before), len(after), quotes)
+
+
+def due_reviews(customer: Customer, signals: list[Signal], now: datetime, window_days: int,
+                channel_id: str | None = None) -> list[ImpactReview]:
+    """Reviews of the customer's achieved milestones whose after-window has closed (shown for three weeks)."""
+    out = []
+    for m in customer.milestones:
+        if m.status != "achieved" or m.achieved_at is None:
+            continue
+        due = m.achieved_at + timedelta(days=window_days)
+        if due <= now < due + SHOW_FOR:
+            out.append(review(customer, m, signals, window_days, channel_id))
+    return out
