@@ -26,7 +26,7 @@ from bot.chart import render_png
 from bot.config import Settings
 from bot.fakeslack import FakeSlackServer, FakeSlackState
 from bot.weeks import scheduled_at, week_at
-from storage import db
+from storage import db, repo
 from storage.models import Customer, Learning, Signal
 
 SECRET = "demo-signing-secret"
@@ -185,8 +185,9 @@ def run_demo(db_path: str, chart: str | None = None, console: Console | None = N
         with sf() as s:
             dg = deps.digest_runner.build(s, d.TEAM, "C06LEADS", week_at(clock.now))
             png = render_png(s, dg) if chart else None
+            names = repo.display_names(s, d.TEAM) | {cid: name for cid, (name, _) in d.CHANNELS.items()}
         console.rule("This week's digest in #cs-leads (portfolio), as it would be posted")
-        console.print(render.digest_text(dg), markup=False, highlight=False)
+        console.print(render.digest_text(dg, names), markup=False, highlight=False)
         console.rule()
         if png and chart:
             Path(chart).write_bytes(png)

@@ -19,6 +19,7 @@ KIND_EMOJI = {"churn-risk": ":red_circle:", "problem": ":large_orange_circle:", 
               "question": ":grey_question:", "praise": ":large_green_circle:", "other": ":white_circle:"}
 KIND_PLURAL = {"churn-risk": "churn risk", "problem": "problems", "request": "requests", "question": "questions",
                "praise": "praise", "other": "other"}
+KIND_SINGULAR = {"problem": "problem", "request": "request", "question": "question"}
 QUOTES_IN_MAIN = 4
 GAP_WEEKS = 3
 

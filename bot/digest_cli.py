@@ -44,7 +44,8 @@ def run_digest_cli(settings: Settings, sf: sessionmaker[Session], args: argparse
         runner = DigestRunner(settings, sf, utcnow, client_for=lambda t: None)  # type: ignore[arg-type, return-value]
         with sf() as s:
             dg = runner.build(s, team, args.channel, week)
-        Console().print(render.digest_text(dg), markup=False, highlight=False)
+            names = repo.display_names(s, team)
+        Console().print(render.digest_text(dg, names), markup=False, highlight=False)
         return 0
     settings.require_slack()
     app, deps = build_app(settings, sf)

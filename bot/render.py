@@ -299,9 +299,10 @@ def quote_line(q: Any, limit: int = 200) -> str:
 
 
 def _kinds_line(kinds: dict[str, int]) -> str:
-    from bot.digest import KIND_ORDER, KIND_PLURAL
+    from bot.digest import KIND_ORDER, KIND_PLURAL, KIND_SINGULAR
 
-    return " · ".join(f"{kinds[k]} {KIND_PLURAL[k]}" for k in KIND_ORDER if kinds.get(k))
+    return " · ".join(f"{kinds[k]} {KIND_SINGULAR.get(k, KIND_PLURAL[k]) if kinds[k] == 1 else KIND_PLURAL[k]}"
+                      for k in KIND_ORDER if kinds.get(k))
 
 
 def customer_blocks(sec: Any, with_gap_buttons: bool = True) -> tuple[list[Block], list[str]]:
@@ -491,8 +492,12 @@ def digest_messages(dg: Any, run_id: int | None = None) -> list[tuple[str, list[
     return messages
 
 
-def digest_text(dg: Any) -> str:
-    """The digest as plain terminal text (mrkdwn kept readable), for `--print` and the demo."""
+def digest_text(dg: Any, names: dict[str, str] | None = None) -> str:
+    """The digest as plain terminal text (mrkdwn kept readable), for `--print` and the demo.
+
+    `names` maps user and channel ids to the names Slack would show for their mentions.
+    """
+    names = names or {}
     import re as _re
 
     out: list[str] = []
@@ -517,8 +522,8 @@ def digest_text(dg: Any) -> str:
                 out.append(b["text"]["text"])
     text = "\n".join(out)
     text = _re.sub(r" <(https?://[^|>]+)\|link>", "", text)
-    text = _re.sub(r"<#([A-Z0-9]+)>", r"#\1", text)
-    text = _re.sub(r"<@([A-Z0-9]+)>", r"@\1", text)
+    text = _re.sub(r"<#([A-Z0-9]+)>", lambda m: "#" + names.get(m.group(1), m.group(1)), text)
+    text = _re.sub(r"<@([A-Z0-9]+)>", lambda m: "@" + names.get(m.group(1), m.group(1)), text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 

@@ -410,3 +410,12 @@ def forget_customer(session: Session, team_id: str, customer_id: int) -> tuple[i
         n_learn = session.execute(delete(Learning).where(Learning.team_id == team_id,
                                                          Learning.id.in_(learning_ids))).rowcount or 0
     return n_sig, n_learn
+
+
+def display_names(session: Session, team_id: str) -> dict[str, str]:
+    """User and channel ids -> names, from the caches (for terminal output)."""
+    out = {u.user_id: u.name for u in session.scalars(select(SlackUser).where(SlackUser.team_id == team_id))
+           if u.name}
+    out.update({c.channel_id: c.name for c in session.scalars(select(ChannelInfo).where(
+        ChannelInfo.team_id == team_id)) if c.name})
+    return out
