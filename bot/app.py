@@ -138,9 +138,26 @@ def build_app(settings: Settings, session_factory: sessionmaker[Session], *, clo
     from handlers import register
 
     deps = Deps(settings=settings, session_factory=session_factory, clock=clock)
+    oauth_settings = None
+    installation_store = None
+    if settings.oauth_enabled:
+        from slack_bolt.oauth.oauth_settings import OAuthSettings
+        from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+        from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+
+        from bot.manifest import BOT_SCOPES
+
+        engine = session_factory.kw["bind"]
+        installation_store = SQLAlchemyInstallationStore(client_id=settings.slack_client_id or "", engine=engine,
+                                                         logger=log)
+        oauth_settings = OAuthSettings(
+            client_id=settings.slack_client_id, client_secret=settings.slack_client_secret, scopes=BOT_SCOPES,
+            installation_store=installation_store,
+            state_store=SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=engine, logger=log))
     app = App(
         signing_secret=settings.slack_signing_secret or "",
-        client=client or make_web_client(settings),
+        client=client or make_web_client(settings, token=None if settings.oauth_enabled else settings.slack_bot_token),
+        oauth_settings=oauth_settings,
         # ack only after the listener ran: an acknowledged signal is a stored signal
         process_before_response=True,
         request_verification_enabled=not settings.socket_mode,
@@ -153,8 +170,15 @@ def build_app(settings: Settings, session_factory: sessionmaker[Session], *, clo
         from bot.llm import LLMStep
 
         enrich = LLMStep(settings, timeout=settings.llm_timeout).enrich
-    deps.digest_runner = DigestRunner(settings, session_factory, clock, client_for=lambda team_id: app.client,
-                                      chart=render_png, enrich=enrich)
+    def client_for(team_id: str) -> WebClient:
+        """The client scheduled work posts with: the workspace's own bot token when installed by OAuth."""
+        if installation_store is None:
+            return app.client
+        bot = installation_store.find_bot(enterprise_id=None, team_id=team_id)
+        return make_web_client(settings, token=bot.bot_token if bot else None)
+
+    deps.digest_runner = DigestRunner(settings, session_factory, clock, client_for=client_for, chart=render_png,
+                                      enrich=enrich)
     register(app, deps)
     return app, deps
 
@@ -178,7 +202,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
-        path = urlparse(self.path).path
+        url = urlparse(self.path)
+        path = url.path
+        flow = self.server.app.oauth_flow
+        if flow is not None and path in (flow.install_path, flow.redirect_uri_path):
+            headers = {k.lower(): [v] for k, v in self.headers.items()}
+            req = BoltRequest(body="", query=url.query, headers=headers)
+            resp = flow.handle_installation(req) if path == flow.install_path else flow.handle_callback(req)
+            self._send(resp.status, (resp.body or "").encode("utf-8"), resp.headers)
+            return
         if path == "/healthz":
             ok = db.ping(self.server.engine)
             body = json.dumps({"ok": ok, "database": "up" if ok else "down"}).encode()

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
 
     def require_slack(self) -> None:
         """Check what connecting to Slack needs; raise ConfigError naming the variable."""
+        if bool(self.slack_client_id) != bool(self.slack_client_secret):
+            missing = "SLACK_CLIENT_SECRET" if self.slack_client_id else "SLACK_CLIENT_ID"
+            raise ConfigError(f"{missing} is not set: multi-workspace install needs both SLACK_CLIENT_ID and "
+                              "SLACK_CLIENT_SECRET (Basic Information → App Credentials), or neither")
         if not self.slack_bot_token and not self.oauth_enabled:
             raise ConfigError("SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) "
                               "from your app's OAuth & Permissions page into .env")

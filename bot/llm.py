@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.digest import KIND_ORDER, Digest
-from bot.safety import safe
+from bot.safety import model_text, safe
 from storage import repo
 
 log = logging.getLogger(__name__)
@@ -218,23 +218,12 @@ def response_format() -> dict[str, Any]:
                                                    "schema": strict(DigestOut.model_json_schema())}}
 
 
-_MASS = re.compile(r"<!(channel|here|everyone)[^>]*>|<!subteam\^[^>]*>|<!\w+[^>]*>", re.IGNORECASE)
-_BARE_MASS = re.compile(r"(?<![\w])@(channel|here|everyone)\b", re.IGNORECASE)
-_USER = re.compile(r"<@([UW][A-Z0-9]+)(\|[^>]*)?>")
-_URL = re.compile(r"<?(https?://[^\s|>]+)(\|[^>]*)?>?")
 _QUOTED = re.compile(r"[“\"]([^”\"]{3,})[”\"]")
 
 
 def sanitize(text: str, ev: Evidence, limit: int) -> str:
-    """No mass mentions, no mention or link the input did not hold, bounded length; then escaped for mrkdwn."""
-    text = _MASS.sub("", text)
-    text = _BARE_MASS.sub(lambda m: m.group(1), text)
-    text = _USER.sub(lambda m: m.group(0) if m.group(1) in ev.mentions else "", text)
-    text = _URL.sub(lambda m: m.group(1) if (urlparse(m.group(1)).hostname or "") in ev.hosts else "", text)
-    text = " ".join(text.split())
-    if len(text) > limit:
-        text = text[: limit - 1].rstrip() + "…"
-    return safe(text)
+    """The model's text through the one sanitiser (bot.safety), allowing only the input's mentions and hosts."""
+    return model_text(text, ev.mentions, ev.hosts, limit)
 
 
 def _quotes_verbatim(text: str, cited: list[str], ev: Evidence) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from urllib.parse import urlparse
 
 _MASS = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>|<!subteam\^[^>]*>", re.IGNORECASE)
 _BARE_MASS = re.compile(r"(?<![\w])@(channel|here|everyone)\b", re.IGNORECASE)
@@ -31,3 +33,20 @@ def quote(text: str, limit: int | None = None) -> str:
 def safe(text: str) -> str:
     """Text typed into a command or written by a model: escaped and defused, line breaks kept."""
     return defuse(escape(text))
+
+
+_ANY_SPECIAL = re.compile(r"<!(channel|here|everyone)[^>]*>|<!subteam\^[^>]*>|<!\w+[^>]*>", re.IGNORECASE)
+_USER = re.compile(r"<@([UW][A-Z0-9]+)(\|[^>]*)?>")
+_URL = re.compile(r"<?(https?://[^\s|>]+)(\|[^>]*)?>?")
+
+
+def model_text(text: str, allowed_users: Collection[str], allowed_hosts: Collection[str], limit: int) -> str:
+    """Text a model wrote: no mass mentions, no mention or link outside what was allowed, bounded, escaped."""
+    text = _ANY_SPECIAL.sub("", text)
+    text = _BARE_MASS.sub(lambda m: m.group(1), text)
+    text = _USER.sub(lambda m: m.group(0) if m.group(1) in allowed_users else "", text)
+    text = _URL.sub(lambda m: m.group(1) if (urlparse(m.group(1)).hostname or "") in allowed_hosts else "", text)
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return safe(text)
