@@ -1,0 +1,271 @@
+"""`signalloop run` as a real process: SIGKILL mid-load, the database going away, two instances on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.fakeslack import FakeSlackServer
+from storage import db
+from storage.models import Signal
+from tests.conftest import PG_URL, SECRET, TEAM, SlackDriver
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppProcess:
+    """`signalloop run` in HTTP mode on a free port, with its log in a file."""
+
+    def __init__(self, db_url: str, slack: FakeSlackServer, tmp: Path, name: str = "app", **env: str) -> None:
+        self.port = free_port()
+        self.log = tmp / f"{name}.log"
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
+        base.update(DATABASE_URL=db_url, SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET,
+                    SLACK_API_URL=slack.url, SIGNALLOOP_PORT=str(self.port), **env)
+        self.env = base
+        self.proc: subprocess.Popen | None = None
+        self.driver = SlackDriver(f"http://127.0.0.1:{self.port}", slack.url.removesuffix("api/"))
+
+    def start(self) -> AppProcess:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=self.env,
+                                         stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"app exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1):
+                    return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.1)
+        raise AssertionError("app did not start in 30 s")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def health(self) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+
+@pytest.fixture
+def procs() -> Iterator[list[AppProcess]]:
+    started: list[AppProcess] = []
+    yield started
+    for p in started:
+        p.stop()
+
+
+def events(n: int) -> list[tuple[str, dict]]:
+    return [(f"EvKill{i:05d}", {"type": "message", "channel": "C1", "user": "U2", "channel_type": "channel",
+                                "text": f"Kill test message {i}: the export failed", "ts": f"{1763500000 + i}.000100"})
+            for i in range(n)]
+
+
+def test_no_acknowledged_signal_is_lost_across_sigkill(db_url: str, slack: FakeSlackServer, tmp_path: Path,
+                                                       procs: list[AppProcess]) -> None:
+    app = AppProcess(db_url, slack, tmp_path)
+    procs.append(app)
+    app.start()
+    app.driver.command("/loop", "customer add Acme")
+    app.driver.command("/loop", "link Acme", channel="C1")
+    batch = events(500)
+    acked: set[str] = set()
+    lock = threading.Lock()
+    kill_after = random.Random().randint(50, 400)
+
+    def send(item: tuple[str, dict]) -> None:
+        eid, ev = item
+        try:
+            resp = app.driver.event(ev, event_id=eid)
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return
+        if resp.status == 200:
+            with lock:
+                acked.add(eid)
+                if len(acked) == kill_after:
+                    app.kill()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(send, batch))
+    first_round = set(acked)
+    assert app.proc is not None and app.proc.poll() is not None, "the app was killed mid-load"
+    app.start()  # restart; Slack retries everything that did not get a 200
+    for eid, ev in batch:
+        if eid not in first_round:
+            assert app.driver.event(ev, event_id=eid, retry=1).status == 200
+    engine = db.make_engine(db_url)
+    with db.make_session_factory(engine)() as s:
+        stored = list(s.scalars(select(Signal.event_id).where(Signal.team_id == TEAM)))
+    engine.dispose()
+    print(f"events sent 500, acknowledged before SIGKILL {len(first_round)} (killed after {kill_after}), "
+          f"re-sent {500 - len(first_round)}, stored {len(stored)}, distinct {len(set(stored))}")
+    assert first_round <= set(stored)  # every acknowledged event is stored
+    assert len(stored) == len(set(stored)) == 500  # exactly once
+
+
+class TcpProxy:
+    """A loopback TCP proxy to PostgreSQL that the test can cut and restore (the database 'goes down')."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.up = True
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        self.up = False
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            except OSError:
+                pass
+        self.conns.clear()
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_database_down_answers_500_and_503_then_recovers(db_url: str, slack: FakeSlackServer, tmp_path: Path,
+                                                         procs: list[AppProcess]) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the outage is simulated on the PostgreSQL connection (a TCP proxy that is cut)")
+    proxy = TcpProxy(("127.0.0.1", 5432))
+    url = db_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    app = AppProcess(url, slack, tmp_path)
+    procs.append(app)
+    try:
+        app.start()
+        app.driver.command("/loop", "customer add Acme")
+        app.driver.command("/loop", "link Acme", channel="C1")
+        eid, ev = events(1)[0]
+        proxy.cut()
+        assert app.health() == 503
+        resp = app.driver.event(ev, event_id=eid)
+        assert resp.status == 500  # not acknowledged: Slack will retry
+        proxy.restore()
+        deadline = time.monotonic() + 20
+        while app.health() != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert app.health() == 200
+        assert app.driver.event(ev, event_id=eid, retry=1).status == 200
+        engine = db.make_engine(db_url)
+        with db.make_session_factory(engine)() as s:
+            assert s.scalar(select(Signal.event_id)) == eid
+        engine.dispose()
+        print("database cut: /healthz 503, event answered 500; restored: /healthz 200, retried event stored once")
+    finally:
+        proxy.close()
+
+
+def test_two_instances_on_postgresql_post_one_digest(db_url: str, slack: FakeSlackServer, tmp_path: Path,
+                                                     procs: list[AppProcess]) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several instances share PostgreSQL in production; SQLite is single-instance")
+    assert PG_URL is not None
+    a = AppProcess(db_url, slack, tmp_path, "a")
+    procs.append(a)
+    a.start()
+    a.driver.command("/loop", "customer add Acme")
+    a.driver.command("/loop", "link Acme", channel="C1")
+    a.driver.message("C1", "the export failed again")
+    # a schedule whose minute has passed this week: each instance's start-up catch-up wants to post it
+    import datetime as _dt
+
+    now = _dt.datetime.now(_dt.UTC)
+    day = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"][now.weekday()]
+    a.driver.command("/loop", f"digest schedule {day} 00:00 UTC", channel="C1")
+    a.stop()
+    slack.reset()
+    b = AppProcess(db_url, slack, tmp_path, "b")
+    c = AppProcess(db_url, slack, tmp_path, "c")
+    procs += [b, c]
+    threads = [threading.Thread(target=p.start) for p in (b, c)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not [x for x in slack.calls("chat.postMessage") if x.args["channel"] == "C1"]:
+        time.sleep(0.2)
+    time.sleep(2)  # both instances have had their catch-up by now
+    posts = [x for x in slack.calls("chat.postMessage") if x.args["channel"] == "C1" and not x.args.get("thread_ts")]
+    print(f"instances 2, digests posted {len(posts)}")
+    assert len(posts) == 1
+    assert "Posted late" in json.dumps(posts[0].args["blocks"]) or now.hour == 0
