@@ -33,12 +33,22 @@ def _engine_and_sessions(settings: Settings, migrate: bool = True):  # noqa: ANN
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     settings.require_slack()
+    from urllib.error import URLError
+
+    from slack_bolt.error import BoltError
+
     from bot.app import SlackHTTPServer, build_app
     from bot.scheduler import start_scheduler
 
     # `run` applies pending migrations itself (several instances on PostgreSQL take turns on a lock)
     engine, sf = _engine_and_sessions(settings)
-    app, deps = build_app(settings, sf)
+    try:
+        app, deps = build_app(settings, sf)
+    except BoltError as e:
+        raise ConfigError(f"Slack refused the token at start-up ({e}): check SLACK_BOT_TOKEN, and SLACK_API_URL "
+                          f"({settings.slack_api_url})") from None
+    except (URLError, OSError) as e:
+        raise ConfigError(f"cannot reach the Slack Web API at SLACK_API_URL ({settings.slack_api_url}): {e}") from None
     scheduler = start_scheduler(settings, engine, sf, deps)
     stop = threading.Event()
 

@@ -492,6 +492,28 @@ def digest_messages(dg: Any, run_id: int | None = None) -> list[tuple[str, list[
     return messages
 
 
+MAX_THREAD_MESSAGES = 4
+
+
+def cap_thread(messages: list[tuple[str, list[dict[str, Any]]]], limit: int = MAX_THREAD_MESSAGES
+               ) -> tuple[list[tuple[str, list[dict[str, Any]]]], bool]:
+    """At most `limit` replies in the thread; when more would be needed the last one points to the full file.
+
+    The number of Web API calls per digest stays the same however big the week is.
+    """
+    if len(messages) <= 1 + limit:
+        return messages, False
+    kept = messages[: 1 + limit]
+    text, blocks = kept[-1]
+    if len(blocks) >= MAX_BLOCKS:
+        blocks = blocks[: MAX_BLOCKS - 1]
+    rest = len(messages) - 1 - limit
+    note = context(f":page_facing_up: {rest} more message{'s' if rest != 1 else ''} of this digest did not fit "
+                   "in the thread: the whole digest is in the attached file.").to_dict()
+    kept[-1] = (text, [*blocks, note])
+    return kept, True
+
+
 def digest_text(dg: Any, names: dict[str, str] | None = None) -> str:
     """The digest as plain terminal text (mrkdwn kept readable), for `--print` and the demo.
 

@@ -214,7 +214,9 @@ class DigestRunner:
                 if self.enrich is not None and llm_on:
                     self.enrich(s, dg, run_id)
                 chart = self.chart(s, dg) if self.chart is not None and row is not None and row.chart_enabled else None
-            messages = render.digest_messages(dg, run_id)
+                names = repo.display_names(s, team_id)
+            messages, truncated = render.cap_thread(render.digest_messages(dg, run_id))
+            full_text = render.digest_text(dg, names) if truncated else None
         except Exception as e:
             log.exception("building the digest failed for %s/%s %s", team_id, channel_id, week.label)
             self._finish(run_id, "failed", error=f"build: {e}")
@@ -236,6 +238,13 @@ class DigestRunner:
                                         unfurl_links=False, unfurl_media=False)
             except SlackApiError as e:
                 log.warning("digest continuation not posted: %s", e.response.get("error"))
+        if full_text:
+            try:
+                client.files_upload_v2(channel=channel_id, thread_ts=ts, content=full_text.encode("utf-8"),
+                                       filename=f"signalloop-{week.label}-digest.txt",
+                                       title=f"The whole digest — week {week.week}")
+            except SlackApiError as e:
+                log.warning("full digest file not uploaded: %s", e.response.get("error"))
         if chart:
             try:
                 client.files_upload_v2(channel=channel_id, thread_ts=ts, content=chart,

@@ -20,8 +20,9 @@ def command_ctx(deps: Deps, client: WebClient, command: dict) -> Ctx:
     team_id = command.get("team_id") or ""
     user_id = command.get("user_id") or ""
     channel_id = command.get("channel_id") or ""
-    private = (command.get("channel_name") == "privategroup"
-               or deps.directory.channel_private(client, team_id, channel_id))
+    # the payload says it: private channels come as "privategroup", DMs as "directmessage"/"mpdm-…"
+    name = command.get("channel_name") or ""
+    private = name in ("privategroup", "directmessage") or name.startswith("mpdm-") or channel_id[:1] in ("G", "D")
     return Ctx(team_id=team_id, user_id=user_id, channel_id=channel_id, trigger_id=command.get("trigger_id"),
                user_name=deps.directory.user_name(client, team_id, user_id) or command.get("user_name"),
                channel_private=private)

@@ -74,9 +74,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: 
     url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
     db.upgrade(url)
     yield url
+    # a connection the test leaked would block the drop forever: fail loudly instead of hanging CI
     with admin.begin() as c:
+        c.execute(text("SET LOCAL lock_timeout = '15s'"))
+        leaked = c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND state = 'idle in transaction' AND pid <> pg_backend_pid()")).scalar()
+        c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND state = 'idle in transaction' AND pid <> pg_backend_pid() "
+                       "AND xact_start < now() - interval '1 second'"))
         c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
+    assert not leaked, f"{leaked} database connection(s) left idle in a transaction by the test"
 
 
 @pytest.fixture

@@ -448,3 +448,25 @@ def test_two_apscheduler_instances_on_one_database_post_one_digest(running: Runn
     finally:
         a.shutdown(wait=False)
         b.shutdown(wait=False)
+
+
+def test_huge_week_caps_the_thread_and_attaches_the_whole_digest(running: Running) -> None:
+    r = running
+    r.clock.now = at(16, 8)
+    for i in range(90):
+        r.driver.command("/loop", f"customer add Customer {i:02d}")
+        for j in range(3):
+            r.driver.command("/signal", f"Customer {i:02d} problem number {j} with the export at site {i}-{j}")
+    r.clock.now = at(20, 15)
+    r.slack.reset()
+    res = r.deps.digest_runner.post(TEAM, "C4", WEEK47, late=False, requested_by=None)
+    posts = [c for c in r.slack.calls("chat.postMessage") if c.args["channel"] == "C4"]
+    assert res.status == "posted" and len(posts) == 1 + render.MAX_THREAD_MESSAGES
+    assert "the whole digest is in the attached file" in all_text([("", posts[-1].args["blocks"])])
+    uploads = r.slack.calls("files.getUploadURLExternal")
+    assert len(uploads) == 1 and uploads[0].args["filename"] == "signalloop-2026-W47-digest.txt"
+    with r.sf() as s:
+        full = render.digest_text(r.deps.digest_runner.build(s, TEAM, "C4", WEEK47))
+    for i in range(90):
+        for j in range(3):
+            assert f"site {i}-{j}" in full
