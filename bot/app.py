@@ -73,6 +73,7 @@ class Deps:
     commands: Commands = field(init=False)
     directory: Any = field(init=False)
     reactions: Reactions = field(init=False)
+    router: capture.Router = field(init=False)
     background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))
     digest_runner: DigestRunner | None = None
 
@@ -80,7 +81,9 @@ class Deps:
         from handlers.directory import Directory
 
         hooks = LoopCommands(self.session_factory, self.clock)
-        self.commands = Commands(self.session_factory, self.clock, self.settings.capture_emoji, hooks)
+        self.router = capture.Router(self.session_factory)
+        self.commands = Commands(self.session_factory, self.clock, self.settings.capture_emoji, hooks,
+                                 on_change=self.router.invalidate)
         self.directory = Directory(self.session_factory, self.clock)
         self.reactions = Reactions(self)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import customers
 from bot.classify import KINDS, classify
@@ -88,16 +91,60 @@ def customers_for_channel_message(session: Session, msg: MessageIn) -> tuple[str
 
 
 def capture_channel_message(session: Session, msg: MessageIn, now: datetime,
-                            path_override: str | None = None) -> list[int]:
+                            path_override: str | None = None,
+                            route: tuple[str, list[int]] | None = None) -> list[int]:
     """A message posted in a linked or watch channel -> its signals (ids of the new ones)."""
     if not msg.text.strip():
         return []
-    found = customers_for_channel_message(session, msg)
+    found = route or customers_for_channel_message(session, msg)
     if found is None:
         return []
     path, ids = found
     new = [record(session, msg, cid, path_override or path, now) for cid in ids]
     return [i for i in new if i is not None]
+
+
+class Router:
+    """Which customers a channel message is about, from a short-lived per-workspace cache.
+
+    Every message event asks this, so it must not cost a query: links and names are read once per
+    workspace and kept for `ttl` seconds (a change made in this process is seen at once; one made
+    by another instance within `ttl`).
+    """
+
+    def __init__(self, sf: sessionmaker[Session], ttl: float = 5.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.sf = sf
+        self.ttl = ttl
+        self.monotonic = monotonic
+        self._lock = threading.Lock()
+        self._teams: dict[str, tuple[float, dict[str, tuple[str, int | None]], list[tuple[str, int, str]]]] = {}
+
+    def _load(self, team_id: str) -> tuple[dict[str, tuple[str, int | None]], list[tuple[str, int, str]]]:
+        now = self.monotonic()
+        cached = self._teams.get(team_id)
+        if cached is not None and cached[0] > now:
+            return cached[1], cached[2]
+        with self.sf() as s:
+            links = {link.channel_id: (link.kind, link.customer_id) for link in repo.channel_links(s, team_id)}
+            index = repo.name_index(s, team_id)
+        with self._lock:
+            self._teams[team_id] = (now + self.ttl, links, index)
+        return links, index
+
+    def route(self, msg: MessageIn) -> tuple[str, list[int]] | None:
+        links, index = self._load(msg.team_id)
+        link = links.get(msg.channel_id)
+        if link is None:
+            return None
+        kind, customer_id = link
+        if kind == "customer" and customer_id is not None:
+            return PATH_CHANNEL, [customer_id]
+        return PATH_WATCH, customers.mentioned(index, msg.text)
+
+    def invalidate(self, team_id: str) -> None:
+        with self._lock:
+            self._teams.pop(team_id, None)
 
 
 def customers_for_any_message(session: Session, msg: MessageIn) -> list[int]:

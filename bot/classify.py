@@ -64,8 +64,15 @@ _KIND_BIAS = {"churn-risk": -0.6, "problem": -0.35, "request": 0.0, "question": 
               "other": 0.0}
 
 
+# each rule list compiled once into one alternation: one search per list, not one per pattern
+_COMPILED: dict[int, re.Pattern[str]] = {}
+
+
 def _any(patterns: list[str], text: str) -> bool:
-    return any(re.search(p, text) for p in patterns)
+    rx = _COMPILED.get(id(patterns))
+    if rx is None:
+        rx = _COMPILED[id(patterns)] = re.compile("|".join(f"(?:{p})" for p in patterns))
+    return rx.search(text) is not None
 
 
 @dataclass(frozen=True)

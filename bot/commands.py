@@ -112,11 +112,13 @@ class Commands:
     """The slash commands, run against the database with an injected clock."""
 
     def __init__(self, session_factory: sessionmaker[Session], clock: Clock, capture_emoji: str = "memo",
-                 digest_hooks: DigestHooks | None = None) -> None:
+                 digest_hooks: DigestHooks | None = None,
+                 on_change: Callable[[str], None] = lambda team_id: None) -> None:
         self.sf = session_factory
         self.clock = clock
         self.capture_emoji = capture_emoji
         self.digest_hooks = digest_hooks
+        self.on_change = on_change  # customers, aliases or channel links changed in this workspace
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -366,7 +368,10 @@ class Commands:
         return LOOP_HELP.format(segments=segs, emoji=self.capture_emoji)
 
     def loop(self, ctx: Ctx, text: str) -> Reply:
-        return self._run(lambda s: self._loop(s, ctx, text.strip()), ctx)
+        reply = self._run(lambda s: self._loop(s, ctx, text.strip()), ctx)
+        if reply.ok:
+            self.on_change(ctx.team_id)
+        return reply
 
     def _loop(self, s: Session, ctx: Ctx, text: str) -> Reply:
         verb, _, rest = text.partition(" ")

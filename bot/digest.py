@@ -138,9 +138,8 @@ class Digest:
 
 
 def scope_customers(session: Session, team_id: str, channel_id: str, start: datetime, end: datetime,
-                    portfolio: bool) -> tuple[str, list[Customer]]:
+                    portfolio: bool, everyone: list[Customer]) -> tuple[str, list[Customer]]:
     """Who the channel's digest covers: its customer, the customers heard in a watch channel, or all."""
-    everyone = list(repo.list_customers(session, team_id))
     if portfolio:
         return "portfolio", everyone
     link = repo.channel_link(session, team_id, channel_id)
@@ -170,20 +169,22 @@ def build_digest(session: Session, team_id: str, channel_id: str, week: Week, no
     if start_override is not None and start_override < start:
         start = start_override  # signals posted after last week's digest went out
     as_of = min(now, end)
-    scope, custs = scope_customers(session, team_id, channel_id, start, end, portfolio)
+    everyone = list(repo.list_customers(session, team_id))
+    scope, custs = scope_customers(session, team_id, channel_id, start, end, portfolio, everyone)
     ids = [c.id for c in custs]
     dg = Digest(team_id, channel_id, week, tz, start, end, scope)
 
     signals = repo.signals_between(session, team_id, start, end, ids)
     prev_start, _ = week.previous().bounds(tz)
-    dg.last_week_count = sum(repo.signal_counts_by_customer(session, team_id, prev_start, start).get(i, 0)
-                             for i in ids)
+    last_week = repo.signal_counts_by_customer(session, team_id, prev_start, start)
+    dg.last_week_count = sum(last_week.get(i, 0) for i in ids)
     hist_start, _ = week.previous(GAP_WEEKS - 1).bounds(tz)
-    history = repo.signals_between(session, team_id, hist_start, end, ids)
+    # the weeks before this one: only what trends need (who, when, tied or not, words), not whole signals
+    history = list(repo.signal_trail(session, team_id, hist_start, start, ids)) + list(signals)
     moves = repo.milestone_events_between(session, team_id, start, end)
     last_signal = repo.last_signal_at(session, team_id)
     decided = repo.decision_dates(session, team_id, hist_start)
-    medians = segment_medians(repo.list_customers(session, team_id))
+    medians = segment_medians(everyone)
 
     by_customer: dict[int, list[Signal]] = defaultdict(list)
     for s in signals:
@@ -195,11 +196,12 @@ def build_digest(session: Session, team_id: str, channel_id: str, week: Week, no
     for ev in moves:
         moves_by_ms[ev.milestone_id].append(ev)
 
+    reviews = impact_reviews(session, custs, as_of, impact_days, channel_id)
     people: set[str] = set()
     for c in custs:
         sec = customer_section(c, by_customer.get(c.id, []), hist_by_customer.get(c.id, []), moves_by_ms,
                                as_of, channel_id, medians.get(c.segment or ""), hist_start, tz, week)
-        sec.impact = impact_reviews(session, c, as_of, impact_days, channel_id)
+        sec.impact = reviews.get(c.id, [])
         status = ms.customer_status(c, as_of, last_signal.get(c.id))
         people.update(s.user_id or s.author_name or "?" for s in by_customer.get(c.id, []))
         dg.signal_count += sec.signal_count
@@ -220,17 +222,19 @@ def build_digest(session: Session, team_id: str, channel_id: str, week: Week, no
     return dg
 
 
-def impact_reviews(session: Session, c: Customer, now: datetime, days: int, channel_id: str) -> list:
-    """Progress-vs-impact reviews due for the customer's achieved milestones (reads only their windows)."""
+def impact_reviews(session: Session, custs: list[Customer], now: datetime, days: int,
+                   channel_id: str) -> dict[int, list]:
+    """Progress-vs-impact reviews due this week, per customer: one read of the review windows for all."""
     w = timedelta(days=days)
-    due = [m for m in c.milestones if m.achieved_at is not None and m.status == ms.ACHIEVED
-           and m.achieved_at + w <= now < m.achieved_at + w + impact.SHOW_FOR]
+    due = {c.id: c for c in custs for m in c.milestones if m.achieved_at is not None and m.status == ms.ACHIEVED
+           and m.achieved_at + w <= now < m.achieved_at + w + impact.SHOW_FOR}
     if not due:
-        return []
-    first = min(m.achieved_at for m in due) - w  # type: ignore[type-var]
-    last = max(m.achieved_at for m in due) + w  # type: ignore[type-var]
-    signals = list(repo.signals_between(session, c.team_id, first, last, [c.id]))
-    return impact.due_reviews(c, signals, now, days, channel_id)
+        return {}
+    first = now - w - impact.SHOW_FOR - w
+    by_customer: dict[int, list] = defaultdict(list)
+    for sig in repo.signals_between(session, custs[0].team_id, first, now, list(due)):
+        by_customer[sig.customer_id].append(sig)
+    return {cid: impact.due_reviews(c, by_customer.get(cid, []), now, days, channel_id) for cid, c in due.items()}
 
 
 def _week_index(at: datetime, hist_start: datetime) -> int:
@@ -306,6 +310,8 @@ def success_gap(c: Customer, week_signals: list[Signal], history: list[Signal],
                 hist_start: datetime) -> tuple[list[GapTheme], int]:
     """What the customer talks about that no milestone covers: signals tied to no milestone, by theme."""
     untied_week = [s for s in week_signals if s.milestone_id is None]
+    if len(untied_week) == 0:
+        return [], 0
     untied_hist = [s for s in history if s.milestone_id is None]
     exclude = themes.words(c.name) + [w for a in c.aliases for w in themes.words(a.alias)]
     found = themes.themes([(s.id, s.text) for s in untied_hist], exclude=exclude, min_count=2, limit=8)

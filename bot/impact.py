@@ -74,21 +74,28 @@ def keywords(m: Milestone, customer: Customer) -> set[str]:
     return (themes.stems(m.title) | themes.stems(m.expected_impact or "")) - exclude
 
 
-def is_about(sig: Signal, m: Milestone, words: set[str]) -> bool:
+def is_about(sig: Signal, m: Milestone, words: set[str], stems: dict[int, set[str]] | None = None) -> bool:
     if sig.milestone_id == m.id:
         return True
-    shared = themes.stems(sig.text) & words
+    if stems is not None:
+        if sig.id not in stems:
+            stems[sig.id] = themes.stems(sig.text)
+        mine = stems[sig.id]
+    else:
+        mine = themes.stems(sig.text)
+    shared = mine & words
     return len(shared) >= 2 or (len(words) <= 2 and bool(shared))
 
 
 def review(customer: Customer, m: Milestone, signals: list[Signal], window_days: int,
-           channel_id: str | None = None) -> ImpactReview:
+           channel_id: str | None = None, stems: dict[int, set[str]] | None = None) -> ImpactReview:
     """Compare the customer's signals about m in equal windows before and after it was achieved."""
     assert m.achieved_at is not None
     at = m.achieved_at
     w = timedelta(days=window_days)
     words = keywords(m, customer)
-    about = [s for s in signals if s.customer_id == customer.id and s.deleted_at is None and is_about(s, m, words)]
+    about = [s for s in signals if s.customer_id == customer.id and s.deleted_at is None
+             and at - w <= s.posted_at < at + w and is_about(s, m, words, stems)]
     before = [s for s in about if at - w <= s.posted_at < at]
     after = [s for s in about if at <= s.posted_at < at + w]
 
@@ -117,10 +124,11 @@ def due_reviews(customer: Customer, signals: list[Signal], now: datetime, window
                 channel_id: str | None = None) -> list[ImpactReview]:
     """Reviews of the customer's achieved milestones whose after-window has closed (shown for three weeks)."""
     out = []
+    stems: dict[int, set[str]] = {}
     for m in customer.milestones:
         if m.status != "achieved" or m.achieved_at is None:
             continue
         due = m.achieved_at + timedelta(days=window_days)
         if due <= now < due + SHOW_FOR:
-            out.append(review(customer, m, signals, window_days, channel_id))
+            out.append(review(customer, m, signals, window_days, channel_id, stems))
     return out

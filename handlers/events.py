@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from bot import capture
 from bot.capture import MessageIn, is_person_message
 from handlers.effects import perform
+from storage import db
 
 if TYPE_CHECKING:
     from bot.app import Deps
@@ -59,13 +60,13 @@ def register(app: App, deps: Deps) -> None:
             if effects is not None:
                 perform(deps, client, team_id, effects)
                 return
-        with deps.session_factory() as s:
-            if capture.customers_for_channel_message(s, raw) is None:
-                return  # not a linked or watch channel: nothing to look up, nothing to store
+        route = deps.router.route(raw)
+        if route is None or not route[1]:
+            return  # not a linked or watch channel, or no customer named: nothing to look up or store
         msg = message_in(deps, client, team_id, channel_id, event, body.get("event_id"),
                          event.get("channel_type"))
-        with deps.session_factory.begin() as s:
-            capture.capture_channel_message(s, msg, deps.clock())
+        with db.write_lock(deps.session_factory.kw["bind"]), deps.session_factory.begin() as s:
+            capture.capture_channel_message(s, msg, deps.clock(), route=route)
 
     @app.event("message", matchers=[is_edit])
     def on_edit(event: dict, body: dict, context: BoltContext) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -39,6 +42,19 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+_WRITE_LOCKS: dict[int, threading.Lock] = {}
+
+
+def write_lock(engine: Engine) -> AbstractContextManager[Any]:
+    """SQLite has one writer: threads queue on a lock instead of sleeping in SQLite's busy handler.
+
+    PostgreSQL takes concurrent writers as they come (no lock).
+    """
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    return _WRITE_LOCKS.setdefault(id(engine), threading.Lock())
 
 
 def alembic_config(url: str) -> Config:

@@ -112,6 +112,10 @@ def channel_link(session: Session, team_id: str, channel_id: str) -> ChannelLink
     )
 
 
+def channel_links(session: Session, team_id: str) -> Sequence[ChannelLink]:
+    return session.scalars(select(ChannelLink).where(ChannelLink.team_id == team_id)).all()
+
+
 def links_for_customer(session: Session, team_id: str, customer_id: int) -> Sequence[ChannelLink]:
     return session.scalars(
         select(ChannelLink).where(ChannelLink.team_id == team_id, ChannelLink.customer_id == customer_id)
@@ -181,12 +185,19 @@ def home_viewers(session: Session, team_id: str, limit: int = 50) -> list[str]:
 
 # --- signals ----------------------------------------------------------------------------
 
+# built once: the statement is compiled once per dialect and reused for every signal (the hot path)
+_SIGNAL_KEY = ["team_id", "channel_id", "message_ts", "customer_id"]
+_INSERT_SIGNAL = {
+    name: dialect.insert(Signal.__table__).on_conflict_do_nothing(index_elements=_SIGNAL_KEY)
+    .returning(Signal.__table__.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
 def insert_signal(session: Session, values: dict[str, Any]) -> int | None:
     """Insert a signal once; a duplicate (same message and customer) returns None."""
-    stmt = (_insert(session, Signal).values(**values)
-            .on_conflict_do_nothing(index_elements=["team_id", "channel_id", "message_ts", "customer_id"])
-            .returning(Signal.id))
-    return session.scalar(stmt)
+    name = "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
+    return session.execute(_INSERT_SIGNAL[name], values).scalar()
 
 
 def signals_for_message(session: Session, team_id: str, channel_id: str, ts: str) -> Sequence[Signal]:
@@ -238,6 +249,17 @@ def signals_between(session: Session, team_id: str, start: datetime, end: dateti
             rows = session.execute(q.order_by(Signal.posted_at.desc(), Signal.id.desc())).all()
             return [r for r in rows if r.customer_id in wanted]
     return session.execute(q.order_by(Signal.posted_at.desc(), Signal.id.desc())).all()
+
+
+def signal_trail(session: Session, team_id: str, start: datetime, end: datetime,
+                 customer_ids: Iterable[int]) -> Sequence[Any]:
+    """(id, customer_id, posted_at, milestone_id, text) of live signals in [start, end): enough for trends."""
+    wanted = set(customer_ids)
+    rows = session.execute(
+        select(Signal.id, Signal.customer_id, Signal.posted_at, Signal.milestone_id, Signal.text).where(
+            Signal.team_id == team_id, Signal.posted_at >= start, Signal.posted_at < end,
+            Signal.deleted_at.is_(None))).all()
+    return [r for r in rows if r.customer_id in wanted]
 
 
 def signal_counts_by_customer(session: Session, team_id: str, start: datetime,

@@ -1,0 +1,30 @@
+"""A bare Bolt app with a no-op message listener, served exactly like signalloop (the ingestion baseline)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.app import SlackHTTPServer
+from storage import db
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    client = WebClient(token="xoxb-bench", base_url=os.environ["SLACK_API_URL"])
+    app = App(signing_secret=os.environ["SLACK_SIGNING_SECRET"], client=client, process_before_response=True,
+              token_verification_enabled=False)
+
+    @app.event("message")
+    def noop() -> None:
+        pass
+
+    engine = db.make_engine("sqlite://")
+    SlackHTTPServer(("127.0.0.1", port), app, engine).serve_forever()
+
+
+if __name__ == "__main__":
+    main()

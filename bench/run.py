@@ -1,0 +1,183 @@
+"""`make bench`: every benchmark, a table, bench/results/*.json and the plots (bounded: well under 15 minutes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import digest_bench, ingest
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PG = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def pg_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def fresh_pg_schema() -> str:
+    from sqlalchemy import text
+
+    from storage import db
+
+    schema = f"bench_{int(time.time())}"
+    eng = db.make_engine(PG)
+    with eng.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    eng.dispose()
+    return f"{PG}?options=-csearch_path%3D{schema}"
+
+
+def drop_pg_schema(url: str) -> None:
+    from sqlalchemy import text
+
+    from storage import db
+
+    schema = url.rsplit("%3D", 1)[1]
+    eng = db.make_engine(PG)
+    with eng.begin() as c:
+        c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    eng.dispose()
+
+
+def idle_rss_mb() -> float:
+    """Resident size of `signalloop run` after start-up, before any traffic."""
+    from bot.fakeslack import FakeSlackServer
+
+    slack = FakeSlackServer().start()
+    port = ingest.free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
+    env.update(SLACK_SIGNING_SECRET="x", SLACK_BOT_TOKEN="xoxb-bench", SLACK_API_URL=slack.url,
+               DATABASE_URL=f"sqlite:///{RESULTS / 'idle.db'}", SIGNALLOOP_PORT=str(port))
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=ingest.ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        ingest.wait_up(port, proc)
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").read()
+        time.sleep(1)
+        with open(f"/proc/{proc.pid}/status") as f:
+            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+    finally:
+        proc.terminate()
+        proc.wait()
+        slack.stop()
+        for p in RESULTS.glob("idle.db*"):
+            p.unlink()
+
+
+def plot(digest: list[dict], ingestion: list[dict]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
+    xs = [d["history"] for d in digest]
+    a.plot(xs, [d["seconds_median"] for d in digest], marker="o", label="build time (median)")
+    a.axhline(1.0, color="#d9534f", linestyle="--", linewidth=1, label="goal: 1 s")
+    a.set_xscale("log")
+    a.set_xlabel("signals in history (20k in the digest's week)")
+    a.set_ylabel("seconds")
+    a.set_ylim(bottom=0)
+    a.set_title("Digest build time vs history size (SQLite)", fontsize=9)
+    a.legend(fontsize=7)
+    labels, bare, ours = [], [], []
+    for r in ingestion:
+        labels.append(r["database"])
+        bare.append(r["bare"]["events_per_s"])
+        ours.append(r["signalloop"]["events_per_s"])
+    x = range(len(labels))
+    b.bar([i - 0.2 for i in x], bare, width=0.4, label="bare Bolt (no-op listener)")
+    b.bar([i + 0.2 for i in x], ours, width=0.4, label="signalloop (stored before ack)")
+    b.set_xticks(list(x), labels)
+    b.set_ylabel("events/s, concurrency 8")
+    b.set_title("Ingestion of 5,000 signed message events", fontsize=9)
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    out = RESULTS / "benchmarks.png"
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def main() -> int:
+    RESULTS.mkdir(exist_ok=True)
+    started = time.monotonic()
+    meta = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "python": platform.python_version(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores", "platform": platform.platform()}
+    print(f"signalloop benchmarks — {meta['date']} — {meta['machine']}")
+
+    print("1/5 ingestion (bare Bolt vs signalloop, 5,000 events, concurrency 8)…")
+    ingestion = []
+    sqlite_path = RESULTS / "ingest.db"
+    for p in RESULTS.glob("ingest.db*"):
+        p.unlink()
+    ingestion.append(ingest.run(f"sqlite:///{sqlite_path}", 5000, "sqlite"))
+    for p in RESULTS.glob("ingest.db*"):
+        p.unlink()
+    if pg_available():
+        url = fresh_pg_schema()
+        try:
+            ingestion.append(ingest.run(url, 5000, "postgresql"))
+        finally:
+            drop_pg_schema(url)
+    else:
+        print("  PostgreSQL not answering at 127.0.0.1:5432: skipped")
+
+    print("2/5 digest build vs history (1,000 customers, 5,000 milestones, 20k signals in the week)…")
+    digest = [digest_bench.digest_time(n) for n in (100_000, 1_000_000)]
+    rss_after = digest[-1]["rss_mb_after"]
+    print("3/5 LLM prompt tokens vs week size…")
+    tokens = digest_bench.llm_tokens()
+    print("4/5 Slack Web API calls per digest…")
+    calls = digest_bench.slack_calls()
+    print("5/5 memory…")
+    idle = idle_rss_mb()
+
+    results = {"meta": meta, "ingestion": ingestion, "digest": digest, "llm_tokens": tokens, "slack_calls": calls,
+               "memory": {"idle_rss_mb": round(idle, 1), "after_1m_digest_rss_mb": rss_after},
+               "seconds": round(time.monotonic() - started, 1)}
+    for name, value in results.items():
+        if name != "meta":
+            (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, name: value}, indent=2))
+    png = plot(digest, ingestion)
+
+    print()
+    print(f"{'benchmark':<44} {'result':<44} goal")
+    for r in ingestion:
+        b, s = r["bare"], r["signalloop"]
+        print(f"{'ingestion ' + r['database'] + ' bare':<44} {b['events_per_s']:>8} ev/s  p50 {b['p50_ms']} ms  "
+              f"p99 {b['p99_ms']} ms")
+        print(f"{'ingestion ' + r['database'] + ' signalloop':<44} {s['events_per_s']:>8} ev/s  p50 {s['p50_ms']} ms  "
+              f"p99 {s['p99_ms']} ms   ratio {r['ratio']}  (≥0.8×, p99 <100 ms)")
+    for d in digest:
+        print(f"{'digest build, history ' + format(d['history'], ','):<44} {d['seconds_median']:>8} s "
+              f"(best {d['seconds_best']})  <1 s at 1M")
+    ratio = digest[1]["seconds_median"] / digest[0]["seconds_median"]
+    print(f"{'digest time(1M) / time(100k)':<44} {ratio:>8.2f}   ≤1.3")
+    for t in tokens:
+        print(f"{'LLM prompt, week of ' + format(t['week_signals'], ','):<44} {t['prompt_tokens']:>8} tokens "
+              f"(naive {t['naive_tokens']:,})  ≤12k")
+    for c in calls:
+        print(f"{'Slack calls per digest, week of ' + format(c['week_signals'], ','):<44} {c['api_calls']:>8}   "
+              "same for 1k and 20k")
+    print(f"{'memory idle (signalloop run)':<44} {idle:>8.1f} MB  <150 MB")
+    print(f"{'memory after the 1M-history digest':<44} {rss_after:>8.1f} MB")
+    print(f"\nresults: {RESULTS}/*.json, plot: {png} ({results['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
