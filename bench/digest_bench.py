@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 
 from bot import llm, render
 from bot.config import Settings
@@ -18,7 +18,7 @@ from bot.fakeslack import FakeSlackServer, FakeSlackState
 from bot.scheduler import DigestRunner
 from bot.weeks import Week
 from storage import db
-from storage.models import ChannelLink, Customer, Milestone, MilestoneEvent, Signal, Workspace
+from storage.models import ChannelLink, Customer, DigestRun, Milestone, MilestoneEvent, Signal, Workspace
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 TEAM = "T0BENCH"
@@ -171,18 +171,18 @@ def slack_calls(week_sizes: tuple[int, ...] = (1_000, 20_000)) -> list[dict]:
         engine = db.make_engine(f"sqlite:///{path}")
         sf = db.make_session_factory(engine)
         with sf.begin() as s:
-            s.query(__import__("storage.models", fromlist=["DigestRun"]).DigestRun).delete()
+            s.execute(delete(DigestRun))
         slack = FakeSlackServer(FakeSlackState(team_id=TEAM)).start()
         settings = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET="x",
                             SLACK_API_URL=slack.url, DATABASE_URL=f"sqlite:///{path}")
         from slack_sdk import WebClient
 
         client = WebClient(token="xoxb-bench", base_url=slack.url)
-        runner = DigestRunner(settings, sf, lambda: NOW, client_for=lambda t: client)
+        runner = DigestRunner(settings, sf, lambda: NOW, client_for=lambda _t, c=client: c)
         res = runner.post(TEAM, "CPORT", WEEK, late=False, requested_by=None)
         calls = slack.calls()
-        out.append({"week_signals": n, "status": res.status, "api_calls": len(calls),
-                    "by_method": {m: sum(1 for c in calls if c.method == m) for m in sorted({c.method for c in calls})}})
+        by_method = {m: sum(1 for c in calls if c.method == m) for m in sorted({c.method for c in calls})}
+        out.append({"week_signals": n, "status": res.status, "api_calls": len(calls), "by_method": by_method})
         slack.stop()
         engine.dispose()
     return out

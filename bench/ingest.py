@@ -54,7 +54,8 @@ def make_events(n: int) -> list[str]:
     out = []
     for i in range(n):
         ev = {"type": "message", "channel": "C1", "user": f"U{i % 40:03d}", "channel_type": "channel",
-              "text": f"Bench message {i}: the export failed again for the Leeds depot", "ts": f"{1763600000 + i}.000100"}
+              "text": f"Bench message {i}: the export failed again for the Leeds depot",
+              "ts": f"{1763600000 + i}.000100"}
         out.append(json.dumps({"type": "event_callback", "team_id": TEAM, "api_app_id": "A1", "event": ev,
                                "event_id": f"EvB{uuid.uuid4().hex[:12]}", "event_time": 1763600000 + i}))
     return out
@@ -105,7 +106,8 @@ def load(port: int, bodies: list[str], concurrency: int = 8) -> dict[str, float]
 def run(database_url: str, n: int = 5000, label: str = "sqlite") -> dict:
     slack = FakeSlackServer(FakeSlackState(team_id=TEAM)).start()
     for i in range(40):
-        slack.state.users[f"U{i:03d}"] = {"id": f"U{i:03d}", "name": f"user{i}", "profile": {"display_name": f"User {i}"}}
+        uid = f"U{i:03d}"
+        slack.state.users[uid] = {"id": uid, "name": f"user{i}", "profile": {"display_name": f"User {i}"}}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
     env.update(SLACK_SIGNING_SECRET=SECRET, SLACK_BOT_TOKEN="xoxb-bench", SLACK_API_URL=slack.url,
                DATABASE_URL=database_url)

@@ -5,25 +5,29 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.error import URLError
 from urllib.parse import urlparse
 
 from slack_bolt import App, BoltRequest
+from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import capture, learning, render
 from bot import milestones as ms
 from bot.commands import Commands
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.effects import Effect, Ephemeral
 from bot.learning import LoopCommands
 from bot.scheduler import DigestRunner
@@ -135,9 +139,24 @@ class Deps:
         self.background.submit(self.digest_runner.run_now, client, team_id, channel_id, user_id)
 
 
+def _make_app(settings: Settings, client: WebClient | None, oauth_settings: Any, token_verification: bool) -> App:
+    return App(
+        signing_secret=settings.slack_signing_secret or "",
+        client=client or make_web_client(settings, token=None if settings.oauth_enabled else settings.slack_bot_token),
+        oauth_settings=oauth_settings,
+        # ack only after the listener ran: an acknowledged signal is a stored signal
+        process_before_response=True,
+        request_verification_enabled=not settings.socket_mode,
+        token_verification_enabled=token_verification and bool(settings.slack_bot_token),
+    )
+
+
 def build_app(settings: Settings, session_factory: sessionmaker[Session], *, clock: Clock = utcnow,
               client: WebClient | None = None, token_verification: bool = True) -> tuple[App, Deps]:
-    """The Bolt app with every listener wired; acknowledgements are sent after the work is committed."""
+    """The Bolt app with every listener wired; acknowledgements are sent after the work is committed.
+
+    Raises ConfigError when Slack refuses the token or cannot be reached at start-up.
+    """
     from handlers import register
 
     deps = Deps(settings=settings, session_factory=session_factory, clock=clock)
@@ -157,15 +176,13 @@ def build_app(settings: Settings, session_factory: sessionmaker[Session], *, clo
             client_id=settings.slack_client_id, client_secret=settings.slack_client_secret, scopes=BOT_SCOPES,
             installation_store=installation_store,
             state_store=SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=engine, logger=log))
-    app = App(
-        signing_secret=settings.slack_signing_secret or "",
-        client=client or make_web_client(settings, token=None if settings.oauth_enabled else settings.slack_bot_token),
-        oauth_settings=oauth_settings,
-        # ack only after the listener ran: an acknowledged signal is a stored signal
-        process_before_response=True,
-        request_verification_enabled=not settings.socket_mode,
-        token_verification_enabled=token_verification and bool(settings.slack_bot_token),
-    )
+    try:
+        app = _make_app(settings, client, oauth_settings, token_verification)
+    except BoltError as e:
+        raise ConfigError(f"Slack refused the token at start-up ({e}): check SLACK_BOT_TOKEN, and SLACK_API_URL "
+                          f"({settings.slack_api_url})") from None
+    except (URLError, OSError) as e:
+        raise ConfigError(f"cannot reach the Slack Web API at SLACK_API_URL ({settings.slack_api_url}): {e}") from None
     from bot.chart import render_png
 
     enrich = None
@@ -184,6 +201,34 @@ def build_app(settings: Settings, session_factory: sessionmaker[Session], *, clo
                                       enrich=enrich)
     register(app, deps)
     return app, deps
+
+
+class LocalDispatcher:
+    """Signs requests with the signing secret and dispatches them to the app in-process, as Slack would."""
+
+    def __init__(self, app: App, secret: str) -> None:
+        self.app = app
+        self.verifier = SignatureVerifier(secret)
+
+    def send(self, body: str, content_type: str) -> dict[str, Any]:
+        ts = str(int(time.time()))
+        headers = {"content-type": [content_type], "x-slack-request-timestamp": [ts],
+                   "x-slack-signature": [self.verifier.generate_signature(timestamp=ts, body=body)]}
+        resp = self.app.dispatch(BoltRequest(body=body, headers=headers))
+        if resp.status != 200:
+            raise RuntimeError(f"request failed with {resp.status}: {resp.body}")
+        return json.loads(resp.body) if resp.body.startswith("{") else {}
+
+
+def run_socket_mode(app: App, app_token: str, stop: threading.Event) -> None:
+    """Serve over Socket Mode until `stop` is set."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler = SocketModeHandler(app, app_token)
+    handler.connect()
+    log.info("signalloop connected in Socket Mode")
+    stop.wait()
+    handler.close()
 
 
 class _Handler(BaseHTTPRequestHandler):

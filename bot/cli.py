@@ -33,22 +33,12 @@ def _engine_and_sessions(settings: Settings, migrate: bool = True):  # noqa: ANN
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     settings.require_slack()
-    from urllib.error import URLError
-
-    from slack_bolt.error import BoltError
-
-    from bot.app import SlackHTTPServer, build_app
+    from bot.app import SlackHTTPServer, build_app, run_socket_mode
     from bot.scheduler import start_scheduler
 
     # `run` applies pending migrations itself (several instances on PostgreSQL take turns on a lock)
     engine, sf = _engine_and_sessions(settings)
-    try:
-        app, deps = build_app(settings, sf)
-    except BoltError as e:
-        raise ConfigError(f"Slack refused the token at start-up ({e}): check SLACK_BOT_TOKEN, and SLACK_API_URL "
-                          f"({settings.slack_api_url})") from None
-    except (URLError, OSError) as e:
-        raise ConfigError(f"cannot reach the Slack Web API at SLACK_API_URL ({settings.slack_api_url}): {e}") from None
+    app, deps = build_app(settings, sf)
     scheduler = start_scheduler(settings, engine, sf, deps)
     stop = threading.Event()
 
@@ -58,13 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     if settings.socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        handler = SocketModeHandler(app, settings.slack_app_token)
-        handler.connect()
-        log.info("signalloop connected in Socket Mode")
-        stop.wait()
-        handler.close()
+        run_socket_mode(app, settings.slack_app_token or "", stop)
     else:
         server = SlackHTTPServer(("0.0.0.0", settings.port), app, engine)
         server.serve_in_thread()

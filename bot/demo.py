@@ -15,13 +15,11 @@ from urllib.parse import urlencode
 
 from rich.console import Console
 from rich.table import Table
-from slack_bolt import App, BoltRequest
-from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select
 
 from bot import demo_data as d
 from bot import render
-from bot.app import build_app
+from bot.app import LocalDispatcher, build_app
 from bot.chart import render_png
 from bot.config import Settings
 from bot.fakeslack import FakeSlackServer, FakeSlackState
@@ -41,31 +39,21 @@ class DemoClock:
 
 
 class Dispatcher:
-    """Signs and dispatches requests to the Bolt app exactly as Slack would send them."""
+    """The sample team's commands, messages and modal submissions, as Slack would send them."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.verifier = SignatureVerifier(SECRET)
+    def __init__(self, local: LocalDispatcher) -> None:
+        self.local = local
         self.n = 0
-
-    def _send(self, body: str, content_type: str) -> dict[str, Any]:
-        ts = str(int(time.time()))
-        headers = {"content-type": [content_type], "x-slack-request-timestamp": [ts],
-                   "x-slack-signature": [self.verifier.generate_signature(timestamp=ts, body=body)]}
-        resp = self.app.dispatch(BoltRequest(body=body, headers=headers))
-        if resp.status != 200:
-            raise RuntimeError(f"demo request failed with {resp.status}: {resp.body}")
-        return json.loads(resp.body) if resp.body.startswith("{") else {}
 
     def command(self, name: str, text: str, channel: str = "C06LEADS", user: str = "U01PRIYA") -> str:
         self.n += 1
         form = {"team_id": d.TEAM, "channel_id": channel, "channel_name": d.CHANNELS[channel][0], "user_id": user,
                 "command": name, "text": text, "trigger_id": f"demo.{self.n}", "api_app_id": "ADEMO"}
-        return self._send(urlencode(form), "application/x-www-form-urlencoded").get("text", "")
+        return self.local.send(urlencode(form), "application/x-www-form-urlencoded").get("text", "")
 
     def interact(self, payload: dict[str, Any]) -> dict[str, Any]:
         payload = {"team": {"id": d.TEAM}, "api_app_id": "ADEMO", **payload}
-        return self._send(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+        return self.local.send(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
 
     def message(self, channel: str, user: str, text: str, ts: str, thread_ts: str | None = None) -> None:
         self.n += 1
@@ -75,7 +63,13 @@ class Dispatcher:
             ev["thread_ts"] = thread_ts
         body = {"type": "event_callback", "team_id": d.TEAM, "api_app_id": "ADEMO", "event": ev,
                 "event_id": f"EvDemo{self.n:06d}", "event_time": int(float(ts))}
-        self._send(json.dumps(body), "application/json")
+        self.local.send(json.dumps(body), "application/json")
+
+
+def demo_now(now: datetime) -> datetime:
+    """The demo's "now": the latest Friday 14:30 UTC, so the sample week is whole whatever day the demo runs."""
+    friday = (now - timedelta(days=(now.weekday() - 4) % 7)).replace(hour=14, minute=30, second=0, microsecond=0)
+    return friday if friday <= now else friday - timedelta(weeks=1)
 
 
 def demo_start(now: datetime) -> datetime:
@@ -86,7 +80,7 @@ def demo_start(now: datetime) -> datetime:
 
 def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlackServer, DemoClock]:
     """A fresh database with the sample team's six weeks; returns (sessions, deps, fake slack, clock)."""
-    now = now or datetime.now(UTC)
+    now = demo_now(now or datetime.now(UTC))
     path = Path(db_path)
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
@@ -106,7 +100,7 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
     start = demo_start(now)
     clock = DemoClock(start)
     app, deps = build_app(settings, sf, clock=clock, token_verification=False)
-    send = Dispatcher(app)
+    send = Dispatcher(LocalDispatcher(app, SECRET))
 
     for c in d.CUSTOMERS:
         send.command("/loop", f"customer add {c.name} segment {c.segment}")
@@ -182,8 +176,9 @@ def run_demo(db_path: str, chart: str | None = None, console: Console | None = N
             table.add_row(name, segment or "", str(n))
         console.print(table)
         assert deps.digest_runner is not None
+        week = week_at(clock.now)
         with sf() as s:
-            dg = deps.digest_runner.build(s, d.TEAM, "C06LEADS", week_at(clock.now))
+            dg = deps.digest_runner.build(s, d.TEAM, "C06LEADS", week)
             png = render_png(s, dg) if chart else None
             names = repo.display_names(s, d.TEAM) | {cid: name for cid, (name, _) in d.CHANNELS.items()}
         console.rule("This week's digest in #cs-leads (portfolio), as it would be posted")
@@ -192,8 +187,8 @@ def run_demo(db_path: str, chart: str | None = None, console: Console | None = N
         if png and chart:
             Path(chart).write_bytes(png)
             console.print(f"Chart: {Path(chart).resolve()}")
-        console.print(f"[dim]Database: {db_path} · {time.monotonic() - t0:.1f}s · try "
-                      f"`DATABASE_URL=sqlite:///{db_path} signalloop digest --channel C01TALL --print`[/dim]")
+        console.print(f"[dim]Database: {db_path} · {time.monotonic() - t0:.1f}s · try `DATABASE_URL=sqlite:///{db_path}"
+                      f" signalloop digest --channel C01TALL --week {week.label} --print`[/dim]")
     finally:
         slack.stop()
     return 0

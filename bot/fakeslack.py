@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,6 +37,8 @@ class FakeSlackState:
     bot_user_id: str = "UBOT"
     lock: threading.Lock = field(default_factory=threading.Lock)
     ts_counter: int = 0
+    # called with (method, args) as each call arrives, before it is answered: for fault tests
+    on_call: Callable[[str, dict[str, Any]], None] | None = None
 
 
 def _answer(state: FakeSlackState, method: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
             st.calls.append(Call(method, {k: v for k, v in args.items() if k != "_base"}, time.time()))
             scripted = st.script.get(method)
             step = scripted.pop(0) if scripted else None
+        if st.on_call is not None:
+            st.on_call(method, args)
         if step is not None and step.get("status") == 429:
             self._json(429, {"ok": False, "error": "ratelimited"},
                        {"Retry-After": str(step.get("retry_after", 1))})

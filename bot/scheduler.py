@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import render
@@ -77,6 +79,11 @@ class DigestRunner:
         self.chart = chart
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.scheduler: BackgroundScheduler | None = None
+        # claims this process dropped because the database went away before anything was posted: retake at once
+        self._abandoned: set[int] = set()
+        # posted to Slack, but the database went away before it could be recorded: record, never repost
+        self._unrecorded: dict[int, tuple[str, dict]] = {}
+        self._lock = threading.Lock()
 
     # --- scheduler wiring -----------------------------------------------------------------
 
@@ -136,6 +143,12 @@ class DigestRunner:
         """At start-up (and every quarter hour): post any digest whose minute passed this week and was missed."""
         now = self.clock()
         out = []
+        with self._lock:
+            unrecorded = list(self._unrecorded.items())
+        for run_id, (ts, meta) in unrecorded:
+            self._finish(run_id, "posted", ts=ts, meta=meta)
+            with self._lock:
+                del self._unrecorded[run_id]
         with self.sf() as s:
             rows = [(r.team_id, r.channel_id, r.tz, r.weekday, r.hour, r.minute) for r in repo.enabled_schedules(s)]
         for team_id, channel_id, tz, weekday, hour, minute in rows:
@@ -145,7 +158,7 @@ class DigestRunner:
                 continue
             with self.sf() as s:
                 run = repo.digest_run(s, team_id, channel_id, week.label)
-                if run is not None and not self._stale(run, now):
+                if run is not None and not self._retakeable(run, now):
                     continue
             out.append(self.post(team_id, channel_id, week, late=now - due > LATE_AFTER, requested_by=None))
         return out
@@ -160,8 +173,16 @@ class DigestRunner:
 
     # --- the work -----------------------------------------------------------------------
 
-    def _stale(self, run: DigestRun, now: datetime) -> bool:
-        return run.status == "claimed" and now - run.claimed_at > STALE_CLAIM
+    def _retakeable(self, run: DigestRun, now: datetime) -> bool:
+        """A claim abandoned mid-post: by a crashed instance (stale), or by this one (e.g. the database went away)."""
+        if run.status != "claimed":
+            return False
+        with self._lock:
+            if run.id in self._unrecorded:
+                return False
+            if now - run.claimed_at > STALE_CLAIM:
+                return True
+            return run.id in self._abandoned
 
     def claim(self, team_id: str, channel_id: str, week: Week, late: bool, retry_failed: bool) -> int | None:
         """Claim (team, channel, week); a stale claim (a crash mid-post) or, when asked, a failed one is retaken."""
@@ -176,8 +197,7 @@ class DigestRunner:
             existing = repo.digest_run(s, team_id, channel_id, week.label)
             if existing is None:
                 return None
-            retake = (existing.status == "claimed" and now - existing.claimed_at > STALE_CLAIM) or \
-                (retry_failed and existing.status == "failed")
+            retake = self._retakeable(existing, now) or (retry_failed and existing.status == "failed")
             if not retake:
                 return None
             res = s.execute(update(DigestRun).where(DigestRun.id == existing.id,
@@ -205,6 +225,12 @@ class DigestRunner:
             if requested_by:
                 self._tell_already(client, team_id, channel_id, week, requested_by)
             return PostResult("already")
+        with self._lock:
+            self._abandoned.discard(run_id)
+        return self._post_claimed(client, run_id, team_id, channel_id, week, late, requested_by)
+
+    def _post_claimed(self, client: WebClient, run_id: int, team_id: str, channel_id: str, week: Week, late: bool,
+                      requested_by: str | None) -> PostResult:
         try:
             with self.sf() as s:
                 dg = self.build(s, team_id, channel_id, week)
@@ -217,6 +243,13 @@ class DigestRunner:
                 names = repo.display_names(s, team_id)
             messages, truncated = render.cap_thread(render.digest_messages(dg, run_id))
             full_text = render.digest_text(dg, names) if truncated else None
+        except OperationalError:
+            # nothing posted: the next catch-up (every 15 minutes) retakes the claim once the database is back
+            log.warning("database unavailable while building the digest for %s/%s %s; it will be retried",
+                        team_id, channel_id, week.label)
+            with self._lock:
+                self._abandoned.add(run_id)
+            raise
         except Exception as e:
             log.exception("building the digest failed for %s/%s %s", team_id, channel_id, week.label)
             self._finish(run_id, "failed", error=f"build: {e}")
@@ -231,7 +264,13 @@ class DigestRunner:
             self._tell_failure(client, team_id, channel_id, err, requested_by)
             return PostResult("failed", run_id, error=err)
         ts = first["ts"]
-        self._finish(run_id, "posted", ts=ts, meta=dg.llm_meta)
+        try:
+            self._finish(run_id, "posted", ts=ts, meta=dg.llm_meta)
+        except OperationalError:
+            log.warning("digest for %s/%s %s posted but not yet recorded (database unavailable)",
+                        team_id, channel_id, week.label)
+            with self._lock:
+                self._unrecorded[run_id] = (ts, dg.llm_meta)
         for text, blocks in messages[1:]:
             try:
                 client.chat_postMessage(channel=channel_id, thread_ts=ts, text=text, blocks=blocks,

@@ -415,6 +415,24 @@ def test_demo_runs_as_a_subprocess_and_prints_the_question(tmp_path: Path) -> No
         "Tallwood Dental Group")
 
 
+@pytest.mark.parametrize("now", [datetime(2026, 11, 23, 1, 13, tzinfo=UTC), datetime(2026, 11, 27, 14, 0, tzinfo=UTC),
+                                 datetime(2026, 11, 29, 23, 59, tzinfo=UTC)])
+def test_demo_week_is_whole_whatever_day_it_runs(tmp_path: Path, now: datetime) -> None:
+    """Run on a Monday just after midnight, the demo still shows a full sample week, not an empty one."""
+    from bot import demo
+    from bot.demo_data import TEAM as DEMO_TEAM
+
+    sf, deps, slack, clock = demo.build(str(tmp_path / "d.db"), now=now)
+    try:
+        assert clock.now <= now and clock.now.weekday() == 4
+        with sf() as s:
+            dg = deps.digest_runner.build(s, DEMO_TEAM, "C06LEADS", week_at(clock.now))
+        assert dg.signal_count > 10 and any(c.signal_count for c in dg.customers)
+        assert [x.decision for x in dg.decisions]
+    finally:
+        slack.stop()
+
+
 def test_two_apscheduler_instances_on_one_database_post_one_digest(running: Running, engine) -> None:  # noqa: ANN001
     """Two schedulers share the job store and both see the job fire; the claim lets one digest through."""
     from datetime import datetime as real_datetime

@@ -15,10 +15,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot.fakeslack import FakeSlackServer
 from storage import db
@@ -269,3 +271,123 @@ def test_two_instances_on_postgresql_post_one_digest(db_url: str, slack: FakeSla
     print(f"instances 2, digests posted {len(posts)}")
     assert len(posts) == 1
     assert "Posted late" in json.dumps(posts[0].args["blocks"]) or now.hour == 0
+
+
+
+class ProxiedRunner:
+    """A digest runner and scheduler whose database connection goes through a TCP proxy the test can cut."""
+
+    def __init__(self, db_url: str, running, enrich=None) -> None:  # noqa: ANN001
+        from bot.scheduler import DigestRunner, make_scheduler
+
+        self.proxy = TcpProxy(("127.0.0.1", 5432))
+        self.engine = db.make_engine(db_url.replace("127.0.0.1:5432", f"127.0.0.1:{self.proxy.port}"))
+        self.runner = DigestRunner(running.deps.settings, db.make_session_factory(self.engine), running.clock,
+                                   client_for=running.deps.digest_runner.client_for, enrich=enrich)
+        self.scheduler = make_scheduler(self.engine)
+        self.running = running
+
+    def digests(self) -> list:
+        return [c for c in self.running.slack.calls("chat.postMessage") if c.args["channel"] == "C1"
+                and not c.args.get("thread_ts")]
+
+    def runs(self) -> list:
+        from storage.models import DigestRun
+
+        with self.running.sf() as s:
+            return [(r.status, r.message_ts) for r in s.scalars(select(DigestRun))]
+
+    def close(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.engine.dispose()
+        self.proxy.close()
+
+
+@pytest.fixture
+def outage(db_url: str, request: pytest.FixtureRequest):  # noqa: ANN201
+    """Tallwood's channel C1 with this week's digest scheduled for Friday 15:00 UTC; its minute not yet come."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the outage is simulated on the PostgreSQL connection (a TCP proxy that is cut)")
+    from tests.test_digest import at, scenario
+
+    running = request.getfixturevalue("running")
+    scenario(running)
+    running.clock.now = at(20, 14)
+    running.driver.command("/loop", "digest schedule friday 15:00 UTC", channel="C1")
+    made: list[ProxiedRunner] = []
+
+    def make(enrich=None) -> ProxiedRunner:  # noqa: ANN001
+        made.append(ProxiedRunner(db_url, running, enrich))
+        return made[-1]
+
+    yield make
+    for p in made:
+        p.close()
+
+
+def test_scheduler_resumes_when_the_database_is_back(outage, caplog) -> None:  # noqa: ANN001
+    """The digest's minute comes while PostgreSQL is unreachable: nothing is posted, the scheduler says why,
+    and once the database answers again the digest goes out, once."""
+    from datetime import UTC, datetime
+
+    from tests.test_digest import at
+
+    p = outage()
+    p.runner.register(p.scheduler)
+    p.scheduler.start()
+    time.sleep(0.5)  # the start-up catch-up has run: nothing due before 15:00
+    p.running.slack.reset()
+    p.running.clock.now = at(20, 15)
+    p.scheduler.modify_job(f"digest:{TEAM}:C1", next_run_time=datetime.now(UTC) + timedelta(seconds=1))
+    p.proxy.cut()
+    p.scheduler.wakeup()
+    time.sleep(3)  # the job is due and its job store cannot be read
+    assert p.digests() == []
+    assert any("job store" in r.getMessage() for r in caplog.records if r.name.startswith("apscheduler"))
+    p.proxy.restore()
+    deadline = time.monotonic() + 30  # APScheduler retries a failing job store every 10 s
+    while not p.digests() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    print(f"database cut at the digest's minute; restored: digests posted {len(p.digests())}")
+    assert len(p.digests()) == 1 and [status for status, _ in p.runs()] == ["posted"]
+
+
+def test_digest_interrupted_by_the_database_is_retaken_once_it_is_back(outage) -> None:  # noqa: ANN001
+    """The database goes away while the digest is being built: nothing is posted, the claim is not left to
+    block the week, and the next catch-up posts it."""
+    from tests.test_digest import WEEK47, at
+
+    p = outage(enrich=lambda *_: p.proxy.cut())
+    p.running.clock.now = at(20, 15)
+    p.running.slack.reset()
+    with pytest.raises(OperationalError):
+        p.runner.post(TEAM, "C1", WEEK47, late=False, requested_by=None)
+    assert p.digests() == [] and p.runs() == [("claimed", None)]
+    p.proxy.restore()
+    p.runner.enrich = None
+    p.running.clock.now = at(20, 15) + timedelta(minutes=2)  # well within the 15-minute stale window
+    results = p.runner.catch_up()
+    assert [r.status for r in results] == ["posted"] and len(p.digests()) == 1
+    assert p.runs() == [("posted", results[0].ts)]
+
+
+def test_digest_posted_while_the_database_drops_is_recorded_not_reposted(outage) -> None:  # noqa: ANN001
+    """Slack took the digest but the database went away before the run was marked posted: it is recorded when
+    the database is back, and no later attempt posts it again — not even once the claim looks stale."""
+    from tests.test_digest import WEEK47, at
+
+    p = outage()
+    p.running.clock.now = at(20, 15)
+    p.running.slack.reset()
+    p.running.slack.state.on_call = lambda m, a: p.proxy.cut() if m == "chat.postMessage" else None
+    res = p.runner.post(TEAM, "C1", WEEK47, late=False, requested_by=None)
+    p.running.slack.state.on_call = None
+    assert res.status == "posted" and len(p.digests()) == 1
+    p.proxy.restore()
+    assert p.runs() == [("claimed", None)]
+    p.running.clock.now = at(20, 16)  # an hour on: the claim looks stale
+    assert p.runner.post(TEAM, "C1", WEEK47, late=False, requested_by=None).status == "already"
+    assert p.runner.catch_up() == []
+    assert p.runs() == [("posted", res.ts)] and len(p.digests()) == 1
