@@ -24,7 +24,7 @@ QUOTES_IN_MAIN = 4
 GAP_WEEKS = 3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Quote:
     signal_id: int
     kind: str
@@ -156,8 +156,13 @@ def _quote(sig: Signal, positions: dict[int, int]) -> Quote:
                  sig.posted_at, sig.permalink, positions.get(sig.milestone_id or -1), sig.sentiment, sig.is_private)
 
 
-def _priority(q: Quote) -> tuple:
-    return (KIND_ORDER.index(q.kind) if q.kind in KIND_ORDER else 9, -q.at.timestamp())
+KIND_RANK = {k: i for i, k in enumerate(KIND_ORDER)}
+
+
+def by_priority(quotes: list[Quote]) -> list[Quote]:
+    """Churn risk first, then problems, requests…; newest first within a kind."""
+    newest_first = sorted(quotes, key=lambda q: q.at, reverse=True)  # signals arrive newest first: O(n)
+    return sorted(newest_first, key=lambda q: KIND_RANK.get(q.kind, 9))
 
 
 def build_digest(session: Session, team_id: str, channel_id: str, week: Week, now: datetime,
@@ -267,7 +272,8 @@ def customer_section(c: Customer, week_signals: list[Signal], history: list[Sign
     quotable = [s for s in week_signals if not s.is_private or s.channel_id == channel_id]
     sec.private_count = len(week_signals) - len(quotable)
     sec.kinds = dict(Counter(s.kind for s in week_signals))
-    sec.quotes = sorted((_quote(s, positions) for s in quotable), key=_priority)
+    sec.quotes = by_priority([_quote(s, positions) for s in quotable])
+    evidence_for = _evidence(sec.quotes)
     for m in c.milestones:
         for ev in moves_by_ms.get(m.id, []):
             if ev.from_status != ev.to_status:
@@ -275,7 +281,7 @@ def customer_section(c: Customer, week_signals: list[Signal], history: list[Sign
         if m.status == ms.ACHIEVED and m.achieved_at and any(
                 ev.to_status == ms.ACHIEVED for ev in moves_by_ms.get(m.id, [])):
             sec.achieved.append(Achieved(m.position, m.title, m.achieved_at, m.ask, m.ask_kind))
-        evidence = _evidence(m, sec.quotes)
+        evidence = evidence_for.get(m.position)
         if m.status == ms.AT_RISK:
             sec.flags.append(Flag("at_risk", m.position, m.title, _risk_detail(m, now, today), evidence))
         elif ms.is_stalled(m, now, rules.stall_days):
@@ -300,10 +306,14 @@ def _risk_detail(m: Milestone, now: datetime, today) -> str:  # noqa: ANN001
     return " · ".join(parts)
 
 
-def _evidence(m: Milestone, quotes: list[Quote]) -> Quote | None:
-    """The newest problem quote tied to this milestone, to say why it is flagged."""
-    tied = [q for q in quotes if q.milestone == m.position and q.kind in ("churn-risk", "problem")]
-    return max(tied, key=lambda q: q.at) if tied else None
+def _evidence(quotes: list[Quote]) -> dict[int, Quote]:
+    """Per milestone position, the newest problem quote tied to it, to say why it is flagged."""
+    out: dict[int, Quote] = {}
+    for q in quotes:
+        if q.milestone is not None and q.kind in ("churn-risk", "problem"):
+            if q.milestone not in out or q.at > out[q.milestone].at:
+                out[q.milestone] = q
+    return out
 
 
 def success_gap(c: Customer, week_signals: list[Signal], history: list[Signal],

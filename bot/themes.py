@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
-STOP = set("""
+STOP = frozenset("""
 a about above after again against all also am an and any are aren't as at be because been before being below
 between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during each
 few for from further get gets got had hadn't has hasn't have haven't having he her here hers herself him
@@ -25,14 +26,15 @@ _WORD = re.compile(r"[a-z][a-z'\-]{2,}")
 
 
 def words(text: str, exclude: Iterable[str] = ()) -> list[str]:
-    ex = set(exclude)
-    return [w.strip("'-") for w in _WORD.findall(text.casefold()) if w not in STOP and w not in ex]
+    ex = STOP.union(exclude) if exclude else STOP
+    return [w.strip("'-") for w in _WORD.findall(text.casefold()) if w not in ex]
 
 
 def content_words(text: str) -> set[str]:
     return set(words(text))
 
 
+@lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A crude English stem, enough to match "manually" with "manual" and "runs" with "run"."""
     for suffix in ("ing", "ed", "ly", "es", "s"):
@@ -51,21 +53,19 @@ def themes(texts: Sequence[tuple[int, str]], exclude: Iterable[str] = (), min_co
 
     A text counts toward one theme only (the most shared one it contains), so counts add up.
     """
-    ex = set(exclude)
-    per_text: dict[int, set[str]] = {}
-    counts: Counter[str] = Counter()
+    ex = STOP.union(exclude)
+    having: defaultdict[str, list[int]] = defaultdict(list)  # term -> ids of the texts that contain it
     for tid, text in texts:
-        ws = words(text, ex)
-        terms = set(ws) | {f"{a} {b}" for a, b in zip(ws, ws[1:], strict=False)}
-        per_text[tid] = terms
-        counts.update(terms)
+        ws = [w.strip("'-") for w in _WORD.findall(text.casefold()) if w not in ex]
+        for term in set(ws).union(map(" ".join, zip(ws, ws[1:], strict=False))):
+            having[term].append(tid)
     # prefer a pair over its words when the pair is as common
-    ranked = sorted((t for t, n in counts.items() if n >= min_count),
-                    key=lambda t: (-counts[t], -t.count(" "), t))
+    ranked = sorted((t for t, ids in having.items() if len(ids) >= min_count),
+                    key=lambda t: (-len(having[t]), -t.count(" "), t))
     out: list[tuple[str, list[int]]] = []
     used: set[int] = set()
     for term in ranked:
-        ids = [tid for tid, terms in per_text.items() if term in terms and tid not in used]
+        ids = [tid for tid in having[term] if tid not in used]
         if len(ids) < min_count:
             continue
         out.append((term, ids))
