@@ -27,6 +27,8 @@ _PROBLEM = [
     r"\bagain\b", r"\btwice\b", r"\bduplicate", r"\bmissing\b", r"\bcan'?t\b", r"\bcannot\b",
     r"\bunable\b", r"\bfrustrat", r"\bstill (spends?|have|has|getting|seeing|waiting|no)\b",
     r"\bcomplain", r"\bconfus", r"\bmanual(ly)?\b", r"\bby hand\b", r"\bworkaround", r"\blost\b",
+    r"\bdouble[- ]?(book|charg|bill|text|remind|sen[dt]|post|entr)", r"\bover-?charg", r"\bkeeps? (crash|fail|break|"
+    r"logging out|freez)", r"\bfreez(e|es|ing)\b", r"\blogged out\b",
 ]
 _REQUEST = [
     r"\bcould you (add|make|build|support)", r"\bcan you (add|make|build|support)", r"\bwould love\b",
@@ -57,6 +59,7 @@ _NEGATIVE = {
     "confusing", "confused", "cancel", "churn", "worse", "worst", "terrible", "awful", "bad", "down",
     "outage", "lost", "manually", "complaint", "complaints", "complaining", "disappointed",
     "re-tender", "retender", "unacceptable", "painful", "pain", "hate", "useless", "duplicate",
+    "double", "overcharged", "freezes", "freezing",
 }
 _NEGATIONS = {"not", "no", "never", "don't", "dont", "doesn't", "doesnt", "isn't", "isnt", "won't",
               "wont", "can't", "cant", "without", "nothing", "hardly"}

@@ -327,7 +327,9 @@ class Commands:
         if len(text) > 500:
             raise UsageError("Keep the expected impact under 500 characters.")
         self.set_impact(s, ctx.user_id, m, text)
-        return self.customer_reply(s, c, f":dart: Expected impact of milestone {m.position} set.")
+        return self.customer_reply(s, c, f":dart: Milestone {m.position} “{quote(m.title)}”: once it is achieved, "
+                                         f"{safe(c.name)} should notice “{quote(text)}”. signalloop checks "
+                                         f"whether they did.")
 
     def set_impact(self, s: Session, actor: str, m: Milestone, text: str) -> None:
         m.expected_impact = text
@@ -341,13 +343,17 @@ class Commands:
         c, m, tail = self._ms_target(s, ctx, rest, usage)
         um = _USER.match(tail.strip())
         if not um:
+            if tail.strip().startswith("@"):
+                raise UsageError(f"“{safe(tail.strip())}” reached signalloop as plain text, not a mention: pick the "
+                                 f"person from Slack's @ list. (Apps made from `signalloop manifest` get mentions.)")
             raise UsageError(f"Mention the owner as @person. {usage}")
         m.owner_id = um.group(1)
         m.history.append(MilestoneEvent(team_id=m.team_id, actor_id=ctx.user_id, at=self.clock(),
                                              from_status=m.status, to_status=m.status,
                                              reason=f"owner <@{m.owner_id}>"))
         s.flush()
-        return self.customer_reply(s, c, f":bust_in_silhouette: Owner of milestone {m.position} set.")
+        return self.customer_reply(s, c, f":bust_in_silhouette: <@{m.owner_id}> now owns milestone {m.position} "
+                                         f"“{quote(m.title)}”.")
 
     def _ms_due(self, s: Session, ctx: Ctx, rest: str) -> Reply:
         usage = "Usage: `/milestone due <customer> <number> YYYY-MM-DD` (or `none` to clear it)"
@@ -359,7 +365,9 @@ class Commands:
                                              from_status=m.status, to_status=m.status,
                                              reason=f"due {m.due_date or 'cleared'}"))
         s.flush()
-        return self.customer_reply(s, c, f":calendar: Due date of milestone {m.position} updated.")
+        when = f"is now due {m.due_date:%a %b} {m.due_date.day}, {m.due_date.year}" if m.due_date \
+            else "no longer has a due date"
+        return self.customer_reply(s, c, f":calendar: Milestone {m.position} “{quote(m.title)}” {when}.")
 
     # --- /loop --------------------------------------------------------------------------
 
@@ -424,6 +432,10 @@ class Commands:
             if m:
                 name, tail = m.group(1), "segment " + (m.group(2) or "")
         tail = tail.strip()
+        bare = re.fullmatch(r"segment\s+(\S+)", text.strip(), re.IGNORECASE)
+        if quoted is None and bare and bare.group(1).casefold() in ms.load_templates():
+            raise UsageError(f"Give the customer's name before `segment`, e.g. `/loop customer add Acme segment "
+                             f"{safe(bare.group(1))}`. {usage}")
         if tail:
             sm = re.match(r"^segment\s+(\S+)$", tail, re.IGNORECASE)
             if not sm:

@@ -12,6 +12,7 @@ from pathlib import PurePosixPath
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import capture
+from bot.safety import unescape
 from storage import repo
 
 
@@ -90,7 +91,7 @@ def import_export(path: str, team_id: str, sf: sessionmaker[Session], now: Calla
                     u = users.get(m.get("user", ""), {})
                     prof = u.get("profile") or {}
                     msg = capture.MessageIn(
-                        team_id=team_id, channel_id=cid, ts=m["ts"], text=m.get("text") or "",
+                        team_id=team_id, channel_id=cid, ts=m["ts"], text=unescape(m.get("text") or ""),
                         user_id=m.get("user"), thread_ts=m.get("thread_ts"), is_private=ch["_private"],
                         author_name=prof.get("display_name") or prof.get("real_name") or u.get("name"))
                     found = capture.customers_for_channel_message(s, msg)

@@ -29,7 +29,9 @@ def manifest(url: str | None = None, socket_mode: bool = False, name: str = "sig
     endpoint = None if socket_mode else f"{(url or 'https://YOUR-HOST.example.com').rstrip('/')}/slack/events"
     commands = []
     for cmd, desc, hint in COMMANDS:
-        c: dict[str, Any] = {"command": cmd, "description": desc, "usage_hint": hint, "should_escape": False}
+        # /milestone owner takes an @person: escaping makes Slack send it as <@U…> rather than a bare name
+        c: dict[str, Any] = {"command": cmd, "description": desc, "usage_hint": hint,
+                             "should_escape": cmd == "/milestone"}
         if endpoint:
             c["url"] = endpoint
         commands.append(c)

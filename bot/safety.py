@@ -16,6 +16,11 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def unescape(text: str) -> str:
+    """Slack's text as people typed it: Slack sends &, < and > as &amp;, &lt; and &gt; (the reverse of escape)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def defuse(text: str) -> str:
     """Remove mass-mention tokens and break bare @channel/@here/@everyone (already escaped text)."""
     text = _MASS.sub(lambda m: "@" + m.group(1).lower() if m.group(1) else "@group", text)

@@ -164,12 +164,27 @@ class DigestRunner:
         return out
 
     def run_now(self, client: WebClient | None, team_id: str, channel_id: str, user_id: str) -> PostResult:
-        """`/loop digest now`: this week's digest now, or a pointer to the one already posted."""
-        with self.sf() as s:
-            row = repo.schedule_for(s, team_id, channel_id)
-            tz = row.tz if row else "UTC"
-        return self.post(team_id, channel_id, week_at(self.clock(), tz), late=False, requested_by=user_id,
-                         client=client)
+        """`/loop digest now`: this week's digest now, or a pointer to the one already posted.
+
+        It runs after the command was answered, so a failure is told to the person who asked.
+        """
+        client = client or self.client_for(team_id)
+        try:
+            with self.sf() as s:
+                row = repo.schedule_for(s, team_id, channel_id)
+                tz = row.tz if row else "UTC"
+            return self.post(team_id, channel_id, week_at(self.clock(), tz), late=False, requested_by=user_id,
+                             client=client)
+        except Exception as e:  # the requester must hear about it; the log has the details
+            log.exception("/loop digest now failed for %s/%s", team_id, channel_id)
+            why = "the database did not answer" if isinstance(e, OperationalError) else "an internal error (logged)"
+            try:
+                client.chat_postEphemeral(channel=channel_id, user=user_id,
+                                          text=f":warning: This week's digest could not be built: {why}. Nothing "
+                                               "was posted; try `/loop digest now` again in a minute.")
+            except SlackApiError as err:
+                log.warning("could not tell %s: %s", user_id, err.response.get("error"))
+            return PostResult("failed", error=str(e))
 
     # --- the work -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from bot import capture, learning, render
 from bot.commands import UsageError
 from bot.effects import Ephemeral
+from bot.safety import unescape
 from handlers.effects import perform
 from handlers.events import fetch_message, message_in
 from storage import repo
@@ -56,10 +57,10 @@ def register(app: App, deps: Deps) -> None:
                                                "then use the shortcut again.")
                 return
             raw = capture.MessageIn(team_id=team_id, channel_id=channel_id, ts=message.get("ts") or "0",
-                                    text=message.get("text") or "", user_id=message.get("user"))
+                                    text=unescape(message.get("text") or ""), user_id=message.get("user"))
             ids = capture.customers_for_any_message(s, raw)
             known = repo.customer_by_id(s, team_id, ids[0]) if ids else None
-            view = render.capture_modal(everyone, known, meta, message.get("text") or "")
+            view = render.capture_modal(everyone, known, meta, unescape(message.get("text") or ""))
         ack()
         client.views_open(trigger_id=shortcut["trigger_id"], view=view)
 

@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from bot.commands import Ctx
 from bot.effects import Reply
+from bot.safety import unescape
 from handlers.effects import perform
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def register(app: App, deps: Deps) -> None:
     def make(run: Callable[[Ctx, str], Reply]) -> Callable[..., None]:
         def handle(ack: Ack, command: dict, client: WebClient) -> None:
             ctx = command_ctx(deps, client, command)
-            reply = run(ctx, command.get("text") or "")
+            reply = run(ctx, unescape(command.get("text") or ""))
             # the answer is the acknowledgement itself: ephemeral unless the reply is for everyone
             ack(text=reply.text, blocks=reply.blocks,
                 response_type="in_channel" if reply.public else "ephemeral")

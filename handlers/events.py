@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import capture
 from bot.capture import MessageIn, is_person_message
+from bot.safety import unescape
 from handlers.effects import perform
 from storage import db
 
@@ -37,7 +38,7 @@ def message_in(deps: Deps, client: WebClient, team_id: str, channel_id: str, msg
     ts = msg["ts"]
     thread_ts = msg.get("thread_ts")
     return MessageIn(
-        team_id=team_id, channel_id=channel_id, ts=ts, text=msg.get("text") or "", user_id=msg.get("user"),
+        team_id=team_id, channel_id=channel_id, ts=ts, text=unescape(msg.get("text") or ""), user_id=msg.get("user"),
         thread_ts=thread_ts, event_id=event_id,
         is_private=deps.directory.channel_private(client, team_id, channel_id, channel_type),
         author_name=deps.directory.user_name(client, team_id, msg.get("user")),
@@ -50,7 +51,7 @@ def register(app: App, deps: Deps) -> None:
     def on_message(event: dict, body: dict, context: BoltContext, client: WebClient) -> None:
         team_id = team_of(body, context)
         channel_id = event.get("channel") or ""
-        raw = MessageIn(team_id=team_id, channel_id=channel_id, ts=event["ts"], text=event.get("text") or "",
+        raw = MessageIn(team_id=team_id, channel_id=channel_id, ts=event["ts"], text=unescape(event.get("text") or ""),
                         user_id=event.get("user"), thread_ts=event.get("thread_ts"))
         # a reply in a digest's thread is an answer to the loop's question, not a customer signal
         if raw.thread_ts and raw.thread_ts != raw.ts:
@@ -76,7 +77,7 @@ def register(app: App, deps: Deps) -> None:
         edited = (new.get("edited") or {}).get("ts") or event.get("event_ts") or event.get("ts")
         with deps.session_factory.begin() as s:
             capture.edit_message(s, team_of(body, context), event.get("channel") or "", new["ts"],
-                                 new.get("text") or "", capture.ts_to_datetime(edited))
+                                 unescape(new.get("text") or ""), capture.ts_to_datetime(edited))
 
     @app.event("message", matchers=[is_delete])
     def on_delete(event: dict, body: dict, context: BoltContext) -> None:

@@ -227,3 +227,12 @@ def start_app(db_url: str, slack: FakeSlackServer, clock: Clock, engine, sf):  #
 def running(start_app) -> Running:  # noqa: ANN001
     """The app served over HTTP on 127.0.0.1, talking to the fake Slack Web API."""
     return start_app()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    from tests.helpers import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("figures measured by the tests")
+        for test, text in FIGURES:
+            terminalreporter.write_line(f"{test}: {text}")

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import func, select
 
 from storage.models import Signal
+
+FIGURES: list[tuple[str, str]] = []
+
+
+def figure(text: str, test: str | None = None) -> None:
+    """A figure a test measured (events sent, stored; digests posted…), listed at the end of the test run."""
+    test = test or os.environ.get("PYTEST_CURRENT_TEST", "?").split("::", 1)[-1].rsplit(" (", 1)[0]
+    FIGURES.append((test, text))
 
 
 def signals(sf, team: str | None = None) -> list[Signal]:  # noqa: ANN001

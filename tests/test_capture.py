@@ -7,7 +7,7 @@ import time
 
 from storage.models import Customer, Signal
 from tests.conftest import Running
-from tests.helpers import count, ephemeral_text, signals
+from tests.helpers import count, ephemeral_text, figure, signals
 
 
 def setup_acme(r: Running) -> None:
@@ -54,6 +54,20 @@ def test_watch_channel_records_one_signal_per_named_customer(running: Running) -
         names = sorted(s.get(Customer, x.customer_id).name for x in sigs)
     assert names == ["Acme Health", "Tallwood Dental Group"]
     assert {x.capture_path for x in sigs} == {"watch"}
+
+
+def test_ampersands_as_slack_sends_them_are_stored_as_typed(running: Running) -> None:
+    """Slack sends &, < and > as &amp;, &lt; and &gt; in commands and messages: names and quotes keep the real text."""
+    d = running.driver
+    d.command("/loop", "customer add Smith &amp; Sons segment smb")
+    d.command("/loop", "watch", channel="C2")
+    assert d.message("C2", "Smith &amp; Sons: exports &lt;still&gt; fail").status == 200
+    reply = d.command("/signal", "smith &amp; sons R&amp;D team wants SSO").json()["text"]
+    assert "*Smith &amp; Sons*" in reply  # shown escaped once, so Slack displays “Smith & Sons”
+    with running.sf() as s:
+        assert [c.name for c in s.query(Customer)] == ["Smith & Sons"]
+    texts = sorted(x.text for x in signals(running.sf))
+    assert texts == ["R&D team wants SSO", "Smith & Sons: exports <still> fail"]
 
 
 def test_capture_reaction_records_message_anywhere(running: Running) -> None:
@@ -201,5 +215,5 @@ def test_retries_and_duplicates_never_create_a_second_signal(running: Running) -
     for n, (ev, eid) in enumerate(redelivered):
         retry = 1 + n % 3 if n % 2 == 0 else None  # half Slack retries, half plain duplicates
         assert running.driver.event(ev, event_id=eid if retry else eid + "dup", retry=retry).status == 200
-    print(f"events sent {200 + len(redelivered)}, distinct messages 200, stored {count(running.sf, Signal)}")
+    figure(f"events sent {200 + len(redelivered)}, distinct messages 200, stored {count(running.sf, Signal)}")
     assert count(running.sf, Signal) == 200

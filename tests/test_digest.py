@@ -21,7 +21,7 @@ from bot.scheduler import DigestRunner, make_scheduler
 from bot.weeks import Week, scheduled_at, week_at
 from storage.models import Customer, DigestRun, Learning, Milestone
 from tests.conftest import TEAM, Running, make_settings
-from tests.helpers import count, wait_for
+from tests.helpers import count, figure, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 WEEK47 = Week(2026, 47)  # Mon Nov 16 – Sun Nov 22, 2026
@@ -203,6 +203,28 @@ def test_digest_now_posts_once_per_week_and_thread_overflow(running: Running) ->
         assert (run.week, run.status, run.message_ts) == ("2026-W47", "posted", posts[1].args["thread_ts"])
 
 
+def test_digest_now_that_fails_tells_the_requester_and_can_be_retried(running: Running, db_url: str) -> None:
+    """`/loop digest now` is answered before the digest is built: a build that fails is told to the person who
+    asked, nothing is posted, and asking again posts it."""
+    scenario(running)
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("a bug in the narrative step")
+
+    settings = make_settings(db_url, running.slack)
+    client_for = running.deps.digest_runner.client_for
+    faulty = DigestRunner(settings, running.sf, running.clock, client_for=client_for, enrich=broken)
+    running.slack.reset()
+    res = faulty.run_now(None, TEAM, "C1", "U1")
+    [eph] = running.slack.calls("chat.postEphemeral")
+    assert res.status == "failed" and eph.args["user"] == "U1" and "could not be built" in eph.args["text"]
+    assert "/loop digest now" in eph.args["text"] and not running.slack.calls("chat.postMessage")
+    res = DigestRunner(settings, running.sf, running.clock, client_for=client_for).run_now(None, TEAM, "C1", "U1")
+    assert res.status == "posted"
+    with running.sf() as s:
+        assert [r.status for r in s.scalars(select(DigestRun))] == ["posted"]
+
+
 def test_two_runners_racing_post_one_digest(running: Running, db_url: str) -> None:
     scenario(running)
     running.driver.command("/loop", "digest schedule friday 15:00 UTC", channel="C1")
@@ -223,7 +245,7 @@ def test_two_runners_racing_post_one_digest(running: Running, db_url: str) -> No
     statuses = sorted(r.status for r in results)
     firsts = [c for c in running.slack.calls("chat.postMessage") if c.args["channel"] == "C1"
               and not c.args.get("thread_ts")]
-    print(f"runners 2, digests claimed {statuses.count('posted')}, posted {len(firsts)}")
+    figure(f"runners 2, digests claimed {statuses.count('posted')}, posted {len(firsts)}")
     assert statuses == ["already", "posted"] and len(firsts) == 1
 
 
@@ -461,7 +483,7 @@ def test_two_apscheduler_instances_on_one_database_post_one_digest(running: Runn
         time.sleep(1.5)  # give the second scheduler its chance to fire the same job
         with running.sf() as s:
             runs = s.scalars(select(DigestRun)).all()
-        print(f"schedulers 2, digest runs {len(runs)}, digests posted {len(top_posts())}")
+        figure(f"schedulers 2, digest runs {len(runs)}, digests posted {len(top_posts())}")
         assert len(top_posts()) == 1 and len(runs) == 1 and runs[0].status == "posted"
     finally:
         a.shutdown(wait=False)

@@ -18,6 +18,7 @@ from bot.weeks import Week
 from storage.models import DigestRun
 from tests.conftest import TEAM, Running
 from tests.fakeopenai import FakeOpenAI
+from tests.helpers import figure
 from tests.test_digest import WEEK47, all_text, at, scenario, ts
 
 INJECTIONS = [
@@ -132,7 +133,7 @@ def test_each_failure_falls_back_on_time_logged_once(llm_app: Running, openai_se
     assert "re-tender the contract" in text  # the deterministic digest, whole
     assert len([r for r in caplog.records if r.name == "bot.llm"]) == 1
     assert len(openai_server.requests) <= 2  # one bounded retry, no storm
-    print(f"{kind}: fell back in {elapsed:.1f}s after {len(openai_server.requests)} requests")
+    figure(f"{kind}: fell back in {elapsed:.1f}s after {len(openai_server.requests)} requests")
     assert elapsed < 10
     with llm_app.sf() as s:
         assert s.scalar(select(DigestRun)).llm_status == "failed"
@@ -202,7 +203,7 @@ def test_injection_corpus_stays_in_schema_and_sanitised(llm_app: Running, openai
         for b in p.args["blocks"]:
             if b["type"] == "section":
                 assert len(b["text"]["text"]) <= 3000
-    print(f"injection attempts {len(INJECTIONS)}, digest messages {len(posts)}: no mass mention, foreign link or "
+    figure(f"injection attempts {len(INJECTIONS)}, digest messages {len(posts)}: no mass mention, foreign link or "
           "unknown mention survived")
 
 
@@ -252,7 +253,7 @@ def test_budget_held_whatever_the_volume(n: int) -> None:
     t0 = time.monotonic()
     ev = llm.build_evidence(dg, 12_000, include_private=False, prompt=prompt)
     naive = sum(llm.count_tokens(q.text) for c in dg.customers for q in c.quotes)
-    print(f"{n} signals: prompt {ev.tokens} tokens (naive {naive}), {len(ev.signals)} signals kept, "
+    figure(f"{n} signals: prompt {ev.tokens} tokens (naive {naive}), {len(ev.signals)} signals kept, "
           f"{len(ev.customers)} customers, {time.monotonic() - t0:.1f}s")
     assert ev.tokens <= 12_000
     assert len(ev.signals) > 0 and ev.dropped_signals == n - len(ev.signals)

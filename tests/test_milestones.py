@@ -153,8 +153,13 @@ def test_milestone_command_forms_and_block_kit(running: Running) -> None:
     r = d.command("/milestone", "reopen Tallwood Dental Group 1")
     assert "in progress" in r.json()["text"]
     r = d.command("/milestone", "owner Tallwood Dental Group 2 <@U3|sam>")
-    assert "Owner of milestone 2 set" in r.json()["text"]
+    assert "<@U3> now owns milestone 2" in r.json()["text"]
+    r = d.command("/milestone", "owner Tallwood Dental Group 2 @sam")
+    assert "plain text, not a mention" in r.json()["text"]
+    r = d.command("/milestone", "due Tallwood Dental Group 2 2027-01-15")
+    assert "is now due Fri Jan 15, 2027" in r.json()["text"]
     r = d.command("/milestone", "due Tallwood Dental Group 2 none")
+    assert "no longer has a due date" in r.json()["text"]
     with running.sf() as s:
         m1 = s.scalar(select(Milestone).where(Milestone.position == 1))
         assert [(e.from_status, e.to_status) for e in m1.history] == [

@@ -19,7 +19,7 @@ from bot.commands import Ctx
 from bot.weeks import week_at
 from storage.models import Signal
 from tests.conftest import TEAM, Running
-from tests.helpers import count, signals
+from tests.helpers import count, figure, signals
 from tests.test_digest import all_text
 
 OTHER = "T0OTHER"
@@ -57,7 +57,7 @@ def test_workspaces_see_nothing_of_each_other(running: Running) -> None:
     # LLM input
     ev = llm.build_evidence(dg, 12_000, include_private=True, prompt=llm.load_prompt())
     assert "SECRET-OF-OTHER" not in json.dumps(ev.payload) and "exports fail" in json.dumps(ev.payload)
-    print("workspaces 2: commands, digest, App Home and LLM input each saw only their own")
+    figure("workspaces 2: commands, digest, App Home and LLM input each saw only their own")
 
 
 def test_429_retry_after_is_honoured(running: Running) -> None:
@@ -70,7 +70,7 @@ def test_429_retry_after_is_honoured(running: Running) -> None:
     res = r.deps.digest_runner.post(TEAM, "C1", week_at(r.clock.now), late=False, requested_by=None)
     elapsed = time.monotonic() - t0
     calls = r.slack.calls("chat.postMessage")
-    print(f"429 then retry after {calls[1].at - calls[0].at:.2f}s; digest {res.status}")
+    figure(f"429 then retry after {calls[1].at - calls[0].at:.2f}s; digest {res.status}")
     assert res.status == "posted" and len(calls) == 2
     assert calls[1].at - calls[0].at >= 0.95 and elapsed >= 0.95
 
@@ -161,7 +161,8 @@ def fuzz_commands(tmp_path_factory):  # noqa: ANN001, ANN201
     cmds.loop(ctx, "customer add Acme")
     counter = {"n": 0}
     yield cmds, ctx, counter
-    print(f"commands fuzzed: {counter['n']}")
+    figure(f"/signal, /milestone and /loop inputs fuzzed: {counter['n']}, none raised",
+           test="test_fuzz_commands_never_raise")
 
 
 @settings(max_examples=200, deadline=None)

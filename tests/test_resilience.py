@@ -26,6 +26,7 @@ from bot.fakeslack import FakeSlackServer
 from storage import db
 from storage.models import Signal
 from tests.conftest import PG_URL, SECRET, TEAM, SlackDriver
+from tests.helpers import figure
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,7 +136,7 @@ def test_no_acknowledged_signal_is_lost_across_sigkill(db_url: str, slack: FakeS
     with db.make_session_factory(engine)() as s:
         stored = list(s.scalars(select(Signal.event_id).where(Signal.team_id == TEAM)))
     engine.dispose()
-    print(f"events sent 500, acknowledged before SIGKILL {len(first_round)} (killed after {kill_after}), "
+    figure(f"events sent 500, acknowledged before SIGKILL {len(first_round)} (killed after {kill_after}), "
           f"re-sent {500 - len(first_round)}, stored {len(stored)}, distinct {len(set(stored))}")
     assert first_round <= set(stored)  # every acknowledged event is stored
     assert len(stored) == len(set(stored)) == 500  # exactly once
@@ -231,7 +232,7 @@ def test_database_down_answers_500_and_503_then_recovers(db_url: str, slack: Fak
         with db.make_session_factory(engine)() as s:
             assert s.scalar(select(Signal.event_id)) == eid
         engine.dispose()
-        print("database cut: /healthz 503, event answered 500; restored: /healthz 200, retried event stored once")
+        figure("database cut: /healthz 503, event answered 500; restored: /healthz 200, retried event stored once")
     finally:
         proxy.close()
 
@@ -268,7 +269,7 @@ def test_two_instances_on_postgresql_post_one_digest(db_url: str, slack: FakeSla
         time.sleep(0.2)
     time.sleep(2)  # both instances have had their catch-up by now
     posts = [x for x in slack.calls("chat.postMessage") if x.args["channel"] == "C1" and not x.args.get("thread_ts")]
-    print(f"instances 2, digests posted {len(posts)}")
+    figure(f"instances 2, digests posted {len(posts)}")
     assert len(posts) == 1
     assert "Posted late" in json.dumps(posts[0].args["blocks"]) or now.hour == 0
 
@@ -350,7 +351,7 @@ def test_scheduler_resumes_when_the_database_is_back(outage, caplog) -> None:  #
     while not p.digests() and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(0.5)
-    print(f"database cut at the digest's minute; restored: digests posted {len(p.digests())}")
+    figure(f"database cut at the digest's minute; restored: digests posted {len(p.digests())}")
     assert len(p.digests()) == 1 and [status for status, _ in p.runs()] == ["posted"]
 
 
