@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -165,10 +169,44 @@ def by_priority(quotes: list[Quote]) -> list[Quote]:
     return sorted(newest_first, key=lambda q: KIND_RANK.get(q.kind, 9))
 
 
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = True
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a digest is built.
+
+    A build allocates a few hundred thousand short-lived objects (rows, quotes, sections); each batch of
+    allocations makes the collector rescan the heap, about a quarter of the build time with a large week.
+    Reference counting still frees everything; cycles are collected when the pause ends. Safe across threads.
+    """
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
 def build_digest(session: Session, team_id: str, channel_id: str, week: Week, now: datetime,
                  tz: str = "UTC", portfolio: bool = False, start_override: datetime | None = None,
                  impact_days: int = 14) -> Digest:
     """The digest of `week` for a channel; reads the week (and three before it for trends), not the history."""
+    with gc_paused():
+        return _build_digest(session, team_id, channel_id, week, now, tz, portfolio, start_override, impact_days)
+
+
+def _build_digest(session: Session, team_id: str, channel_id: str, week: Week, now: datetime, tz: str,
+                  portfolio: bool, start_override: datetime | None, impact_days: int) -> Digest:
     start, end = week.bounds(tz)
     week_start = start
     if start_override is not None and start_override < start:
@@ -237,7 +275,7 @@ def impact_reviews(session: Session, custs: list[Customer], now: datetime, days:
         return {}
     first = now - w - impact.SHOW_FOR - w
     by_customer: dict[int, list] = defaultdict(list)
-    for sig in repo.signals_between(session, custs[0].team_id, first, now, list(due)):
+    for sig in repo.signals_between(session, custs[0].team_id, first, now, list(due), columns=repo.IMPACT_COLUMNS):
         by_customer[sig.customer_id].append(sig)
     return {cid: impact.due_reviews(c, by_customer.get(cid, []), now, days, channel_id) for cid, c in due.items()}
 

@@ -94,7 +94,8 @@ def review(customer: Customer, m: Milestone, signals: list[Signal], window_days:
     at = m.achieved_at
     w = timedelta(days=window_days)
     words = keywords(m, customer)
-    about = [s for s in signals if s.customer_id == customer.id and s.deleted_at is None
+    # `signals` are live ones (deleted signals are never read for a review)
+    about = [s for s in signals if s.customer_id == customer.id
              and at - w <= s.posted_at < at + w and is_about(s, m, words, stems)]
     before = [s for s in about if at - w <= s.posted_at < at]
     after = [s for s in about if at <= s.posted_at < at + w]

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import render
 from bot.config import Settings
-from bot.digest import Digest, build_digest
+from bot.digest import Digest, build_digest, gc_paused
 from bot.weeks import WEEKDAYS, Week, scheduled_at, week_at
 from storage import repo
 from storage.models import DigestRun, DigestSchedule
@@ -256,8 +256,9 @@ class DigestRunner:
                     self.enrich(s, dg, run_id)
                 chart = self.chart(s, dg) if self.chart is not None and row is not None and row.chart_enabled else None
                 names = repo.display_names(s, team_id)
-            messages, truncated = render.cap_thread(render.digest_messages(dg, run_id))
-            full_text = render.digest_text(dg, names) if truncated else None
+            with gc_paused():  # rendering a large week allocates as much as building it
+                messages, truncated = render.cap_thread(render.digest_messages(dg, run_id))
+                full_text = render.digest_text(dg, names) if truncated else None
         except OperationalError:
             # nothing posted: the next catch-up (every 15 minutes) retakes the claim once the database is back
             log.warning("database unavailable while building the digest for %s/%s %s; it will be retried",

@@ -510,3 +510,24 @@ def test_huge_week_caps_the_thread_and_attaches_the_whole_digest(running: Runnin
     for i in range(90):
         for j in range(3):
             assert f"site {i}-{j}" in full
+
+
+def test_gc_paused_restores_the_collector_whatever_happens() -> None:
+    import gc
+
+    from bot.digest import gc_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still holds
+        raise RuntimeError("a failing build")
+    assert gc.isenabled()
+    gc.disable()  # an operator who turned it off keeps it off
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
