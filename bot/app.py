@@ -32,6 +32,7 @@ from bot.effects import Effect, Ephemeral
 from bot.learning import LoopCommands
 from bot.scheduler import DigestRunner
 from storage import db, repo
+from storage.writer import SignalWriter
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class Deps:
     directory: Any = field(init=False)
     reactions: Reactions = field(init=False)
     router: capture.Router = field(init=False)
+    signal_writer: SignalWriter = field(init=False)
     background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))
     digest_runner: DigestRunner | None = None
 
@@ -86,10 +88,16 @@ class Deps:
 
         hooks = LoopCommands(self.session_factory, self.clock)
         self.router = capture.Router(self.session_factory)
+        self.signal_writer = SignalWriter(self.session_factory.kw["bind"])
         self.commands = Commands(self.session_factory, self.clock, self.settings.capture_emoji, hooks,
                                  on_change=self.router.invalidate)
         self.directory = Directory(self.session_factory, self.clock)
         self.reactions = Reactions(self)
+
+    def close(self) -> None:
+        """Finish background work (digests being posted) and stop the signal writer."""
+        self.background.shutdown(wait=True)
+        self.signal_writer.close()
 
     def learning_reply(self, msg: capture.MessageIn) -> list[Effect] | None:
         """A reply in a digest's thread becomes a learning (None: not a digest thread)."""

@@ -68,16 +68,24 @@ def record(session: Session, msg: MessageIn, customer_id: int, path: str, now: d
            recorded_by: str | None = None, kind: str | None = None, note: str | None = None,
            milestone_id: int | None = None, posted_at: datetime | None = None) -> int | None:
     """Store one signal; None when this message is already a signal for this customer."""
+    return repo.insert_signal(session, signal_row(msg, customer_id, path, now, recorded_by, kind, note,
+                                                  milestone_id, posted_at))
+
+
+def signal_row(msg: MessageIn, customer_id: int, path: str, now: datetime, recorded_by: str | None = None,
+               kind: str | None = None, note: str | None = None, milestone_id: int | None = None,
+               posted_at: datetime | None = None) -> dict:
+    """The row of one signal: the text clipped, kind and sentiment classified."""
     text = _clip(msg.text, MAX_SIGNAL_TEXT)
     c = classify(text + (" " + note if note else ""))
-    return repo.insert_signal(session, dict(
+    return dict(
         team_id=msg.team_id, channel_id=msg.channel_id, message_ts=msg.ts, thread_ts=msg.thread_ts,
         user_id=msg.user_id, author_name=msg.author_name, text=text,
         note=_clip(note, MAX_NOTE) if note else None, permalink=msg.permalink, customer_id=customer_id,
         milestone_id=milestone_id, capture_path=path, kind=kind if kind in KINDS else c.kind,
         sentiment=c.sentiment, is_private=msg.is_private, event_id=msg.event_id, recorded_by=recorded_by,
         posted_at=posted_at or msg.posted_at, recorded_at=now,
-    ))
+    )
 
 
 def customers_for_channel_message(session: Session, msg: MessageIn) -> tuple[str, list[int]] | None:
@@ -102,6 +110,14 @@ def capture_channel_message(session: Session, msg: MessageIn, now: datetime,
     path, ids = found
     new = [record(session, msg, cid, path_override or path, now) for cid in ids]
     return [i for i in new if i is not None]
+
+
+def channel_message_rows(msg: MessageIn, route: tuple[str, list[int]], now: datetime) -> list[dict]:
+    """The signal rows of a routed channel message, for the group-commit writer (see storage.writer)."""
+    if not msg.text.strip():
+        return []
+    path, ids = route
+    return [signal_row(msg, cid, path, now) for cid in ids]
 
 
 class Router:

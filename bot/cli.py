@@ -56,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         stop.wait()
         server.shutdown()
     scheduler.shutdown(wait=False)
-    deps.background.shutdown(wait=True)
+    deps.close()
     return 0
 
 

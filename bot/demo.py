@@ -153,7 +153,7 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
             "id": f"VDEMO{i}", "type": "modal", "callback_id": "learning_modal", "state": state,
             "private_metadata": json.dumps({"channel": channel, "learning": row.id})}})
     clock.now = now
-    deps.background.shutdown(wait=True)
+    deps.close()
     return sf, deps, slack, clock
 
 

@@ -13,7 +13,6 @@ from bot import capture
 from bot.capture import MessageIn, is_person_message
 from bot.safety import unescape
 from handlers.effects import perform
-from storage import db
 
 if TYPE_CHECKING:
     from bot.app import Deps
@@ -47,9 +46,20 @@ def message_in(deps: Deps, client: WebClient, team_id: str, channel_id: str, msg
 
 
 def register(app: App, deps: Deps) -> None:
-    @app.event("message", matchers=[is_person_message])
+    # one listener for every message event, branching on its subtype: Bolt evaluates custom matchers with
+    # per-request argument injection, which on the busiest path cost more than the branching itself
+    @app.event("message")
     def on_message(event: dict, body: dict, context: BoltContext, client: WebClient) -> None:
         team_id = team_of(body, context)
+        if is_person_message(event):
+            new_message(team_id, event, body, client)
+        elif is_edit(event):
+            edited_message(team_id, event)
+        elif is_delete(event):
+            deleted_message(team_id, event)
+        # joins, bot posts and other subtypes: acknowledged, nothing recorded
+
+    def new_message(team_id: str, event: dict, body: dict, client: WebClient) -> None:
         channel_id = event.get("channel") or ""
         raw = MessageIn(team_id=team_id, channel_id=channel_id, ts=event["ts"], text=unescape(event.get("text") or ""),
                         user_id=event.get("user"), thread_ts=event.get("thread_ts"))
@@ -66,30 +76,24 @@ def register(app: App, deps: Deps) -> None:
             return  # not a linked or watch channel, or no customer named: nothing to look up or store
         msg = message_in(deps, client, team_id, channel_id, event, body.get("event_id"),
                          event.get("channel_type"))
-        with db.write_lock(deps.session_factory.kw["bind"]), deps.session_factory.begin() as s:
-            capture.capture_channel_message(s, msg, deps.clock(), route=route)
+        # returns once committed (with whatever else arrived meanwhile): the ack that follows means stored
+        deps.signal_writer.insert(capture.channel_message_rows(msg, route, deps.clock()))
 
-    @app.event("message", matchers=[is_edit])
-    def on_edit(event: dict, body: dict, context: BoltContext) -> None:
+    def edited_message(team_id: str, event: dict) -> None:
         new = event.get("message") or {}
         if not new.get("ts"):
             return
         edited = (new.get("edited") or {}).get("ts") or event.get("event_ts") or event.get("ts")
         with deps.session_factory.begin() as s:
-            capture.edit_message(s, team_of(body, context), event.get("channel") or "", new["ts"],
+            capture.edit_message(s, team_id, event.get("channel") or "", new["ts"],
                                  unescape(new.get("text") or ""), capture.ts_to_datetime(edited))
 
-    @app.event("message", matchers=[is_delete])
-    def on_delete(event: dict, body: dict, context: BoltContext) -> None:
+    def deleted_message(team_id: str, event: dict) -> None:
         ts = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
         if not ts:
             return
         with deps.session_factory.begin() as s:
-            capture.delete_message(s, team_of(body, context), event.get("channel") or "", ts, deps.clock())
-
-    @app.event("message")
-    def other_message() -> None:
-        """Joins, bot posts and other subtypes: acknowledged, nothing recorded."""
+            capture.delete_message(s, team_id, event.get("channel") or "", ts, deps.clock())
 
     def is_capture_reaction(event: dict) -> bool:
         return (event.get("reaction") == deps.settings.capture_emoji

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -192,6 +192,18 @@ _INSERT_SIGNAL = {
     .returning(Signal.__table__.c.id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
+
+
+_INSERT_SIGNALS = {
+    name: dialect.insert(Signal.__table__).on_conflict_do_nothing(index_elements=_SIGNAL_KEY)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
+def insert_signals(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert many signals in one statement; duplicates (same message and customer) are skipped."""
+    name = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+    conn.execute(_INSERT_SIGNALS[name], rows)
 
 
 def insert_signal(session: Session, values: dict[str, Any]) -> int | None:

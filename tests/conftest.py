@@ -220,7 +220,7 @@ def start_app(db_url: str, slack: FakeSlackServer, clock: Clock, engine, sf):  #
     for r in started:
         r.server.shutdown()
         r.server.server_close()
-        r.deps.background.shutdown(wait=True)
+        r.deps.close()
 
 
 @pytest.fixture

@@ -154,6 +154,7 @@ class TcpProxy:
         self.port = self.sock.getsockname()[1]
         self.up = True
         self.conns: list[socket.socket] = []
+        self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -162,15 +163,16 @@ class TcpProxy:
                 client, _ = self.sock.accept()
             except OSError:
                 return
-            if not self.up:
-                client.close()
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            self.conns += [client, upstream]
+            with self.lock:  # a cut() cannot slip between connecting upstream and being listed
+                if not self.up:
+                    client.close()
+                    continue
+                try:
+                    upstream = socket.create_connection(self.target, timeout=5)
+                except OSError:
+                    client.close()
+                    continue
+                self.conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -189,19 +191,21 @@ class TcpProxy:
                     pass
 
     def cut(self) -> None:
-        self.up = False
-        for c in self.conns:
+        with self.lock:
+            self.up = False
+            conns, self.conns = self.conns, []
+        for c in conns:
             try:
                 c.shutdown(socket.SHUT_RDWR)
                 c.close()
             except OSError:
                 pass
-        self.conns.clear()
 
     def restore(self) -> None:
         self.up = True
 
     def close(self) -> None:
+        self.cut()  # nothing it carried outlives the test
         self.sock.close()
 
 

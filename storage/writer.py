@@ -1,0 +1,94 @@
+"""Group commit for the capture hot path: one transaction for every signal waiting at that moment.
+
+Each Slack request thread hands its rows to the writer and waits; the writer inserts everything queued
+in one transaction, commits, and only then releases the waiting threads, which acknowledge Slack.
+"Acknowledged means stored" still holds, and the cost of a commit is shared by all the requests
+that arrived while the previous one was being written.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from storage import db, repo
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 256
+WAIT_SECONDS = 20.0  # well past any healthy commit; Slack itself gives up after 3 s and retries
+
+
+@dataclass
+class _Batch:
+    rows: list[dict[str, Any]]
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class SignalWriter:
+    """Inserts signal rows (duplicates ignored) from many threads, committing them together."""
+
+    def __init__(self, engine: Engine, max_batch: int = MAX_BATCH) -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="signal-writer", daemon=True)
+        self._thread.start()
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        """Store `rows`; returns once they are committed, raises if they could not be."""
+        if not rows:
+            return
+        item = _Batch(rows)
+        self._queue.put(item)
+        if not item.done.wait(WAIT_SECONDS):
+            raise TimeoutError(f"signals not committed within {WAIT_SECONDS:.0f} s")
+        if item.error is not None:
+            raise item.error
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(nxt)
+            self._write(batch)
+
+    def _write(self, batch: list[_Batch]) -> None:
+        try:
+            self._commit([row for item in batch for row in item.rows])
+        except Exception as e:
+            if len(batch) == 1:
+                batch[0].error = e
+            else:
+                # one bad request must not fail the others: write each on its own
+                for item in batch:
+                    try:
+                        self._commit(item.rows)
+                    except Exception as each:
+                        item.error = each
+        for item in batch:
+            item.done.set()
+
+    def _commit(self, rows: list[dict[str, Any]]) -> None:
+        with db.write_lock(self.engine), self.engine.begin() as conn:
+            repo.insert_signals(conn, rows)
