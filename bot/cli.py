@@ -134,7 +134,9 @@ def cmd_purge(args: argparse.Namespace) -> int:
             print(f"signalloop purge: {cust.no_match_message(found).replace('*', '')}", file=sys.stderr)
             return 2
         n_sig, n_learn = repo.forget_customer(s, team, found.id)
-    print(f"Deleted {n_sig} signals and {n_learn} learnings of {found.name}.")
+    from bot.render import plural
+
+    print(f"Deleted {plural(n_sig, 'signal')} and {plural(n_learn, 'learning')} of {found.name}.")
     return 0
 
 

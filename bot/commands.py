@@ -543,7 +543,8 @@ class Commands:
         n_sig, n_learn = repo.forget_customer(s, ctx.team_id, c.id)
         log.info("forgot customer %s of team %s: %d signals, %d learnings", c.id, ctx.team_id, n_sig,
                  n_learn)
-        return Reply(f":wastebasket: Deleted {n_sig} signals and {n_learn} learnings of *{safe(c.name)}*. "
+        return Reply(f":wastebasket: Deleted {render.plural(n_sig, 'signal')} and {render.plural(n_learn, 'learning')} "
+                     f"of *{safe(c.name)}*. "
                      "The customer and its milestones stay.", effects=[RefreshHome()])
 
     def _privacy(self, s: Session, ctx: Ctx, rest: str) -> Reply:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from statistics import mean
 
 from bot import themes
+from bot.render import plural
 from bot.safety import quote
 from storage.models import Customer, Milestone, Signal
 
@@ -50,8 +51,9 @@ class ImpactReview:
         weeks = max(1, self.window_days // 7)
         sb = "–" if self.sentiment_before is None else f"{self.sentiment_before:+.1f}"
         sa = "–" if self.sentiment_after is None else f"{self.sentiment_after:+.1f}"
-        return (f"{self.problems_after} problem signals in the {weeks} weeks after vs {self.problems_before} "
-                f"before · sentiment {sb} → {sa} ({self.signals_before} → {self.signals_after} signals)")
+        return (f"{plural(self.problems_after, 'problem signal')} in the {plural(weeks, 'week')} after vs "
+                f"{self.problems_before} before · sentiment {sb} → {sa} ({self.signals_before} → "
+                f"{plural(self.signals_after, 'signal')})")
 
     def line(self) -> str:
         """The digest's line, mrkdwn-safe."""

@@ -39,6 +39,11 @@ MAX_SECTION = 3000
 MAX_HEADER = 150
 
 
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """'1 signal', '3 signals' ('1 person', '2 people' with nouns given)."""
+    return f"{n} {noun if n == 1 else nouns or noun + 's'}"
+
 def fmt_date(d: date | datetime) -> str:
     return f"{d:%b} {d.day}"
 
@@ -358,7 +363,7 @@ def customer_blocks(sec: Any, with_gap_buttons: bool = True) -> tuple[list[Block
     if sec.gap:
         g = sec.gap[0]
         text = (f"*Success gap* — talked about, covered by no milestone: {quote(g.theme)} "
-                f"({g.count} this week, {g.total} signals over {g.weeks} weeks)")
+                f"({g.count} this week, {plural(g.total, 'signal')} over {plural(g.weeks, 'week')})")
         others = ", ".join(f"{quote(x.theme)} ({x.total})" for x in sec.gap[1:])
         if others:
             text += f"; also {others}"
@@ -367,7 +372,7 @@ def customer_blocks(sec: Any, with_gap_buttons: bool = True) -> tuple[list[Block
             acc = button("Add as milestone", "gap_add_milestone", f"{sec.customer_id}|{g.theme[:60]}")
         blocks.append(section(text, accessory=acc))
     elif sec.gap_count:
-        blocks.append(context(f"{sec.gap_count} signals tied to no milestone (the success gap)"))
+        blocks.append(context(f"{plural(sec.gap_count, 'signal')} tied to no milestone (the success gap)"))
     return blocks, ([f"*{quote(sec.name)}* — more of what they said"] + rest if rest else [])
 
 
@@ -390,9 +395,9 @@ def _chunks(lines: list[str], limit: int = MAX_SECTION - 50) -> list[str]:
 def digest_header(dg: Any) -> list[Block]:
     where = f"  ·  <#{dg.channel_id}>" if dg.channel_id else ""
     title = f":bar_chart: *Weekly customer loop — week {dg.week.week} ({dg.week.span_label()})*{where}"
-    people = f"{dg.signal_count} signals from {dg.people} {'person' if dg.people == 1 else 'people'}"
-    stats = (f"{people} (last week {dg.last_week_count}) · {dg.achieved_count} milestone"
-             f"{'' if dg.achieved_count == 1 else 's'} achieved · {dg.at_risk_count} at risk")
+    people = f"{plural(dg.signal_count, 'signal')} from {plural(dg.people, 'person', 'people')}"
+    stats = (f"{people} (last week {dg.last_week_count}) · {plural(dg.achieved_count, 'milestone')} achieved · "
+             f"{dg.at_risk_count} at risk")
     blocks: list[Block] = [section(title), context(stats)]
     if dg.late:
         blocks.append(context(":clock3: Posted late: the app was not running at the scheduled time."))
@@ -429,9 +434,10 @@ def tail_blocks(dg: Any, run_id: int | None) -> tuple[list[Block], list[str]]:
     lines = []
     for name, weeks, title in dg.quiet:
         during = f" while “{quote(title)}” is in progress" if title else ""
-        lines.append(f"*Quiet:* {quote(name)} — no signals for {weeks} week{'s' if weeks != 1 else ''}{during}")
+        lines.append(f"*Quiet:* {quote(name)} — no signals for {plural(weeks, 'week')}{during}")
     for name, n in dg.collecting:
-        lines.append(f"*Collecting without acting:* {quote(name)} — {n} signals in 3 weeks, no decision recorded")
+        lines.append(f"*Collecting without acting:* {quote(name)} — {plural(n, 'signal')} in 3 weeks, "
+                     "no decision recorded")
     for t in dg.themes:
         lines.append(t.line() if hasattr(t, "line") else str(t))
     overflow: list[str] = []
@@ -452,7 +458,7 @@ def digest_messages(dg: Any, run_id: int | None = None) -> list[tuple[str, list[
 
     Every message stays within 50 blocks and 3000 characters per section; nothing is dropped.
     """
-    fallback = f"Weekly customer loop — week {dg.week.week}: {dg.signal_count} signals"
+    fallback = f"Weekly customer loop — week {dg.week.week}: {plural(dg.signal_count, 'signal')}"
     head = digest_header(dg) + decision_blocks(dg)
     tail, tail_overflow = tail_blocks(dg, run_id)
     budget = MAX_BLOCKS - len(head) - len(tail) - 1  # one block kept for the "continues in the thread" note

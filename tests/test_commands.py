@@ -95,5 +95,5 @@ def test_forget_deletes_signals_after_confirmation(running: Running) -> None:
     running.driver.command("/loop", "customer add Acme")
     running.driver.command("/signal", "Acme the export broke")
     r = running.driver.command("/loop", "forget acme confirm")
-    assert "Deleted 1 signals" in ephemeral_text(r)
+    assert "Deleted 1 signal and" in ephemeral_text(r)
     assert count(running.sf, Signal) == 0 and count(running.sf, Customer) == 1

@@ -531,3 +531,12 @@ def test_gc_paused_restores_the_collector_whatever_happens() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_counts_read_as_english() -> None:
+    start, end = WEEK47.bounds()
+    dg = Digest(TEAM, "C1", WEEK47, "UTC", start, end, "customer", signal_count=1, people=1, achieved_count=1)
+    [(fallback, blocks), *_] = render.digest_messages(dg, 1)
+    assert fallback.endswith("1 signal")
+    assert "1 signal from 1 person (last week 0) · 1 milestone achieved" in all_text([("", blocks)])
+    assert render.plural(2, "person", "people") == "2 people" and render.plural(0, "week") == "0 weeks"

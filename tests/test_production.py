@@ -215,7 +215,7 @@ def test_purge_cli_deletes_a_customers_signals(running: Running, db_url: str) ->
     r.driver.command("/signal", "Acme one")
     r.driver.command("/signal", "Beta two")
     res = run_cli("purge", "--customer", "acme", env={"DATABASE_URL": db_url})
-    assert res.returncode == 0 and "Deleted 1 signals and 0 learnings of Acme" in res.stdout
+    assert res.returncode == 0 and "Deleted 1 signal and 0 learnings of Acme" in res.stdout
     assert [s.text for s in signals(r.sf)] == ["two"]
     res = run_cli("purge", "--customer", "Acne", env={"DATABASE_URL": db_url})
     assert res.returncode == 2 and "did you mean" in res.stderr
