@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from storage.models import Customer, Signal
 from tests.conftest import Running
 from tests.helpers import count, ephemeral_text, figure, signals
@@ -217,3 +219,38 @@ def test_retries_and_duplicates_never_create_a_second_signal(running: Running) -
         assert running.driver.event(ev, event_id=eid if retry else eid + "dup", retry=retry).status == 200
     figure(f"events sent {200 + len(redelivered)}, distinct messages 200, stored {count(running.sf, Signal)}")
     assert count(running.sf, Signal) == 200
+
+
+def test_group_commit_isolates_a_bad_request_and_ignores_duplicates(engine, sf) -> None:  # noqa: ANN001
+    """Requests written together: one that cannot be stored fails alone; the others are committed, once."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import IntegrityError
+
+    from storage import repo
+    from storage.writer import SignalWriter, _Batch
+
+    now = datetime(2026, 11, 18, 10, tzinfo=UTC)
+    with sf.begin() as s:
+        repo.ensure_workspace(s, "T1", now)
+        cid = repo.add_customer(s, "T1", "Acme", "acme", None, now).id
+
+    def row(ts: str, customer_id: int) -> dict:
+        return dict(team_id="T1", channel_id="C1", message_ts=ts, thread_ts=None, user_id="U1", author_name="Priya",
+                    text=f"message {ts}", note=None, permalink=None, customer_id=customer_id, milestone_id=None,
+                    capture_path="channel", kind="problem", sentiment=-0.5, is_private=False, event_id=None,
+                    recorded_by=None, posted_at=now, recorded_at=now)
+
+    writer = SignalWriter(engine)
+    try:
+        good, bad, dup = _Batch([row("1.1", cid)]), _Batch([row("1.2", cid + 999)]), _Batch([row("1.1", cid)])
+        writer._write([good, bad, dup])  # as if the three requests were waiting together
+        assert all(b.done.is_set() for b in (good, bad, dup))
+        assert good.error is None and dup.error is None and isinstance(bad.error, IntegrityError)
+        writer.insert([row("1.3", cid)])  # and the thread-facing path
+        with pytest.raises(IntegrityError):
+            writer.insert([row("1.4", cid + 999)])
+    finally:
+        writer.close()
+    with sf() as s:
+        assert sorted(x.message_ts for x in s.query(Signal)) == ["1.1", "1.3"]
