@@ -207,6 +207,8 @@ def build_app(settings: Settings, session_factory: sessionmaker[Session], *, clo
 
     deps.digest_runner = DigestRunner(settings, session_factory, clock, client_for=client_for, chart=render_png,
                                       enrich=enrich)
+    if installation_store is not None:
+        app.enable_token_revocation_listeners()  # uninstalled or revoked: the workspace's tokens are deleted
     register(app, deps)
     return app, deps
 

@@ -15,7 +15,9 @@ BOT_SCOPES = [
     "users:read",         # display names for quotes (names, never mentions) and time zones
     "files:write",        # the weekly chart, when a channel turns it on
 ]
-BOT_EVENTS = ["message.channels", "message.groups", "reaction_added", "app_home_opened"]
+# app_uninstalled and tokens_revoked: a multi-workspace install deletes the workspace's tokens
+BOT_EVENTS = ["message.channels", "message.groups", "reaction_added", "app_home_opened", "app_uninstalled",
+              "tokens_revoked"]
 
 COMMANDS = [
     ("/signal", "Record a customer signal", "<customer> [#milestone] <what they said>"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext
@@ -126,6 +127,12 @@ def register(app: App, deps: Deps) -> None:
         if event.get("tab") not in (None, "home"):
             return
         deps.publish_home(client, team_of(body, context), event.get("user") or "")
+
+    # registered last: any other event Slack sends (including ones the manifest did not ask for) is
+    # acknowledged, so Slack does not retry it; Bolt would answer 404 for an event nobody listens to
+    @app.event(re.compile(".*"))
+    def any_other_event() -> None:
+        """Nothing to do."""
 
 
 def fetch_message(client: WebClient, channel_id: str, ts: str) -> dict[str, Any] | None:

@@ -62,7 +62,7 @@ def test_manifest_lists_what_the_app_uses() -> None:
     assert cmds["/loop"]["url"] == "https://signalloop.example.com/slack/events"
     assert m["features"]["shortcuts"][0]["callback_id"] == "record_signal"
     assert set(m["settings"]["event_subscriptions"]["bot_events"]) == {
-        "message.channels", "message.groups", "reaction_added", "app_home_opened"}
+        "message.channels", "message.groups", "reaction_added", "app_home_opened", "app_uninstalled", "tokens_revoked"}
     assert "reactions:read" in m["oauth_config"]["scopes"]["bot"]
     assert m["settings"]["socket_mode_enabled"] is False
     sock = json.loads(run_cli("manifest", "--socket-mode").stdout)

@@ -119,6 +119,18 @@ def test_oauth_install_through_fake_oauth_v2_access(start_app) -> None:  # noqa:
     # a workspace that never installed is refused
     assert r.driver.command("/signal", "Acme hi", team="T0NOBODY").status == 200
     assert count(r.sf, Signal) == 1
+    # uninstalling deletes the workspace's tokens (Bolt's revocation listeners on the same store)
+    assert r.driver.event({"type": "app_uninstalled"}, team="T0INSTALL").status == 200
+    assert store.find_bot(enterprise_id=None, team_id="T0INSTALL") is None
+
+
+def test_events_the_app_does_not_use_are_acknowledged(running) -> None:  # noqa: ANN001
+    """Bolt answers 404 to an event no listener takes, and Slack would retry it: every event gets its 200."""
+    for ev in ({"type": "member_joined_channel", "user": "U2", "channel": "C1"},
+               {"type": "reaction_removed", "user": "U2", "reaction": "memo"},
+               {"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}},
+               {"type": "channel_rename", "channel": {"id": "C1", "name": "renamed"}}):
+        assert running.driver.event(ev).status == 200, ev["type"]
 
 
 text_st = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300)
