@@ -47,20 +47,9 @@ def message_in(deps: Deps, client: WebClient, team_id: str, channel_id: str, msg
 
 
 def register(app: App, deps: Deps) -> None:
-    # one listener for every message event, branching on its subtype: Bolt evaluates custom matchers with
-    # per-request argument injection, which on the busiest path cost more than the branching itself
-    @app.event("message")
+    @app.event("message", matchers=[is_person_message])
     def on_message(event: dict, body: dict, context: BoltContext, client: WebClient) -> None:
         team_id = team_of(body, context)
-        if is_person_message(event):
-            new_message(team_id, event, body, client)
-        elif is_edit(event):
-            edited_message(team_id, event)
-        elif is_delete(event):
-            deleted_message(team_id, event)
-        # joins, bot posts and other subtypes: acknowledged, nothing recorded
-
-    def new_message(team_id: str, event: dict, body: dict, client: WebClient) -> None:
         channel_id = event.get("channel") or ""
         raw = MessageIn(team_id=team_id, channel_id=channel_id, ts=event["ts"], text=unescape(event.get("text") or ""),
                         user_id=event.get("user"), thread_ts=event.get("thread_ts"))
@@ -80,21 +69,27 @@ def register(app: App, deps: Deps) -> None:
         # returns once committed (with whatever else arrived meanwhile): the ack that follows means stored
         deps.signal_writer.insert(capture.channel_message_rows(msg, route, deps.clock()))
 
-    def edited_message(team_id: str, event: dict) -> None:
+    @app.event("message", matchers=[is_edit])
+    def on_edit(event: dict, body: dict, context: BoltContext) -> None:
         new = event.get("message") or {}
         if not new.get("ts"):
             return
         edited = (new.get("edited") or {}).get("ts") or event.get("event_ts") or event.get("ts")
         with deps.session_factory.begin() as s:
-            capture.edit_message(s, team_id, event.get("channel") or "", new["ts"],
+            capture.edit_message(s, team_of(body, context), event.get("channel") or "", new["ts"],
                                  unescape(new.get("text") or ""), capture.ts_to_datetime(edited))
 
-    def deleted_message(team_id: str, event: dict) -> None:
+    @app.event("message", matchers=[is_delete])
+    def on_delete(event: dict, body: dict, context: BoltContext) -> None:
         ts = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
         if not ts:
             return
         with deps.session_factory.begin() as s:
-            capture.delete_message(s, team_id, event.get("channel") or "", ts, deps.clock())
+            capture.delete_message(s, team_of(body, context), event.get("channel") or "", ts, deps.clock())
+
+    @app.event("message")
+    def other_message() -> None:
+        """Joins, bot posts and other subtypes: acknowledged, nothing recorded."""
 
     def is_capture_reaction(event: dict) -> bool:
         return (event.get("reaction") == deps.settings.capture_emoji
