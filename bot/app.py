@@ -82,6 +82,7 @@ class Deps:
     signal_writer: SignalWriter = field(init=False)
     background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))
     digest_runner: DigestRunner | None = None
+    classifier: Any = None  # bot.llm.LLMClassifier when SIGNALLOOP_LLM_CLASSIFY is on with a key
 
     def __post_init__(self) -> None:
         from handlers.directory import Directory
@@ -195,9 +196,12 @@ def build_app(settings: Settings, session_factory: sessionmaker[Session], *, clo
 
     enrich = None
     if settings.llm_enabled:
-        from bot.llm import LLMStep
+        from bot.llm import LLMClassifier, LLMStep
 
-        enrich = LLMStep(settings, timeout=settings.llm_timeout).enrich
+        step = LLMStep(settings, timeout=settings.llm_timeout)
+        enrich = step.enrich
+        if settings.llm_classify:
+            deps.classifier = LLMClassifier(settings, session_factory, clock, step)
     def client_for(team_id: str) -> WebClient:
         """The client scheduled work posts with: the workspace's own bot token when installed by OAuth."""
         if installation_store is None:

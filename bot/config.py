@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     llm_model: str = Field(default=DEFAULT_MODEL, validation_alias="SIGNALLOOP_LLM_MODEL")
     llm_timeout: float = Field(default=20.0, validation_alias="SIGNALLOOP_LLM_TIMEOUT")
     llm_prompt_budget: int = Field(default=12_000, validation_alias="SIGNALLOOP_LLM_PROMPT_TOKENS")
+    llm_classify: bool = Field(default=False, validation_alias="SIGNALLOOP_LLM_CLASSIFY")
     capture_emoji: str = Field(default="memo", validation_alias="SIGNALLOOP_CAPTURE_EMOJI")
     port: int = Field(default=3000, validation_alias="SIGNALLOOP_PORT")
     retention_days: int | None = Field(default=None, validation_alias="SIGNALLOOP_RETENTION_DAYS")

@@ -9,19 +9,23 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import tiktoken
 from openai import OpenAI, OpenAIError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from bot.classify import KINDS
 from bot.config import Settings
 from bot.digest import KIND_ORDER, Digest
 from bot.safety import model_text, safe
@@ -204,8 +208,18 @@ class DigestOut(_Strict):
     suggestions: list[SuggestionOut]
 
 
-def response_format() -> dict[str, Any]:
-    """The API's structured-output mode with DigestOut's JSON schema (strict)."""
+class SignalKindOut(_Strict):
+    id: str
+    kind: str
+    sentiment: float
+
+
+class ClassifyOut(_Strict):
+    signals: list[SignalKindOut]
+
+
+def response_format(out: type[BaseModel] = DigestOut, name: str = "weekly_digest") -> dict[str, Any]:
+    """The API's structured-output mode with the output model's JSON schema (strict)."""
     def strict(schema: dict[str, Any]) -> dict[str, Any]:
         for d in [schema, *schema.get("$defs", {}).values()]:
             d["additionalProperties"] = False
@@ -214,8 +228,8 @@ def response_format() -> dict[str, Any]:
                 p.pop("maxLength", None)
         return schema
 
-    return {"type": "json_schema", "json_schema": {"name": "weekly_digest", "strict": True,
-                                                   "schema": strict(DigestOut.model_json_schema())}}
+    return {"type": "json_schema", "json_schema": {"name": name, "strict": True,
+                                                   "schema": strict(out.model_json_schema())}}
 
 
 _QUOTED = re.compile(r"[“\"]([^”\"]{3,})[”\"]")
@@ -275,6 +289,9 @@ class LLMFailure(Exception):
     pass
 
 
+Out = TypeVar("Out", bound=BaseModel)
+
+
 class LLMStep:
     """Owns the call: client on OPENAI_BASE_URL, model, timeout, one bounded retry."""
 
@@ -284,10 +301,11 @@ class LLMStep:
         self.client = client or OpenAI(api_key=settings.openai_api_key, base_url=settings.openai_base_url,
                                        timeout=timeout, max_retries=1)
 
-    def call(self, messages: list[dict[str, str]]) -> DigestOut:
+    def call(self, messages: list[dict[str, str]], out: type[Out], name: str) -> Out:
+        """One completion in structured-output mode, parsed into `out`; LLMFailure on anything else."""
         try:
             res = self.client.chat.completions.create(model=self.settings.llm_model, messages=messages,
-                                                      response_format=response_format(), temperature=0.2)
+                                                      response_format=response_format(out, name), temperature=0.2)
         except OpenAIError as e:
             raise LLMFailure(f"{type(e).__name__}: {str(e)[:200]}") from None
         if not res.choices:
@@ -298,7 +316,7 @@ class LLMStep:
         if not msg.content or not msg.content.strip():
             raise LLMFailure("empty answer")
         try:
-            return DigestOut.model_validate_json(msg.content)
+            return out.model_validate_json(msg.content)
         except ValidationError as e:
             raise LLMFailure(f"answer outside the schema ({e.error_count()} errors)") from None
 
@@ -306,6 +324,7 @@ class LLMStep:
         """Add narratives and themes to `dg`, or the one 'unavailable' line; record prompt version and model."""
         ws = repo.get_workspace(session, dg.team_id)
         include_private = bool(ws and ws.llm_include_private)
+        session.commit()  # end the read transaction: nothing stays open in the database while the model thinks
         status = "ok"
         if not dg.customers:
             return
@@ -313,7 +332,7 @@ class LLMStep:
         messages = render_prompt(self.prompt, week=dg.week.label, span=dg.week.span_label(),
                                  evidence=evidence_json(ev.payload))
         try:
-            out = self.call(messages)
+            out = self.call(messages, DigestOut, "weekly_digest")
             result = validate(out, ev)
         except LLMFailure as e:
             # logged once; the deterministic digest goes out on time
@@ -328,3 +347,65 @@ class LLMStep:
                 status = f"ok, {result.dropped} parts dropped"
         dg.llm_meta = {"llm_model": self.settings.llm_model, "prompt_version": self.prompt.version,
                        "llm_status": status, "prompt_tokens": ev.tokens}
+
+
+# --- optional: batched classification -----------------------------------------------------
+
+CLASSIFY_BATCH = 50
+CLASSIFY_TOKENS = 6_000
+CLASSIFY_WINDOW = timedelta(days=7)
+
+
+class LLMClassifier:
+    """Kind and sentiment of recent signals by the model, in batches per workspace; the rules' answer stays
+    for any signal the model does not answer validly (SIGNALLOOP_LLM_CLASSIFY, off by default)."""
+
+    def __init__(self, settings: Settings, sf: sessionmaker[Session], clock: Callable[[], datetime],
+                 step: LLMStep | None = None) -> None:
+        self.sf = sf
+        self.clock = clock
+        self.step = step or LLMStep(settings, timeout=settings.llm_timeout)
+        self.prompt = load_prompt("classify_signals")
+
+    def run(self) -> int:
+        """One batch for each workspace with signals waiting; how many the model classified."""
+        since = self.clock() - CLASSIFY_WINDOW
+        with self.sf() as s:
+            teams = repo.teams_with_unclassified_signals(s, since)
+        return sum(self.classify_team(team, since) for team in teams)
+
+    def classify_team(self, team_id: str, since: datetime) -> int:
+        with self.sf() as s:
+            ws = repo.get_workspace(s, team_id)
+            rows = repo.unclassified_signals(s, team_id, since, include_private=bool(ws and ws.llm_include_private),
+                                             limit=CLASSIFY_BATCH)
+        items: list[dict[str, str]] = []
+        ids: dict[str, int] = {}
+        used = messages_tokens(render_prompt(self.prompt, count=0, signals=""))
+        for r in rows:
+            item = {"id": f"S{len(items) + 1}", "text": r.text[:MAX_SIGNAL_CHARS]}
+            cost = count_tokens(json.dumps(item, ensure_ascii=False)) + 2
+            if used + cost > CLASSIFY_TOKENS:
+                break
+            used += cost
+            items.append(item)
+            ids[item["id"]] = r.id
+        if not items:
+            return 0
+        messages = render_prompt(self.prompt, count=len(items), signals=evidence_json({"signals": items}))
+        try:
+            out = self.step.call(messages, ClassifyOut, "classify_signals")
+        except LLMFailure as e:
+            # logged once per batch; the rules' kinds stay and the batch is tried again at the next run
+            log.warning("LLM classification failed for %s: %s; the rules' kinds stay", team_id, e)
+            return 0
+        answers: dict[int, tuple[str, float]] = {}
+        for a in out.signals:
+            sid = ids.get(a.id)
+            if sid is not None and sid not in answers and a.kind in KINDS and math.isfinite(a.sentiment) \
+                    and -1.0 <= a.sentiment <= 1.0:
+                answers[sid] = (a.kind, round(a.sentiment, 2))
+        with self.sf.begin() as s:
+            repo.set_classifications(s, team_id, answers, kept=[i for i in ids.values() if i not in answers])
+        log.info("LLM classification for %s: %d of %d signals by the model", team_id, len(answers), len(ids))
+        return len(answers)

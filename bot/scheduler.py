@@ -411,3 +411,6 @@ def register_jobs(scheduler: BackgroundScheduler, deps: Deps) -> None:
     """Wire the digest runner's jobs, mirroring handlers.register(app)."""
     if deps.digest_runner is not None:
         deps.digest_runner.register(scheduler)
+    if deps.classifier is not None:  # optional: the model re-reads recent signals' kind and sentiment
+        scheduler.add_job(deps.classifier.run, "interval", minutes=10, id="llm_classify", jobstore="local",
+                          replace_existing=True)

@@ -214,6 +214,8 @@ class Signal(Base):
     kind: Mapped[str] = mapped_column(String(16))
     sentiment: Mapped[float] = mapped_column(Float)
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    # rules | model | kept (the model gave no valid answer): see the optional LLM classification
+    classified_by: Mapped[str] = mapped_column(String(8), default="rules", server_default="rules")
     event_id: Mapped[str | None] = mapped_column(String(64))
     recorded_by: Mapped[str | None] = mapped_column(String(32))
     posted_at: Mapped[datetime] = mapped_column(TZDateTime)

@@ -224,7 +224,7 @@ def update_message_text(session: Session, team_id: str, channel_id: str, ts: str
     res = session.execute(
         update(Signal).where(Signal.team_id == team_id, Signal.channel_id == channel_id,
                              Signal.message_ts == ts, Signal.deleted_at.is_(None))
-        .values(text=text, kind=kind, sentiment=sentiment, edited_at=edited_at)
+        .values(text=text, kind=kind, sentiment=sentiment, edited_at=edited_at, classified_by="rules")
     )
     return res.rowcount or 0
 
@@ -474,3 +474,36 @@ def display_names(session: Session, team_id: str) -> dict[str, str]:
     out.update({c.channel_id: c.name for c in session.scalars(select(ChannelInfo).where(
         ChannelInfo.team_id == team_id)) if c.name})
     return out
+
+
+# --- optional LLM classification -----------------------------------------------------------
+
+def _unclassified(since: datetime) -> list[Any]:
+    return [Signal.classified_by == "rules", Signal.recorded_at >= since, Signal.deleted_at.is_(None),
+            Signal.text != ""]
+
+
+def teams_with_unclassified_signals(session: Session, since: datetime) -> list[str]:
+    return list(session.scalars(select(Signal.team_id).where(*_unclassified(since)).distinct()))
+
+
+def unclassified_signals(session: Session, team_id: str, since: datetime, include_private: bool,
+                         limit: int) -> Sequence[Any]:
+    """(id, text) of the workspace's recent signals classified by the rules only, newest first."""
+    q = select(Signal.id, Signal.text).where(Signal.team_id == team_id, *_unclassified(since))
+    if not include_private:
+        q = q.where(Signal.is_private.is_(False))
+    return session.execute(q.order_by(Signal.recorded_at.desc(), Signal.id.desc()).limit(limit)).all()
+
+
+def set_classifications(session: Session, team_id: str, answers: dict[int, tuple[str, float]],
+                        kept: Iterable[int]) -> None:
+    """The model's kind and sentiment; `kept`: asked, no valid answer, the rules' answer stays for good."""
+    for sid, (kind, sentiment) in answers.items():
+        session.execute(update(Signal).where(Signal.team_id == team_id, Signal.id == sid,
+                                             Signal.classified_by == "rules")
+                        .values(kind=kind, sentiment=sentiment, classified_by="model"))
+    kept = list(kept)
+    if kept:
+        session.execute(update(Signal).where(Signal.team_id == team_id, Signal.id.in_(kept),
+                                             Signal.classified_by == "rules").values(classified_by="kept"))

@@ -71,17 +71,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: 
     with admin.begin() as c:
         c.execute(text(f"CREATE SCHEMA {schema}"))
     sep = "&" if "?" in PG_URL else "?"
-    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    # the schema's name is also the connections' application name: the leak check below looks at this
+    # test's connections only, not at another test run sharing the server
+    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
     db.upgrade(url)
     yield url
     # a connection the test leaked would block the drop forever: fail loudly instead of hanging CI
     with admin.begin() as c:
         c.execute(text("SET LOCAL lock_timeout = '15s'"))
-        leaked = c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                "AND state = 'idle in transaction' AND pid <> pg_backend_pid()")).scalar()
-        c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND state = 'idle in transaction' AND pid <> pg_backend_pid() "
-                       "AND xact_start < now() - interval '1 second'"))
+        mine = "state = 'idle in transaction' AND application_name = :app AND pid <> pg_backend_pid()"
+        leaked = c.execute(text(f"SELECT count(*) FROM pg_stat_activity WHERE {mine}"), {"app": schema}).scalar()
+        c.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {mine} "
+                       "AND xact_start < now() - interval '1 second'"), {"app": schema})
         c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
     assert not leaked, f"{leaked} database connection(s) left idle in a transaction by the test"
