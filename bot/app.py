@@ -148,18 +148,6 @@ class Deps:
         self.background.submit(self.digest_runner.run_now, client, team_id, channel_id, user_id)
 
 
-def _make_app(settings: Settings, client: WebClient | None, oauth_settings: Any, token_verification: bool) -> App:
-    return App(
-        signing_secret=settings.slack_signing_secret or "",
-        client=client or make_web_client(settings, token=None if settings.oauth_enabled else settings.slack_bot_token),
-        oauth_settings=oauth_settings,
-        # ack only after the listener ran: an acknowledged signal is a stored signal
-        process_before_response=True,
-        request_verification_enabled=not settings.socket_mode,
-        token_verification_enabled=token_verification and bool(settings.slack_bot_token),
-    )
-
-
 def build_app(settings: Settings, session_factory: sessionmaker[Session], *, clock: Clock = utcnow,
               client: WebClient | None = None, token_verification: bool = True) -> tuple[App, Deps]:
     """The Bolt app with every listener wired; acknowledgements are sent after the work is committed.
@@ -186,7 +174,16 @@ def build_app(settings: Settings, session_factory: sessionmaker[Session], *, clo
             installation_store=installation_store,
             state_store=SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=engine, logger=log))
     try:
-        app = _make_app(settings, client, oauth_settings, token_verification)
+        app = App(
+            signing_secret=settings.slack_signing_secret or "",
+            client=client or make_web_client(settings,
+                                             token=None if settings.oauth_enabled else settings.slack_bot_token),
+            oauth_settings=oauth_settings,
+            # ack only after the listener ran: an acknowledged signal is a stored signal
+            process_before_response=True,
+            request_verification_enabled=not settings.socket_mode,
+            token_verification_enabled=token_verification and bool(settings.slack_bot_token),
+        )
     except BoltError as e:
         raise ConfigError(f"Slack refused the token at start-up ({e}): check SLACK_BOT_TOKEN, and SLACK_API_URL "
                           f"({settings.slack_api_url})") from None

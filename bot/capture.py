@@ -108,7 +108,7 @@ def capture_channel_message(session: Session, msg: MessageIn, now: datetime,
     if found is None:
         return []
     path, ids = found
-    new = [record(session, msg, cid, path_override or path, now) for cid in ids]
+    new = [repo.insert_signal(session, row) for row in channel_message_rows(msg, (path_override or path, ids), now)]
     return [i for i in new if i is not None]
 
 

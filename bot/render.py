@@ -39,10 +39,10 @@ MAX_SECTION = 3000
 MAX_HEADER = 150
 
 
-
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
     """'1 signal', '3 signals' ('1 person', '2 people' with nouns given)."""
     return f"{n} {noun if n == 1 else nouns or noun + 's'}"
+
 
 def fmt_date(d: date | datetime) -> str:
     return f"{d:%b} {d.day}"

@@ -242,10 +242,6 @@ class DigestRunner:
             return PostResult("already")
         with self._lock:
             self._abandoned.discard(run_id)
-        return self._post_claimed(client, run_id, team_id, channel_id, week, late, requested_by)
-
-    def _post_claimed(self, client: WebClient, run_id: int, team_id: str, channel_id: str, week: Week, late: bool,
-                      requested_by: str | None) -> PostResult:
         try:
             with self.sf() as s:
                 dg = self.build(s, team_id, channel_id, week)

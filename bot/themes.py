@@ -26,8 +26,12 @@ _WORD = re.compile(r"[a-z][a-z'\-]{2,}")
 
 
 def words(text: str, exclude: Iterable[str] = ()) -> list[str]:
-    ex = STOP.union(exclude) if exclude else STOP
-    return [w.strip("'-") for w in _WORD.findall(text.casefold()) if w not in ex]
+    return _words(text, STOP.union(exclude) if exclude else STOP)
+
+
+def _words(text: str, excluded: frozenset[str]) -> list[str]:
+    """Content words in order; `excluded` already holds the stop words (built once per call site)."""
+    return [w.strip("'-") for w in _WORD.findall(text.casefold()) if w not in excluded]
 
 
 def content_words(text: str) -> set[str]:
@@ -56,7 +60,7 @@ def themes(texts: Sequence[tuple[int, str]], exclude: Iterable[str] = (), min_co
     ex = STOP.union(exclude)
     having: defaultdict[str, list[int]] = defaultdict(list)  # term -> ids of the texts that contain it
     for tid, text in texts:
-        ws = [w.strip("'-") for w in _WORD.findall(text.casefold()) if w not in ex]
+        ws = _words(text, ex)
         for term in set(ws).union(map(" ".join, zip(ws, ws[1:], strict=False))):
             having[term].append(tid)
     # prefer a pair over its words when the pair is as common

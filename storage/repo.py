@@ -187,29 +187,25 @@ def home_viewers(session: Session, team_id: str, limit: int = 50) -> list[str]:
 
 # built once: the statement is compiled once per dialect and reused for every signal (the hot path)
 _SIGNAL_KEY = ["team_id", "channel_id", "message_ts", "customer_id"]
-_INSERT_SIGNAL = {
-    name: dialect.insert(Signal.__table__).on_conflict_do_nothing(index_elements=_SIGNAL_KEY)
-    .returning(Signal.__table__.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
-
-
 _INSERT_SIGNALS = {
     name: dialect.insert(Signal.__table__).on_conflict_do_nothing(index_elements=_SIGNAL_KEY)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
+_INSERT_SIGNAL = {name: stmt.returning(Signal.__table__.c.id) for name, stmt in _INSERT_SIGNALS.items()}
+
+
+def _dialect(name: str) -> str:
+    return "postgresql" if name == "postgresql" else "sqlite"
 
 
 def insert_signals(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert many signals in one statement; duplicates (same message and customer) are skipped."""
-    name = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
-    conn.execute(_INSERT_SIGNALS[name], rows)
+    conn.execute(_INSERT_SIGNALS[_dialect(conn.dialect.name)], rows)
 
 
 def insert_signal(session: Session, values: dict[str, Any]) -> int | None:
     """Insert a signal once; a duplicate (same message and customer) returns None."""
-    name = "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
-    return session.execute(_INSERT_SIGNAL[name], values).scalar()
+    return session.execute(_INSERT_SIGNAL[_dialect(session.get_bind().dialect.name)], values).scalar()
 
 
 def signals_for_message(session: Session, team_id: str, channel_id: str, ts: str) -> Sequence[Signal]:
