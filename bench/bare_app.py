@@ -1,4 +1,5 @@
-"""A bare Bolt app with a no-op message listener, served exactly like signalloop (the ingestion baseline)."""
+"""A bare Bolt app with a no-op message listener, behind the same production server, thread count and health
+route as `signalloop run` (the ingestion baseline)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.app import SlackHTTPServer
+from bot.server import make_server
 from storage import db
 
 
@@ -22,8 +23,8 @@ def main() -> None:
     def noop() -> None:
         pass
 
-    engine = db.make_engine("sqlite://")
-    SlackHTTPServer(("127.0.0.1", port), app, engine).serve_forever()
+    threads = int(os.environ.get("SIGNALLOOP_HTTP_THREADS", "16"))
+    make_server(app, db.make_engine("sqlite://"), port, threads=threads, host="127.0.0.1").run()
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ from sqlalchemy import delete, insert
 from bot import llm, render
 from bot.config import Settings
 from bot.digest import build_digest
-from bot.fakeslack import FakeSlackServer, FakeSlackState
 from bot.scheduler import DigestRunner
 from bot.weeks import Week
+from devtools.fakeslack import FakeSlackServer, FakeSlackState
 from storage import db
 from storage.models import ChannelLink, Customer, DigestRun, Milestone, MilestoneEvent, Signal, Workspace
 

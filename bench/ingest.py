@@ -18,7 +18,7 @@ from pathlib import Path
 
 from slack_sdk.signature import SignatureVerifier
 
-from bot.fakeslack import FakeSlackServer, FakeSlackState
+from devtools.fakeslack import FakeSlackServer, FakeSlackState
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret"

@@ -54,7 +54,7 @@ def drop_pg_schema(url: str) -> None:
 
 def idle_rss_mb() -> float:
     """Resident size of `signalloop run` after start-up, before any traffic."""
-    from bot.fakeslack import FakeSlackServer
+    from devtools.fakeslack import FakeSlackServer
 
     slack = FakeSlackServer().start()
     port = ingest.free_port()

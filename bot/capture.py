@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from bot import customers
-from bot.classify import KINDS, classify
+from bot.classify import classify
+from bot.effects import Effect, Ephemeral
+from bot.kinds import KINDS
+from bot.render.modals import customer_picker
+from bot.safety import safe
 from storage import repo
 
 MAX_SIGNAL_TEXT = 4000
@@ -120,49 +121,6 @@ def channel_message_rows(msg: MessageIn, route: tuple[str, list[int]], now: date
     return [signal_row(msg, cid, path, now) for cid in ids]
 
 
-class Router:
-    """Which customers a channel message is about, from a short-lived per-workspace cache.
-
-    Every message event asks this, so it must not cost a query: links and names are read once per
-    workspace and kept for `ttl` seconds (a change made in this process is seen at once; one made
-    by another instance within `ttl`).
-    """
-
-    def __init__(self, sf: sessionmaker[Session], ttl: float = 5.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.sf = sf
-        self.ttl = ttl
-        self.monotonic = monotonic
-        self._lock = threading.Lock()
-        self._teams: dict[str, tuple[float, dict[str, tuple[str, int | None]], list[tuple[str, int, str]]]] = {}
-
-    def _load(self, team_id: str) -> tuple[dict[str, tuple[str, int | None]], list[tuple[str, int, str]]]:
-        now = self.monotonic()
-        cached = self._teams.get(team_id)
-        if cached is not None and cached[0] > now:
-            return cached[1], cached[2]
-        with self.sf() as s:
-            links = {link.channel_id: (link.kind, link.customer_id) for link in repo.channel_links(s, team_id)}
-            index = repo.name_index(s, team_id)
-        with self._lock:
-            self._teams[team_id] = (now + self.ttl, links, index)
-        return links, index
-
-    def route(self, msg: MessageIn) -> tuple[str, list[int]] | None:
-        links, index = self._load(msg.team_id)
-        link = links.get(msg.channel_id)
-        if link is None:
-            return None
-        kind, customer_id = link
-        if kind == "customer" and customer_id is not None:
-            return PATH_CHANNEL, [customer_id]
-        return PATH_WATCH, customers.mentioned(index, msg.text)
-
-    def invalidate(self, team_id: str) -> None:
-        with self._lock:
-            self._teams.pop(team_id, None)
-
-
 def customers_for_any_message(session: Session, msg: MessageIn) -> list[int]:
     """The customers a message anywhere is about: its channel's link first, then names in the text."""
     found = customers_for_channel_message(session, msg)
@@ -171,12 +129,26 @@ def customers_for_any_message(session: Session, msg: MessageIn) -> list[int]:
     return customers.mentioned(repo.name_index(session, msg.team_id), msg.text)
 
 
-def edit_message(session: Session, team_id: str, channel_id: str, ts: str, new_text: str,
-                 edited_at: datetime) -> int:
-    """An edited message updates its signals' text and classification; the edit time is kept."""
-    text = _clip(new_text, MAX_SIGNAL_TEXT)
+def edit_message(session: Session, msg: MessageIn, route: tuple[str, list[int]] | None, edited_at: datetime,
+                 now: datetime) -> int:
+    """An edited message: its signals get the new text and classification (a person's correction stays);
+    in a watch channel it is re-attributed to the customers it now names. Returns the signals it touches."""
+    text = _clip(msg.text, MAX_SIGNAL_TEXT)
     c = classify(text)
-    return repo.update_message_text(session, team_id, channel_id, ts, text, c.kind, c.sentiment, edited_at)
+    existing = list(repo.signals_for_message(session, msg.team_id, msg.channel_id, msg.ts))
+    if route is not None and route[0] == PATH_WATCH:
+        named = set(route[1])
+        gone = [sig.id for sig in existing if sig.capture_path == PATH_WATCH and sig.customer_id not in named]
+        repo.delete_signals(session, msg.team_id, gone)
+        have = {sig.customer_id for sig in existing}
+        for cid in route[1]:
+            if cid not in have and text.strip():
+                repo.insert_signal(session, signal_row(msg, cid, PATH_WATCH, now))
+    elif route is not None and not existing and text.strip():
+        for row in channel_message_rows(msg, route, now):
+            repo.insert_signal(session, row)
+    return repo.update_message_text(session, msg.team_id, msg.channel_id, msg.ts, text, c.kind, c.sentiment,
+                                    edited_at)
 
 
 def delete_message(session: Session, team_id: str, channel_id: str, ts: str, now: datetime) -> int:
@@ -184,12 +156,8 @@ def delete_message(session: Session, team_id: str, channel_id: str, ts: str, now
     return repo.mark_message_deleted(session, team_id, channel_id, ts, now)
 
 
-def reaction_capture(session: Session, msg: MessageIn, reactor: str, now: datetime) -> list:
+def reaction_capture(session: Session, msg: MessageIn, reactor: str, now: datetime) -> list[Effect]:
     """The capture emoji on a message: record it for the customers it is about, or ask which one."""
-    from bot import render
-    from bot.effects import Ephemeral
-    from bot.safety import safe
-
     ids = customers_for_any_message(session, msg)
     if not ids:
         everyone = repo.list_customers(session, msg.team_id)
@@ -197,7 +165,7 @@ def reaction_capture(session: Session, msg: MessageIn, reactor: str, now: dateti
             return [Ephemeral(msg.channel_id, reactor, "No customers yet, so I can't record this message. "
                                                        "Add one with `/loop customer add <name>` and react again.")]
         return [Ephemeral(msg.channel_id, reactor, "Which customer is this message about?",
-                          blocks=render.customer_picker(msg.channel_id, msg.ts, everyone))]
+                          blocks=customer_picker(msg.channel_id, msg.ts, everyone))]
     names = []
     new = 0
     for cid in ids:
@@ -207,3 +175,38 @@ def reaction_capture(session: Session, msg: MessageIn, reactor: str, now: dateti
         names.append(f"*{safe(c.name)}*" if c else "?")
     what = "Recorded as a signal for " if new else "Already a signal for "
     return [Ephemeral(msg.channel_id, reactor, ":memo: " + what + ", ".join(names) + ".")]
+
+
+def shortcut_capture(session: Session, msg: MessageIn, customer_id: int, milestone_id: int | None, kind: str | None,
+                     note: str | None, user: str, now: datetime) -> str | None:
+    """The shortcut's modal submitted: record the message, or refine the signal it already is.
+
+    Returns the customer's name, or None when the customer (or a milestone not theirs) is gone.
+    """
+    c = repo.customer_by_id(session, msg.team_id, customer_id)
+    m = repo.milestone_by_id(session, msg.team_id, milestone_id) if milestone_id else None
+    if c is None or (milestone_id and (m is None or m.customer_id != c.id)):
+        return None
+    chosen = kind if kind in KINDS else None
+    new_id = record(session, msg, c.id, PATH_SHORTCUT, now, recorded_by=user, kind=chosen, note=note,
+                    milestone_id=m.id if m else None)
+    if new_id is None:
+        # already a signal (say, from the linked channel): the shortcut refines it
+        for sig in repo.signals_for_message(session, msg.team_id, msg.channel_id, msg.ts):
+            if sig.customer_id == c.id:
+                if chosen:
+                    sig.kind, sig.corrected_by, sig.corrected_at, sig.classified_by = chosen, user, now, "person"
+                sig.note = note or sig.note
+                sig.milestone_id = m.id if m else sig.milestone_id
+    elif chosen:
+        repo.mark_corrected(session, msg.team_id, new_id, user, now)
+    return c.name
+
+
+def picked_customer(session: Session, msg: MessageIn, customer_id: int, user: str, now: datetime) -> str:
+    """The reaction's customer picker answered: record the message for that customer."""
+    c = repo.customer_by_id(session, msg.team_id, customer_id)
+    if c is None:
+        return "That customer no longer exists; nothing was recorded."
+    new = record(session, msg, c.id, PATH_REACTION, now, recorded_by=user)
+    return f":memo: {'Recorded as a signal' if new else 'Already a signal'} for *{safe(c.name)}*."

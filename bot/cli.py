@@ -24,7 +24,7 @@ def _settings() -> Settings:
 def _engine_and_sessions(settings: Settings, migrate: bool = True):  # noqa: ANN202
     from storage import db
 
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.database_url, pool_size=settings.db_pool_size)
     if migrate:
         db.upgrade(settings.database_url)
     return engine, db.make_session_factory(engine)
@@ -33,13 +33,18 @@ def _engine_and_sessions(settings: Settings, migrate: bool = True):  # noqa: ANN
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     settings.require_slack()
-    from bot.app import SlackHTTPServer, build_app, run_socket_mode
+    from bot.app import build_app, make_web_client
     from bot.scheduler import start_scheduler
+    from bot.server import health_server, make_server
+    from bot.socket_mode import SocketMode, check_app_token
 
+    if settings.socket_mode:  # a refused app-level token: one line and exit 2, before anything starts
+        check_app_token(make_web_client(settings), settings.slack_app_token or "")
     # `run` applies pending migrations itself (several instances on PostgreSQL take turns on a lock)
     engine, sf = _engine_and_sessions(settings)
     app, deps = build_app(settings, sf)
-    scheduler = start_scheduler(settings, engine, sf, deps)
+    scheduler, deps.digest_jobs = start_scheduler(deps.digest_runner, deps.classifier,
+                                                  retention=bool(settings.retention_days))
     stop = threading.Event()
 
     def _stop(*_: object) -> None:
@@ -48,15 +53,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     if settings.socket_mode:
-        run_socket_mode(app, settings.slack_app_token or "", stop)
-    else:
-        server = SlackHTTPServer(("0.0.0.0", settings.port), app, engine)
-        server.serve_in_thread()
-        log.info("signalloop listening on :%d (POST /slack/events, GET /healthz)", settings.port)
+        socket_mode = SocketMode(app, settings.slack_app_token or "")
+        health = health_server(engine, settings.port, socket_mode.connected)
+        health.serve_in_thread()
+        socket_mode.start()
+        log.info("signalloop health checks on :%d (GET /healthz)", settings.port)
         stop.wait()
-        server.shutdown()
+        socket_mode.close()
+        health.drain(timeout=1)
+    else:
+        server = make_server(app, engine, settings.port, threads=settings.http_threads)
+        server.serve_in_thread()
+        log.info("signalloop listening on :%d (POST /slack/events, GET /healthz), %d threads", settings.port,
+                 settings.http_threads)
+        stop.wait()
+        log.info("stopping: finishing the requests in flight")
+        server.drain()
     scheduler.shutdown(wait=False)
     deps.close()
+    log.info("stopped")
     return 0
 
 
@@ -96,8 +111,8 @@ def _team(args: argparse.Namespace, sf) -> str:  # noqa: ANN001
 def cmd_import(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from bot.app import utcnow
     from bot.importer import ImportError_, count_messages, import_export, read_export
+    from bot.services import utcnow
 
     settings = _settings()
     _, sf = _engine_and_sessions(settings)
@@ -134,7 +149,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
             print(f"signalloop purge: {cust.no_match_message(found).replace('*', '')}", file=sys.stderr)
             return 2
         n_sig, n_learn = repo.forget_customer(s, team, found.id)
-    from bot.render import plural
+    from bot.text import plural
 
     print(f"Deleted {plural(n_sig, 'signal')} and {plural(n_learn, 'learning')} of {found.name}.")
     return 0
@@ -152,6 +167,12 @@ def cmd_digest(args: argparse.Namespace) -> int:
     settings = _settings()
     engine, sf = _engine_and_sessions(settings)
     return run_digest_cli(settings, sf, args)
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from bot.classify_cli import run_classify
+
+    return run_classify(args)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -188,6 +209,17 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--socket-mode", action="store_true", help="a Socket Mode app (no request URLs)")
     m.set_defaults(fn=cmd_manifest)
 
+    c = sub.add_parser("classify", help="kind, sentiment and why for messages (one JSON object per message)",
+                       description="Reads messages one per line on stdin, or from a file: CSV with a `text` column, "
+                                   "JSONL with a `text` field, or plain lines. Prints one JSON object per message.")
+    c.add_argument("file", nargs="?", help="a .csv, .jsonl or text file (default: stdin)")
+    c.add_argument("--format", choices=["auto", "lines", "csv", "jsonl"], default="auto",
+                   help="how to read the input (default: from the file's extension; lines on stdin)")
+    c.add_argument("--export-corrections", action="store_true",
+                   help="print the kinds people corrected in Slack as labelled JSONL (from DATABASE_URL)")
+    c.add_argument("--team", help="with --export-corrections: one workspace only")
+    c.set_defaults(fn=cmd_classify)
+
     pg = sub.add_parser("purge", help="delete a customer's signals and learnings")
     pg.add_argument("--customer", required=True, help="customer name or alias")
     pg.add_argument("--team", help="workspace id (needed when the database holds several)")
@@ -197,7 +229,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    quiet = args.command in ("demo", "digest", "import", "manifest", "purge", "db")
+    quiet = args.command in ("demo", "digest", "import", "manifest", "purge", "db", "classify")
     logging.basicConfig(level=logging.DEBUG if args.verbose else (logging.WARNING if quiet else logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # a Slack token in a debug log line of slack_sdk would leak it: keep that logger at INFO

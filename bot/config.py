@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, validation_alias="SIGNALLOOP_PORT")
     retention_days: int | None = Field(default=None, validation_alias="SIGNALLOOP_RETENTION_DAYS")
     impact_review_days: int = Field(default=14, validation_alias="SIGNALLOOP_IMPACT_REVIEW_DAYS")
+    http_threads: int = Field(default=16, validation_alias="SIGNALLOOP_HTTP_THREADS")
+    digest_workers: int = Field(default=8, validation_alias="SIGNALLOOP_DIGEST_WORKERS")
+    llm_concurrency: int = Field(default=4, validation_alias="SIGNALLOOP_LLM_CONCURRENCY")
 
     @field_validator("slack_api_url")
     @classmethod
@@ -100,6 +103,18 @@ class Settings(BaseSettings):
         if not 7 <= v <= 90:
             raise ValueError("must be between 7 and 90 days")
         return v
+
+    @field_validator("http_threads", "digest_workers", "llm_concurrency")
+    @classmethod
+    def _threads(cls, v: int) -> int:
+        if not 1 <= v <= 256:
+            raise ValueError("must be a whole number from 1 to 256")
+        return v
+
+    @property
+    def db_pool_size(self) -> int:
+        """Connections one process may need at once: request threads, digest builds, and the background jobs."""
+        return self.http_threads + self.digest_workers + 4
 
     @field_validator("retention_days")
     @classmethod

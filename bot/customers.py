@@ -8,20 +8,20 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from bot.text import QUOTES, take_quoted
 from storage import repo
 from storage.models import Customer
 
-_QUOTES = "\"'“”‘’«»"
 MAX_NAME = 80
 
 
 def key(name: str) -> str:
     """The case-insensitive, whitespace-folded form names and aliases are matched by."""
-    return " ".join(name.strip().strip(_QUOTES).split()).casefold()
+    return " ".join(name.strip().strip(QUOTES).split()).casefold()
 
 
 def clean_name(name: str) -> str:
-    return " ".join(name.strip().strip(_QUOTES).split())
+    return " ".join(name.strip().strip(QUOTES).split())
 
 
 @dataclass(frozen=True)
@@ -37,19 +37,10 @@ class NoMatch:
     suggestions: list[str]
 
 
-def _split_quoted(text: str) -> tuple[str, str] | None:
-    t = text.strip()
-    if t and t[0] in _QUOTES:
-        for i in range(1, len(t)):
-            if t[i] in _QUOTES:
-                return t[1:i], t[i + 1:].strip()
-    return None
-
-
 def resolve_prefix(session: Session, team_id: str, text: str) -> Match | NoMatch:
     """Find the customer named at the start of `text` (quoted or not); the longest name wins."""
     index = repo.name_index(session, team_id)
-    quoted = _split_quoted(text)
+    quoted = take_quoted(text)
     if quoted is not None:
         name, rest = quoted
         k = key(name)

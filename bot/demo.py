@@ -18,12 +18,13 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from bot import demo_data as d
-from bot import render
-from bot.app import LocalDispatcher, build_app
+from bot.app import build_app
 from bot.chart import render_png
 from bot.config import Settings
-from bot.fakeslack import FakeSlackServer, FakeSlackState
+from bot.render.terminal import digest_text
 from bot.weeks import scheduled_at, week_at
+from devtools.dispatch import LocalDispatcher
+from devtools.fakeslack import FakeSlackServer, FakeSlackState
 from storage import db, repo
 from storage.models import Customer, Learning, Signal
 
@@ -100,6 +101,7 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
     start = demo_start(now)
     clock = DemoClock(start)
     app, deps = build_app(settings, sf, clock=clock, token_verification=False)
+    deps.digest_runner.pacer.gap = 0  # the demo's Slack is a local stand-in: no rate limit to respect
     send = Dispatcher(LocalDispatcher(app, SECRET))
 
     for c in d.CUSTOMERS:
@@ -182,7 +184,7 @@ def run_demo(db_path: str, chart: str | None = None, console: Console | None = N
             png = render_png(s, dg) if chart else None
             names = repo.display_names(s, d.TEAM) | {cid: name for cid, (name, _) in d.CHANNELS.items()}
         console.rule("This week's digest in #cs-leads (portfolio), as it would be posted")
-        console.print(render.digest_text(dg, names), markup=False, highlight=False)
+        console.print(digest_text(dg, names), markup=False, highlight=False)
         console.rule()
         if png and chart:
             Path(chart).write_bytes(png)

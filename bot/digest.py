@@ -14,17 +14,11 @@ from sqlalchemy.orm import Session
 
 from bot import impact, themes
 from bot import milestones as ms
+from bot.kinds import KIND_RANK
 from bot.weeks import Week
 from storage import repo
 from storage.models import Customer, Learning, Milestone, Signal
 
-KIND_ORDER = ["churn-risk", "problem", "request", "question", "praise", "other"]
-KIND_EMOJI = {"churn-risk": ":red_circle:", "problem": ":large_orange_circle:", "request": ":large_blue_circle:",
-              "question": ":grey_question:", "praise": ":large_green_circle:", "other": ":white_circle:"}
-KIND_PLURAL = {"churn-risk": "churn risk", "problem": "problems", "request": "requests", "question": "questions",
-               "praise": "praise", "other": "other"}
-KIND_SINGULAR = {"problem": "problem", "request": "request", "question": "question"}
-QUOTES_IN_MAIN = 4
 GAP_WEEKS = 3
 
 
@@ -139,6 +133,7 @@ class Digest:
     llm_note: str | None = None
     llm_meta: dict = field(default_factory=dict)  # model, prompt version, status: recorded on the digest run
     run_id: int | None = None
+    focus: str | None = None  # the team's question for this channel (`/loop digest focus`)
 
 
 def scope_customers(session: Session, team_id: str, channel_id: str, start: datetime, end: datetime,
@@ -155,12 +150,10 @@ def scope_customers(session: Session, team_id: str, channel_id: str, start: date
     return "portfolio", everyone
 
 
-def _quote(sig: Signal, positions: dict[int, int]) -> Quote:
-    return Quote(sig.id, sig.kind, sig.text + (f" ({sig.note})" if sig.note else ""), sig.author_name,
+def _quote(sig: Signal, positions: dict[int, int], names: dict[str, str]) -> Quote:
+    author = sig.author_name or names.get(sig.user_id or "")
+    return Quote(sig.id, sig.kind, sig.text + (f" ({sig.note})" if sig.note else ""), author,
                  sig.posted_at, sig.permalink, positions.get(sig.milestone_id or -1), sig.sentiment, sig.is_private)
-
-
-KIND_RANK = {k: i for i, k in enumerate(KIND_ORDER)}
 
 
 def by_priority(quotes: list[Quote]) -> list[Quote]:
@@ -199,10 +192,12 @@ def gc_paused() -> Iterator[None]:
 
 def build_digest(session: Session, team_id: str, channel_id: str, week: Week, now: datetime,
                  tz: str = "UTC", portfolio: bool = False, start_override: datetime | None = None,
-                 impact_days: int = 14) -> Digest:
+                 impact_days: int = 14, focus: str | None = None) -> Digest:
     """The digest of `week` for a channel; reads the week (and three before it for trends), not the history."""
     with gc_paused():
-        return _build_digest(session, team_id, channel_id, week, now, tz, portfolio, start_override, impact_days)
+        dg = _build_digest(session, team_id, channel_id, week, now, tz, portfolio, start_override, impact_days)
+        dg.focus = focus
+        return dg
 
 
 def _build_digest(session: Session, team_id: str, channel_id: str, week: Week, now: datetime, tz: str,
@@ -218,6 +213,8 @@ def _build_digest(session: Session, team_id: str, channel_id: str, week: Week, n
     dg = Digest(team_id, channel_id, week, tz, start, end, scope)
 
     signals = repo.signals_between(session, team_id, start, end, ids)
+    # names Slack told us after a signal was stored (bot.directory)
+    names = repo.user_names(session, team_id, (s.user_id for s in signals if not s.author_name and s.user_id))
     prev_start, _ = week.previous().bounds(tz)
     last_week = repo.signal_counts_by_customer(session, team_id, prev_start, start)
     dg.last_week_count = sum(last_week.get(i, 0) for i in ids)
@@ -243,7 +240,7 @@ def _build_digest(session: Session, team_id: str, channel_id: str, week: Week, n
     people: set[str] = set()
     for c in custs:
         sec = customer_section(c, by_customer.get(c.id, []), hist_by_customer.get(c.id, []), moves_by_ms,
-                               as_of, channel_id, medians.get(c.segment or ""), hist_start, tz, week)
+                               as_of, channel_id, medians.get(c.segment or ""), hist_start, names)
         sec.impact = reviews.get(c.id, [])
         status = ms.customer_status(c, as_of, last_signal.get(c.id))
         people.update(s.user_id or s.author_name or "?" for s in by_customer.get(c.id, []))
@@ -298,7 +295,7 @@ def segment_medians(customers: list[Customer] | tuple) -> dict[str, float | None
 
 def customer_section(c: Customer, week_signals: list[Signal], history: list[Signal],
                      moves_by_ms: dict[int, list], now: datetime, channel_id: str, median: float | None,
-                     hist_start: datetime, tz: str, week: Week) -> CustomerSection:
+                     hist_start: datetime, names: dict[str, str]) -> CustomerSection:
     positions = {m.id: m.position for m in c.milestones}
     done, total = ms.progress(c.milestones)
     nxt = ms.next_milestone(c.milestones)
@@ -310,7 +307,7 @@ def customer_section(c: Customer, week_signals: list[Signal], history: list[Sign
     quotable = [s for s in week_signals if not s.is_private or s.channel_id == channel_id]
     sec.private_count = len(week_signals) - len(quotable)
     sec.kinds = dict(Counter(s.kind for s in week_signals))
-    sec.quotes = by_priority([_quote(s, positions) for s in quotable])
+    sec.quotes = by_priority([_quote(s, positions, names) for s in quotable])
     evidence_for = _evidence(sec.quotes)
     for m in c.milestones:
         for ev in moves_by_ms.get(m.id, []):
@@ -354,6 +351,12 @@ def _evidence(quotes: list[Quote]) -> dict[int, Quote]:
     return out
 
 
+def gap_themes(c: Customer, untied: list) -> list[tuple[str, list[int]]]:
+    """(theme, signal ids) of what a customer's untied signals talk about, most shared first."""
+    exclude = themes.words(c.name) + [w for a in c.aliases for w in themes.words(a.alias)]
+    return themes.themes([(s.id, s.text) for s in untied], exclude=exclude, min_count=2, limit=8)
+
+
 def success_gap(c: Customer, week_signals: list[Signal], history: list[Signal],
                 hist_start: datetime) -> tuple[list[GapTheme], int]:
     """What the customer talks about that no milestone covers: signals tied to no milestone, by theme."""
@@ -361,8 +364,7 @@ def success_gap(c: Customer, week_signals: list[Signal], history: list[Signal],
     if len(untied_week) == 0:
         return [], 0
     untied_hist = [s for s in history if s.milestone_id is None]
-    exclude = themes.words(c.name) + [w for a in c.aliases for w in themes.words(a.alias)]
-    found = themes.themes([(s.id, s.text) for s in untied_hist], exclude=exclude, min_count=2, limit=8)
+    found = gap_themes(c, untied_hist)
     week_ids = {s.id for s in untied_week}
     when = {s.id: s.posted_at for s in untied_hist}
     out = []
@@ -374,6 +376,19 @@ def success_gap(c: Customer, week_signals: list[Signal], history: list[Signal],
         out.append(GapTheme(theme, this_week, weeks, len(ids)))
     out.sort(key=lambda g: (-g.weeks, -g.total, g.theme))
     return out[:4], len(untied_week)
+
+
+def gap_signal_ids(session: Session, c: Customer, theme: str, now: datetime, tz: str = "UTC") -> list[int]:
+    """The untied signals behind one success-gap theme of a customer (the weeks the digest looks at)."""
+    from bot.weeks import week_at
+
+    hist_start, _ = week_at(now, tz).previous(GAP_WEEKS - 1).bounds(tz)
+    rows = [r for r in repo.signal_trail(session, c.team_id, hist_start, now + timedelta(days=1), [c.id])
+            if r.milestone_id is None]
+    for name, ids in gap_themes(c, rows):
+        if name == theme:
+            return ids
+    return []
 
 
 def decisions_for_review(session: Session, team_id: str, channel_id: str, week_start: datetime) -> list[DecisionItem]:

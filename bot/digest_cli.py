@@ -9,9 +9,10 @@ from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import render
-from bot.app import build_app, utcnow
+from bot.app import build_app
 from bot.config import ConfigError, Settings
+from bot.render.terminal import digest_text
+from bot.services import utcnow
 from bot.weeks import parse_week, week_at
 from storage import repo
 from storage.models import Workspace
@@ -39,13 +40,13 @@ def run_digest_cli(settings: Settings, sf: sessionmaker[Session], args: argparse
         print(f"signalloop digest: {e}", file=sys.stderr)
         return 2
     if args.print_:
-        from bot.scheduler import DigestRunner
+        from bot.runner import DigestRunner
 
         runner = DigestRunner(settings, sf, utcnow, client_for=lambda t: None)  # type: ignore[arg-type, return-value]
         with sf() as s:
             dg = runner.build(s, team, args.channel, week)
             names = repo.display_names(s, team)
-        Console().print(render.digest_text(dg, names), markup=False, highlight=False)
+        Console().print(digest_text(dg, names), markup=False, highlight=False)
         return 0
     settings.require_slack()
     app, deps = build_app(settings, sf)

@@ -27,6 +27,7 @@ class Ephemeral:
 class DirectMessage:
     user: str
     text: str
+    blocks: list[Any] | None = None
 
 
 @dataclass(frozen=True)

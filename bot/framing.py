@@ -62,3 +62,8 @@ def advice(title: str, customer: str) -> str | None:
     return (f":bulb: “{quote(title)}” reads like our checklist (“{f.cue}”) rather than "
             f"{quote(customer)}'s outcome. Consider: {quote(suggestion(title, customer))} — "
             "what will they be able to do, and what stops hurting?")
+
+
+def gap_title(customer: str, theme: str) -> str:
+    """A milestone title to start from, for a success-gap theme: the customer's outcome, to be finished."""
+    return f"{customer} can {theme} without <the pain it removes>" if theme else ""

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from statistics import mean
 
 from bot import themes
-from bot.render import plural
 from bot.safety import quote
+from bot.text import plural
 from storage.models import Customer, Milestone, Signal
 
 FELT, NOT_YET, REGRESSED, NO_EVIDENCE = "felt", "not yet felt", "regressed", "no evidence"

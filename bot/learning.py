@@ -1,180 +1,22 @@
-"""The loop: the question, answers -> learnings and decisions, next week's review; /loop digest|learnings|decisions."""
+"""The loop: answers to the question -> learnings and decisions, and next week's review of them."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import customers as cust
-from bot.commands import Ctx, DigestHooks, UsageError, strip_quotes
-from bot.effects import Ephemeral, Reply, RunDigest, ScheduleChanged
-from bot.render import QUESTION, fmt_date
+from bot.effects import Effect, Ephemeral
+from bot.errors import UsageError
 from bot.safety import quote, safe
-from bot.weeks import WEEKDAYS, scheduled_at, valid_tz, week_at
+from bot.text import fmt_date
 from storage import repo
-from storage.models import DigestRun, DigestSchedule, Learning, LearningCustomer, LearningMilestone
+from storage.models import DigestRun, Learning, LearningCustomer, LearningMilestone
 
 MAX_LEARNING = 2000
 OUTCOMES = {"held": "Held", "changed": "Changed", "still_open": "Still open"}
-
-DIGEST_USAGE = ("Usage: `/loop digest schedule <weekday> <HH:MM> [IANA time zone] [portfolio]` "
-                "(e.g. `/loop digest schedule friday 15:00 Europe/London`), `/loop digest now`, "
-                "`/loop digest off`, `/loop digest llm on|off`, `/loop digest chart on|off`")
-
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    weekday: int
-    hour: int
-    minute: int
-    tz: str | None
-    portfolio: bool
-
-
-def parse_schedule(text: str) -> ScheduleSpec:
-    """`<weekday> <HH:MM> [IANA tz] [portfolio]` -> ScheduleSpec, or UsageError saying what is wrong."""
-    parts = text.split()
-    if len(parts) < 2:
-        raise UsageError(f"Say which day and time. {DIGEST_USAGE}")
-    day = parts[0].casefold()
-    matches = [i for i, d in enumerate(WEEKDAYS) if d.startswith(day) and len(day) >= 3]
-    if len(matches) != 1:
-        raise UsageError(f"“{safe(parts[0])}” is not a weekday: use monday … sunday (or mon … sun).")
-    m = re.fullmatch(r"(\d{1,2}):(\d{2})", parts[1])
-    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
-        raise UsageError(f"“{safe(parts[1])}” is not a time: use 24-hour HH:MM, e.g. 15:00.")
-    tz: str | None = None
-    portfolio = False
-    for extra in parts[2:]:
-        if extra.casefold() == "portfolio":
-            portfolio = True
-        elif tz is None and valid_tz(extra):
-            tz = extra
-        else:
-            raise UsageError(f"“{safe(extra)}” is not an IANA time zone (e.g. Europe/London, America/New_York) "
-                             f"or `portfolio`. {DIGEST_USAGE}")
-    return ScheduleSpec(matches[0], int(m.group(1)), int(m.group(2)), tz, portfolio)
-
-
-class LoopCommands(DigestHooks):
-    """`/loop digest …`, `/loop learnings`, `/loop decisions`."""
-
-    def __init__(self, sf: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
-        self.sf = sf
-        self.clock = clock
-
-    def dispatch(self, s: Session, ctx: Ctx, verb: str, rest: str) -> Reply:
-        if verb == "learnings":
-            return self.learnings(s, ctx, rest)
-        if verb == "decisions":
-            if rest:
-                raise UsageError("`/loop decisions` takes nothing after it.")
-            return self.decisions(s, ctx)
-        sub, _, tail = rest.partition(" ")
-        sub, tail = sub.casefold(), tail.strip()
-        if sub == "now":
-            if tail:
-                raise UsageError("`/loop digest now` takes nothing after it.")
-            return Reply(":hourglass_flowing_sand: Building this week's digest for this channel…",
-                         effects=[RunDigest(ctx.channel_id, ctx.user_id)])
-        if sub == "schedule":
-            return self.schedule(s, ctx, tail)
-        if sub == "off":
-            if tail:
-                raise UsageError("`/loop digest off` takes nothing after it.")
-            return self.off(s, ctx)
-        if sub in ("llm", "chart"):
-            return self.toggle(s, ctx, sub, tail)
-        raise UsageError(DIGEST_USAGE)
-
-    def schedule(self, s: Session, ctx: Ctx, text: str) -> Reply:
-        spec = parse_schedule(text)
-        u = repo.slack_user(s, ctx.team_id, ctx.user_id)
-        tz = spec.tz or (u.tz if u and u.tz and valid_tz(u.tz) else "UTC")
-        now = self.clock()
-        row = repo.schedule_for(s, ctx.team_id, ctx.channel_id)
-        if row is None:
-            row = DigestSchedule(team_id=ctx.team_id, channel_id=ctx.channel_id, llm_enabled=True,
-                                 chart_enabled=False)
-            s.add(row)
-        row.weekday, row.hour, row.minute, row.tz = spec.weekday, spec.hour, spec.minute, tz
-        row.portfolio, row.enabled, row.created_by, row.updated_at = spec.portfolio, True, ctx.user_id, now
-        s.flush()
-        week = week_at(now, tz)
-        first = scheduled_at(week, row.weekday, row.hour, row.minute, tz)
-        if first <= now:
-            first = scheduled_at(week.next(), row.weekday, row.hour, row.minute, tz)
-        scope = "every customer (portfolio)" if spec.portfolio else "this channel's customers"
-        tz_note = "" if spec.tz else " (your Slack time zone; add an IANA zone to change it)" if tz != "UTC" else \
-            " (UTC: add an IANA zone such as Europe/London to change it)"
-        return Reply(f":calendar: Weekly digest for {scope} scheduled here every "
-                     f"{WEEKDAYS[row.weekday].capitalize()} at {row.hour:02d}:{row.minute:02d} {tz}{tz_note}. "
-                     f"First one: {first.astimezone(_zone(tz)):%a %b %d, %H:%M}. `/loop digest off` stops it.",
-                     public=True, effects=[ScheduleChanged(ctx.channel_id)])
-
-    def off(self, s: Session, ctx: Ctx) -> Reply:
-        row = repo.schedule_for(s, ctx.team_id, ctx.channel_id)
-        if row is None or not row.enabled:
-            raise UsageError("No weekly digest is scheduled in this channel. "
-                             "`/loop digest schedule <weekday> <HH:MM> [time zone]` sets one up.")
-        row.enabled = False
-        row.updated_at = self.clock()
-        return Reply(":no_bell: The weekly digest in this channel is off. Learnings and decisions are kept.",
-                     public=True, effects=[ScheduleChanged(ctx.channel_id)])
-
-    def toggle(self, s: Session, ctx: Ctx, what: str, value: str) -> Reply:
-        if value.casefold() not in ("on", "off"):
-            raise UsageError(f"Usage: `/loop digest {what} on|off`")
-        row = repo.schedule_for(s, ctx.team_id, ctx.channel_id)
-        if row is None:
-            raise UsageError("Schedule this channel's digest first: `/loop digest schedule <weekday> <HH:MM>`.")
-        on = value.casefold() == "on"
-        if what == "llm":
-            row.llm_enabled = on
-            return Reply(f":robot_face: The LLM summary is {'on' if on else 'off'} for this channel's digest"
-                         + ("" if on else " (the deterministic digest is posted as always)") + ".")
-        row.chart_enabled = on
-        return Reply(f":chart_with_upwards_trend: The weekly chart is {'attached to' if on else 'left out of'} "
-                     "this channel's digest.")
-
-    def learnings(self, s: Session, ctx: Ctx, name: str) -> Reply:
-        customer_id = None
-        title = "Learnings"
-        if name.strip():
-            found = cust.resolve_exact(s, ctx.team_id, strip_quotes(name))
-            if isinstance(found, cust.NoMatch):
-                raise UsageError(cust.no_match_message(found))
-            customer_id, title = found.id, f"Learnings about {safe(found.name)}"
-        rows = repo.learnings(s, ctx.team_id, customer_id=customer_id)
-        if not rows:
-            return Reply(f"{title}: none yet. Answer the digest's question in its thread — *{QUESTION}*")
-        lines = [f"*{title}* (newest first)"] + [learning_line(s, ctx.team_id, r) for r in rows]
-        return Reply("\n".join(lines)[:3900])
-
-    def decisions(self, s: Session, ctx: Ctx) -> Reply:
-        rows = repo.learnings(s, ctx.team_id, decisions_only=True)
-        if not rows:
-            return Reply("No decisions recorded yet. When you add a learning, name the decision it affects.")
-        lines = ["*Decisions* (newest first)"]
-        for r in rows:
-            state = OUTCOMES.get(r.outcome or "", "to review")
-            by = f" by <@{r.outcome_by}> on {fmt_date(r.outcome_at)}" if r.outcome_by and r.outcome_at else ""
-            owner = f" · owner <@{r.owner_id}>" if r.owner_id else ""
-            review = f" · review {fmt_date(r.review_on)}" if r.review_on else ""
-            lines.append(f"• “{quote(r.decision or '', 200)}” — *{state}*{by}{owner}{review}\n"
-                         f"   _because: {quote(r.text, 160)}_")
-        return Reply("\n".join(lines)[:3900])
-
-
-def _zone(tz: str):  # noqa: ANN202
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(tz)
-
 
 def learning_line(s: Session, team_id: str, r: Learning) -> str:
     names = []
@@ -235,6 +77,7 @@ class Submitted:
     errors: dict[str, str]
     message: str = ""
     learning_id: int | None = None
+    effects: list[Effect] = field(default_factory=list)
 
 
 def submit_learning(sf: sessionmaker[Session], team_id: str, user: str, meta: dict, values: dict,
@@ -292,4 +135,59 @@ def submit_learning(sf: sessionmaker[Session], team_id: str, user: str, meta: di
 def outcome_line(row: Learning) -> str:
     when = fmt_date(row.outcome_at) if row.outcome_at else ""
     label = OUTCOMES[row.outcome or "still_open"]
-    return f"*{label}* — “{quote(row.decision or '', 200)}” · <@{row.outcome_by}> {when}"
+    line = f"*{label}* — “{quote(row.decision or '', 200)}” · <@{row.outcome_by}> {when}"
+    if row.outcome == "changed" and row.changed_to:
+        line += f"\n   :arrow_right: now: “{quote(row.changed_to, 300)}”"
+    return line
+
+
+def answer_in_thread(sf: sessionmaker[Session], team_id: str, channel_id: str, ts: str, thread_ts: str | None,
+                     user_id: str | None, text: str, now: datetime) -> list[Effect] | None:
+    """A reply in a digest's thread becomes a learning; None when the thread is not a digest's."""
+    if not thread_ts or thread_ts == ts:
+        return None
+    with sf.begin() as s:
+        row, is_digest = record_thread_reply(s, team_id, channel_id, ts, thread_ts, user_id, text, now)
+        learning_id = row.id if row is not None else None
+    if not is_digest:
+        return None
+    if learning_id is None or not user_id:
+        return []
+    return [decision_offer(channel_id, user_id, learning_id)]
+
+
+def learning_modal_for(s: Session, team_id: str, user: str, meta: dict, now: datetime,
+                       learning_id: int | None = None) -> dict | None:
+    """The learning modal, empty or filled with a learning to name its decision; None when it is gone."""
+    from bot.render.modals import learning_modal
+
+    everyone = repo.list_customers(s, team_id)
+    text = decision = None
+    chosen: list[int] = []
+    review = next_review(now)
+    if learning_id is not None:
+        row = repo.learning_by_id(s, team_id, learning_id)
+        if row is None:
+            return None
+        text, decision = row.text, row.decision
+        chosen = [lc.customer_id for lc in row.customers]
+        review = row.review_on or review
+        meta = dict(meta, learning=learning_id)
+    return learning_modal(everyone, json.dumps(meta), user, review, text, decision, chosen,
+                          title="Name the decision" if learning_id else "Add a learning")
+
+
+MAX_CHANGED_TO = 500
+
+
+def record_change(s: Session, team_id: str, learning_id: int, changed_to: str, user: str,
+                  now: datetime) -> Learning:
+    """A decision marked Changed, with what it changed to."""
+    text = changed_to.strip()
+    if not text:
+        raise UsageError("Say what the decision changed to.")
+    if len(text) > MAX_CHANGED_TO:
+        raise UsageError(f"Keep it under {MAX_CHANGED_TO} characters.")
+    row = set_outcome(s, team_id, learning_id, "changed", user, now)
+    row.changed_to = text
+    return row

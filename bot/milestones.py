@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -10,6 +11,9 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
+from storage import repo
 from storage.models import Customer, Milestone, MilestoneEvent
 
 TEMPLATES_PATH = Path(__file__).with_name("templates.toml")
@@ -57,6 +61,21 @@ def load_templates(path: Path = TEMPLATES_PATH) -> dict[str, Segment]:
                                     stall_days=int(seg.get("stall_days", DEFAULT_STALL_DAYS)),
                                     quiet_weeks=int(seg.get("quiet_weeks", DEFAULT_QUIET_WEEKS)),
                                     milestones=ms)
+    return out
+
+
+def templates_for(session: Session, team_id: str) -> dict[str, Segment]:
+    """The bundled templates, with the workspace's own added (its own win when a segment has both)."""
+    out = dict(load_templates())
+    for row in repo.workspace_templates(session, team_id):
+        items = json.loads(row.titles)
+        base = out.get(row.segment.casefold())
+        out[row.segment.casefold()] = Segment(
+            key=row.segment, label=row.label or row.segment,
+            stall_days=base.stall_days if base else DEFAULT_STALL_DAYS,
+            quiet_weeks=base.quiet_weeks if base else DEFAULT_QUIET_WEEKS,
+            milestones=tuple(TemplateMilestone(title=i["title"], days=i.get("days"), impact=i.get("impact"),
+                                               ask=i.get("ask"), ask_kind=i.get("ask_kind")) for i in items))
     return out
 
 

@@ -46,12 +46,23 @@ _URL = re.compile(r"<?(https?://[^\s|>]+)(\|[^>]*)?>?")
 
 
 def model_text(text: str, allowed_users: Collection[str], allowed_hosts: Collection[str], limit: int) -> str:
-    """Text a model wrote: no mass mentions, no mention or link outside what was allowed, bounded, escaped."""
+    """Text a model wrote: no mass mentions, no mention or link outside what was allowed, bounded, escaped.
+
+    Everything is escaped except the mentions it was allowed to keep, which stay real `<@U…>` mentions.
+    """
     text = _ANY_SPECIAL.sub("", text)
     text = _BARE_MASS.sub(lambda m: m.group(1), text)
-    text = _USER.sub(lambda m: m.group(0) if m.group(1) in allowed_users else "", text)
+    kept: list[str] = []
+
+    def keep(m: re.Match[str]) -> str:
+        if m.group(1) not in allowed_users:
+            return ""
+        kept.append(f"<@{m.group(1)}>")
+        return f"\x00{len(kept) - 1}\x00"
+
+    text = _USER.sub(keep, text.replace("\x00", ""))
     text = _URL.sub(lambda m: m.group(1) if (urlparse(m.group(1)).hostname or "") in allowed_hosts else "", text)
     text = " ".join(text.split())
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
-    return safe(text)
+    return re.sub(r"\x00(\d+)\x00", lambda m: kept[int(m.group(1))], safe(text)).replace("\x00", "")

@@ -1,412 +1,129 @@
-"""Weekly digests on APScheduler 3.x (SQLAlchemy job store on DATABASE_URL), exactly once per channel and week.
+"""APScheduler 3.x wiring only: in-memory jobs rebuilt from the digest_schedules table.
 
-Exactly once comes from the database, not the scheduler: a digest_runs row unique on
-(team, channel, ISO week) is claimed and committed before anything is posted, so two
-instances, a restart across the scheduled minute and the start-up catch-up all post one digest.
+APScheduler's guide says a job store must never be shared between schedulers, so each instance keeps
+its jobs in memory and rebuilds them from `digest_schedules` (the truth) at start, after a change made
+here, and every RESYNC seconds for changes made on other instances. Exactly once comes from the claims
+in `digest_runs` (bot.runner), not from the scheduler.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
-from bot import render
-from bot.config import Settings
-from bot.digest import Digest, build_digest, gc_paused
-from bot.weeks import WEEKDAYS, Week, scheduled_at, week_at
+from bot.weeks import WEEKDAYS
 from storage import repo
-from storage.models import DigestRun, DigestSchedule
 
 if TYPE_CHECKING:
-    from bot.app import Deps
+    from bot.llm import LLMClassifier
+    from bot.runner import DigestRunner
 
 log = logging.getLogger(__name__)
 
-LATE_AFTER = timedelta(minutes=5)
-STALE_CLAIM = timedelta(minutes=15)
-REMIND_AFTER = timedelta(days=2)
-# errors that mean "the app can't post there": keep the schedule, tell the team
-CHANNEL_ERRORS = {"channel_not_found", "not_in_channel", "is_archived"}
-
-# APScheduler stores a job as a reference to a module-level function plus pickled arguments;
-# the function finds the live runner of this process here.
-_RUNNER: DigestRunner | None = None
+RESYNC_SECONDS = 30
+RETRY_SECONDS = 10  # a due digest whose claim could not be written (the database away) is tried again this soon
 
 
-def scheduled_digest(team_id: str, channel_id: str) -> None:
-    """The persisted job: post this week's digest for one channel (no-op if it is already claimed)."""
-    if _RUNNER is not None:
-        _RUNNER.run_scheduled(team_id, channel_id)
+class DigestJobs:
+    """One cron job per enabled schedule, kept in step with the table."""
 
-
-@dataclass
-class PostResult:
-    status: str  # posted | already | failed | empty
-    run_id: int | None = None
-    ts: str | None = None
-    error: str | None = None
-    messages: int = 0
-
-
-class DigestRunner:
-    """Builds and posts digests; every entry point is a plain function of (store, client, now)."""
-
-    def __init__(self, settings: Settings, sf: sessionmaker[Session], clock: Callable[[], datetime],
-                 client_for: Callable[[str], WebClient], enrich: Callable[[Session, Digest, Any], None] | None = None,
-                 chart: Callable[[Session, Digest], bytes | None] | None = None) -> None:
-        self.settings = settings
-        self.sf = sf
-        self.clock = clock
-        self.client_for = client_for
-        self.enrich = enrich
-        self.chart = chart
-        self.instance = f"{socket.gethostname()}:{os.getpid()}"
-        self.scheduler: BackgroundScheduler | None = None
-        # claims this process dropped because the database went away before anything was posted: retake at once
-        self._abandoned: set[int] = set()
-        # posted to Slack, but the database went away before it could be recorded: record, never repost
-        self._unrecorded: dict[int, tuple[str, dict]] = {}
-        self._lock = threading.Lock()
-
-    # --- scheduler wiring -----------------------------------------------------------------
-
-    def register(self, scheduler: BackgroundScheduler) -> None:
-        global _RUNNER
-        _RUNNER = self
+    def __init__(self, scheduler: BackgroundScheduler, runner: DigestRunner) -> None:
         self.scheduler = scheduler
-        with self.sf() as s:
-            for row in repo.enabled_schedules(s):
-                self.sync(row)
-        scheduler.add_job(self.send_reminders, "interval", minutes=10, id="reminders", jobstore="local",
-                          replace_existing=True)
-        scheduler.add_job(self.catch_up, "interval", minutes=15, id="catch_up", jobstore="local",
-                          replace_existing=True, next_run_time=self.clock())
-        if self.settings.retention_days:
-            scheduler.add_job(self.apply_retention, "interval", hours=6, id="retention", jobstore="local",
-                              replace_existing=True, next_run_time=self.clock())
+        self.runner = runner
+        self._jobs: dict[str, tuple] = {}  # job id -> (weekday, hour, minute, tz)
+
+    @staticmethod
+    def job_id(team_id: str, channel_id: str) -> str:
+        return f"digest:{team_id}:{channel_id}"
+
+    def _set(self, team_id: str, channel_id: str, when: tuple | None) -> None:
+        jid = self.job_id(team_id, channel_id)
+        if when is None:
+            if self._jobs.pop(jid, None) is not None:
+                try:
+                    self.scheduler.remove_job(jid)
+                except JobLookupError:
+                    pass
+            return
+        if self._jobs.get(jid) == when:
+            return
+        weekday, hour, minute, tz = when
+        trigger = CronTrigger(day_of_week=WEEKDAYS[weekday][:3], hour=hour, minute=minute, timezone=tz)
+        self.scheduler.add_job(self.fire, trigger, args=[team_id, channel_id], id=jid, replace_existing=True)
+        self._jobs[jid] = when
+
+    def fire(self, team_id: str, channel_id: str) -> None:
+        """The minute came: claim and queue; with the database away, try again shortly until it answers."""
+        try:
+            self.runner.on_due(team_id, channel_id)
+        except OperationalError:
+            log.warning("database unavailable at the digest's minute for %s/%s; trying again in %d s",
+                        team_id, channel_id, RETRY_SECONDS)
+            self.scheduler.add_job(self.fire, "date", args=[team_id, channel_id],
+                                   id=f"retry:{team_id}:{channel_id}", replace_existing=True,
+                                   run_date=datetime.now(UTC) + timedelta(seconds=RETRY_SECONDS))
+
+    def resync(self) -> None:
+        """Make the jobs match every enabled schedule in the database."""
+        try:
+            with self.runner.sf() as s:
+                rows = {(r.team_id, r.channel_id): (r.weekday, r.hour, r.minute, r.tz)
+                        for r in repo.enabled_schedules(s)}
+        except OperationalError:
+            log.warning("database unavailable: the digest schedules keep their jobs until it answers")
+            return
+        wanted = {self.job_id(*k) for k in rows}
+        for jid in list(self._jobs):
+            if jid not in wanted:
+                _, team_id, channel_id = jid.split(":", 2)
+                self._set(team_id, channel_id, None)
+        for (team_id, channel_id), when in rows.items():
+            self._set(team_id, channel_id, when)
 
     def sync_channel(self, team_id: str, channel_id: str) -> None:
-        with self.sf() as s:
+        """A schedule changed here (`/loop digest schedule|off`): apply it now."""
+        with self.runner.sf() as s:
             row = repo.schedule_for(s, team_id, channel_id)
-            if row is not None:
-                self.sync(row)
-
-    def sync(self, row: DigestSchedule) -> None:
-        """Add, move or remove the channel's weekly job after /loop digest schedule|off."""
-        if self.scheduler is None:
-            return
-        job_id = f"digest:{row.team_id}:{row.channel_id}"
-        if not row.enabled:
-            try:
-                self.scheduler.remove_job(job_id)
-            except JobLookupError:
-                pass
-            return
-        trigger = CronTrigger(day_of_week=WEEKDAYS[row.weekday][:3], hour=row.hour, minute=row.minute,
-                              timezone=row.tz)
-        self.scheduler.add_job(scheduled_digest, trigger, args=[row.team_id, row.channel_id], id=job_id,
-                               replace_existing=True, jobstore="default")
-
-    # --- entry points -------------------------------------------------------------------
-
-    def run_scheduled(self, team_id: str, channel_id: str) -> PostResult | None:
-        """The scheduled minute came: post this week's digest (late when it is well past the minute)."""
-        now = self.clock()
-        with self.sf() as s:
-            row = repo.schedule_for(s, team_id, channel_id)
-            if row is None or not row.enabled:
-                return None
-            week = week_at(now, row.tz)
-            due = scheduled_at(week, row.weekday, row.hour, row.minute, row.tz)
-        if now < due - timedelta(minutes=1):
-            return None  # a misfire from last week replayed in a new week before its minute: skip
-        return self.post(team_id, channel_id, week, late=now - due > LATE_AFTER, requested_by=None)
-
-    def catch_up(self) -> list[PostResult]:
-        """At start-up (and every quarter hour): post any digest whose minute passed this week and was missed."""
-        now = self.clock()
-        out = []
-        with self._lock:
-            unrecorded = list(self._unrecorded.items())
-        for run_id, (ts, meta) in unrecorded:
-            self._finish(run_id, "posted", ts=ts, meta=meta)
-            with self._lock:
-                del self._unrecorded[run_id]
-        with self.sf() as s:
-            rows = [(r.team_id, r.channel_id, r.tz, r.weekday, r.hour, r.minute) for r in repo.enabled_schedules(s)]
-        for team_id, channel_id, tz, weekday, hour, minute in rows:
-            week = week_at(now, tz)
-            due = scheduled_at(week, weekday, hour, minute, tz)
-            if due > now:
-                continue
-            with self.sf() as s:
-                run = repo.digest_run(s, team_id, channel_id, week.label)
-                if run is not None and not self._retakeable(run, now):
-                    continue
-            out.append(self.post(team_id, channel_id, week, late=now - due > LATE_AFTER, requested_by=None))
-        return out
-
-    def run_now(self, client: WebClient | None, team_id: str, channel_id: str, user_id: str) -> PostResult:
-        """`/loop digest now`: this week's digest now, or a pointer to the one already posted.
-
-        It runs after the command was answered, so a failure is told to the person who asked.
-        """
-        client = client or self.client_for(team_id)
-        try:
-            with self.sf() as s:
-                row = repo.schedule_for(s, team_id, channel_id)
-                tz = row.tz if row else "UTC"
-            return self.post(team_id, channel_id, week_at(self.clock(), tz), late=False, requested_by=user_id,
-                             client=client)
-        except Exception as e:  # the requester must hear about it; the log has the details
-            log.exception("/loop digest now failed for %s/%s", team_id, channel_id)
-            why = "the database did not answer" if isinstance(e, OperationalError) else "an internal error (logged)"
-            try:
-                client.chat_postEphemeral(channel=channel_id, user=user_id,
-                                          text=f":warning: This week's digest could not be built: {why}. Nothing "
-                                               "was posted; try `/loop digest now` again in a minute.")
-            except SlackApiError as err:
-                log.warning("could not tell %s: %s", user_id, err.response.get("error"))
-            return PostResult("failed", error=str(e))
-
-    # --- the work -----------------------------------------------------------------------
-
-    def _retakeable(self, run: DigestRun, now: datetime) -> bool:
-        """A claim abandoned mid-post: by a crashed instance (stale), or by this one (e.g. the database went away)."""
-        if run.status != "claimed":
-            return False
-        with self._lock:
-            if run.id in self._unrecorded:
-                return False
-            if now - run.claimed_at > STALE_CLAIM:
-                return True
-            return run.id in self._abandoned
-
-    def claim(self, team_id: str, channel_id: str, week: Week, late: bool, retry_failed: bool) -> int | None:
-        """Claim (team, channel, week); a stale claim (a crash mid-post) or, when asked, a failed one is retaken."""
-        now = self.clock()
-        with self.sf.begin() as s:
-            repo.ensure_workspace(s, team_id, now)
-            run_id = repo.claim_digest_run(s, dict(team_id=team_id, channel_id=channel_id, week=week.label,
-                                                   status="claimed", late=late, claimed_by=self.instance,
-                                                   claimed_at=now))
-            if run_id is not None:
-                return run_id
-            existing = repo.digest_run(s, team_id, channel_id, week.label)
-            if existing is None:
-                return None
-            retake = self._retakeable(existing, now) or (retry_failed and existing.status == "failed")
-            if not retake:
-                return None
-            res = s.execute(update(DigestRun).where(DigestRun.id == existing.id,
-                                                    DigestRun.status == existing.status,
-                                                    DigestRun.claimed_at == existing.claimed_at)
-                            .values(status="claimed", claimed_by=self.instance, claimed_at=now, late=late,
-                                    error=None))
-            return existing.id if res.rowcount else None
-
-    def build(self, s: Session, team_id: str, channel_id: str, week: Week) -> Digest:
-        """The digest of `week` for a channel, with the schedule's zone and scope."""
-        row = repo.schedule_for(s, team_id, channel_id)
-        tz = row.tz if row else "UTC"
-        prev = repo.digest_run(s, team_id, channel_id, week.previous().label)
-        start_override = prev.posted_at if prev is not None and prev.posted_at else None
-        return build_digest(s, team_id, channel_id, week, self.clock(), tz=tz,
-                            portfolio=bool(row and row.portfolio), start_override=start_override,
-                            impact_days=self.settings.impact_review_days)
-
-    def post(self, team_id: str, channel_id: str, week: Week, late: bool, requested_by: str | None,
-             client: WebClient | None = None) -> PostResult:
-        client = client or self.client_for(team_id)
-        run_id = self.claim(team_id, channel_id, week, late, retry_failed=requested_by is not None)
-        if run_id is None:
-            if requested_by:
-                self._tell_already(client, team_id, channel_id, week, requested_by)
-            return PostResult("already")
-        with self._lock:
-            self._abandoned.discard(run_id)
-        try:
-            with self.sf() as s:
-                dg = self.build(s, team_id, channel_id, week)
-                dg.late, dg.run_id = late, run_id
-                row = repo.schedule_for(s, team_id, channel_id)
-                llm_on = row.llm_enabled if row else True
-                if self.enrich is not None and llm_on:
-                    self.enrich(s, dg, run_id)
-                chart = self.chart(s, dg) if self.chart is not None and row is not None and row.chart_enabled else None
-                names = repo.display_names(s, team_id)
-            with gc_paused():  # rendering a large week allocates as much as building it
-                messages, truncated = render.cap_thread(render.digest_messages(dg, run_id))
-                full_text = render.digest_text(dg, names) if truncated else None
-        except OperationalError:
-            # nothing posted: the next catch-up (every 15 minutes) retakes the claim once the database is back
-            log.warning("database unavailable while building the digest for %s/%s %s; it will be retried",
-                        team_id, channel_id, week.label)
-            with self._lock:
-                self._abandoned.add(run_id)
-            raise
-        except Exception as e:
-            log.exception("building the digest failed for %s/%s %s", team_id, channel_id, week.label)
-            self._finish(run_id, "failed", error=f"build: {e}")
-            raise
-        try:
-            first = client.chat_postMessage(channel=channel_id, text=messages[0][0], blocks=messages[0][1],
-                                            unfurl_links=False, unfurl_media=False)
-        except SlackApiError as e:
-            err = str(e.response.get("error"))
-            log.warning("digest for %s/%s %s not posted: %s", team_id, channel_id, week.label, err)
-            self._finish(run_id, "failed", error=err)
-            self._tell_failure(client, team_id, channel_id, err, requested_by)
-            return PostResult("failed", run_id, error=err)
-        ts = first["ts"]
-        try:
-            self._finish(run_id, "posted", ts=ts, meta=dg.llm_meta)
-        except OperationalError:
-            log.warning("digest for %s/%s %s posted but not yet recorded (database unavailable)",
-                        team_id, channel_id, week.label)
-            with self._lock:
-                self._unrecorded[run_id] = (ts, dg.llm_meta)
-        for text, blocks in messages[1:]:
-            try:
-                client.chat_postMessage(channel=channel_id, thread_ts=ts, text=text, blocks=blocks,
-                                        unfurl_links=False, unfurl_media=False)
-            except SlackApiError as e:
-                log.warning("digest continuation not posted: %s", e.response.get("error"))
-        if full_text:
-            try:
-                client.files_upload_v2(channel=channel_id, thread_ts=ts, content=full_text.encode("utf-8"),
-                                       filename=f"signalloop-{week.label}-digest.txt",
-                                       title=f"The whole digest — week {week.week}")
-            except SlackApiError as e:
-                log.warning("full digest file not uploaded: %s", e.response.get("error"))
-        if chart:
-            try:
-                client.files_upload_v2(channel=channel_id, thread_ts=ts, content=chart,
-                                       filename=f"signalloop-{week.label}.png",
-                                       title=f"Signals and milestones — week {week.week}")
-            except SlackApiError as e:
-                log.warning("chart not uploaded: %s", e.response.get("error"))
-        log.info("digest posted for %s/%s %s (%d messages)", team_id, channel_id, week.label, len(messages))
-        return PostResult("posted", run_id, ts, messages=len(messages))
-
-    def _finish(self, run_id: int, status: str, ts: str | None = None, error: str | None = None,
-                meta: dict | None = None) -> None:
-        with self.sf.begin() as s:
-            run = s.get(DigestRun, run_id)
-            if run is None:
-                return
-            run.status, run.error = status, error
-            if meta:
-                run.llm_model, run.prompt_version = meta.get("llm_model"), meta.get("prompt_version")
-                run.llm_status = meta.get("llm_status")
-            if ts:
-                run.message_ts, run.posted_at = ts, self.clock()
-
-    def _tell_already(self, client: WebClient, team_id: str, channel_id: str, week: Week, user: str) -> None:
-        with self.sf() as s:
-            run = repo.digest_run(s, team_id, channel_id, week.label)
-            ws = repo.get_workspace(s, team_id)
-        where = ""
-        if run is not None and run.message_ts and ws is not None and ws.url:
-            where = f": <{ws.url.rstrip('/')}/archives/{channel_id}/p{run.message_ts.replace('.', '')}|see it here>"
-        text = (f"This week's digest ({week.label}) was already posted in this channel{where}. "
-                "There is one per channel per week; answer its question in its thread.")
-        if run is not None and run.status == "claimed":
-            text = "This week's digest is being posted right now; it will appear in a moment."
-        try:
-            client.chat_postEphemeral(channel=channel_id, user=user, text=text)
-        except SlackApiError as e:
-            log.warning("could not tell %s: %s", user, e.response.get("error"))
-
-    def _tell_failure(self, client: WebClient, team_id: str, channel_id: str, err: str, user: str | None) -> None:
-        """Say where it can be heard why the digest did not go out: the requester, or whoever scheduled it."""
-        with self.sf() as s:
-            row = repo.schedule_for(s, team_id, channel_id)
-            target = user or (row.created_by if row else None)
-        if not target:
-            return
-        why = {"not_in_channel": f"I'm not a member of <#{channel_id}>: `/invite @signalloop` there",
-               "channel_not_found": f"<#{channel_id}> can't be found (deleted, or private without me in it)",
-               "is_archived": f"<#{channel_id}> is archived: unarchive it or schedule the digest elsewhere"}.get(
-            err, f"Slack answered `{err}`")
-        text = (f":warning: This week's digest for <#{channel_id}> could not be posted — {why}. The schedule is "
-                "kept; once fixed, `/loop digest now` there posts this week's digest.")
-        try:
-            client.chat_postMessage(channel=target, text=text)
-        except SlackApiError as e:
-            log.warning("could not tell %s about the failed digest: %s", target, e.response.get("error"))
-
-    def send_reminders(self) -> int:
-        """One reminder in the thread of each digest that collected no learning in two days."""
-        now = self.clock()
-        sent = 0
-        with self.sf() as s:
-            runs = [(r.id, r.team_id, r.channel_id, r.message_ts) for r in
-                    repo.runs_needing_reminder(s, now - REMIND_AFTER)]
-        for run_id, team_id, channel_id, ts in runs:
-            with self.sf.begin() as s:
-                if not repo.claim_reminder(s, run_id, now):
-                    continue
-            try:
-                self.client_for(team_id).chat_postMessage(
-                    channel=channel_id, thread_ts=ts, text=f"No learnings yet from this digest. {render.QUESTION}",
-                    blocks=render.to_dicts([render.section(
-                        f":wave: No learnings yet from this digest. *{render.QUESTION}*\nReply here, or:",
-                        accessory=render.button("Add a learning", "add_learning", str(run_id), "primary"))]))
-                sent += 1
-            except SlackApiError as e:
-                log.warning("reminder not posted: %s", e.response.get("error"))
-        return sent
-
-    def apply_retention(self) -> int:
-        days = self.settings.retention_days
-        if not days:
-            return 0
-        with self.sf.begin() as s:
-            n = repo.erase_signal_text_before(s, self.clock() - timedelta(days=days))
-        if n:
-            log.info("retention: erased the text of %d signals older than %d days", n, days)
-        return n
+            when = (row.weekday, row.hour, row.minute, row.tz) if row is not None and row.enabled else None
+        self._set(team_id, channel_id, when)
 
 
-def make_scheduler(engine: Engine) -> BackgroundScheduler:
-    """Weekly jobs live in the app's own database (they survive restarts); housekeeping jobs in memory."""
+def make_scheduler(workers: int = 10) -> BackgroundScheduler:
+    """Jobs in memory; the threads that fire them only claim (builds run on the runner's own pool)."""
     return BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine), "local": MemoryJobStore()},
+        jobstores={"default": MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(workers)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone="UTC",
     )
 
 
-def start_scheduler(settings: Settings, engine: Engine, sf: sessionmaker[Session], deps: Deps
-                    ) -> BackgroundScheduler:
-    scheduler = make_scheduler(engine)
-    register_jobs(scheduler, deps)
+def register_jobs(scheduler: BackgroundScheduler, runner: DigestRunner, classifier: LLMClassifier | None = None,
+                  retention: bool = False) -> DigestJobs:
+    """Wire the scheduled work, mirroring handlers.register(app): digests, reminders, catch-up, retention."""
+    jobs = DigestJobs(scheduler, runner)
+    jobs.resync()
+    scheduler.add_job(jobs.resync, "interval", seconds=RESYNC_SECONDS, id="resync")
+    scheduler.add_job(runner.send_reminders, "interval", minutes=10, id="reminders")
+    scheduler.add_job(runner.catch_up, "interval", minutes=15, id="catch_up", next_run_time=runner.clock())
+    if retention:
+        scheduler.add_job(runner.apply_retention, "interval", hours=6, id="retention", next_run_time=runner.clock())
+    if classifier is not None:  # optional: the model re-reads recent signals' kind and sentiment
+        scheduler.add_job(classifier.run, "interval", minutes=10, id="llm_classify")
+    return jobs
+
+
+def start_scheduler(runner: DigestRunner, classifier: LLMClassifier | None = None,
+                    retention: bool = False) -> tuple[BackgroundScheduler, DigestJobs]:
+    scheduler = make_scheduler()
+    jobs = register_jobs(scheduler, runner, classifier, retention)
     scheduler.start()
-    return scheduler
-
-
-def register_jobs(scheduler: BackgroundScheduler, deps: Deps) -> None:
-    """Wire the digest runner's jobs, mirroring handlers.register(app)."""
-    if deps.digest_runner is not None:
-        deps.digest_runner.register(scheduler)
-    if deps.classifier is not None:  # optional: the model re-reads recent signals' kind and sentiment
-        scheduler.add_job(deps.classifier.run, "interval", minutes=10, id="llm_classify", jobstore="local",
-                          replace_existing=True)
+    return scheduler, jobs

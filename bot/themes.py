@@ -1,11 +1,20 @@
-"""Themes in customer text: the recurring content words and word pairs, by transparent counting."""
+"""Themes in customer text: the phrases a person would write ("shift swaps", "holiday pay"), shared by several
+messages.
+
+Candidate phrases come from YAKE (keyphrases of one to three words) read over the messages together; each is
+matched in every message by its Snowball stems ("swap shifts" and "shift swaps" differ, "shift swap" and
+"shift swaps" do not), and themes are the candidates most messages share, each message counted once.
+Stems are also what impact reviews match milestones and signals by.
+"""
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+
+import snowballstemmer
+import yake
 
 STOP = frozenset("""
 a about above after again against all also am an and any are aren't as at be because been before being below
@@ -25,6 +34,12 @@ great good bad love could would can will make makes made see seen
 _WORD = re.compile(r"[a-z][a-z'\-]{2,}")
 
 
+_WORD = re.compile(r"[a-z][a-z'\-]{2,}")
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9'\-]*")
+_STEMMER = snowballstemmer.stemmer("english")
+MAX_TEXTS_FOR_CANDIDATES = 300  # the newest messages YAKE reads; every message is still matched
+
+
 def words(text: str, exclude: Iterable[str] = ()) -> list[str]:
     return _words(text, STOP.union(exclude) if exclude else STOP)
 
@@ -34,45 +49,79 @@ def _words(text: str, excluded: frozenset[str]) -> list[str]:
     return [w.strip("'-") for w in _WORD.findall(text.casefold()) if w not in excluded]
 
 
-def content_words(text: str) -> set[str]:
-    return set(words(text))
-
 
 @lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
-    """A crude English stem, enough to match "manually" with "manual" and "runs" with "run"."""
-    for suffix in ("ing", "ed", "ly", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
+    """The Snowball (Porter 2) stem: "manually" and "manual", "runs" and "run" meet."""
+    return _STEMMER.stemWord(word)
 
 
 def stems(text: str) -> set[str]:
     return {stem(w) for w in words(text)}
 
 
+def _stem_seq(text: str) -> list[str]:
+    return [stem(t.strip("'-")) for t in _TOKEN.findall(text.casefold())]
+
+
+@lru_cache(maxsize=1)
+def _extractor() -> yake.KeywordExtractor:
+    return yake.KeywordExtractor(lan="en", n=3, top=60, dedupLim=0.9)
+
+
+def _candidates(texts: Sequence[str], excluded: frozenset[str]) -> list[str]:
+    """Keyphrases worth checking: YAKE's, with no stop word or excluded name at either edge."""
+    doc = ".\n".join(t.strip().rstrip(".!?") for t in texts[-MAX_TEXTS_FOR_CANDIDATES:])
+    out = []
+    for phrase, _ in _extractor().extract_keywords(doc):
+        ws = phrase.casefold().split()
+        if not ws or ws[0] in excluded or ws[-1] in excluded or any(not _WORD.fullmatch(w) for w in ws):
+            continue
+        out.append(" ".join(ws))
+    return out
+
+
+def _contains(seq: list[str], sub: list[str]) -> bool:
+    n = len(sub)
+    return any(seq[i:i + n] == sub for i in range(len(seq) - n + 1))
+
+
 def themes(texts: Sequence[tuple[int, str]], exclude: Iterable[str] = (), min_count: int = 2,
            limit: int = 5) -> list[tuple[str, list[int]]]:
-    """(theme, ids) for words or word pairs shared by at least `min_count` texts, most shared first.
-
-    A text counts toward one theme only (the most shared one it contains), so counts add up.
-    """
-    ex = STOP.union(exclude)
-    having: defaultdict[str, list[int]] = defaultdict(list)  # term -> ids of the texts that contain it
-    for tid, text in texts:
-        ws = _words(text, ex)
-        for term in set(ws).union(map(" ".join, zip(ws, ws[1:], strict=False))):
-            having[term].append(tid)
-    # prefer a pair over its words when the pair is as common
-    ranked = sorted((t for t, ids in having.items() if len(ids) >= min_count),
-                    key=lambda t: (-len(having[t]), -t.count(" "), t))
+    """(theme, ids) for phrases shared by at least `min_count` texts, most shared first (longer phrases first
+    when as common); a text counts toward one theme only, so counts add up."""
+    if len(texts) < min_count:
+        return []
+    excluded = STOP.union(w.casefold() for w in exclude)
+    seqs = [(tid, _stem_seq(text)) for tid, text in texts]
+    having: dict[str, list[int]] = {}
+    for phrase in _candidates([text for _, text in texts], excluded):
+        key = [stem(w) for w in phrase.split()]
+        ids = [tid for tid, seq in seqs if _contains(seq, key)]
+        if len(ids) >= min_count:
+            # the same stems written another way: keep the form first seen
+            having.setdefault(" ".join(key), ids)
+            having[" ".join(key) + "\0" + phrase] = ids
+    surface: dict[str, str] = {}
+    counted: dict[str, list[int]] = {}
+    for k, ids in having.items():
+        if "\0" in k:
+            stem_key, phrase = k.split("\0", 1)
+            surface.setdefault(stem_key, phrase)
+        else:
+            counted[k] = ids
+    # a single word gives way to a phrase that holds it and covers half its texts ("shift" to "shift swaps")
+    for k in [k for k in counted if " " not in k]:
+        if any(" " in p and k in p.split() and 2 * len(counted[p]) >= len(counted[k]) for p in counted):
+            del counted[k]
+    ranked = sorted(counted, key=lambda k: (-len(counted[k]), -k.count(" "), k))
     out: list[tuple[str, list[int]]] = []
     used: set[int] = set()
-    for term in ranked:
-        ids = [tid for tid in having[term] if tid not in used]
+    for k in ranked:
+        ids = [tid for tid in counted[k] if tid not in used]
         if len(ids) < min_count:
             continue
-        out.append((term, ids))
+        out.append((surface[k], ids))
         used.update(ids)
         if len(out) >= limit:
             break

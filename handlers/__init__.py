@@ -1,4 +1,4 @@
-"""Thin Slack glue: parse the payload, call bot/, answer Slack."""
+"""Thin Slack glue: read the payload, call bot/, answer Slack. One module or folder per listener kind."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from handlers import actions, commands, events
+from handlers import actions, commands, events, shortcuts, views
 
 if TYPE_CHECKING:
-    from bot.app import Deps
+    from bot.services import Deps
 
 
 def register(app: App, deps: Deps) -> None:
     """Wire every listener."""
-    events.register(app, deps)
     commands.register(app, deps)
+    shortcuts.register(app, deps)
     actions.register(app, deps)
+    views.register(app, deps)
+    events.register(app, deps)  # last: it ends with the catch-all event listener

@@ -8,36 +8,41 @@ from typing import TYPE_CHECKING
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.commands import Ctx
+from bot.commands.parsing import Ctx
 from bot.effects import Reply
 from bot.safety import unescape
 from handlers.effects import perform
 
 if TYPE_CHECKING:
-    from bot.app import Deps
+    from bot.services import Deps
 
 
-def command_ctx(deps: Deps, client: WebClient, command: dict) -> Ctx:
+def command_ctx(deps: Deps, command: dict) -> Ctx:
     team_id = command.get("team_id") or ""
     user_id = command.get("user_id") or ""
     channel_id = command.get("channel_id") or ""
     # the payload says it: private channels come as "privategroup", DMs as "directmessage"/"mpdm-…"
     name = command.get("channel_name") or ""
     private = name in ("privategroup", "directmessage") or name.startswith("mpdm-") or channel_id[:1] in ("G", "D")
+    # a name from the cache, else the one in the payload: never a Web API wait, never a failed command
     return Ctx(team_id=team_id, user_id=user_id, channel_id=channel_id, trigger_id=command.get("trigger_id"),
-               user_name=deps.directory.user_name(client, team_id, user_id) or command.get("user_name"),
+               user_name=deps.directory.user_name(team_id, user_id) or command.get("user_name"),
                channel_private=private)
 
 
 def register(app: App, deps: Deps) -> None:
     def make(run: Callable[[Ctx, str], Reply]) -> Callable[..., None]:
         def handle(ack: Ack, command: dict, client: WebClient) -> None:
-            ctx = command_ctx(deps, client, command)
+            ctx = command_ctx(deps, command)
             reply = run(ctx, unescape(command.get("text") or ""))
             # the answer is the acknowledgement itself: ephemeral unless the reply is for everyone
-            ack(text=reply.text, blocks=reply.blocks,
-                response_type="in_channel" if reply.public else "ephemeral")
+            if reply.text or reply.blocks:
+                ack(text=reply.text, blocks=reply.blocks, response_type="in_channel" if reply.public else "ephemeral")
+            else:
+                ack()  # the answer follows from the work the reply asks for (e.g. `/loop digest now`)
             perform(deps, client, ctx.team_id, reply.effects, ctx.trigger_id)
+            if deps.directory.user_name(ctx.team_id, ctx.user_id) is None:
+                deps.directory.learn(ctx.team_id, ctx.user_id)  # after the command's writes are committed
         return handle
 
     app.command("/signal")(make(deps.commands.signal))

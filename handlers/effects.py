@@ -20,7 +20,7 @@ from bot.effects import (
 )
 
 if TYPE_CHECKING:
-    from bot.app import Deps
+    from bot.services import Deps
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,17 @@ def perform(deps: Deps, client: WebClient, team_id: str, effects: list[Effect],
                 client.chat_postEphemeral(channel=eff.channel, user=eff.user, text=eff.text,
                                           blocks=eff.blocks, thread_ts=eff.thread_ts)
             elif isinstance(eff, DirectMessage):
-                client.chat_postMessage(channel=eff.user, text=eff.text, unfurl_links=False)
+                client.chat_postMessage(channel=eff.user, text=eff.text, blocks=eff.blocks, unfurl_links=False)
             elif isinstance(eff, OpenModal):
                 client.views_open(trigger_id=trigger_id, view=eff.view)
             elif isinstance(eff, RefreshHome):
                 refresh = True
             elif isinstance(eff, RunDigest):
-                deps.run_digest_now(client, team_id, eff.channel, eff.user)
-            elif isinstance(eff, ScheduleChanged) and deps.digest_runner is not None:
-                deps.digest_runner.sync_channel(team_id, eff.channel)
+                # slow: on the runner's pool, after the command was answered
+                deps.digest_runner.pool.submit(deps.digest_runner.run_now, client, team_id, eff.channel, eff.user)
+            elif isinstance(eff, ScheduleChanged) and deps.digest_jobs is not None:
+                deps.digest_jobs.sync_channel(team_id, eff.channel)
         except SlackApiError as e:
             log.warning("Slack refused %s: %s", type(eff).__name__, e.response.get("error"))
     if refresh:
-        deps.refresh_home(client, team_id)
+        deps.home.refresh(client, team_id)

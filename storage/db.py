@@ -20,9 +20,14 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str, **kwargs) -> Engine:
-    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
+def make_engine(url: str, pool_size: int | None = None, **kwargs) -> Engine:
+    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout.
+
+    `pool_size`: connections the process may hold at once (PostgreSQL; see Settings.db_pool_size).
+    """
     if url.startswith("sqlite"):
+        if pool_size is not None and ":memory:" not in url:
+            kwargs.setdefault("pool_size", pool_size)
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         engine = create_engine(url, **kwargs)
 
@@ -37,6 +42,9 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if pool_size is not None:
+        kwargs.setdefault("pool_size", pool_size)
+        kwargs.setdefault("max_overflow", 4)
     return create_engine(url, **kwargs)
 
 

@@ -15,6 +15,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -56,6 +58,12 @@ class Workspace(Base):
     url: Mapped[str | None] = mapped_column(String(200))
     # The LLM step never sees private channels' signals unless a workspace opts in.
     llm_include_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    # personal data (e-mails, phone, card and IBAN numbers) is replaced by placeholders before the model sees it
+    llm_redact: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # bumped by every change to links, customers and aliases: each instance re-reads its routing cache when it moves
+    routing_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the workspace's nudge settings as JSON (bot.nudges.NudgeSettings); NULL = the defaults
+    nudge_settings: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZDateTime)
 
 
@@ -71,6 +79,8 @@ class Customer(Base):
     segment: Mapped[str | None] = mapped_column(String(60))
     outcome_required: Mapped[str | None] = mapped_column(Text)
     outcome_experience: Mapped[str | None] = mapped_column(Text)
+    # the person who looks after the customer: nudges and "tell the customer" prompts go to them
+    owner_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(TZDateTime)
 
     aliases: Mapped[list[CustomerAlias]] = relationship(
@@ -108,6 +118,8 @@ class ChannelLink(Base):
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
     linked_by: Mapped[str | None] = mapped_column(String(32))
+    # `/loop replies on`: a short thread reply on a captured message when something came of it
+    thread_replies: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(TZDateTime)
 
     customer: Mapped[Customer | None] = relationship()
@@ -137,6 +149,8 @@ class SlackUser(Base):
     tz: Mapped[str | None] = mapped_column(String(64))
     # set when the person opens App Home, so a change can refresh the views people have seen
     home_opened_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    # the person turned off "what came of your signals" messages (App Home toggle)
+    dm_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(TZDateTime)
 
 
@@ -156,6 +170,10 @@ class Milestone(Base):
     ask: Mapped[str | None] = mapped_column(Text)  # suggested advocacy/expansion ask when achieved
     ask_kind: Mapped[str | None] = mapped_column(String(16))  # "advocacy" | "expansion"
     risk_reason: Mapped[str | None] = mapped_column(Text)
+    # the ask goes out once per milestone, however often it is reopened and achieved again
+    ask_sent_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    # removed milestones stay for their history; their signals are untied
+    removed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     started_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     achieved_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     status_changed_at: Mapped[datetime] = mapped_column(TZDateTime)
@@ -216,6 +234,9 @@ class Signal(Base):
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)
     # rules | model | kept (the model gave no valid answer): see the optional LLM classification
     classified_by: Mapped[str] = mapped_column(String(8), default="rules", server_default="rules")
+    # a person corrected the kind in Slack: never overwritten by the rules or the model afterwards
+    corrected_by: Mapped[str | None] = mapped_column(String(32))
+    corrected_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     event_id: Mapped[str | None] = mapped_column(String(64))
     recorded_by: Mapped[str | None] = mapped_column(String(32))
     posted_at: Mapped[datetime] = mapped_column(TZDateTime)
@@ -242,6 +263,8 @@ class DigestSchedule(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     llm_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     chart_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # `/loop digest focus <text>`: the team's question for this channel's digest
+    focus: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(TZDateTime)
 
@@ -266,6 +289,8 @@ class DigestRun(Base):
     llm_model: Mapped[str | None] = mapped_column(String(80))
     prompt_version: Mapped[str | None] = mapped_column(String(64))
     llm_status: Mapped[str | None] = mapped_column(String(32))
+    llm_detail: Mapped[str | None] = mapped_column(Text)  # why the summary is unavailable or partial
+    redacted: Mapped[int | None] = mapped_column(Integer)  # personal data items replaced before the model saw them
     reminder_sent_at: Mapped[datetime | None] = mapped_column(TZDateTime)
 
 
@@ -291,6 +316,7 @@ class Learning(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))  # held | changed | still_open
     outcome_by: Mapped[str | None] = mapped_column(String(32))
     outcome_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    changed_to: Mapped[str | None] = mapped_column(Text)  # what a "Changed" decision changed to
     created_at: Mapped[datetime] = mapped_column(TZDateTime)
 
     customers: Mapped[list[LearningCustomer]] = relationship(cascade="all, delete-orphan")
@@ -309,3 +335,80 @@ class LearningMilestone(Base):
 
     learning_id: Mapped[int] = mapped_column(ForeignKey("learnings.id", ondelete="CASCADE"), primary_key=True)
     milestone_id: Mapped[int] = mapped_column(ForeignKey("milestones.id", ondelete="CASCADE"), primary_key=True)
+
+
+class LearningSignal(Base):
+    """A signal a learning cites (the people who raised it hear what came of it)."""
+
+    __tablename__ = "learning_signals"
+
+    learning_id: Mapped[int] = mapped_column(ForeignKey("learnings.id", ondelete="CASCADE"), primary_key=True)
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Outbox(Base):
+    """A message to one person, sent once at or after `due_at` (batched per person, quiet hours respected)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("team_id", "dedupe_key", name="uq_outbox_dedupe"),
+        Index("ix_outbox_due", "sent_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(24))  # outcome | nudge | tell_customer
+    # one outcome per (person, signal, what happened): re-achieving a milestone does not tell twice
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)  # JSON: what to say
+    due_at: Mapped[datetime] = mapped_column(TZDateTime)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class Nudge(Base):
+    """A nudge sent: at most one per (customer or milestone, kind, period)."""
+
+    __tablename__ = "nudges"
+    __table_args__ = (UniqueConstraint("team_id", "subject", "kind", "period", name="uq_nudges_once"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64))  # "customer:12" | "milestone:40"
+    kind: Mapped[str] = mapped_column(String(24))  # burst | stalled | overdue | quiet
+    period: Mapped[str] = mapped_column(String(16))  # "2026-11-18" (a day) or "2026-W47" (a week)
+    sent_to: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime)
+
+
+class CustomerTold(Base):
+    """An outcome (a milestone achieved, a decision) and whether the customer's owner told the customer."""
+
+    __tablename__ = "customer_told"
+    __table_args__ = (UniqueConstraint("team_id", "outcome_key", name="uq_customer_told_outcome"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    outcome_key: Mapped[str] = mapped_column(String(64))  # "milestone:40:achieved:2026-11-18" | "learning:7"
+    summary: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime)
+    told_by: Mapped[str | None] = mapped_column(String(32))
+    told_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class MilestoneTemplate(Base):
+    """A workspace's own milestone template for a segment (beside the bundled ones)."""
+
+    __tablename__ = "milestone_templates"
+    __table_args__ = (UniqueConstraint("team_id", "segment", name="uq_milestone_templates_segment"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    segment: Mapped[str] = mapped_column(String(60))
+    label: Mapped[str | None] = mapped_column(String(120))
+    titles: Mapped[str] = mapped_column(Text)  # JSON list of {"title", "days", "impact", "ask", "ask_kind"}
+    updated_by: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from storage.models import (
     LearningMilestone,
     Milestone,
     MilestoneEvent,
+    MilestoneTemplate,
     Signal,
     SlackUser,
     Workspace,
@@ -51,6 +52,22 @@ def ensure_workspace(session: Session, team_id: str, now: datetime) -> Workspace
 
 def get_workspace(session: Session, team_id: str) -> Workspace | None:
     return session.get(Workspace, team_id)
+
+
+def bump_routing(session: Session, team_id: str) -> None:
+    """Links, customers or aliases changed: every instance re-reads its routing cache before the next event."""
+    session.execute(update(Workspace).where(Workspace.team_id == team_id)
+                    .values(routing_version=Workspace.routing_version + 1))
+
+
+def routing_version(session: Session, team_id: str) -> int:
+    """The workspace's routing version (0 before anything was set up): one primary-key read."""
+    return session.scalar(select(Workspace.routing_version).where(Workspace.team_id == team_id)) or 0
+
+
+def workspace_templates(session: Session, team_id: str) -> Sequence[MilestoneTemplate]:
+    return session.scalars(select(MilestoneTemplate).where(MilestoneTemplate.team_id == team_id)
+                           .order_by(MilestoneTemplate.segment)).all()
 
 
 # --- customers --------------------------------------------------------------------------
@@ -144,14 +161,21 @@ def channel_info(session: Session, team_id: str, channel_id: str) -> ChannelInfo
     return session.get(ChannelInfo, (team_id, channel_id))
 
 
+def _upsert(session: Session, model: type, keys: list[str], values: dict[str, Any], update: list[str]) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE: two requests racing on the same row both succeed."""
+    stmt = _insert(session, model).values(**values)
+    if update:
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={k: stmt.excluded[k] for k in update})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    session.execute(stmt)
+
+
 def save_channel_info(session: Session, team_id: str, channel_id: str, name: str | None, is_private: bool,
                       now: datetime) -> None:
-    info = session.get(ChannelInfo, (team_id, channel_id))
-    if info is None:
-        session.add(ChannelInfo(team_id=team_id, channel_id=channel_id, name=name, is_private=is_private,
-                                updated_at=now))
-    else:
-        info.name, info.is_private, info.updated_at = name, is_private, now
+    _upsert(session, ChannelInfo, ["team_id", "channel_id"],
+            dict(team_id=team_id, channel_id=channel_id, name=name, is_private=is_private, updated_at=now),
+            ["name", "is_private", "updated_at"])
 
 
 def slack_user(session: Session, team_id: str, user_id: str) -> SlackUser | None:
@@ -160,20 +184,47 @@ def slack_user(session: Session, team_id: str, user_id: str) -> SlackUser | None
 
 def save_slack_user(session: Session, team_id: str, user_id: str, name: str | None, is_bot: bool,
                     tz: str | None, now: datetime) -> None:
-    u = session.get(SlackUser, (team_id, user_id))
-    if u is None:
-        session.add(SlackUser(team_id=team_id, user_id=user_id, name=name, is_bot=is_bot, tz=tz,
-                              updated_at=now))
-    else:
-        u.name, u.is_bot, u.tz, u.updated_at = name, is_bot, tz, now
+    _upsert(session, SlackUser, ["team_id", "user_id"],
+            dict(team_id=team_id, user_id=user_id, name=name, is_bot=is_bot, tz=tz, updated_at=now,
+                 dm_opt_out=False), ["name", "is_bot", "tz", "updated_at"])
+
+
+def fill_author_names(session: Session, team_id: str, user_id: str, name: str) -> int:
+    """The person's name into their signals captured before it was known."""
+    res = session.execute(update(Signal).where(Signal.team_id == team_id, Signal.user_id == user_id,
+                                               Signal.author_name.is_(None)).values(author_name=name))
+    return res.rowcount or 0
+
+
+def fill_permalinks(session: Session, team_id: str, link: Callable[[str, str, str | None], str | None]) -> int:
+    """Permalinks for the workspace's signals captured before its URL was known."""
+    rows = session.execute(select(Signal.id, Signal.channel_id, Signal.message_ts, Signal.thread_ts).where(
+        Signal.team_id == team_id, Signal.permalink.is_(None), ~Signal.message_ts.startswith("cmd:"))).all()
+    for r in rows:
+        url = link(r.channel_id, r.message_ts, r.thread_ts)
+        if url:
+            session.execute(update(Signal).where(Signal.id == r.id).values(permalink=url))
+    return len(rows)
+
+
+def user_names(session: Session, team_id: str, user_ids: Iterable[str]) -> dict[str, str]:
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    return {u: n for u, n in session.execute(select(SlackUser.user_id, SlackUser.name).where(
+        SlackUser.team_id == team_id, SlackUser.user_id.in_(ids), SlackUser.name.is_not(None)))}
 
 
 def mark_home_opened(session: Session, team_id: str, user_id: str, now: datetime) -> None:
-    u = session.get(SlackUser, (team_id, user_id))
-    if u is None:
-        session.add(SlackUser(team_id=team_id, user_id=user_id, home_opened_at=now, updated_at=now))
-    else:
-        u.home_opened_at = now
+    _upsert(session, SlackUser, ["team_id", "user_id"],
+            dict(team_id=team_id, user_id=user_id, home_opened_at=now, updated_at=now, is_bot=False,
+                 dm_opt_out=False), ["home_opened_at"])
+
+
+def set_dm_opt_out(session: Session, team_id: str, user_id: str, opt_out: bool, now: datetime) -> None:
+    _upsert(session, SlackUser, ["team_id", "user_id"],
+            dict(team_id=team_id, user_id=user_id, dm_opt_out=opt_out, updated_at=now, is_bot=False),
+            ["dm_opt_out"])
 
 
 def home_viewers(session: Session, team_id: str, limit: int = 50) -> list[str]:
@@ -217,12 +268,51 @@ def signals_for_message(session: Session, team_id: str, channel_id: str, ts: str
 
 def update_message_text(session: Session, team_id: str, channel_id: str, ts: str, text: str,
                         kind: str, sentiment: float, edited_at: datetime) -> int:
-    res = session.execute(
-        update(Signal).where(Signal.team_id == team_id, Signal.channel_id == channel_id,
-                             Signal.message_ts == ts, Signal.deleted_at.is_(None))
-        .values(text=text, kind=kind, sentiment=sentiment, edited_at=edited_at, classified_by="rules")
-    )
+    """New text for a message's signals; the rules classify it again unless a person corrected the kind."""
+    live = (Signal.team_id == team_id, Signal.channel_id == channel_id, Signal.message_ts == ts,
+            Signal.deleted_at.is_(None))
+    res = session.execute(update(Signal).where(*live).values(text=text, edited_at=edited_at))
+    session.execute(update(Signal).where(*live, Signal.corrected_by.is_(None))
+                    .values(kind=kind, sentiment=sentiment, classified_by="rules"))
     return res.rowcount or 0
+
+
+def tie_signals(session: Session, team_id: str, ids: Iterable[int], milestone_id: int) -> int:
+    """Tie untied signals to a milestone."""
+    ids = list(ids)
+    if not ids:
+        return 0
+    res = session.execute(update(Signal).where(Signal.team_id == team_id, Signal.id.in_(ids),
+                                               Signal.milestone_id.is_(None)).values(milestone_id=milestone_id))
+    return res.rowcount or 0
+
+
+def mark_corrected(session: Session, team_id: str, signal_id: int, user: str, now: datetime) -> None:
+    session.execute(update(Signal).where(Signal.team_id == team_id, Signal.id == signal_id)
+                    .values(corrected_by=user, corrected_at=now, classified_by="person"))
+
+
+def correct_kind(session: Session, team_id: str, signal_id: int, kind: str, user: str, now: datetime) -> bool:
+    """A person's kind for a signal (True when it changed anything)."""
+    res = session.execute(update(Signal).where(Signal.team_id == team_id, Signal.id == signal_id,
+                                               Signal.deleted_at.is_(None))
+                          .values(kind=kind, corrected_by=user, corrected_at=now, classified_by="person"))
+    return bool(res.rowcount)
+
+
+def corrected_signals(session: Session, team_id: str | None = None) -> Sequence[Any]:
+    q = select(Signal.team_id, Signal.text, Signal.kind, Signal.corrected_by, Signal.corrected_at).where(
+        Signal.corrected_by.is_not(None), Signal.deleted_at.is_(None), Signal.text != "")
+    if team_id:
+        q = q.where(Signal.team_id == team_id)
+    return session.execute(q.order_by(Signal.corrected_at, Signal.id)).all()
+
+
+def delete_signals(session: Session, team_id: str, ids: Iterable[int]) -> int:
+    ids = list(ids)
+    if not ids:
+        return 0
+    return session.execute(delete(Signal).where(Signal.team_id == team_id, Signal.id.in_(ids))).rowcount or 0
 
 
 def mark_message_deleted(session: Session, team_id: str, channel_id: str, ts: str, now: datetime) -> int:
@@ -368,6 +458,11 @@ def digest_run(session: Session, team_id: str, channel_id: str, week: str) -> Di
     return session.scalar(select(DigestRun).where(DigestRun.team_id == team_id,
                                                   DigestRun.channel_id == channel_id,
                                                   DigestRun.week == week))
+
+
+def digest_run_by_id(session: Session, team_id: str, run_id: int) -> DigestRun | None:
+    run = session.get(DigestRun, run_id)
+    return run if run is not None and run.team_id == team_id else None
 
 
 def digest_run_by_ts(session: Session, team_id: str, channel_id: str, ts: str) -> DigestRun | None:

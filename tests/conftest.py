@@ -18,9 +18,11 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
 
-from bot.app import Deps, SlackHTTPServer, build_app
+from bot.app import build_app
 from bot.config import Settings
-from bot.fakeslack import FakeSlackServer, FakeSlackState
+from bot.server import SlackHTTPServer, make_server
+from bot.services import Deps
+from devtools.fakeslack import FakeSlackServer, FakeSlackState
 from storage import db
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -206,12 +208,14 @@ def start_app(db_url: str, slack: FakeSlackServer, clock: Clock, engine, sf):  #
     """Start the app over HTTP on 127.0.0.1 with extra settings; stopped after the test."""
     started: list[Running] = []
 
-    def start(**extra: Any) -> Running:
+    def start(read_timeout: float = 10.0, **extra: Any) -> Running:
         settings = make_settings(db_url, slack, **extra)
         app, deps = build_app(settings, sf, clock=clock)
-        server = SlackHTTPServer(("127.0.0.1", 0), app, engine)
+        # posts to one channel are spaced 1 s apart in production (tests.test_scale checks it); here they need not be
+        deps.digest_runner.pacer.gap = 0.01
+        server = make_server(app, engine, 0, threads=8, host="127.0.0.1", read_timeout=read_timeout)
         server.serve_in_thread()
-        driver = SlackDriver(f"http://127.0.0.1:{server.server_address[1]}", slack.url.removesuffix("api/"))
+        driver = SlackDriver(f"http://127.0.0.1:{server.port}", slack.url.removesuffix("api/"))
         slack.reset()
         r = Running(deps, slack, driver, sf, clock, server)
         started.append(r)
@@ -219,8 +223,7 @@ def start_app(db_url: str, slack: FakeSlackServer, clock: Clock, engine, sf):  #
 
     yield start
     for r in started:
-        r.server.shutdown()
-        r.server.server_close()
+        r.server.drain(timeout=2)
         r.deps.close()
 
 
@@ -237,3 +240,12 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
         terminalreporter.section("figures measured by the tests")
         for test, text in FIGURES:
             terminalreporter.write_line(f"{test}: {text}")
+
+
+@pytest.fixture
+def procs() -> Iterator[list]:
+    """`signalloop run` processes a test started (tests.processes.AppProcess); stopped after it."""
+    started: list = []
+    yield started
+    for p in started:
+        p.stop()

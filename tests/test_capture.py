@@ -24,6 +24,8 @@ def test_linked_channel_message_is_a_signal_with_name_and_permalink(running: Run
     setup_acme(running)
     resp = running.driver.message("C1", "Exports keep failing every Monday", ts="1763460001.000100")
     assert resp.status == 200
+    # the name and the workspace's URL are asked of Slack after the acknowledgement, then filled in
+    assert running.deps.directory.drain()
     [sig] = signals(running.sf)
     assert (sig.channel_id, sig.message_ts, sig.capture_path) == ("C1", "1763460001.000100", "channel")
     assert sig.kind == "problem" and sig.sentiment < 0
@@ -37,6 +39,7 @@ def test_thread_reply_kept_with_its_thread_and_bots_joins_ignored(running: Runni
     setup_acme(running)
     running.driver.message("C1", "Reply in thread: still broken", ts="1763460002.000200",
                            thread_ts="1763460001.000100")
+    assert running.deps.directory.drain()
     running.driver.message("C1", "I am a bot", bot_id="B9", subtype="bot_message")
     running.driver.message("C1", "<@U3> has joined the channel", subtype="channel_join")
     running.driver.message("C1", "posted by the app itself", user="UBOT", bot_id="BBOT")

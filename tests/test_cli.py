@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_app, utcnow
+from bot.app import build_app
 from bot.importer import import_export
+from bot.services import utcnow
 from storage.models import Signal
 from tests.conftest import TEAM, make_settings
 from tests.helpers import count, signals
@@ -111,7 +112,7 @@ def test_import_cli_reports_counts_and_bad_files(tmp_path: Path, db_url: str, sl
 
     sf = db.make_session_factory(db.make_engine(db_url))
     _, deps = build_app(make_settings(db_url, slack), sf, clock=utcnow)
-    from bot.commands import Ctx
+    from bot.commands.parsing import Ctx
 
     ctx = Ctx(team_id=TEAM, user_id="U1", channel_id="C1")
     deps.commands.loop(ctx, "customer add Acme")

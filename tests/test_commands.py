@@ -39,7 +39,7 @@ MALFORMED = [
     ("/loop", "watch everything", "takes nothing after it"),
     ("/loop", "unlink", "nothing to unlink"),
     ("/loop", "forget Acme", "cannot be undone"),
-    ("/loop", "privacy llm maybe", "Usage: `/loop privacy llm private on|off`"),
+    ("/loop", "privacy llm maybe", "Usage: `/loop privacy` shows the settings"),
     ("/loop", "customer alias Acme Acme", "already names *Acme*"),
 ]
 

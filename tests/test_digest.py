@@ -13,13 +13,17 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
-from bot import render
 from bot.digest import CustomerSection, Digest, GapTheme, Quote
-from bot.scheduler import DigestRunner, make_scheduler
+from bot.render.digest import MAX_THREAD_MESSAGES, digest_messages
+from bot.render.terminal import digest_text
+from bot.runner import DigestRunner
+from bot.safety import quote
+from bot.scheduler import DigestJobs, make_scheduler, register_jobs
+from bot.text import plural
 from bot.weeks import Week, scheduled_at, week_at
-from storage.models import Customer, DigestRun, Learning, Milestone
+from storage.models import Customer, DigestRun, DigestSchedule, Learning, Milestone
 from tests.conftest import TEAM, Running, make_settings
 from tests.helpers import count, figure, wait_for
 
@@ -102,7 +106,7 @@ def test_digest_sections_by_content(running: Running) -> None:
     assert sec.quotes[0].kind == "churn-risk"  # ordered by what needs action
     assert sec.private_count == 1  # the private channel's signal is counted here, not quoted
     assert any(g.theme.startswith("hygienist") and g.weeks == 2 for g in sec.gap)
-    text = all_text(render.digest_messages(dg, 1))
+    text = all_text(digest_messages(dg, 1))
     assert "*Weekly customer loop — week 47 (Nov 16–22)*" in text
     assert "8 signals from 4 people (last week 7)" not in text and "(last week 2)" in text
     assert ":white_check_mark: *Achieved:* Every site books from one shared calendar (Nov 17)" in text
@@ -121,10 +125,10 @@ def test_private_text_only_counted_in_other_channels(running: Running) -> None:
         own = runner.build(s, TEAM, "G1", WEEK47)
     tall = next(c for c in dg.customers if c.name == "Tallwood Dental Group")
     assert tall.private_count == 1
-    text = all_text(render.digest_messages(dg, 1))
+    text = all_text(digest_messages(dg, 1))
     assert "budget is frozen" not in text and "1 from private channels, counted but not quoted here" in text
-    assert "budget is frozen" in all_text(render.digest_messages(own, 1))
-    assert "&lt;!channel&gt;" in all_text(render.digest_messages(own, 1))  # escaped, never a ping
+    assert "budget is frozen" in all_text(digest_messages(own, 1))
+    assert "&lt;!channel&gt;" in all_text(digest_messages(own, 1))  # escaped, never a ping
 
 
 def test_quiet_and_collecting_without_acting(running: Running) -> None:
@@ -136,7 +140,7 @@ def test_quiet_and_collecting_without_acting(running: Running) -> None:
         dg = r.deps.digest_runner.build(s, TEAM, "C4", Week(2026, 48))
     assert [q[0] for q in dg.quiet] == ["Riverside Physio"]
     assert dg.collecting and dg.collecting[0][0] == "Tallwood Dental Group"
-    text = all_text(render.digest_messages(dg, 1))
+    text = all_text(digest_messages(dg, 1))
     assert "*Quiet:* Riverside Physio — no signals for" in text
     assert "*Collecting without acting:* Tallwood Dental Group" in text
 
@@ -167,7 +171,7 @@ def big_digest(draw: st.DrawFn) -> Digest:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(big_digest())
 def test_digest_never_exceeds_slack_limits_and_loses_nothing(dg: Digest) -> None:
-    messages = render.digest_messages(dg, 7)
+    messages = digest_messages(dg, 7)
     for _, blocks in messages:
         assert len(blocks) <= 50
         for b in blocks:
@@ -176,9 +180,9 @@ def test_digest_never_exceeds_slack_limits_and_loses_nothing(dg: Digest) -> None
     text = all_text(messages)
     assert "What are we learning, and what decision does it affect?" in all_text(messages[:1])
     for sec in dg.customers:
-        assert render.quote(sec.name) in text
+        assert quote(sec.name) in text
         for q in sec.quotes:
-            assert render.quote(q.text, 200)[:40] in text
+            assert quote(q.text, 200)[:40] in text
     for name, _, _ in dg.quiet:
         assert name in text
 
@@ -187,17 +191,25 @@ def test_digest_now_posts_once_per_week_and_thread_overflow(running: Running) ->
     scenario(running)
     running.slack.reset()
     r = running.driver.command("/loop", "digest now", channel="C1")
-    assert "Building this week's digest" in r.json()["text"]
+    assert r.status == 200 and not r.body  # answered once, below: "building…" then the digest
 
     def c1_posts() -> list:
         return [c for c in running.slack.calls("chat.postMessage") if c.args["channel"] == "C1"]
 
+    def told() -> list[str]:
+        return [c.args["text"] for c in running.slack.calls("chat.postEphemeral")]
+
     posts = wait_for(lambda: len(c1_posts()) >= 2 and c1_posts())
+    assert ["Building" in t for t in told()] == [True]
     assert len(posts) == 2  # the digest and its thread (more quotes than fit)
     assert posts[1].args["thread_ts"] and "more of what they said" in all_text([("", posts[1].args["blocks"])])
+    running.slack.reset()
     running.driver.command("/loop", "digest now", channel="C1")
-    eph = wait_for(lambda: [c for c in running.slack.calls("chat.postEphemeral") if "already" in c.args["text"]])
-    assert "already posted" in eph[0].args["text"] and len(c1_posts()) == 2
+    wait_for(told)
+    time.sleep(0.2)
+    # one answer, not "building…" and then "already posted"
+    assert len(told()) == 1 and "already posted" in told()[0] and "see it here" in told()[0]
+    assert not running.slack.calls("chat.postMessage")
     with running.sf() as s:
         run = s.scalar(select(DigestRun))
         assert (run.week, run.status, run.message_ts) == ("2026-W47", "posted", posts[1].args["thread_ts"])
@@ -216,7 +228,8 @@ def test_digest_now_that_fails_tells_the_requester_and_can_be_retried(running: R
     faulty = DigestRunner(settings, running.sf, running.clock, client_for=client_for, enrich=broken)
     running.slack.reset()
     res = faulty.run_now(None, TEAM, "C1", "U1")
-    [eph] = running.slack.calls("chat.postEphemeral")
+    [building, eph] = running.slack.calls("chat.postEphemeral")
+    assert "Building" in building.args["text"]
     assert res.status == "failed" and eph.args["user"] == "U1" and "could not be built" in eph.args["text"]
     assert "/loop digest now" in eph.args["text"] and not running.slack.calls("chat.postMessage")
     res = DigestRunner(settings, running.sf, running.clock, client_for=client_for).run_now(None, TEAM, "C1", "U1")
@@ -279,21 +292,35 @@ def test_dst_week_fires_at_local_wall_clock() -> None:
     assert week_at(datetime(2026, 11, 22, 23, 30, tzinfo=UTC), "Europe/Berlin") == Week(2026, 48)
 
 
-def test_schedule_survives_restart_in_the_job_store(running: Running, engine) -> None:  # noqa: ANN001
+def test_jobs_are_rebuilt_from_the_schedule_table_after_a_restart(running: Running) -> None:
+    """Jobs live in memory; a new scheduler (a restart, another instance) rebuilds them from digest_schedules."""
     running.driver.command("/loop", "customer add Acme")
-    sched = make_scheduler(engine)
-    running.deps.digest_runner.register(sched)
+    sched = make_scheduler()
+    running.deps.digest_jobs = jobs = register_jobs(sched, running.deps.digest_runner)
     sched.start(paused=True)
     r = running.driver.command("/loop", "digest schedule tue 09:30 Europe/Berlin portfolio", channel="C4")
     assert "every Tuesday at 09:30 Europe/Berlin" in r.json()["text"]
+    assert sched.get_job(f"digest:{TEAM}:C4") is not None  # the change applied at once in this process
     sched.shutdown(wait=False)
-    again = make_scheduler(engine)
+    again = make_scheduler()
+    running.deps.digest_jobs = register_jobs(again, running.deps.digest_runner)
     again.start(paused=True)
     job = again.get_job(f"digest:{TEAM}:C4")
     assert job is not None and str(job.trigger.timezone) == "Europe/Berlin"
     assert job.next_run_time.astimezone(UTC).weekday() == 1
     running.driver.command("/loop", "digest off", channel="C4")
+    assert again.get_job(f"digest:{TEAM}:C4") is None  # a change made here applies at once
+    # a change made on another instance reaches this one at its next resync
+    with running.sf.begin() as s:
+        row = s.scalar(select(DigestSchedule).where(DigestSchedule.channel_id == "C4"))
+        row.enabled, row.hour = True, 11
+    assert jobs.scheduler is sched and again.get_job(f"digest:{TEAM}:C4") is None
+    running.deps.digest_jobs.resync()
+    assert again.get_job(f"digest:{TEAM}:C4").trigger.fields[5].expressions[0].first == 11
     again.shutdown(wait=False)
+    with running.sf() as s:
+        tables = set(inspect(s.get_bind()).get_table_names())
+    assert "apscheduler_jobs" not in tables  # no table outside the migrations
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -455,39 +482,45 @@ def test_demo_week_is_whole_whatever_day_it_runs(tmp_path: Path, now: datetime) 
         slack.stop()
 
 
-def test_two_apscheduler_instances_on_one_database_post_one_digest(running: Running, engine) -> None:  # noqa: ANN001
-    """Two schedulers share the job store and both see the job fire; the claim lets one digest through."""
+def test_two_schedulers_fire_and_only_the_claim_winner_builds(running: Running) -> None:
+    """Two instances' schedulers both fire at the minute; the claim lets one digest through, and the instance
+    that lost the claim starts no build at all."""
     from datetime import datetime as real_datetime
 
     scenario(running)
     running.clock.now = at(20, 15)
-    a, b = make_scheduler(engine), make_scheduler(engine)
+    running.driver.command("/loop", "digest schedule friday 15:00 UTC", channel="C1")
+    a, b = make_scheduler(), make_scheduler()
     runner_b = DigestRunner(running.deps.settings, running.sf, running.clock,
                             client_for=running.deps.digest_runner.client_for)
-    running.deps.digest_runner.register(a)
+    jobs_a = DigestJobs(a, running.deps.digest_runner)
+    jobs_b = DigestJobs(b, runner_b)
+    jobs_a.resync()
+    jobs_b.resync()
     a.start()
-    running.driver.command("/loop", "digest schedule friday 15:00 UTC", channel="C1")
-    runner_b.register(b)
     b.start()
     try:
         job_id = f"digest:{TEAM}:C1"
         soon = real_datetime.now(UTC) + timedelta(milliseconds=400)
         a.modify_job(job_id, next_run_time=soon)
-        b.wakeup()
+        b.modify_job(job_id, next_run_time=soon)
 
         def top_posts() -> list:
             return [c for c in running.slack.calls("chat.postMessage")
                     if c.args["channel"] == "C1" and not c.args.get("thread_ts")]
 
         wait_for(top_posts)
-        time.sleep(1.5)  # give the second scheduler its chance to fire the same job
+        time.sleep(1.0)
         with running.sf() as s:
             runs = s.scalars(select(DigestRun)).all()
-        figure(f"schedulers 2, digest runs {len(runs)}, digests posted {len(top_posts())}")
+        builds = running.deps.digest_runner.builds + runner_b.builds
+        figure(f"schedulers 2, builds {builds}, digest runs {len(runs)}, digests posted {len(top_posts())}")
         assert len(top_posts()) == 1 and len(runs) == 1 and runs[0].status == "posted"
+        assert builds == 1
     finally:
         a.shutdown(wait=False)
         b.shutdown(wait=False)
+        runner_b.close()
 
 
 def test_huge_week_caps_the_thread_and_attaches_the_whole_digest(running: Running) -> None:
@@ -501,12 +534,12 @@ def test_huge_week_caps_the_thread_and_attaches_the_whole_digest(running: Runnin
     r.slack.reset()
     res = r.deps.digest_runner.post(TEAM, "C4", WEEK47, late=False, requested_by=None)
     posts = [c for c in r.slack.calls("chat.postMessage") if c.args["channel"] == "C4"]
-    assert res.status == "posted" and len(posts) == 1 + render.MAX_THREAD_MESSAGES
+    assert res.status == "posted" and len(posts) == 1 + MAX_THREAD_MESSAGES
     assert "the whole digest is in the attached file" in all_text([("", posts[-1].args["blocks"])])
     uploads = r.slack.calls("files.getUploadURLExternal")
     assert len(uploads) == 1 and uploads[0].args["filename"] == "signalloop-2026-W47-digest.txt"
     with r.sf() as s:
-        full = render.digest_text(r.deps.digest_runner.build(s, TEAM, "C4", WEEK47))
+        full = digest_text(r.deps.digest_runner.build(s, TEAM, "C4", WEEK47))
     for i in range(90):
         for j in range(3):
             assert f"site {i}-{j}" in full
@@ -536,7 +569,7 @@ def test_gc_paused_restores_the_collector_whatever_happens() -> None:
 def test_counts_read_as_english() -> None:
     start, end = WEEK47.bounds()
     dg = Digest(TEAM, "C1", WEEK47, "UTC", start, end, "customer", signal_count=1, people=1, achieved_count=1)
-    [(fallback, blocks), *_] = render.digest_messages(dg, 1)
+    [(fallback, blocks), *_] = digest_messages(dg, 1)
     assert fallback.endswith("1 signal")
     assert "1 signal from 1 person (last week 0) · 1 milestone achieved" in all_text([("", blocks)])
-    assert render.plural(2, "person", "people") == "2 people" and render.plural(0, "week") == "0 weeks"
+    assert plural(2, "person", "people") == "2 people" and plural(0, "week") == "0 weeks"

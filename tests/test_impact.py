@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot import framing, impact, render
+from bot import framing, impact
+from bot.render.digest import digest_messages
 from bot.weeks import week_at
 from storage.models import Milestone, MilestoneEvent
 from tests.conftest import TEAM, Running
@@ -66,7 +67,7 @@ def test_each_verdict_on_a_controlled_clock(running: Running, verdict: str) -> N
         assert "no evidence either way" in line
     else:
         assert f"vs {rv.problems_before} before" in line
-    text = all_text(render.digest_messages(dg, 1))
+    text = all_text(digest_messages(dg, 1))
     assert "*Progress vs impact:* “Owner runs payroll without manual corrections”" in text
     question = ("What are we learning from “Owner runs payroll without manual corrections” not changing "
                 "Acme's experience, and what decision does it affect?")

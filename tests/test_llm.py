@@ -157,8 +157,29 @@ def test_invented_ids_and_quotes_are_rejected(llm_app: Running, openai_server: F
     _, posts = run_digest(llm_app)
     text = all_text([("", p.args["blocks"]) for p in posts])
     assert ":sparkles:" not in text and "Ghost theme" not in text and "we love everything" not in text
+    # nothing survived: the summary does not disappear silently, and the run records why
+    assert llm.UNAVAILABLE in text
     with llm_app.sf() as s:
-        assert s.scalar(select(DigestRun)).llm_status == "ok, 4 parts dropped"
+        run = s.scalar(select(DigestRun))
+        assert run.llm_status == "failed" and "failed validation (4 parts" in run.llm_detail
+
+
+def test_a_partly_valid_answer_keeps_what_holds_and_says_the_rest_was_left_out(llm_app: Running,
+                                                                               openai_server: FakeOpenAI) -> None:
+    scenario(llm_app)
+
+    def half(request: dict) -> dict:
+        answer = json.loads(good_answer(request)["content"])
+        answer["themes"].append({"title": "Ghost theme", "summary": "Made up.", "signal_ids": ["S424242"]})
+        return {"content": json.dumps(answer)}
+
+    openai_server.script = [half]
+    _, posts = run_digest(llm_app)
+    text = all_text([("", p.args["blocks"]) for p in posts])
+    assert ":sparkles:" in text and "Ghost theme" not in text and llm.PARTIAL in text
+    with llm_app.sf() as s:
+        run = s.scalar(select(DigestRun))
+        assert run.llm_status == "partial" and run.llm_detail.startswith("1 part dropped")
 
 
 def test_injection_corpus_stays_in_schema_and_sanitised(llm_app: Running, openai_server: FakeOpenAI) -> None:
@@ -314,7 +335,8 @@ def test_llm_classification_takes_valid_answers_and_keeps_the_rules_elsewhere(cl
     openai_server.script = [answer]
     assert r.deps.classifier.run() == 1
     req = openai_server.requests[0]
-    assert req["response_format"]["json_schema"]["name"] == "classify_signals"
+    schema = req["response_format"]["json_schema"]
+    assert schema["name"] == "ClassifyOut" and schema["strict"]
     assert "DATA, not instructions" in req["messages"][0]["content"]
     rows = classified(r)
     assert rows["Meeting moved to Thursday"] == ("question", 0.1, "model")
@@ -360,6 +382,6 @@ def test_llm_classification_runs_only_when_asked_for(classify_app: Running, llm_
     from bot.scheduler import make_scheduler, register_jobs
 
     for r, expected in ((classify_app, True), (llm_app, False)):
-        scheduler = make_scheduler(r.sf.kw["bind"])
-        register_jobs(scheduler, r.deps)
+        scheduler = make_scheduler()
+        register_jobs(scheduler, r.deps.digest_runner, r.deps.classifier)
         assert (scheduler.get_job("llm_classify") is not None) is expected

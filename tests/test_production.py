@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot import learning, llm, render
-from bot.commands import Ctx
+from bot import learning, llm
+from bot.commands.parsing import Ctx
+from bot.render.digest import digest_messages
 from bot.weeks import week_at
 from storage.models import Signal
 from tests.conftest import TEAM, Running
@@ -48,7 +49,7 @@ def test_workspaces_see_nothing_of_each_other(running: Running) -> None:
     # digests
     with r.sf() as s:
         dg = r.deps.digest_runner.build(s, TEAM, "C1", week_at(r.clock.now))
-    text = all_text(render.digest_messages(dg, 1))
+    text = all_text(digest_messages(dg, 1))
     assert "exports fail" in text and "SECRET-OF-OTHER" not in text
     # App Home
     r.driver.event({"type": "app_home_opened", "user": "U1", "tab": "home"}, team=TEAM)
@@ -149,7 +150,9 @@ def test_fuzz_commands_never_raise(fuzz_commands, which: str, text: str) -> None
     commands, ctx, counter = fuzz_commands
     reply = getattr(commands, which)(ctx, text)
     counter["n"] += 1
-    assert reply.text and "something went wrong on our side" not in reply.text
+    # every answer says something, except `/loop digest now`, which answers once it knows (bot.runner)
+    assert reply.text or [type(e).__name__ for e in reply.effects] == ["RunDigest"]
+    assert "something went wrong on our side" not in reply.text
     assert reply.ok or any(w in reply.text for w in ("Usage", "No customer", "did you mean", "Name a", "not a",
                                                       "Give", "has no", "needs", "keep it", "Keep", "Unexpected",
                                                       "Unknown", "only", "can't", "already", "takes nothing",
@@ -160,14 +163,14 @@ def test_fuzz_commands_never_raise(fuzz_commands, which: str, text: str) -> None
 
 @pytest.fixture(scope="module")
 def fuzz_commands(tmp_path_factory):  # noqa: ANN001, ANN201
-    from bot.app import utcnow
     from bot.commands import Commands
+    from bot.services import utcnow
     from storage import db
 
     url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'f.db'}"
     db.upgrade(url)
     sf = db.make_session_factory(db.make_engine(url))
-    cmds = Commands(sf, utcnow, "memo", learning.LoopCommands(sf, utcnow))
+    cmds = Commands(sf, utcnow, "memo")
     ctx = Ctx(team_id=TEAM, user_id="U1", channel_id="C1", trigger_id="t")
     cmds.loop(ctx, "customer add Acme Health segment smb")
     cmds.loop(ctx, "customer add Acme")
@@ -186,7 +189,7 @@ def fuzz_commands(tmp_path_factory):  # noqa: ANN001, ANN201
     meta=st.fixed_dictionaries({"run": st.one_of(st.integers(0, 5), st.none()),
                                 "channel": st.sampled_from(["C1", None])}))
 def test_fuzz_learning_modal_never_raises(fuzz_commands, values: dict, meta: dict) -> None:  # noqa: ANN001
-    from bot.app import utcnow
+    from bot.services import utcnow
 
     cmds, _, counter = fuzz_commands
     result = learning.submit_learning(cmds.sf, TEAM, "U1", meta, values, utcnow())

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -22,82 +17,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from bot.fakeslack import FakeSlackServer
+from devtools.fakeslack import FakeSlackServer
 from storage import db
 from storage.models import Signal
-from tests.conftest import PG_URL, SECRET, TEAM, SlackDriver
+from tests.conftest import PG_URL, TEAM
 from tests.helpers import figure
+from tests.processes import AppProcess, events
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class AppProcess:
-    """`signalloop run` in HTTP mode on a free port, with its log in a file."""
-
-    def __init__(self, db_url: str, slack: FakeSlackServer, tmp: Path, name: str = "app", **env: str) -> None:
-        self.port = free_port()
-        self.log = tmp / f"{name}.log"
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
-        base.update(DATABASE_URL=db_url, SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET,
-                    SLACK_API_URL=slack.url, SIGNALLOOP_PORT=str(self.port), **env)
-        self.env = base
-        self.proc: subprocess.Popen | None = None
-        self.driver = SlackDriver(f"http://127.0.0.1:{self.port}", slack.url.removesuffix("api/"))
-
-    def start(self) -> AppProcess:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=self.env,
-                                         stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"app exited: {self.log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1):
-                    return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.1)
-        raise AssertionError("app did not start in 30 s")
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def health(self) -> int:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as r:
-                return r.status
-        except urllib.error.HTTPError as e:
-            return e.code
-
-
-@pytest.fixture
-def procs() -> Iterator[list[AppProcess]]:
-    started: list[AppProcess] = []
-    yield started
-    for p in started:
-        p.stop()
-
-
-def events(n: int) -> list[tuple[str, dict]]:
-    return [(f"EvKill{i:05d}", {"type": "message", "channel": "C1", "user": "U2", "channel_type": "channel",
-                                "text": f"Kill test message {i}: the export failed", "ts": f"{1763500000 + i}.000100"})
-            for i in range(n)]
 
 
 def test_no_acknowledged_signal_is_lost_across_sigkill(db_url: str, slack: FakeSlackServer, tmp_path: Path,
@@ -283,13 +210,15 @@ class ProxiedRunner:
     """A digest runner and scheduler whose database connection goes through a TCP proxy the test can cut."""
 
     def __init__(self, db_url: str, running, enrich=None) -> None:  # noqa: ANN001
-        from bot.scheduler import DigestRunner, make_scheduler
+        from bot.runner import DigestRunner
+        from bot.scheduler import DigestJobs, make_scheduler
 
         self.proxy = TcpProxy(("127.0.0.1", 5432))
         self.engine = db.make_engine(db_url.replace("127.0.0.1:5432", f"127.0.0.1:{self.proxy.port}"))
         self.runner = DigestRunner(running.deps.settings, db.make_session_factory(self.engine), running.clock,
                                    client_for=running.deps.digest_runner.client_for, enrich=enrich)
-        self.scheduler = make_scheduler(self.engine)
+        self.scheduler = make_scheduler()
+        self.jobs = DigestJobs(self.scheduler, self.runner)
         self.running = running
 
     def digests(self) -> list:
@@ -305,6 +234,7 @@ class ProxiedRunner:
     def close(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        self.runner.close()
         self.engine.dispose()
         self.proxy.close()
 
@@ -353,19 +283,18 @@ def test_scheduler_resumes_when_the_database_is_back(outage, caplog) -> None:  #
     from tests.test_digest import at
 
     p = outage()
-    p.runner.register(p.scheduler)
+    p.jobs.resync()
     p.scheduler.start()
-    time.sleep(0.5)  # the start-up catch-up has run: nothing due before 15:00
+    assert p.runner.catch_up() == []  # the start-up catch-up: nothing due before 15:00
     p.running.slack.reset()
     p.running.clock.now = at(20, 15)
-    p.scheduler.modify_job(f"digest:{TEAM}:C1", next_run_time=datetime.now(UTC) + timedelta(seconds=1))
     p.proxy.cut()
-    p.scheduler.wakeup()
-    time.sleep(3)  # the job is due and its job store cannot be read
+    p.scheduler.modify_job(f"digest:{TEAM}:C1", next_run_time=datetime.now(UTC) + timedelta(seconds=1))
+    time.sleep(3)  # the job fired and could not claim: the database is away
     assert p.digests() == []
-    assert any("job store" in r.getMessage() for r in caplog.records if r.name.startswith("apscheduler"))
+    assert any("database unavailable at the digest's minute" in r.getMessage() for r in caplog.records)
     p.proxy.restore()
-    deadline = time.monotonic() + 30  # APScheduler retries a failing job store every 10 s
+    deadline = time.monotonic() + 30  # the job tries again every 10 s until the claim can be written
     while not p.digests() and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(0.5)

@@ -30,8 +30,11 @@ class FakeSlackState:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> messages
-    # method -> list of scripted answers used once each: {"status": 429, "retry_after": 1} or {"error": "x"}
+    # method -> list of scripted answers used once each: {"status": 429, "retry_after": 1}, {"status": 500},
+    # {"error": "x"} or {"delay": 5} (answers normally, 5 s late)
     script: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # method -> a standing answer for every call until removed (same forms as `script`)
+    always: dict[str, dict[str, Any]] = field(default_factory=dict)
     team_id: str = "T0DEMO"
     team_url: str = "https://demo.slack.com/"
     bot_user_id: str = "UBOT"
@@ -126,12 +129,17 @@ class _Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.calls.append(Call(method, {k: v for k, v in args.items() if k != "_base"}, time.time()))
             scripted = st.script.get(method)
-            step = scripted.pop(0) if scripted else None
+            step = scripted.pop(0) if scripted else st.always.get(method)
         if st.on_call is not None:
             st.on_call(method, args)
+        if step is not None and step.get("delay"):
+            time.sleep(step["delay"])
         if step is not None and step.get("status") == 429:
             self._json(429, {"ok": False, "error": "ratelimited"},
                        {"Retry-After": str(step.get("retry_after", 1))})
+            return
+        if step is not None and step.get("status", 200) != 200:
+            self._json(step["status"], {"ok": False, "error": "internal_error"})
             return
         if step is not None and "error" in step:
             self._json(200, {"ok": False, "error": step["error"]})

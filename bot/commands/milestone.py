@@ -1,0 +1,260 @@
+"""`/milestone`: status, and changes to a customer's milestones."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from bot import customers as cust
+from bot import framing
+from bot import milestones as ms
+from bot.commands.parsing import (
+    USER_MENTION,
+    Clock,
+    Ctx,
+    UsageError,
+    customer_prefix,
+    did_you_mean,
+    milestone_of,
+    parse_date,
+    split_title,
+    strip_quotes,
+    take_quoted,
+)
+from bot.effects import DirectMessage, Effect, Post, RefreshHome, Reply
+from bot.render import blocks as rb
+from bot.render import milestones as rm
+from bot.safety import quote, safe
+from bot.text import fmt_date, plural
+from storage import repo
+from storage.models import Customer, Milestone, MilestoneEvent
+
+MILESTONE_USAGE = (
+    "*/milestone* — milestone status and changes\n"
+    "• `/milestone` — every customer, one line each\n"
+    "• `/milestone <customer>` — one customer's milestones, with buttons\n"
+    "• `/milestone add <customer> \"<title>\" [due YYYY-MM-DD] [impact \"<what they will notice>\"]`\n"
+    "• `/milestone start|done|reopen <customer> <number>`\n"
+    "• `/milestone risk <customer> <number> [reason]`\n"
+    "• `/milestone impact <customer> <number> <what the customer should notice>`\n"
+    "• `/milestone owner <customer> <number> @person`\n"
+    "• `/milestone due <customer> <number> YYYY-MM-DD|none`"
+)
+VERBS = ["add", "start", "done", "reopen", "risk", "impact", "owner", "due", "help"]
+
+
+class MilestoneCommands:
+    """/milestone, and the milestone changes buttons and modals make too."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def run(self, s: Session, ctx: Ctx, text: str) -> Reply:
+        verb, _, rest = text.partition(" ")
+        verb = verb.casefold()
+        if not text:
+            return self.portfolio_reply(s, ctx.team_id)
+        if verb in ("help", "-h", "--help"):
+            return Reply(MILESTONE_USAGE)
+        if verb == "add":
+            return self._add(s, ctx, rest)
+        if verb in ("start", "done", "reopen", "risk"):
+            return self._transition(s, ctx, verb, rest)
+        if verb == "impact":
+            return self._impact(s, ctx, rest)
+        if verb == "owner":
+            return self._owner(s, ctx, rest)
+        if verb == "due":
+            return self._due(s, ctx, rest)
+        found = cust.resolve_exact(s, ctx.team_id, strip_quotes(text))
+        if isinstance(found, cust.NoMatch):
+            hint = did_you_mean(verb, VERBS) if rest else ""
+            if hint:
+                raise UsageError(f"Unknown command `/milestone {safe(verb)}`.{hint}\n{MILESTONE_USAGE}")
+            raise UsageError(cust.no_match_message(found) + "\n" + MILESTONE_USAGE)
+        return self.customer_reply(s, found)
+
+    def portfolio_reply(self, s: Session, team_id: str) -> Reply:
+        now = self.clock()
+        last = repo.last_signal_at(s, team_id)
+        statuses = [ms.customer_status(c, now, last.get(c.id)) for c in repo.list_customers(s, team_id)]
+        return Reply(f"Milestones for {len(statuses)} customers", blocks=rm.portfolio(statuses))
+
+    def customer_reply(self, s: Session, c: Customer, note: str | None = None) -> Reply:
+        now = self.clock()
+        last = repo.last_signal_at(s, c.team_id).get(c.id)
+        blocks = rm.customer_milestones(ms.customer_status(c, now, last), now)
+        if note:
+            blocks.insert(0, rb.section(note).to_dict())
+        return Reply(note or f"Milestones for {c.name}", blocks=blocks[: rb.MAX_BLOCKS])
+
+    def _target(self, s: Session, ctx: Ctx, rest: str, usage: str) -> tuple[Customer, Milestone, str]:
+        c, after = customer_prefix(s, ctx, rest, usage)
+        token, _, tail = after.partition(" ")
+        if not token:
+            raise UsageError(f"Which milestone of {safe(c.name)}? Add its number. {usage}")
+        return c, milestone_of(s, c, token), tail.strip()
+
+    def _add(self, s: Session, ctx: Ctx, rest: str) -> Reply:
+        usage = "Usage: `/milestone add <customer> \"<title>\" [due YYYY-MM-DD] [impact \"<text>\"]`"
+        c, after = customer_prefix(s, ctx, rest, usage)
+        title, opts = split_title(after)
+        if not title:
+            raise UsageError(f"The milestone needs a title. {usage}")
+        if len(title) > ms.MAX_TITLE:
+            raise UsageError(f"That title is {len(title)} characters; keep it under {ms.MAX_TITLE}.")
+        due, impact = _parse_add_options(opts, usage)
+        return self.add_milestone(s, ctx.user_id, c, title, due, impact)
+
+    def add_milestone(self, s: Session, actor: str, c: Customer, title: str, due: date | None,
+                      impact: str | None, reason: str = "added") -> Reply:
+        """Append a milestone (command, modal, success-gap button); the framing check is advice only."""
+        now = self.clock()
+        m = ms.new_milestone(c, repo.next_position(s, c), title, now, actor, due=due, impact=impact, reason=reason)
+        s.add(m)
+        s.flush()
+        s.refresh(c)
+        advice = framing.advice(title, c.name)
+        note = f":heavy_plus_sign: Added milestone {m.position} for *{safe(c.name)}*: “{quote(title)}”"
+        if due and due < now.date():
+            note += f"\n:information_source: Its due date {fmt_date(due)} is already past."
+        if advice:
+            note += "\n" + advice
+        reply = self.customer_reply(s, c, note)
+        reply.effects.append(RefreshHome())
+        return reply
+
+    def add_from_gap(self, s: Session, actor: str, c: Customer, title: str, due: date | None, impact: str | None,
+                     theme: str) -> Reply:
+        """"Add as milestone" from a success gap: the new milestone, with the signals behind the theme tied to it,
+        so the gap is no longer reported."""
+        from bot.digest import gap_signal_ids
+
+        reply = self.add_milestone(s, actor, c, title, due, impact, reason=f"from the success gap: {theme or '?'}")
+        m = max((x for x in c.milestones if x.removed_at is None), key=lambda x: x.position)
+        tied = repo.tie_signals(s, c.team_id, gap_signal_ids(s, c, theme, self.clock()), m.id) if theme else 0
+        if tied:
+            reply.text += f"\n:link: {plural(tied, 'signal')} about “{quote(theme)}” now count toward it."
+        return reply
+
+    def _transition(self, s: Session, ctx: Ctx, verb: str, rest: str) -> Reply:
+        usage = f"Usage: `/milestone {verb} <customer> <number>" + (" [reason]`" if verb == "risk" else "`")
+        c, m, tail = self._target(s, ctx, rest, usage)
+        if tail and verb != "risk":
+            raise UsageError(f"Unexpected “{safe(tail)}” after the milestone number. {usage}")
+        reply = self.transition(s, ctx.user_id, m, verb, strip_quotes(tail) or None)
+        reply.blocks = self.customer_reply(s, c, reply.text).blocks
+        return reply
+
+    def transition(self, s: Session, actor: str, m: Milestone, verb: str, reason: str | None) -> Reply:
+        """Change a milestone's status (commands and buttons); raises UsageError when it makes no sense."""
+        now = self.clock()
+        try:
+            ms.apply_transition(m, verb, actor, now, reason)
+        except ms.TransitionError as e:
+            raise UsageError(str(e)) from None
+        s.flush()
+        c = m.customer
+        label = ms.STATUS_LABEL[m.status]
+        text = f"{ms.STATUS_EMOJI[m.status]} *{safe(c.name)}* milestone {m.position} “{quote(m.title)}” is now {label}."
+        if m.status == ms.AT_RISK and reason:
+            text += f"\n      _{quote(reason, 200)}_"
+        effects: list[Effect] = [RefreshHome()]
+        if m.status == ms.ACHIEVED:
+            effects += self._achieved_effects(s, c, m, now)
+        return Reply(text, effects=effects)
+
+    def _achieved_effects(self, s: Session, c: Customer, m: Milestone, now) -> list[Effect]:  # noqa: ANN001
+        out: list[Effect] = []
+        done, total = ms.progress(c.milestones)
+        for link in repo.links_for_customer(s, c.team_id, c.id):
+            out.append(Post(link.channel_id, f":tada: Milestone reached for *{safe(c.name)}*: "
+                                             f"“{quote(m.title)}” ({done} of {total})."))
+        # the advocacy or expansion ask, once per milestone: reopening and achieving again does not ask twice
+        if m.owner_id and m.ask and m.ask_sent_at is None:
+            m.ask_sent_at = now
+            kind = {"advocacy": "an advocacy ask", "expansion": "an expansion conversation"}.get(
+                m.ask_kind or "", "the ask")
+            out.append(DirectMessage(m.owner_id, f":speech_balloon: *{safe(c.name)}* just achieved "
+                                                 f"“{quote(m.title)}”. Time for {kind}: {quote(m.ask)}"))
+        return out
+
+    def _impact(self, s: Session, ctx: Ctx, rest: str) -> Reply:
+        usage = "Usage: `/milestone impact <customer> <number> <what the customer should notice>`"
+        c, m, tail = self._target(s, ctx, rest, usage)
+        text = strip_quotes(tail)
+        if not text:
+            raise UsageError(f"Say what {safe(c.name)} should notice once it is achieved. {usage}")
+        if len(text) > 500:
+            raise UsageError("Keep the expected impact under 500 characters.")
+        self.set_impact(s, ctx.user_id, m, text)
+        return self.customer_reply(s, c, f":dart: Milestone {m.position} “{quote(m.title)}”: once it is achieved, "
+                                         f"{safe(c.name)} should notice “{quote(text)}”. signalloop checks "
+                                         f"whether they did.")
+
+    def note_change(self, m: Milestone, actor: str | None, reason: str) -> None:
+        """A history row for a change that keeps the status (owner, due date, impact, title…)."""
+        m.history.append(MilestoneEvent(team_id=m.team_id, actor_id=actor, at=self.clock(),
+                                        from_status=m.status, to_status=m.status, reason=reason))
+
+    def set_impact(self, s: Session, actor: str, m: Milestone, text: str) -> None:
+        m.expected_impact = text
+        self.note_change(m, actor, f"expected impact: {text}")
+        s.flush()
+
+    def _owner(self, s: Session, ctx: Ctx, rest: str) -> Reply:
+        usage = "Usage: `/milestone owner <customer> <number> @person`"
+        c, m, tail = self._target(s, ctx, rest, usage)
+        um = USER_MENTION.match(tail.strip())
+        if not um:
+            if tail.strip().startswith("@"):
+                raise UsageError(f"“{safe(tail.strip())}” reached signalloop as plain text, not a mention: pick the "
+                                 f"person from Slack's @ list. (Apps made from `signalloop manifest` get mentions.)")
+            raise UsageError(f"Mention the owner as @person. {usage}")
+        m.owner_id = um.group(1)
+        self.note_change(m, ctx.user_id, f"owner <@{m.owner_id}>")
+        s.flush()
+        return self.customer_reply(s, c, f":bust_in_silhouette: <@{m.owner_id}> now owns milestone {m.position} "
+                                         f"“{quote(m.title)}”.")
+
+    def _due(self, s: Session, ctx: Ctx, rest: str) -> Reply:
+        usage = "Usage: `/milestone due <customer> <number> YYYY-MM-DD` (or `none` to clear it)"
+        c, m, tail = self._target(s, ctx, rest, usage)
+        if not tail:
+            raise UsageError(f"Give the new due date. {usage}")
+        m.due_date = None if tail.casefold() == "none" else parse_date(tail, "due date")
+        self.note_change(m, ctx.user_id, f"due {m.due_date or 'cleared'}")
+        s.flush()
+        when = f"is now due {m.due_date:%a %b} {m.due_date.day}, {m.due_date.year}" if m.due_date \
+            else "no longer has a due date"
+        return self.customer_reply(s, c, f":calendar: Milestone {m.position} “{quote(m.title)}” {when}.")
+
+
+def _parse_add_options(opts: str, usage: str) -> tuple[date | None, str | None]:
+    due: date | None = None
+    impact: str | None = None
+    rest = opts.strip()
+    while rest:
+        word, _, tail = rest.partition(" ")
+        w = word.casefold()
+        if w == "due":
+            value, _, rest = tail.strip().partition(" ")
+            if not value:
+                raise UsageError(f"`due` needs a date as YYYY-MM-DD. {usage}")
+            due = parse_date(value, "due date")
+        elif w == "impact":
+            q = take_quoted(tail.strip())
+            if q is None:
+                impact, rest = strip_quotes(tail), ""
+            else:
+                impact, rest = q[0].strip(), q[1]
+            if not impact:
+                raise UsageError(f"`impact` needs the text the customer should notice. {usage}")
+            if len(impact) > 500:
+                raise UsageError("Keep the expected impact under 500 characters.")
+        else:
+            raise UsageError(f"Unexpected “{safe(word)}” after the title: only `due YYYY-MM-DD` and "
+                             f"`impact \"<text>\"` may follow. {usage}")
+        rest = rest.strip()
+    return due, impact

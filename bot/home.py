@@ -1,0 +1,50 @@
+"""App Home: the portfolio at a glance, published to each person who opens it and refreshed after changes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import milestones as ms
+from bot.render.milestones import home_view
+from storage import repo
+
+log = logging.getLogger(__name__)
+
+
+class Home:
+    def __init__(self, sf: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
+        self.sf = sf
+        self.clock = clock
+
+    def view(self, team_id: str, user_id: str | None = None) -> dict[str, Any]:
+        now = self.clock()
+        with self.sf() as s:
+            last = repo.last_signal_at(s, team_id)
+            statuses = [ms.customer_status(c, now, last.get(c.id)) for c in repo.list_customers(s, team_id)]
+            me = repo.slack_user(s, team_id, user_id) if user_id else None
+            return home_view(statuses, now, dm_opt_out=bool(me and me.dm_opt_out))
+
+    def publish(self, client: WebClient, team_id: str, user_id: str) -> None:
+        with self.sf.begin() as s:
+            repo.mark_home_opened(s, team_id, user_id, self.clock())
+        try:
+            client.views_publish(user_id=user_id, view=self.view(team_id, user_id))
+        except SlackApiError as e:
+            log.warning("views.publish failed for %s: %s", user_id, e.response.get("error"))
+
+    def refresh(self, client: WebClient, team_id: str) -> None:
+        """Re-publish App Home for everyone who has opened it, after a change."""
+        with self.sf() as s:
+            viewers = repo.home_viewers(s, team_id)
+        for user in viewers:
+            try:
+                client.views_publish(user_id=user, view=self.view(team_id, user))
+            except SlackApiError as e:
+                log.warning("views.publish failed for %s: %s", user, e.response.get("error"))

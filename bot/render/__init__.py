@@ -1,0 +1,1 @@
+"""Plain data -> Block Kit and text: blocks, milestones, modals, the digest, the terminal."""

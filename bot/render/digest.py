@@ -1,0 +1,221 @@
+"""The weekly digest as Slack messages: the first is posted, the rest continue in its thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock
+
+from bot.kinds import KIND_EMOJI, KIND_ORDER, kind_count
+from bot.render.blocks import MAX_BLOCKS, button, chunks, context, section, to_dicts
+from bot.safety import quote
+from bot.text import QUESTION, fmt_date, plural
+
+QUOTES_IN_MAIN = 4  # quotes per customer in the digest itself; the rest continue in the thread
+
+
+def _who_when(q: Any) -> str:
+    who = f"{quote(q.author, 40)}, " if q.author else ""
+    link = f" <{q.permalink}|link>" if q.permalink and q.permalink.startswith("https://") else ""
+    return f"— {who}{fmt_date(q.at)}{link}"
+
+
+def quote_line(q: Any, limit: int = 200) -> str:
+    tie = f" · #{q.milestone}" if q.milestone else ""
+    return f"> {KIND_EMOJI.get(q.kind, '')} “{quote(q.text, limit)}” {_who_when(q)}{tie}"
+
+
+def _kinds_line(kinds: dict[str, int]) -> str:
+    return " · ".join(kind_count(k, kinds[k]) for k in KIND_ORDER if kinds.get(k))
+
+
+def customer_blocks(sec: Any, with_gap_buttons: bool = True) -> tuple[list[Block], list[str]]:
+    """One customer's part of the digest, and the quotes that continue in the thread."""
+    seg = f" · {quote(sec.segment)}" if sec.segment else ""
+    where = f"milestone {sec.next_position} of {sec.total}" if sec.next_position else (
+        f"all {sec.total} milestones achieved" if sec.total else "no milestones yet")
+    head = f"*{quote(sec.name)}*{seg} · {where}"
+    if sec.outcome_required:
+        exp = f", {quote(sec.outcome_experience)}" if sec.outcome_experience else ""
+        head += f"\n_Desired outcome: {quote(sec.outcome_required)}{exp}_"
+    blocks: list[Block] = [section(head)]
+    if sec.narrative:
+        blocks.append(section(f":sparkles: {sec.narrative}"))
+    lines: list[str] = []
+    for a in sec.achieved:
+        lines.append(f":white_check_mark: *Achieved:* {quote(a.title)} ({fmt_date(a.at)})")
+        if a.ask:
+            lines.append(f"      :speech_balloon: time for the ask: {quote(a.ask)}")
+    for mv in sec.moves:
+        if mv.to_status in ("in_progress",) and mv.from_status in ("planned", "achieved", "at_risk"):
+            verb = {"planned": "Started", "achieved": "Reopened", "at_risk": "Back on track"}[mv.from_status]
+            lines.append(f":arrow_forward: *{verb}:* {quote(mv.title)} ({fmt_date(mv.at)})")
+    labels = {"at_risk": ":warning: *At risk:*", "stalled": ":hourglass: *Stalled:*",
+              "overdue": ":alarm_clock: *Overdue:*"}
+    for f in sec.flags:
+        line = f"{labels[f.kind]} {quote(f.title)} — {f.detail}"
+        if f.evidence is not None:
+            line += f"\n      “{quote(f.evidence.text, 140)}” {_who_when(f.evidence)}"
+        lines.append(line)
+    if sec.slowdown is not None:
+        lines.append(f":turtle: *Slowing down:* {sec.slowdown.recent} milestones in the last 30 days against "
+                     f"{sec.slowdown.expected} expected from {sec.slowdown.basis}")
+    for rv in sec.impact:
+        lines.append(rv.line())
+    if lines:
+        blocks += [section(chunk) for chunk in chunks(lines)]
+    if sec.signal_count:
+        said = f"*What they said* ({sec.signal_count}) — {_kinds_line(sec.kinds)}"
+        shown = sec.quotes[:QUOTES_IN_MAIN]
+        rest = [quote_line(q) for q in sec.quotes[QUOTES_IN_MAIN:]]
+        body = [said] + [quote_line(q) for q in shown]
+        if rest:
+            body.append(f"   …and {len(rest)} more in the thread :thread:")
+        if sec.private_count:
+            body.append(f"   _{sec.private_count} from private channels, counted but not quoted here_")
+        blocks += [section(chunk) for chunk in chunks(body)]
+    else:
+        rest = []
+        blocks.append(context("No signals this week."))
+    if sec.gap:
+        g = sec.gap[0]
+        text = (f"*Success gap* — talked about, covered by no milestone: {quote(g.theme)} "
+                f"({g.count} this week, {plural(g.total, 'signal')} over {plural(g.weeks, 'week')})")
+        others = ", ".join(f"{quote(x.theme)} ({x.total})" for x in sec.gap[1:])
+        if others:
+            text += f"; also {others}"
+        acc = None
+        if with_gap_buttons and g.weeks >= 3:
+            acc = button("Add as milestone", "gap_add_milestone", f"{sec.customer_id}|{g.theme[:60]}")
+        blocks.append(section(text, accessory=acc))
+    elif sec.gap_count:
+        blocks.append(context(f"{plural(sec.gap_count, 'signal')} tied to no milestone (the success gap)"))
+    return blocks, ([f"*{quote(sec.name)}* — more of what they said"] + rest if rest else [])
+
+
+def digest_header(dg: Any) -> list[Block]:
+    where = f"  ·  <#{dg.channel_id}>" if dg.channel_id else ""
+    title = f":bar_chart: *Weekly customer loop — week {dg.week.week} ({dg.week.span_label()})*{where}"
+    people = f"{plural(dg.signal_count, 'signal')} from {plural(dg.people, 'person', 'people')}"
+    stats = (f"{people} (last week {dg.last_week_count}) · {plural(dg.achieved_count, 'milestone')} achieved · "
+             f"{dg.at_risk_count} at risk")
+    blocks: list[Block] = [section(title), context(stats)]
+    if dg.late:
+        blocks.append(context(":clock3: Posted late: the app was not running at the scheduled time."))
+    if dg.llm_note:
+        blocks.append(context(dg.llm_note))
+    return blocks
+
+
+def decision_blocks(dg: Any) -> list[Block]:
+    if not dg.decisions:
+        return []
+    blocks: list[Block] = [section(":arrows_counterclockwise: *Last week's decisions — did they hold?*")]
+    for d in dg.decisions[:8]:
+        owner = f" — <@{d.owner_id}>" if d.owner_id else ""
+        due = f", review {fmt_date(d.review_on)}" if d.review_on else ""
+        again = " _(still open)_" if d.outcome == "still_open" else ""
+        blocks.append(section(f"• “{quote(d.decision, 300)}”{owner}{due}{again}\n"
+                              f"   _because: {quote(d.learning, 200)}_"))
+        blocks.append(ActionsBlock(block_id=f"review:{d.learning_id}", elements=[
+            button("Held", "decision_held", str(d.learning_id), "primary"),
+            button("Changed", "decision_changed", str(d.learning_id)),
+            button("Still open", "decision_still_open", str(d.learning_id))]))
+    if len(dg.decisions) > 8:
+        blocks.append(context(f"…and {len(dg.decisions) - 8} more: `/loop decisions`"))
+    return blocks
+
+
+TAIL_SECTIONS = 3
+
+
+def tail_blocks(dg: Any, run_id: int | None) -> tuple[list[Block], list[str]]:
+    """Quiet / collecting-without-acting / themes, then the question; lines that don't fit go to the thread."""
+    blocks: list[Block] = []
+    lines = []
+    for name, weeks, title in dg.quiet:
+        during = f" while “{quote(title)}” is in progress" if title else ""
+        lines.append(f"*Quiet:* {quote(name)} — no signals for {plural(weeks, 'week')}{during}")
+    for name, n in dg.collecting:
+        lines.append(f"*Collecting without acting:* {quote(name)} — {plural(n, 'signal')} in 3 weeks, "
+                     "no decision recorded")
+    for t in dg.themes:
+        lines.append(t.line() if hasattr(t, "line") else str(t))
+    overflow: list[str] = []
+    if lines:
+        parts = chunks(lines)
+        blocks.append(DividerBlock())
+        blocks += [section(c) for c in parts[:TAIL_SECTIONS]]
+        overflow = parts[TAIL_SECTIONS:]
+    blocks.append(DividerBlock())
+    value = str(run_id or 0)
+    blocks.append(section(f":thinking_face: *{QUESTION}*\nReply in the thread, or add one here.",
+                          accessory=button("Add a learning", "add_learning", value, "primary")))
+    return blocks, overflow
+
+
+def digest_messages(dg: Any, run_id: int | None = None) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The digest as Slack messages: the first is posted, the rest continue in its thread.
+
+    Every message stays within 50 blocks and 3000 characters per section; nothing is dropped.
+    """
+    fallback = f"Weekly customer loop — week {dg.week.week}: {plural(dg.signal_count, 'signal')}"
+    head = digest_header(dg) + decision_blocks(dg)
+    tail, tail_overflow = tail_blocks(dg, run_id)
+    budget = MAX_BLOCKS - len(head) - len(tail) - 1  # one block kept for the "continues in the thread" note
+    main: list[Block] = list(head)
+    thread_blocks: list[list[Block]] = []
+    more_quotes: list[str] = []
+    overflowed = 0
+    for sec in dg.customers:
+        blocks, rest = customer_blocks(sec)
+        more_quotes += rest
+        group = [DividerBlock(), *blocks][:MAX_BLOCKS]
+        if len(group) <= budget and not overflowed:
+            main += group
+            budget -= len(group)
+        else:
+            overflowed += 1
+            thread_blocks.append(group)
+    if overflowed:
+        tail.insert(0, context(f":thread: {overflowed} more customer{'s' if overflowed != 1 else ''} "
+                               "continue in the thread."))
+    main += tail
+    messages = [(fallback, to_dicts(main[:MAX_BLOCKS]))]
+    # thread: whole customers first, then the remaining quotes, each message under the limits
+    batch: list[Block] = []
+    for group in thread_blocks:
+        if len(batch) + len(group) > MAX_BLOCKS:
+            messages.append((f"{fallback} (continued)", to_dicts(batch)))
+            batch = []
+        batch += group[1:] if not batch else group
+    for chunk in chunks(more_quotes) + tail_overflow:
+        if len(batch) + 1 > MAX_BLOCKS:
+            messages.append((f"{fallback} (continued)", to_dicts(batch)))
+            batch = []
+        batch.append(section(chunk))
+    if batch:
+        messages.append((f"{fallback} (continued)", to_dicts(batch)))
+    return messages
+
+
+MAX_THREAD_MESSAGES = 4
+
+
+def cap_thread(messages: list[tuple[str, list[dict[str, Any]]]], limit: int = MAX_THREAD_MESSAGES
+               ) -> tuple[list[tuple[str, list[dict[str, Any]]]], bool]:
+    """At most `limit` replies in the thread; when more would be needed the last one points to the full file.
+
+    The number of Web API calls per digest stays the same however big the week is.
+    """
+    if len(messages) <= 1 + limit:
+        return messages, False
+    kept = messages[: 1 + limit]
+    text, blocks = kept[-1]
+    if len(blocks) >= MAX_BLOCKS:
+        blocks = blocks[: MAX_BLOCKS - 1]
+    rest = len(messages) - 1 - limit
+    note = context(f":page_facing_up: {rest} more message{'s' if rest != 1 else ''} of this digest did not fit "
+                   "in the thread: the whole digest is in the attached file.").to_dict()
+    kept[-1] = (text, [*blocks, note])
+    return kept, True

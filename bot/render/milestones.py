@@ -1,0 +1,172 @@
+"""Milestones as Block Kit: /milestone, the portfolio and App Home."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock
+
+from bot.milestones import (
+    ACHIEVED,
+    AT_RISK,
+    IN_PROGRESS,
+    PLANNED,
+    STATUS_EMOJI,
+    STATUS_LABEL,
+    CustomerStatus,
+    days_overdue,
+    days_unchanged,
+    is_overdue,
+    is_stalled,
+    segment_rules,
+)
+from bot.render.blocks import MAX_BLOCKS, MAX_SECTION, button, context, header, section, to_dicts
+from bot.safety import quote, safe
+from bot.text import fmt_date
+from storage.models import Customer, Milestone
+
+
+def outcome_line(c: Customer) -> str | None:
+    if not c.outcome_required:
+        return None
+    text = quote(c.outcome_required)
+    if c.outcome_experience:
+        text += f", {quote(c.outcome_experience)}"
+    return f"_Desired outcome: {text}_"
+
+
+def milestone_line(m: Milestone, now: datetime, stall_days: int) -> str:
+    """One milestone: status emoji, number, title, then due/overdue/stalled/owner with reasons."""
+    today = now.date()
+    parts = [f"{STATUS_EMOJI[m.status]} *{m.position}. {quote(m.title)}* — {STATUS_LABEL[m.status]}"]
+    if m.status == ACHIEVED and m.achieved_at:
+        parts.append(f"on {fmt_date(m.achieved_at)}")
+    if m.due_date and m.status != ACHIEVED:
+        if is_overdue(m, today):
+            parts.append(f":alarm_clock: overdue {days_overdue(m, today)}d (due {fmt_date(m.due_date)})")
+        else:
+            parts.append(f"due {fmt_date(m.due_date)}")
+    if is_stalled(m, now, stall_days):
+        parts.append(f":hourglass: no change for {days_unchanged(m, now)} days")
+    if m.owner_id:
+        parts.append(f"owner <@{m.owner_id}>")
+    line = " · ".join(parts)
+    if m.status == AT_RISK and m.risk_reason:
+        line += f"\n      _{quote(m.risk_reason, 200)}_"
+    if m.expected_impact:
+        line += f"\n      :dart: expected impact: {quote(m.expected_impact, 200)}"
+    return line
+
+
+def milestone_buttons(m: Milestone) -> ActionsBlock | None:
+    value = str(m.id)
+    buttons = []
+    if m.status in (PLANNED, AT_RISK):
+        buttons.append(button("Start", "ms_start", value))
+    if m.status != ACHIEVED:
+        buttons.append(button("Done", "ms_done", value, "primary"))
+    if m.status in (PLANNED, IN_PROGRESS):
+        buttons.append(button("At risk", "ms_risk", value, "danger"))
+    if m.status == ACHIEVED:
+        buttons.append(button("Reopen", "ms_reopen", value))
+    buttons.append(button("Expected impact", "ms_impact", value))
+    return ActionsBlock(block_id=f"ms:{m.id}", elements=buttons)
+
+
+def customer_milestones(status: CustomerStatus, now: datetime) -> list[dict[str, Any]]:
+    """/milestone <customer>: outcome on top, n of m, one line and buttons per milestone."""
+    c = status.customer
+    rules = segment_rules(c.segment)
+    seg = f" · {c.segment}" if c.segment else ""
+    blocks: list[Block] = [header(f"{c.name}{seg} — {status.achieved} of {status.total} achieved")]
+    if (line := outcome_line(c)) is not None:
+        blocks.append(context(line))
+    else:
+        blocks.append(context(f"No desired outcome yet: `/loop customer outcome {safe(c.name)} <the outcome "
+                              "they need> | <the experience they need it in>`"))
+    if not c.milestones:
+        blocks.append(section(f"No milestones yet. Add the first: `/milestone add {safe(c.name)} "
+                              "\"<what the customer can do>\" due YYYY-MM-DD`"))
+    room = MAX_BLOCKS - len(blocks) - 1
+    shown = 0
+    for m in c.milestones:
+        if room < 2:
+            break
+        blocks.append(section(milestone_line(m, now, rules.stall_days)))
+        acts = milestone_buttons(m)
+        if acts is not None:
+            blocks.append(acts)
+        room -= 2
+        shown += 1
+    if shown < len(c.milestones):
+        blocks.append(context(f"…and {len(c.milestones) - shown} more milestones not shown."))
+    return to_dicts(blocks)
+
+
+def portfolio_line(st: CustomerStatus) -> str:
+    c = st.customer
+    seg = f" ({quote(c.segment)})" if c.segment else ""
+    head = f"*{quote(c.name)}*{seg} — {st.achieved}/{st.total}"
+    if st.next is not None:
+        head += f" · next: {st.next.position}. {quote(st.next.title, 80)} ({STATUS_LABEL[st.next.status]})"
+    elif st.total:
+        head += " · every milestone achieved :tada:"
+    else:
+        head += " · no milestones yet"
+    if st.flags:
+        head += " · " + " ".join(st.flags)
+    return head
+
+
+def portfolio(statuses: Sequence[CustomerStatus]) -> list[dict[str, Any]]:
+    """/milestone with no customer: one line per customer, grouped into sections under the limits."""
+    if not statuses:
+        return to_dicts([section("No customers yet. Add one with `/loop customer add <name> "
+                                 "[segment <segment>]`.")])
+    blocks: list[Block] = [header(f"Milestones — {len(statuses)} customers")]
+    chunk = ""
+    for st in statuses:
+        line = portfolio_line(st)
+        if len(chunk) + len(line) + 1 > MAX_SECTION - 100:
+            blocks.append(section(chunk))
+            chunk = ""
+        chunk += line + "\n"
+    if chunk:
+        blocks.append(section(chunk))
+    if len(blocks) > MAX_BLOCKS:
+        blocks = blocks[: MAX_BLOCKS - 1] + [context("…more customers than fit: name one with "
+                                                     "`/milestone <customer>`.")]
+    blocks.append(context("Details and buttons: `/milestone <customer>`"))
+    return to_dicts(blocks[:MAX_BLOCKS])
+
+
+def home_view(statuses: Sequence[CustomerStatus], now: datetime, dm_opt_out: bool = False) -> dict[str, Any]:
+    """App Home: the portfolio by segment — next milestone, status, flags, last signal — and your settings."""
+    blocks: list[Block] = [header("Customer portfolio")]
+    if not statuses:
+        blocks.append(section("No customers yet. Start with `/loop customer add <name> segment <segment>`, "
+                              "then `/loop link <name>` in their channel. `/loop help` lists everything."))
+    seg: str | None = "\0"
+    for st in statuses:
+        if len(blocks) >= MAX_BLOCKS - 5:
+            blocks.append(context(f"…{len(statuses)} customers in all; `/milestone` lists every one."))
+            break
+        if st.customer.segment != seg:
+            seg = st.customer.segment
+            blocks.append(DividerBlock())
+            blocks.append(section(f"*{quote(seg) if seg else 'No segment'}*"))
+        last = (f"last signal {fmt_date(st.last_signal)}" if st.last_signal else "no signals yet")
+        blocks.append(section(portfolio_line(st) + f"\n_{last}_"))
+    blocks.append(DividerBlock())
+    if dm_opt_out:
+        note = ":no_bell: You don't get messages about what came of the signals you raised."
+        toggle = button("Turn them on", "home_dm_opt_in", "on")
+    else:
+        note = (":bell: When a milestone or decision comes of a signal you raised, you get one message a day "
+                "at most, never at night.")
+        toggle = button("Turn them off", "home_dm_opt_out", "off")
+    blocks.append(section(note, accessory=toggle))
+    blocks.append(context(f"Updated {now:%Y-%m-%d %H:%M} UTC · `/loop help`"))
+    return {"type": "home", "blocks": to_dicts(blocks[:MAX_BLOCKS])}

@@ -1,0 +1,77 @@
+"""The services the listeners and the scheduled jobs share, built once per process and injected: no globals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.commands import Commands
+from bot.config import Settings
+from bot.directory import Directory
+from bot.home import Home
+from bot.routing import Router
+from bot.runner import DigestRunner
+from storage.writer import SignalWriter
+
+if TYPE_CHECKING:
+    from bot.llm import LLMClassifier
+    from bot.scheduler import DigestJobs
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deps:
+    """What the listeners and jobs need."""
+
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    clock: Clock
+    client_for: Callable[[str], WebClient]  # the workspace's own bot client (OAuth installs have one each)
+    commands: Commands
+    directory: Directory
+    router: Router
+    home: Home
+    signal_writer: SignalWriter
+    digest_runner: DigestRunner
+    classifier: LLMClassifier | None = None
+    digest_jobs: DigestJobs | None = None  # set when the scheduler runs in this process
+
+    def close(self) -> None:
+        """Finish digests being built, stop the signal writer and the directory's look-ups."""
+        self.digest_runner.close()
+        self.signal_writer.close()
+        self.directory.close()
+
+
+def make_deps(settings: Settings, sf: sessionmaker[Session], clock: Clock,
+              client_for: Callable[[str], WebClient]) -> Deps:
+    """Every service of one process, wired together."""
+    from bot.chart import render_png
+
+    enrich = None
+    classifier = None
+    if settings.llm_enabled:
+        from bot.llm import LLMClassifier, LLMStep
+
+        step = LLMStep(settings, timeout=settings.llm_timeout)
+        enrich = step.enrich
+        if settings.llm_classify:
+            classifier = LLMClassifier(settings, sf, clock, step)
+    router = Router(sf)
+    return Deps(
+        settings=settings, session_factory=sf, clock=clock, client_for=client_for,
+        commands=Commands(sf, clock, settings.capture_emoji),
+        directory=Directory(sf, clock, client_for), router=router, home=Home(sf, clock),
+        signal_writer=SignalWriter(sf.kw["bind"]),
+        digest_runner=DigestRunner(settings, sf, clock, client_for=client_for, chart=render_png, enrich=enrich),
+        classifier=classifier)

@@ -1,0 +1,28 @@
+"""App Home's own buttons: a person turns "what came of your signals" messages off or on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+
+from storage import repo
+
+if TYPE_CHECKING:
+    from bot.services import Deps
+
+
+def register(app: App, deps: Deps) -> None:
+    def toggle(opt_out: bool):  # noqa: ANN202
+        def handle(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
+            ack()
+            team_id = context.team_id or ""
+            user = body["user"]["id"]
+            with deps.session_factory.begin() as s:
+                repo.set_dm_opt_out(s, team_id, user, opt_out, deps.clock())
+            deps.home.publish(client, team_id, user)
+        return handle
+
+    app.action("home_dm_opt_out")(toggle(True))
+    app.action("home_dm_opt_in")(toggle(False))

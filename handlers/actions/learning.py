@@ -1,0 +1,82 @@
+"""The loop's buttons: add a learning, name its decision, and review last week's decisions."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot import learning
+from bot.errors import UsageError
+from bot.render.modals import changed_to_modal
+from handlers.payloads import channel_of, tell
+
+if TYPE_CHECKING:
+    from bot.services import Deps
+
+
+def reviewed_blocks(message: dict, learning_id: str, line: str) -> list[dict]:
+    """The digest message with one decision's buttons replaced by how it was reviewed."""
+    blocks = list(message.get("blocks") or [])
+    for i, b in enumerate(blocks):
+        if b.get("block_id") == f"review:{learning_id}":
+            blocks[i] = {"type": "context", "block_id": f"reviewed:{learning_id}",
+                         "elements": [{"type": "mrkdwn", "text": line}]}
+    return blocks
+
+
+def register(app: App, deps: Deps) -> None:
+    def open_learning(client: WebClient, trigger_id: str, team_id: str, user: str, meta: dict,
+                      learning_id: int | None = None) -> None:
+        with deps.session_factory() as s:
+            view = learning.learning_modal_for(s, team_id, user, meta, deps.clock(), learning_id)
+        if view is not None:
+            client.views_open(trigger_id=trigger_id, view=view)
+
+    @app.action("add_learning")
+    def on_add_learning(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
+        ack()
+        run = action.get("value") or "0"
+        open_learning(client, body["trigger_id"], context.team_id or "", body["user"]["id"],
+                      {"run": int(run) if run.isdigit() else 0, "channel": channel_of(body)})
+
+    @app.action("name_decision")
+    def on_name_decision(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
+        ack()
+        value = action.get("value") or ""
+        if value.isdigit():
+            open_learning(client, body["trigger_id"], context.team_id or "", body["user"]["id"],
+                          {"channel": channel_of(body)}, learning_id=int(value))
+
+    def review(outcome: str):  # noqa: ANN202
+        def handle(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext,
+                   respond: Respond) -> None:
+            ack()
+            team_id = context.team_id or ""
+            user = body["user"]["id"]
+            value = action.get("value") or ""
+            message = body.get("message") or {}
+            channel = channel_of(body)
+            if outcome == "changed":
+                # what did it change to? asked in a modal; the answer is stored with the outcome
+                meta = json.dumps({"learning": value, "channel": channel, "ts": message.get("ts")})
+                client.views_open(trigger_id=body["trigger_id"], view=changed_to_modal(meta))
+                return
+            try:
+                with deps.session_factory.begin() as s:
+                    if not value.isdigit():
+                        raise UsageError("That decision no longer exists.")
+                    row = learning.set_outcome(s, team_id, int(value), outcome, user, deps.clock())
+                    line = learning.outcome_line(row)
+            except UsageError as e:
+                tell(client, body, user, str(e), respond)
+                return
+            if channel and message.get("ts"):
+                client.chat_update(channel=channel, ts=message["ts"], blocks=reviewed_blocks(message, value, line),
+                                   text=message.get("text") or "Weekly customer loop")
+        return handle
+
+    for outcome in learning.OUTCOMES:
+        app.action(f"decision_{outcome}")(review(outcome))

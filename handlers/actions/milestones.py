@@ -1,0 +1,77 @@
+"""Milestone buttons (start, done, reopen, at risk, expected impact) and "Add as milestone" from a success gap."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot.errors import UsageError
+from bot.framing import gap_title
+from bot.render.modals import impact_modal, milestone_add_modal
+from handlers.effects import perform
+from handlers.payloads import channel_of, tell
+from storage import repo
+
+if TYPE_CHECKING:
+    from bot.services import Deps
+
+
+def register(app: App, deps: Deps) -> None:
+    def transition_button(verb: str):  # noqa: ANN202
+        def handle(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext,
+                   respond: Respond) -> None:
+            ack()
+            team_id = context.team_id or ""
+            user = body["user"]["id"]
+            value = action.get("value") or ""
+            milestones = deps.commands.milestones
+            try:
+                with deps.session_factory.begin() as s:
+                    m = repo.milestone_by_id(s, team_id, int(value)) if value.isdigit() else None
+                    if m is None or m.removed_at is not None:
+                        raise UsageError("That milestone no longer exists.")
+                    reply = milestones.transition(s, user, m, verb, None)
+                    view = milestones.customer_reply(s, m.customer, reply.text)
+            except UsageError as e:
+                tell(client, body, user, str(e), respond)
+                return
+            if body.get("container", {}).get("type") == "view":
+                deps.home.publish(client, team_id, user)
+            elif body.get("response_url"):
+                respond(replace_original=True, text=view.text, blocks=view.blocks)
+            else:
+                tell(client, body, user, reply.text, respond)
+            perform(deps, client, team_id, reply.effects)
+        return handle
+
+    for verb in ("start", "done", "reopen", "risk"):
+        app.action(f"ms_{verb}")(transition_button(verb))
+
+    @app.action("ms_impact")
+    def on_impact_button(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
+        ack()
+        value = action.get("value") or ""
+        with deps.session_factory() as s:
+            m = repo.milestone_by_id(s, context.team_id or "", int(value)) if value.isdigit() else None
+            if m is None:
+                return
+            view = impact_modal(m)
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    @app.action("gap_add_milestone")
+    def on_gap(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext,
+               respond: Respond) -> None:
+        ack()
+        team_id = context.team_id or ""
+        cid, _, theme = (action.get("value") or "").partition("|")
+        with deps.session_factory() as s:
+            c = repo.customer_by_id(s, team_id, int(cid)) if cid.isdigit() else None
+            if c is None:
+                tell(client, body, body["user"]["id"], "That customer no longer exists.", respond)
+                return
+            meta = json.dumps({"customer": c.id, "channel": channel_of(body), "theme": theme})
+            view = milestone_add_modal(c, gap_title(c.name, theme), meta)
+        client.views_open(trigger_id=body["trigger_id"], view=view)

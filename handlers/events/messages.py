@@ -1,0 +1,75 @@
+"""Messages: new ones in linked and watch channels become signals; edits and deletions follow them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+
+from bot import capture, learning
+from bot.capture import MessageIn, is_person_message
+from bot.safety import unescape
+from handlers.effects import perform
+from handlers.payloads import message_in, team_of
+
+if TYPE_CHECKING:
+    from bot.services import Deps
+
+
+def is_edit(event: dict) -> bool:
+    return event.get("subtype") == "message_changed"
+
+
+def is_delete(event: dict) -> bool:
+    return event.get("subtype") == "message_deleted"
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.event("message", matchers=[is_person_message])
+    def on_message(event: dict, body: dict, context: BoltContext, client: WebClient) -> None:
+        team_id = team_of(body, context)
+        channel_id = event.get("channel") or ""
+        text = unescape(event.get("text") or "")
+        thread_ts = event.get("thread_ts")
+        # a reply in a digest's thread is an answer to the loop's question, not a customer signal
+        if thread_ts and thread_ts != event["ts"]:
+            effects = learning.answer_in_thread(deps.session_factory, team_id, channel_id, event["ts"], thread_ts,
+                                                event.get("user"), text, deps.clock())
+            if effects is not None:
+                perform(deps, client, team_id, effects)
+                return
+        raw = MessageIn(team_id=team_id, channel_id=channel_id, ts=event["ts"], text=text, user_id=event.get("user"))
+        route = deps.router.route(raw)
+        if route is None or not route[1]:
+            return  # not a linked or watch channel, or no customer named: nothing to store
+        msg = message_in(deps, team_id, channel_id, event, body.get("event_id"), event.get("channel_type"))
+        # returns once committed (with whatever else arrived meanwhile): the ack that follows means stored
+        deps.signal_writer.insert(capture.channel_message_rows(msg, route, deps.clock()))
+        if msg.author_name is None or msg.permalink is None:
+            deps.directory.learn(team_id, msg.user_id)  # the name follows, without holding the acknowledgement
+
+    @app.event("message", matchers=[is_edit])
+    def on_edit(event: dict, body: dict, context: BoltContext) -> None:
+        new = event.get("message") or {}
+        if not new.get("ts"):
+            return
+        team_id = team_of(body, context)
+        channel_id = event.get("channel") or ""
+        edited = (new.get("edited") or {}).get("ts") or event.get("event_ts") or event.get("ts")
+        msg = message_in(deps, team_id, channel_id, new, None, event.get("channel_type") or "channel")
+        route = deps.router.route(msg)
+        with deps.session_factory.begin() as s:
+            capture.edit_message(s, msg, route, capture.ts_to_datetime(edited), deps.clock())
+
+    @app.event("message", matchers=[is_delete])
+    def on_delete(event: dict, body: dict, context: BoltContext) -> None:
+        ts = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
+        if not ts:
+            return
+        with deps.session_factory.begin() as s:
+            capture.delete_message(s, team_of(body, context), event.get("channel") or "", ts, deps.clock())
+
+    @app.event("message")
+    def other_message() -> None:
+        """Joins, bot posts and other subtypes: acknowledged, nothing recorded."""

@@ -1,0 +1,90 @@
+"""Reading Slack payloads into plain values, and the few Web API reads listeners need."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import BoltContext, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.capture import MessageIn
+from bot.safety import unescape
+
+if TYPE_CHECKING:
+    from bot.services import Deps
+
+log = logging.getLogger(__name__)
+
+
+def team_of(body: dict, context: BoltContext) -> str:
+    return context.team_id or body.get("team_id") or (body.get("team") or {}).get("id") or ""
+
+
+def view_value(state: dict, block: str, action: str) -> Any:
+    """The value of one input of a modal's state, whatever its element type."""
+    el = (state.get("values", {}).get(block) or {}).get(action) or {}
+    if el.get("type") in ("static_select", "external_select", "radio_buttons"):
+        return (el.get("selected_option") or {}).get("value")
+    if el.get("type") == "multi_static_select":
+        return [o["value"] for o in el.get("selected_options") or []]
+    if el.get("type") == "users_select":
+        return el.get("selected_user")
+    if el.get("type") == "multi_users_select":
+        return el.get("selected_users") or []
+    if el.get("type") == "datepicker":
+        return el.get("selected_date")
+    return el.get("value")
+
+
+def message_in(deps: Deps, team_id: str, channel_id: str, msg: dict, event_id: str | None,
+               channel_type: str | None = None, client: WebClient | None = None) -> MessageIn:
+    """A Slack message payload as capture needs it: author and permalink from caches, never a Web API wait.
+
+    Privacy comes from the event's channel_type; only a path that already reads the message from Slack
+    (a reaction, a shortcut: `client` given) may ask conversations.info.
+    """
+    ts = msg["ts"]
+    thread_ts = msg.get("thread_ts")
+    if channel_type or client is None:
+        private = channel_type in ("group", "im", "mpim") if channel_type else channel_id[:1] in ("G", "D")
+    else:
+        private = deps.directory.channel_private(client, team_id, channel_id)
+    return MessageIn(
+        team_id=team_id, channel_id=channel_id, ts=ts, text=unescape(msg.get("text") or ""), user_id=msg.get("user"),
+        thread_ts=thread_ts, event_id=event_id, is_private=private,
+        author_name=deps.directory.user_name(team_id, msg.get("user")),
+        permalink=deps.directory.permalink(team_id, channel_id, ts, thread_ts),
+    )
+
+
+def fetch_message(client: WebClient, channel_id: str, ts: str) -> dict[str, Any] | None:
+    """The message at (channel, ts): from the channel's history, or from its thread for a reply."""
+    try:
+        res = client.conversations_history(channel=channel_id, latest=ts, oldest=ts, inclusive=True, limit=1)
+        for m in res.get("messages") or []:
+            if m.get("ts") == ts:
+                return m
+        res = client.conversations_replies(channel=channel_id, ts=ts, latest=ts, inclusive=True, limit=1)
+        for m in res.get("messages") or []:
+            if m.get("ts") == ts:
+                return m
+    except SlackApiError as e:
+        log.warning("could not read message %s in %s: %s", ts, channel_id, e.response.get("error"))
+    return None
+
+
+def tell(client: WebClient, body: dict, user: str, text: str, respond: Respond) -> None:
+    """An answer after a button: in the conversation when there is one, else by DM."""
+    if body.get("response_url"):
+        respond(text=text, response_type="ephemeral", replace_original=False)
+    else:
+        try:
+            client.chat_postMessage(channel=user, text=text)
+        except SlackApiError as e:
+            log.warning("could not tell %s: %s", user, e.response.get("error"))
+
+
+def channel_of(body: dict) -> str | None:
+    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
