@@ -25,7 +25,8 @@ TABLE = [
     ("two clinics still double booking", "problem", -1),
     ("We were double charged for November", "problem", -1),
     ("The app keeps logging out the night shift", "problem", -1),
-    ("Can the waiting list show which hygienist they prefer?", "request", 0),
+    ("Could the waiting list show which hygienist they prefer?", "request", 0),
+    ("Can the waiting list show which hygienist they prefer?", "question", 0),  # asks whether it can
     ("It would be great to have an export to Xero", "request", 0),
     ("We need a way to bulk approve leave requests", "request", 0),
     ("Any plans to support SSO with Okta?", "request", 0),

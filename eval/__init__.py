@@ -1,0 +1,1 @@
+"""The labelled corpus and its evaluation (`make eval`): see eval/README.md."""
