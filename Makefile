@@ -27,6 +27,7 @@ eval: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) *.egg-info signalloop-demo.db* signalloop-demo-chart.png

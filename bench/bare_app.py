@@ -16,8 +16,12 @@ from storage import db
 def main() -> None:
     port = int(sys.argv[1])
     client = WebClient(token="xoxb-bench", base_url=os.environ["SLACK_API_URL"])
-    app = App(signing_secret=os.environ["SLACK_SIGNING_SECRET"], client=client, process_before_response=True,
-              token_verification_enabled=False)
+    app = App(
+        signing_secret=os.environ["SLACK_SIGNING_SECRET"],
+        client=client,
+        process_before_response=True,
+        token_verification_enabled=False,
+    )
 
     @app.event("message")
     def noop() -> None:

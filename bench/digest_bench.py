@@ -27,12 +27,15 @@ NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 RECENT_WEEKS = 7
 RECENT_PER_WEEK = 5_000
 KINDS = ["problem", "request", "praise", "question", "other", "churn-risk"]
-WORDS = ("export payroll reminder waiting list calendar booking invoice rota shift depot clinic mobile report "
-         "dashboard sync login timesheet leave overtime holiday").split()
+WORDS = (
+    "export payroll reminder waiting list calendar booking invoice rota shift depot clinic mobile report "
+    "dashboard sync login timesheet leave overtime holiday"
+).split()
 
 
-def generate(path: Path, history: int, week_signals: int = 20_000, customers: int = 1000,
-             milestones_per: int = 5, seed: int = 1) -> None:
+def generate(
+    path: Path, history: int, week_signals: int = 20_000, customers: int = 1000, milestones_per: int = 5, seed: int = 1
+) -> None:
     """A synthetic workspace written with bulk inserts: `history` signals, `week_signals` of them in WEEK."""
     rnd = random.Random(seed)
     url = f"sqlite:///{path}"
@@ -42,14 +45,26 @@ def generate(path: Path, history: int, week_signals: int = 20_000, customers: in
     t0 = start - timedelta(days=365 * 2)
     with engine.begin() as c:
         c.execute(insert(Workspace), [{"team_id": TEAM, "created_at": t0, "llm_include_private": False}])
-        c.execute(insert(Customer), [{"id": i + 1, "team_id": TEAM, "name": f"Customer {i:04d}",
-                                      "name_key": f"customer {i:04d}", "segment": ["smb", "multi-site",
-                                                                                    "enterprise"][i % 3],
-                                      "outcome_required": "close the month in two days",
-                                      "outcome_experience": "without chasing timesheets", "created_at": t0}
-                                     for i in range(customers)])
-        c.execute(insert(ChannelLink), [{"team_id": TEAM, "channel_id": "CPORT", "kind": "watch",
-                                         "customer_id": None, "created_at": t0}])
+        c.execute(
+            insert(Customer),
+            [
+                {
+                    "id": i + 1,
+                    "team_id": TEAM,
+                    "name": f"Customer {i:04d}",
+                    "name_key": f"customer {i:04d}",
+                    "segment": ["smb", "multi-site", "enterprise"][i % 3],
+                    "outcome_required": "close the month in two days",
+                    "outcome_experience": "without chasing timesheets",
+                    "created_at": t0,
+                }
+                for i in range(customers)
+            ],
+        )
+        c.execute(
+            insert(ChannelLink),
+            [{"team_id": TEAM, "channel_id": "CPORT", "kind": "watch", "customer_id": None, "created_at": t0}],
+        )
         ms_rows, ev_rows = [], []
         mid = 0
         for i in range(customers):
@@ -57,13 +72,23 @@ def generate(path: Path, history: int, week_signals: int = 20_000, customers: in
                 mid += 1
                 status = rnd.choice(["planned", "in_progress", "at_risk", "achieved"])
                 changed = start - timedelta(days=rnd.randint(0, 60))
-                ms_rows.append({"id": mid, "team_id": TEAM, "customer_id": i + 1, "position": n,
-                                "title": f"Customer {i} can run {rnd.choice(WORDS)} without manual fixes ({n})",
-                                "status": status, "due_date": (start + timedelta(days=rnd.randint(-30, 60))).date(),
-                                "status_changed_at": changed, "created_at": t0,
-                                "achieved_at": changed if status == "achieved" else None})
-                ev_rows.append({"team_id": TEAM, "milestone_id": mid, "at": changed, "from_status": "planned",
-                                "to_status": status})
+                ms_rows.append(
+                    {
+                        "id": mid,
+                        "team_id": TEAM,
+                        "customer_id": i + 1,
+                        "position": n,
+                        "title": f"Customer {i} can run {rnd.choice(WORDS)} without manual fixes ({n})",
+                        "status": status,
+                        "due_date": (start + timedelta(days=rnd.randint(-30, 60))).date(),
+                        "status_changed_at": changed,
+                        "created_at": t0,
+                        "achieved_at": changed if status == "achieved" else None,
+                    }
+                )
+                ev_rows.append(
+                    {"team_id": TEAM, "milestone_id": mid, "at": changed, "from_status": "planned", "to_status": status}
+                )
         c.execute(insert(Milestone), ms_rows)
         c.execute(insert(MilestoneEvent), ev_rows)
     # the seven weeks before the digest's week carry the same volume in every dataset (the digest looks at
@@ -80,19 +105,32 @@ def generate(path: Path, history: int, week_signals: int = 20_000, customers: in
         batch.clear()
 
     # signals arrive in time order, as they do from Slack: rows of one week sit together on disk
-    times = (sorted(t0 + timedelta(seconds=rnd.uniform(0, span)) for _ in range(older))
-             + sorted(recent_start + timedelta(seconds=rnd.uniform(0, RECENT_WEEKS * 7 * 86400)) for _ in range(recent))
-             + sorted(start + timedelta(seconds=rnd.uniform(0, (NOW - start).total_seconds()))
-                      for _ in range(week_signals)))
+    times = (
+        sorted(t0 + timedelta(seconds=rnd.uniform(0, span)) for _ in range(older))
+        + sorted(recent_start + timedelta(seconds=rnd.uniform(0, RECENT_WEEKS * 7 * 86400)) for _ in range(recent))
+        + sorted(start + timedelta(seconds=rnd.uniform(0, (NOW - start).total_seconds())) for _ in range(week_signals))
+    )
     for n in range(history):
         at = times[n]
         cid = rnd.randint(1, customers)
-        batch.append({"team_id": TEAM, "channel_id": "CPORT", "message_ts": f"{at.timestamp():.6f}.{n}",
-                      "user_id": f"U{n % 50}", "author_name": f"User {n % 50}",
-                      "text": f"{rnd.choice(WORDS)} {rnd.choice(WORDS)} problem number {n} for the team",
-                      "customer_id": cid, "milestone_id": (cid - 1) * milestones_per + 1 if n % 7 == 0 else None,
-                      "capture_path": "watch", "kind": KINDS[n % 6], "sentiment": rnd.uniform(-1, 1),
-                      "is_private": False, "posted_at": at, "recorded_at": at})
+        batch.append(
+            {
+                "team_id": TEAM,
+                "channel_id": "CPORT",
+                "message_ts": f"{at.timestamp():.6f}.{n}",
+                "user_id": f"U{n % 50}",
+                "author_name": f"User {n % 50}",
+                "text": f"{rnd.choice(WORDS)} {rnd.choice(WORDS)} problem number {n} for the team",
+                "customer_id": cid,
+                "milestone_id": (cid - 1) * milestones_per + 1 if n % 7 == 0 else None,
+                "capture_path": "watch",
+                "kind": KINDS[n % 6],
+                "sentiment": rnd.uniform(-1, 1),
+                "is_private": False,
+                "posted_at": at,
+                "recorded_at": at,
+            }
+        )
         if len(batch) >= 50_000:
             flush()
     if batch:
@@ -136,10 +174,16 @@ def digest_time(history: int, repeats: int = 3) -> dict:
         render_times.append(time.perf_counter() - t1)
     times, render_times = times[1:], render_times[1:]
     engine.dispose()
-    return {"history": history, "week_signals": dg.signal_count, "customers": len(dg.customers),
-            "seconds_best": round(min(times), 3), "seconds_median": round(sorted(times)[len(times) // 2], 3),
-            "render_seconds_median": round(sorted(render_times)[len(render_times) // 2], 3),
-            "messages_before_thread_cap": len(messages), "rss_mb_after": round(rss_mb(), 1)}
+    return {
+        "history": history,
+        "week_signals": dg.signal_count,
+        "customers": len(dg.customers),
+        "seconds_best": round(min(times), 3),
+        "seconds_median": round(sorted(times)[len(times) // 2], 3),
+        "render_seconds_median": round(sorted(render_times)[len(render_times) // 2], 3),
+        "messages_before_thread_cap": len(messages),
+        "rss_mb_after": round(rss_mb(), 1),
+    }
 
 
 def llm_tokens(week_sizes: tuple[int, ...] = (1_000, 20_000, 100_000)) -> list[dict]:
@@ -151,13 +195,24 @@ def llm_tokens(week_sizes: tuple[int, ...] = (1_000, 20_000, 100_000)) -> list[d
         dg = synthetic_week(n, n_customers=1000 if n >= 20_000 else 200)
         t0 = time.perf_counter()
         ev = llm.build_evidence(dg, 12_000, include_private=False, prompt=prompt)
-        naive_payload = {"customers": [{"customer": c.name, "signals": [q.text for q in c.quotes]}
-                                       for c in dg.customers]}
-        naive = llm.messages_tokens(llm.render_prompt(prompt, week=dg.week.label, span=dg.week.span_label(),
-                                                      evidence=llm.evidence_json(naive_payload)))
-        out.append({"week_signals": n, "prompt_tokens": ev.tokens, "naive_tokens": naive,
-                    "signals_in_prompt": len(ev.signals), "customers_in_prompt": len(ev.customers),
-                    "seconds": round(time.perf_counter() - t0, 2)})
+        naive_payload = {
+            "customers": [{"customer": c.name, "signals": [q.text for q in c.quotes]} for c in dg.customers]
+        }
+        naive = llm.messages_tokens(
+            llm.render_prompt(
+                prompt, week=dg.week.label, span=dg.week.span_label(), evidence=llm.evidence_json(naive_payload)
+            )
+        )
+        out.append(
+            {
+                "week_signals": n,
+                "prompt_tokens": ev.tokens,
+                "naive_tokens": naive,
+                "signals_in_prompt": len(ev.signals),
+                "customers_in_prompt": len(ev.customers),
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+        )
     return out
 
 
@@ -173,8 +228,13 @@ def slack_calls(week_sizes: tuple[int, ...] = (1_000, 20_000)) -> list[dict]:
         with sf.begin() as s:
             s.execute(delete(DigestRun))
         slack = FakeSlackServer(FakeSlackState(team_id=TEAM)).start()
-        settings = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET="x",
-                            SLACK_API_URL=slack.url, DATABASE_URL=f"sqlite:///{path}")
+        settings = Settings(
+            _env_file=None,
+            SLACK_BOT_TOKEN="xoxb-bench",
+            SLACK_SIGNING_SECRET="x",
+            SLACK_API_URL=slack.url,
+            DATABASE_URL=f"sqlite:///{path}",
+        )
         from slack_sdk import WebClient
 
         client = WebClient(token="xoxb-bench", base_url=slack.url)

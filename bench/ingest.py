@@ -46,18 +46,36 @@ def wait_up(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
 
 def signed(body: str, verifier: SignatureVerifier, content_type: str) -> dict[str, str]:
     ts = str(int(time.time()))
-    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body)}
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body),
+    }
 
 
 def make_events(n: int) -> list[str]:
     out = []
     for i in range(n):
-        ev = {"type": "message", "channel": "C1", "user": f"U{i % 40:03d}", "channel_type": "channel",
-              "text": f"Bench message {i}: the export failed again for the Leeds depot",
-              "ts": f"{1763600000 + i}.000100"}
-        out.append(json.dumps({"type": "event_callback", "team_id": TEAM, "api_app_id": "A1", "event": ev,
-                               "event_id": f"EvB{uuid.uuid4().hex[:12]}", "event_time": 1763600000 + i}))
+        ev = {
+            "type": "message",
+            "channel": "C1",
+            "user": f"U{i % 40:03d}",
+            "channel_type": "channel",
+            "text": f"Bench message {i}: the export failed again for the Leeds depot",
+            "ts": f"{1763600000 + i}.000100",
+        }
+        out.append(
+            json.dumps(
+                {
+                    "type": "event_callback",
+                    "team_id": TEAM,
+                    "api_app_id": "A1",
+                    "event": ev,
+                    "event_id": f"EvB{uuid.uuid4().hex[:12]}",
+                    "event_time": 1763600000 + i,
+                }
+            )
+        )
     return out
 
 
@@ -97,10 +115,14 @@ def load(port: int, bodies: list[str], concurrency: int = 8) -> dict[str, float]
         t.join()
     elapsed = time.perf_counter() - t0
     latencies.sort()
-    return {"events": len(latencies), "errors": errors, "seconds": round(elapsed, 3),
-            "events_per_s": round(len(latencies) / elapsed, 1),
-            "p50_ms": round(statistics.median(latencies) * 1000, 2),
-            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)}
+    return {
+        "events": len(latencies),
+        "errors": errors,
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+    }
 
 
 def run(database_url: str, n: int = 5000, label: str = "sqlite") -> dict:
@@ -109,16 +131,22 @@ def run(database_url: str, n: int = 5000, label: str = "sqlite") -> dict:
         uid = f"U{i:03d}"
         slack.state.users[uid] = {"id": uid, "name": f"user{i}", "profile": {"display_name": f"User {i}"}}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
-    env.update(SLACK_SIGNING_SECRET=SECRET, SLACK_BOT_TOKEN="xoxb-bench", SLACK_API_URL=slack.url,
-               DATABASE_URL=database_url)
+    env.update(
+        SLACK_SIGNING_SECRET=SECRET, SLACK_BOT_TOKEN="xoxb-bench", SLACK_API_URL=slack.url, DATABASE_URL=database_url
+    )
     bodies = make_events(n)
     warm = make_events(200)
     results: dict = {"database": label, "events": n, "concurrency": 8}
     try:
         # the bare app
         port = free_port()
-        bare = subprocess.Popen([sys.executable, "-m", "bench.bare_app", str(port)], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bare = subprocess.Popen(
+            [sys.executable, "-m", "bench.bare_app", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_up(port, bare)
             load(port, warm)
@@ -129,16 +157,32 @@ def run(database_url: str, n: int = 5000, label: str = "sqlite") -> dict:
         # signalloop, full capture path: a linked channel, every message stored
         port = free_port()
         env_app = dict(env, SIGNALLOOP_PORT=str(port))
-        app = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=env_app,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        app = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"],
+            cwd=ROOT,
+            env=env_app,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_up(port, app)
             verifier = SignatureVerifier(SECRET)
             for text in ("customer add Acme", "link Acme"):
-                form = urllib.parse.urlencode({"team_id": TEAM, "channel_id": "C1", "user_id": "U001",
-                                               "command": "/loop", "text": text, "trigger_id": uuid.uuid4().hex})
-                req = urllib.request.Request(f"http://127.0.0.1:{port}/slack/events", data=form.encode(),
-                                             headers=signed(form, verifier, "application/x-www-form-urlencoded"))
+                form = urllib.parse.urlencode(
+                    {
+                        "team_id": TEAM,
+                        "channel_id": "C1",
+                        "user_id": "U001",
+                        "command": "/loop",
+                        "text": text,
+                        "trigger_id": uuid.uuid4().hex,
+                    }
+                )
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/slack/events",
+                    data=form.encode(),
+                    headers=signed(form, verifier, "application/x-www-form-urlencoded"),
+                )
                 urllib.request.urlopen(req).read()
             load(port, warm)
             results["signalloop"] = load(port, bodies)
@@ -151,4 +195,3 @@ def run(database_url: str, n: int = 5000, label: str = "sqlite") -> dict:
         slack.stop()
     results["ratio"] = round(results["signalloop"]["events_per_s"] / results["bare"]["events_per_s"], 3)
     return results
-

@@ -59,10 +59,20 @@ def idle_rss_mb() -> float:
     slack = FakeSlackServer().start()
     port = ingest.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
-    env.update(SLACK_SIGNING_SECRET="x", SLACK_BOT_TOKEN="xoxb-bench", SLACK_API_URL=slack.url,
-               DATABASE_URL=f"sqlite:///{RESULTS / 'idle.db'}", SIGNALLOOP_PORT=str(port))
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=ingest.ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(
+        SLACK_SIGNING_SECRET="x",
+        SLACK_BOT_TOKEN="xoxb-bench",
+        SLACK_API_URL=slack.url,
+        DATABASE_URL=f"sqlite:///{RESULTS / 'idle.db'}",
+        SIGNALLOOP_PORT=str(port),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run"],
+        cwd=ingest.ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         ingest.wait_up(port, proc)
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").read()
@@ -115,8 +125,12 @@ def plot(digest: list[dict], ingestion: list[dict]) -> Path:
 def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     started = time.monotonic()
-    meta = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "python": platform.python_version(),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores", "platform": platform.platform()}
+    meta = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "platform": platform.platform(),
+    }
     print(f"signalloop benchmarks — {meta['date']} — {meta['machine']}")
 
     print("1/5 ingestion (bare Bolt vs signalloop, 5,000 events, concurrency 8)…")
@@ -146,9 +160,15 @@ def main() -> int:
     print("5/5 memory…")
     idle = idle_rss_mb()
 
-    results = {"meta": meta, "ingestion": ingestion, "digest": digest, "llm_tokens": tokens, "slack_calls": calls,
-               "memory": {"idle_rss_mb": round(idle, 1), "after_1m_digest_rss_mb": rss_after},
-               "seconds": round(time.monotonic() - started, 1)}
+    results = {
+        "meta": meta,
+        "ingestion": ingestion,
+        "digest": digest,
+        "llm_tokens": tokens,
+        "slack_calls": calls,
+        "memory": {"idle_rss_mb": round(idle, 1), "after_1m_digest_rss_mb": rss_after},
+        "seconds": round(time.monotonic() - started, 1),
+    }
     for name, value in results.items():
         if name != "meta":
             (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, name: value}, indent=2))
@@ -158,21 +178,31 @@ def main() -> int:
     print(f"{'benchmark':<44} {'result':<44} goal")
     for r in ingestion:
         b, s = r["bare"], r["signalloop"]
-        print(f"{'ingestion ' + r['database'] + ' bare':<44} {b['events_per_s']:>8} ev/s  p50 {b['p50_ms']} ms  "
-              f"p99 {b['p99_ms']} ms")
-        print(f"{'ingestion ' + r['database'] + ' signalloop':<44} {s['events_per_s']:>8} ev/s  p50 {s['p50_ms']} ms  "
-              f"p99 {s['p99_ms']} ms   ratio {r['ratio']}  (≥0.8×, p99 <100 ms)")
+        print(
+            f"{'ingestion ' + r['database'] + ' bare':<44} {b['events_per_s']:>8} ev/s  p50 {b['p50_ms']} ms  "
+            f"p99 {b['p99_ms']} ms"
+        )
+        print(
+            f"{'ingestion ' + r['database'] + ' signalloop':<44} {s['events_per_s']:>8} ev/s  p50 {s['p50_ms']} ms  "
+            f"p99 {s['p99_ms']} ms   ratio {r['ratio']}  (≥0.8×, p99 <100 ms)"
+        )
     for d in digest:
-        print(f"{'digest build, history ' + format(d['history'], ','):<44} {d['seconds_median']:>8} s "
-              f"(best {d['seconds_best']})  <1 s at 1M")
+        print(
+            f"{'digest build, history ' + format(d['history'], ','):<44} {d['seconds_median']:>8} s "
+            f"(best {d['seconds_best']})  <1 s at 1M"
+        )
     ratio = digest[1]["seconds_median"] / digest[0]["seconds_median"]
     print(f"{'digest time(1M) / time(100k)':<44} {ratio:>8.2f}   ≤1.3")
     for t in tokens:
-        print(f"{'LLM prompt, week of ' + format(t['week_signals'], ','):<44} {t['prompt_tokens']:>8} tokens "
-              f"(naive {t['naive_tokens']:,})  ≤12k")
+        print(
+            f"{'LLM prompt, week of ' + format(t['week_signals'], ','):<44} {t['prompt_tokens']:>8} tokens "
+            f"(naive {t['naive_tokens']:,})  ≤12k"
+        )
     for c in calls:
-        print(f"{'Slack calls per digest, week of ' + format(c['week_signals'], ','):<44} {c['api_calls']:>8}   "
-              "same for 1k and 20k")
+        print(
+            f"{'Slack calls per digest, week of ' + format(c['week_signals'], ','):<44} {c['api_calls']:>8}   "
+            "same for 1k and 20k"
+        )
     print(f"{'memory idle (signalloop run)':<44} {idle:>8.1f} MB  <150 MB")
     print(f"{'memory after the 1M-history digest':<44} {rss_after:>8.1f} MB")
     print(f"\nresults: {RESULTS}/*.json, plot: {png} ({results['seconds']} s)")

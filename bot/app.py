@@ -37,8 +37,14 @@ def make_web_client(settings: Settings, token: str | None = None) -> WebClient:
     )
 
 
-def build_app(settings: Settings, session_factory: sessionmaker[Session], *, clock: Clock = utcnow,
-              client: WebClient | None = None, token_verification: bool = True) -> tuple[App, Deps]:
+def build_app(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    *,
+    clock: Clock = utcnow,
+    client: WebClient | None = None,
+    token_verification: bool = True,
+) -> tuple[App, Deps]:
     """The Bolt app with every listener wired; acknowledgements are sent after the work is committed.
 
     Raises ConfigError when Slack refuses the token or cannot be reached at start-up.
@@ -55,17 +61,21 @@ def build_app(settings: Settings, session_factory: sessionmaker[Session], *, clo
         from bot.manifest import BOT_SCOPES
 
         engine = session_factory.kw["bind"]
-        installation_store = SQLAlchemyInstallationStore(client_id=settings.slack_client_id or "", engine=engine,
-                                                         logger=log)
+        installation_store = SQLAlchemyInstallationStore(
+            client_id=settings.slack_client_id or "", engine=engine, logger=log
+        )
         oauth_settings = OAuthSettings(
-            client_id=settings.slack_client_id, client_secret=settings.slack_client_secret, scopes=BOT_SCOPES,
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret,
+            scopes=BOT_SCOPES,
             installation_store=installation_store,
-            state_store=SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=engine, logger=log))
+            state_store=SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=engine, logger=log),
+        )
     try:
         app = App(
             signing_secret=settings.slack_signing_secret or "",
-            client=client or make_web_client(settings,
-                                             token=None if settings.oauth_enabled else settings.slack_bot_token),
+            client=client
+            or make_web_client(settings, token=None if settings.oauth_enabled else settings.slack_bot_token),
             oauth_settings=oauth_settings,
             # ack only after the listener ran: an acknowledged signal is a stored signal
             process_before_response=True,
@@ -73,8 +83,10 @@ def build_app(settings: Settings, session_factory: sessionmaker[Session], *, clo
             token_verification_enabled=token_verification and bool(settings.slack_bot_token),
         )
     except BoltError as e:
-        raise ConfigError(f"Slack refused the token at start-up ({e}): check SLACK_BOT_TOKEN, and SLACK_API_URL "
-                          f"({settings.slack_api_url})") from None
+        raise ConfigError(
+            f"Slack refused the token at start-up ({e}): check SLACK_BOT_TOKEN, and SLACK_API_URL "
+            f"({settings.slack_api_url})"
+        ) from None
     except (URLError, OSError) as e:
         raise ConfigError(f"cannot reach the Slack Web API at SLACK_API_URL ({settings.slack_api_url}): {e}") from None
 

@@ -52,8 +52,12 @@ PERSON_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
 
 def is_person_message(event: dict) -> bool:
     """A message a person posted (not a bot, not the app, not a join or other system message)."""
-    return (event.get("subtype") in PERSON_SUBTYPES and not event.get("bot_id")
-            and bool(event.get("user")) and bool(event.get("ts")))
+    return (
+        event.get("subtype") in PERSON_SUBTYPES
+        and not event.get("bot_id")
+        and bool(event.get("user"))
+        and bool(event.get("ts"))
+    )
 
 
 def ts_to_datetime(ts: str) -> datetime:
@@ -65,27 +69,58 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def record(session: Session, msg: MessageIn, customer_id: int, path: str, now: datetime,
-           recorded_by: str | None = None, kind: str | None = None, note: str | None = None,
-           milestone_id: int | None = None, posted_at: datetime | None = None) -> int | None:
+def record(
+    session: Session,
+    msg: MessageIn,
+    customer_id: int,
+    path: str,
+    now: datetime,
+    recorded_by: str | None = None,
+    kind: str | None = None,
+    note: str | None = None,
+    milestone_id: int | None = None,
+    posted_at: datetime | None = None,
+) -> int | None:
     """Store one signal; None when this message is already a signal for this customer."""
-    return repo.insert_signal(session, signal_row(msg, customer_id, path, now, recorded_by, kind, note,
-                                                  milestone_id, posted_at))
+    return repo.insert_signal(
+        session, signal_row(msg, customer_id, path, now, recorded_by, kind, note, milestone_id, posted_at)
+    )
 
 
-def signal_row(msg: MessageIn, customer_id: int, path: str, now: datetime, recorded_by: str | None = None,
-               kind: str | None = None, note: str | None = None, milestone_id: int | None = None,
-               posted_at: datetime | None = None) -> dict:
+def signal_row(
+    msg: MessageIn,
+    customer_id: int,
+    path: str,
+    now: datetime,
+    recorded_by: str | None = None,
+    kind: str | None = None,
+    note: str | None = None,
+    milestone_id: int | None = None,
+    posted_at: datetime | None = None,
+) -> dict:
     """The row of one signal: the text clipped, kind and sentiment classified."""
     text = _clip(msg.text, MAX_SIGNAL_TEXT)
     c = classify(text + (" " + note if note else ""))
     return dict(
-        team_id=msg.team_id, channel_id=msg.channel_id, message_ts=msg.ts, thread_ts=msg.thread_ts,
-        user_id=msg.user_id, author_name=msg.author_name, text=text,
-        note=_clip(note, MAX_NOTE) if note else None, permalink=msg.permalink, customer_id=customer_id,
-        milestone_id=milestone_id, capture_path=path, kind=kind if kind in KINDS else c.kind,
-        sentiment=c.sentiment, is_private=msg.is_private, event_id=msg.event_id, recorded_by=recorded_by,
-        posted_at=posted_at or msg.posted_at, recorded_at=now,
+        team_id=msg.team_id,
+        channel_id=msg.channel_id,
+        message_ts=msg.ts,
+        thread_ts=msg.thread_ts,
+        user_id=msg.user_id,
+        author_name=msg.author_name,
+        text=text,
+        note=_clip(note, MAX_NOTE) if note else None,
+        permalink=msg.permalink,
+        customer_id=customer_id,
+        milestone_id=milestone_id,
+        capture_path=path,
+        kind=kind if kind in KINDS else c.kind,
+        sentiment=c.sentiment,
+        is_private=msg.is_private,
+        event_id=msg.event_id,
+        recorded_by=recorded_by,
+        posted_at=posted_at or msg.posted_at,
+        recorded_at=now,
     )
 
 
@@ -99,9 +134,13 @@ def customers_for_channel_message(session: Session, msg: MessageIn) -> tuple[str
     return PATH_WATCH, customers.mentioned(repo.name_index(session, msg.team_id), msg.text)
 
 
-def capture_channel_message(session: Session, msg: MessageIn, now: datetime,
-                            path_override: str | None = None,
-                            route: tuple[str, list[int]] | None = None) -> list[int]:
+def capture_channel_message(
+    session: Session,
+    msg: MessageIn,
+    now: datetime,
+    path_override: str | None = None,
+    route: tuple[str, list[int]] | None = None,
+) -> list[int]:
     """A message posted in a linked or watch channel -> its signals (ids of the new ones)."""
     if not msg.text.strip():
         return []
@@ -129,8 +168,9 @@ def customers_for_any_message(session: Session, msg: MessageIn) -> list[int]:
     return customers.mentioned(repo.name_index(session, msg.team_id), msg.text)
 
 
-def edit_message(session: Session, msg: MessageIn, route: tuple[str, list[int]] | None, edited_at: datetime,
-                 now: datetime) -> int:
+def edit_message(
+    session: Session, msg: MessageIn, route: tuple[str, list[int]] | None, edited_at: datetime, now: datetime
+) -> int:
     """An edited message: its signals get the new text and classification (a person's correction stays);
     in a watch channel it is re-attributed to the customers it now names. Returns the signals it touches."""
     text = _clip(msg.text, MAX_SIGNAL_TEXT)
@@ -147,8 +187,7 @@ def edit_message(session: Session, msg: MessageIn, route: tuple[str, list[int]] 
     elif route is not None and not existing and text.strip():
         for row in channel_message_rows(msg, route, now):
             repo.insert_signal(session, row)
-    return repo.update_message_text(session, msg.team_id, msg.channel_id, msg.ts, text, c.kind, c.sentiment,
-                                    edited_at)
+    return repo.update_message_text(session, msg.team_id, msg.channel_id, msg.ts, text, c.kind, c.sentiment, edited_at)
 
 
 def delete_message(session: Session, team_id: str, channel_id: str, ts: str, now: datetime) -> int:
@@ -162,10 +201,22 @@ def reaction_capture(session: Session, msg: MessageIn, reactor: str, now: dateti
     if not ids:
         everyone = repo.list_customers(session, msg.team_id)
         if not everyone:
-            return [Ephemeral(msg.channel_id, reactor, "No customers yet, so I can't record this message. "
-                                                       "Add one with `/loop customer add <name>` and react again.")]
-        return [Ephemeral(msg.channel_id, reactor, "Which customer is this message about?",
-                          blocks=customer_picker(msg.channel_id, msg.ts, everyone))]
+            return [
+                Ephemeral(
+                    msg.channel_id,
+                    reactor,
+                    "No customers yet, so I can't record this message. "
+                    "Add one with `/loop customer add <name>` and react again.",
+                )
+            ]
+        return [
+            Ephemeral(
+                msg.channel_id,
+                reactor,
+                "Which customer is this message about?",
+                blocks=customer_picker(msg.channel_id, msg.ts, everyone),
+            )
+        ]
     names = []
     new = 0
     for cid in ids:
@@ -177,8 +228,16 @@ def reaction_capture(session: Session, msg: MessageIn, reactor: str, now: dateti
     return [Ephemeral(msg.channel_id, reactor, ":memo: " + what + ", ".join(names) + ".")]
 
 
-def shortcut_capture(session: Session, msg: MessageIn, customer_id: int, milestone_id: int | None, kind: str | None,
-                     note: str | None, user: str, now: datetime) -> str | None:
+def shortcut_capture(
+    session: Session,
+    msg: MessageIn,
+    customer_id: int,
+    milestone_id: int | None,
+    kind: str | None,
+    note: str | None,
+    user: str,
+    now: datetime,
+) -> str | None:
     """The shortcut's modal submitted: record the message, or refine the signal it already is.
 
     Returns the customer's name, or None when the customer (or a milestone not theirs) is gone.
@@ -188,8 +247,17 @@ def shortcut_capture(session: Session, msg: MessageIn, customer_id: int, milesto
     if c is None or (milestone_id and (m is None or m.customer_id != c.id)):
         return None
     chosen = kind if kind in KINDS else None
-    new_id = record(session, msg, c.id, PATH_SHORTCUT, now, recorded_by=user, kind=chosen, note=note,
-                    milestone_id=m.id if m else None)
+    new_id = record(
+        session,
+        msg,
+        c.id,
+        PATH_SHORTCUT,
+        now,
+        recorded_by=user,
+        kind=chosen,
+        note=note,
+        milestone_id=m.id if m else None,
+    )
     if new_id is None:
         # already a signal (say, from the linked channel): the shortcut refines it
         for sig in repo.signals_for_message(session, msg.team_id, msg.channel_id, msg.ts):

@@ -14,19 +14,32 @@ from storage.models import Milestone, Signal
 WEEKS = 8
 
 
-def weekly_counts(session: Session, dg: Digest, weeks: int = WEEKS) -> tuple[list[Week], list[tuple[int, int, int]],
-                                                                              list[int]]:
+def weekly_counts(
+    session: Session, dg: Digest, weeks: int = WEEKS
+) -> tuple[list[Week], list[tuple[int, int, int]], list[int]]:
     """(weeks, [(negative, neutral, positive) signals], [milestones achieved]) for the digest's customers."""
     ids = [c.customer_id for c in dg.customers] or [-1]
     ws = [dg.week.previous(n) for n in range(weeks - 1, -1, -1)]
     start, _ = ws[0].bounds(dg.tz)
     _, end = ws[-1].bounds(dg.tz)
-    rows = session.execute(select(Signal.posted_at, Signal.sentiment).where(
-        Signal.team_id == dg.team_id, Signal.customer_id.in_(ids), Signal.deleted_at.is_(None),
-        Signal.posted_at >= start, Signal.posted_at < end)).all()
-    achieved = session.scalars(select(Milestone.achieved_at).where(
-        Milestone.team_id == dg.team_id, Milestone.customer_id.in_(ids), Milestone.achieved_at.is_not(None),
-        Milestone.achieved_at >= start, Milestone.achieved_at < end)).all()
+    rows = session.execute(
+        select(Signal.posted_at, Signal.sentiment).where(
+            Signal.team_id == dg.team_id,
+            Signal.customer_id.in_(ids),
+            Signal.deleted_at.is_(None),
+            Signal.posted_at >= start,
+            Signal.posted_at < end,
+        )
+    ).all()
+    achieved = session.scalars(
+        select(Milestone.achieved_at).where(
+            Milestone.team_id == dg.team_id,
+            Milestone.customer_id.in_(ids),
+            Milestone.achieved_at.is_not(None),
+            Milestone.achieved_at >= start,
+            Milestone.achieved_at < end,
+        )
+    ).all()
     bounds = [w.bounds(dg.tz) for w in ws]
 
     def index(at) -> int:  # noqa: ANN001

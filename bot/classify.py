@@ -34,26 +34,101 @@ _SLACK_BARE_LINK = re.compile(r"<(?:https?://|mailto:)[^>]*>")
 _EMOJI_CODE = re.compile(r":([a-z0-9_+\-']+):")
 EMOJI_WORDS = {
     # Slack short codes and their Unicode forms, as the words a reader hears in them
-    "tada": "celebrate", "raised_hands": "great", "clap": "great", "fire": "great", "heart": "love",
-    "heart_eyes": "love", "+1": "good", "thumbsup": "good", "star-struck": "amazing", "100": "great",
-    "sparkles": "great", "muscle": "great", "smile": "happy", "grinning": "happy", "pray": "thanks",
-    "face_palm": "ugh", "facepalm": "ugh", "man-facepalming": "ugh", "woman-facepalming": "ugh",
-    "rage": "angry", "angry": "angry", "disappointed": "disappointed", "cry": "sad", "sob": "sad",
-    "weary": "ugh", "tired_face": "ugh", "-1": "bad", "thumbsdown": "bad", "scream": "awful",
-    "rolling_eyes": "sarcasm", "upside_down_face": "sarcasm", "unamused": "sarcasm", "grimacing": "awkward",
-    "confused": "confused", "sweat_smile": "awkward", "eyes": "",
+    "tada": "celebrate",
+    "raised_hands": "great",
+    "clap": "great",
+    "fire": "great",
+    "heart": "love",
+    "heart_eyes": "love",
+    "+1": "good",
+    "thumbsup": "good",
+    "star-struck": "amazing",
+    "100": "great",
+    "sparkles": "great",
+    "muscle": "great",
+    "smile": "happy",
+    "grinning": "happy",
+    "pray": "thanks",
+    "face_palm": "ugh",
+    "facepalm": "ugh",
+    "man-facepalming": "ugh",
+    "woman-facepalming": "ugh",
+    "rage": "angry",
+    "angry": "angry",
+    "disappointed": "disappointed",
+    "cry": "sad",
+    "sob": "sad",
+    "weary": "ugh",
+    "tired_face": "ugh",
+    "-1": "bad",
+    "thumbsdown": "bad",
+    "scream": "awful",
+    "rolling_eyes": "sarcasm",
+    "upside_down_face": "sarcasm",
+    "unamused": "sarcasm",
+    "grimacing": "awkward",
+    "confused": "confused",
+    "sweat_smile": "awkward",
+    "eyes": "",
 }
-UNICODE_EMOJI = {"🙄": "sarcasm", "🙃": "sarcasm", "🤦": "ugh", "😤": "angry", "😡": "angry", "😞": "disappointed",
-                 "😩": "ugh", "👎": "bad", "😬": "awkward", "🙌": "great", "🎉": "celebrate", "👏": "great",
-                 "🔥": "great", "❤️": "love", "😍": "love", "👍": "good", "😊": "happy", "🙏": "thanks",
-                 "😂": "", "👀": ""}
-TYPOS = {"thnks": "thanks", "thx": "thanks", "thanx": "thanks", "ty": "thank you", "recal": "recall",
-         "wud": "would", "cud": "could", "hw": "how", "pls": "please", "plz": "please", "u": "you",
-         "cant": "can't", "dont": "don't", "doesnt": "doesn't", "isnt": "isn't", "wont": "won't",
-         "didnt": "didn't", "havent": "haven't", "wasnt": "wasn't", "arent": "aren't", "couldnt": "couldn't",
-         "shouldnt": "shouldn't", "teh": "the", "sooo": "so", "realy": "really", "recieve": "receive",
-         "recieved": "received", "definately": "definitely", "alot": "a lot", "becuase": "because",
-         "dosent": "doesn't", "wierd": "weird", "brokn": "broken", "dashbaord": "dashboard"}
+UNICODE_EMOJI = {
+    "🙄": "sarcasm",
+    "🙃": "sarcasm",
+    "🤦": "ugh",
+    "😤": "angry",
+    "😡": "angry",
+    "😞": "disappointed",
+    "😩": "ugh",
+    "👎": "bad",
+    "😬": "awkward",
+    "🙌": "great",
+    "🎉": "celebrate",
+    "👏": "great",
+    "🔥": "great",
+    "❤️": "love",
+    "😍": "love",
+    "👍": "good",
+    "😊": "happy",
+    "🙏": "thanks",
+    "😂": "",
+    "👀": "",
+}
+TYPOS = {
+    "thnks": "thanks",
+    "thx": "thanks",
+    "thanx": "thanks",
+    "ty": "thank you",
+    "recal": "recall",
+    "wud": "would",
+    "cud": "could",
+    "hw": "how",
+    "pls": "please",
+    "plz": "please",
+    "u": "you",
+    "cant": "can't",
+    "dont": "don't",
+    "doesnt": "doesn't",
+    "isnt": "isn't",
+    "wont": "won't",
+    "didnt": "didn't",
+    "havent": "haven't",
+    "wasnt": "wasn't",
+    "arent": "aren't",
+    "couldnt": "couldn't",
+    "shouldnt": "shouldn't",
+    "teh": "the",
+    "sooo": "so",
+    "realy": "really",
+    "recieve": "receive",
+    "recieved": "received",
+    "definately": "definitely",
+    "alot": "a lot",
+    "becuase": "because",
+    "dosent": "doesn't",
+    "wierd": "weird",
+    "brokn": "broken",
+    "dashbaord": "dashboard",
+}
 _WORD = re.compile(r"[a-z']+|[^a-z'\s]+")
 
 
@@ -75,6 +150,7 @@ def normalise(text: str) -> str:
 
 # --- cues ----------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Cue:
     name: str
@@ -93,154 +169,165 @@ _SARCASM = re.compile(
     r"super|cool|nice one|just lovely|oh good|fab|terrific)\b\s*[.,!:;-]|perfect timing|"
     r"^love (it|that|how) |^so glad\b.*\bnot\b|(^| )/s\b|\bsarcasm\b|^sure,? because|^of course\b|"
     r"\bwhat (a|an) (surprise|treat)|\b(yet )?another (monday|morning|day|week|night)\b.*\b(down|outage|broke|"
-    r"missing|failed|fail)|^ha\. ")
-
-CHURN = _cues("churn-risk", 3,
-    leaving=r"\b(cancel(l?ing|l?ed)? (the|our|their) (contract|subscription|account)|leave (you|us)\b|"
-            r"(move|moving|switch(ing)?|migrat(e|ing)) (away|off|all|everything|to (another|a new|a different|"
-            r"the parent|a single))|pull(ing)? the plug|end (the|their|our) contract|terminate)",
-    not_renewing=r"\b(not|won't|don't|might not|may not|unlikely to) (be )?renew|non-?renewal|stopped renewing|"
-                 r"not renewing|renewal (is |has been )?(on hold|paused|pushed|at risk)|pushed to \"?after",
-    vendor_review=r"\b(vendor|supplier|tool(ing)?|platform|software|system|finance systems?) "
-                  r"(consolidation|review|bake-?off|spend)|re-?evaluat|reviewing (all |every )?(software|tool|"
-                  r"supplier|vendor)|"
-                  r"(running|issued?|send(ing)?|sent|respond to|going to|run) (an? )?(rfp|rfi|tender)\b|"
-                  r"(rfp|rfi) for|re-?tender(ing|s)?\b|going to tender|bake-?off|(uses|wants|on) (another|a "
-                  r"different) (system|platform|provider|tool)|"
-                  r"(evaluating|trialling|piloting|considering|weighing|looking at|talking to|meeting) "
-                  r"(alternatives|other|options|another|competitor|[a-z]+'s|[a-z]+ (next|this) week|"
-                  r"(routewise|clio|procore|xero|netsuite|salesforce|shopify|opentable|bullhorn|guidewire|"
-                  r"yardi|lightspeed|gitlab|sap)\b)",
-    competitor=r"\b(competitor|alternatives?|other vendors?|other providers?|other tools?|other options|"
-               r"look(ing)? elsewhere|weighing options|assess(ing)? the market|best of breed|"
-               r"aggressive offer|(demo(ed)?|in for a demo)\b.*\b(other|competitor|another)|"
-               r"competitor.*demo|three quotes|price comparison|cheaper)",
-    contract_exit=r"\b(notice period|cancellation terms|auto-?renew(s|al)?\b.*\b(stop|how)|end the contract|"
-                  r"leave mid-?contract|end (the )?contract early|export all (their|our) (product )?data|"
-                  r"in case we move|what happens to (their|our) data if|copy of the contract)",
-    shrinking=r"\b(only|just) (\d+|two|three|four|a few|one) (of (their|the) )?(\d+ )?(teachers?|depots?|"
-              r"sites?|recruiters?|users?|people|staff|schools?|plants?|stores?)\b.*\b(logged in|use|"
-              r"using|active)|usage (is )?(down|low|dropped)|because usage is low|(dropping|cut|cutting|"
-              r"shrinking|reduc(e|ing)) (the )?(licen[cs]e|seat|contract)|(licen[cs]es?|seats?) (went|dropped|"
-              r"down) from|from \d+ (store )?licen|(went|gone|going) back to (paper|spreadsheets?|the bureau|a "
-              r"spreadsheet)|using a spreadsheet .* again|haven't logged in|stopped (using|logging)|only the \w+ "
-              r"team uses|rest (of the regions )?stopped|rest moved to|moved to the (internal|parent)",
-    budget=r"\b(budget (for next year )?doesn't include|cut software costs|biggest line|price increase is a "
-           r"dealbreaker|dealbreaker|frozen the expansion|paused the expansion|cost per carer|"
-           r"cut three tools|one of the candidates)",
-    ultimatum=r"\b(if|unless) .*(they'll|they will|we'll|we will|they'd|they are going|they're going) "
-              r"(have to )?(look|switch|move|pause|leave|cancel|go back|revisit|decide|stop)|"
-              r"(or|else) (they'll|we'll) (look|leave|switch)|we'll give it until|then we'll decide|"
-              r"might not roll out|pause the rollout|revisit the contract",
-    consolidating=r"\b(consolidat|standardis|standardiz|single (mis|platform|system|supplier)|one system|"
-                  r"group('s)? (mes|platform|system)|parent('s| company's)? (platform|system|hr)|"
-                  r"(merging|merger|acquired|being sold|is sold|buyer has its own|own system)|"
-                  r"replacement for us|not in their plan|our future there|make us redundant|in-house|"
-                  r"under review|\"?not sure this is the right fit|right fit)",
-    champion_left=r"\b(sales ?(team|people|reps?)|account exec\w*) (has|have) been in\b|been pitched|"
-                  r"\bchampion\b.*\bleft\b|new (director|cio|coo|ceo|md) (doesn't know|wants|prefers)",
+    r"missing|failed|fail)|^ha\. "
 )
 
-PROBLEM = _cues("problem", 2,
+CHURN = _cues(
+    "churn-risk",
+    3,
+    leaving=r"\b(cancel(l?ing|l?ed)? (the|our|their) (contract|subscription|account)|leave (you|us)\b|"
+    r"(move|moving|switch(ing)?|migrat(e|ing)) (away|off|all|everything|to (another|a new|a different|"
+    r"the parent|a single))|pull(ing)? the plug|end (the|their|our) contract|terminate)",
+    not_renewing=r"\b(not|won't|don't|might not|may not|unlikely to) (be )?renew|non-?renewal|stopped renewing|"
+    r"not renewing|renewal (is |has been )?(on hold|paused|pushed|at risk)|pushed to \"?after",
+    vendor_review=r"\b(vendor|supplier|tool(ing)?|platform|software|system|finance systems?) "
+    r"(consolidation|review|bake-?off|spend)|re-?evaluat|reviewing (all |every )?(software|tool|"
+    r"supplier|vendor)|"
+    r"(running|issued?|send(ing)?|sent|respond to|going to|run) (an? )?(rfp|rfi|tender)\b|"
+    r"(rfp|rfi) for|re-?tender(ing|s)?\b|going to tender|bake-?off|(uses|wants|on) (another|a "
+    r"different) (system|platform|provider|tool)|"
+    r"(evaluating|trialling|piloting|considering|weighing|looking at|talking to|meeting) "
+    r"(alternatives|other|options|another|competitor|[a-z]+'s|[a-z]+ (next|this) week|"
+    r"(routewise|clio|procore|xero|netsuite|salesforce|shopify|opentable|bullhorn|guidewire|"
+    r"yardi|lightspeed|gitlab|sap)\b)",
+    competitor=r"\b(competitor|alternatives?|other vendors?|other providers?|other tools?|other options|"
+    r"look(ing)? elsewhere|weighing options|assess(ing)? the market|best of breed|"
+    r"aggressive offer|(demo(ed)?|in for a demo)\b.*\b(other|competitor|another)|"
+    r"competitor.*demo|three quotes|price comparison|cheaper)",
+    contract_exit=r"\b(notice period|cancellation terms|auto-?renew(s|al)?\b.*\b(stop|how)|end the contract|"
+    r"leave mid-?contract|end (the )?contract early|export all (their|our) (product )?data|"
+    r"in case we move|what happens to (their|our) data if|copy of the contract)",
+    shrinking=r"\b(only|just) (\d+|two|three|four|a few|one) (of (their|the) )?(\d+ )?(teachers?|depots?|"
+    r"sites?|recruiters?|users?|people|staff|schools?|plants?|stores?)\b.*\b(logged in|use|"
+    r"using|active)|usage (is )?(down|low|dropped)|because usage is low|(dropping|cut|cutting|"
+    r"shrinking|reduc(e|ing)) (the )?(licen[cs]e|seat|contract)|(licen[cs]es?|seats?) (went|dropped|"
+    r"down) from|from \d+ (store )?licen|(went|gone|going) back to (paper|spreadsheets?|the bureau|a "
+    r"spreadsheet)|using a spreadsheet .* again|haven't logged in|stopped (using|logging)|only the \w+ "
+    r"team uses|rest (of the regions )?stopped|rest moved to|moved to the (internal|parent)",
+    budget=r"\b(budget (for next year )?doesn't include|cut software costs|biggest line|price increase is a "
+    r"dealbreaker|dealbreaker|frozen the expansion|paused the expansion|cost per carer|"
+    r"cut three tools|one of the candidates)",
+    ultimatum=r"\b(if|unless) .*(they'll|they will|we'll|we will|they'd|they are going|they're going) "
+    r"(have to )?(look|switch|move|pause|leave|cancel|go back|revisit|decide|stop)|"
+    r"(or|else) (they'll|we'll) (look|leave|switch)|we'll give it until|then we'll decide|"
+    r"might not roll out|pause the rollout|revisit the contract",
+    consolidating=r"\b(consolidat|standardis|standardiz|single (mis|platform|system|supplier)|one system|"
+    r"group('s)? (mes|platform|system)|parent('s| company's)? (platform|system|hr)|"
+    r"(merging|merger|acquired|being sold|is sold|buyer has its own|own system)|"
+    r"replacement for us|not in their plan|our future there|make us redundant|in-house|"
+    r"under review|\"?not sure this is the right fit|right fit)",
+    champion_left=r"\b(sales ?(team|people|reps?)|account exec\w*) (has|have) been in\b|been pitched|"
+    r"\bchampion\b.*\bleft\b|new (director|cio|coo|ceo|md) (doesn't know|wants|prefers)",
+)
+
+PROBLEM = _cues(
+    "problem",
+    2,
     broken=r"\b(broke|broken|breaks|bug|bugs|crash(es|ed|ing)?|error(s|ed)?|fail(s|ed|ing|ure)?|failing|"
-           r"down\b(?! (from|to|\d))|outage|offline|freez(es|ing)|froze|frozen(?! the)|hang(s|ing)?|stuck|"
-           r"not working|logged (everyone |them |us |me |people )?out|logs? (everyone|people|users) out|"
-           r"(not|aren't|isn't) (showing|appearing|reaching|arriving|loading)|(don't|doesn't) show|"
-           r"haven't come through|hasn't come through|land(s|ing)? in spam|unreadable|blurry|(is|are|comes out) "
-           r"empty|a different (total|figure|number|amount)|even (when|though)|already (paid|cancelled|left)|"
-           r"(says|shows|showing) [a-z ]{1,30} when\b|"
-           r"doesn't work|don't work|isn't working|stopped (working|importing|firing|loading)|stopped$|"
-           r"won't load|didn't (load|sync|save|update|show|import|run|fire|apply|reach|arrive|come)|"
-           r"never (synced|arrive[ds]?|fired|came|loaded)|dropped (offline|work|orders|out)|disconnect(s|ed|ing)?|"
-           r"times? ?out|timing out|timed out|loops? forever|greyed out|404s?|blank for|wiped|reset itself|"
-           r"lost|gone|disappear(s|ed|ing)?|missing|skips?|skipped|rejected|declined|expired without|404)\b",
+    r"down\b(?! (from|to|\d))|outage|offline|freez(es|ing)|froze|frozen(?! the)|hang(s|ing)?|stuck|"
+    r"not working|logged (everyone |them |us |me |people )?out|logs? (everyone|people|users) out|"
+    r"(not|aren't|isn't) (showing|appearing|reaching|arriving|loading)|(don't|doesn't) show|"
+    r"haven't come through|hasn't come through|land(s|ing)? in spam|unreadable|blurry|(is|are|comes out) "
+    r"empty|a different (total|figure|number|amount)|even (when|though)|already (paid|cancelled|left)|"
+    r"(says|shows|showing) [a-z ]{1,30} when\b|"
+    r"doesn't work|don't work|isn't working|stopped (working|importing|firing|loading)|stopped$|"
+    r"won't load|didn't (load|sync|save|update|show|import|run|fire|apply|reach|arrive|come)|"
+    r"never (synced|arrive[ds]?|fired|came|loaded)|dropped (offline|work|orders|out)|disconnect(s|ed|ing)?|"
+    r"times? ?out|timing out|timed out|loops? forever|greyed out|404s?|blank for|wiped|reset itself|"
+    r"lost|gone|disappear(s|ed|ing)?|missing|skips?|skipped|rejected|declined|expired without|404)\b",
     wrong=r"\b(wrong|incorrect|off by|looks? off|looks? wrong|don't match|doesn't match|doesn't agree|"
-          r"don't agree|mismatch|out of date|last (month|year|week)'s (price|premium|holiday|balance)|"
-          r"old (depot|address|prices?)|inaccurate|over 100%|behind on|stale|shows? (items|jobs|machines|the "
-          r"wrong|as)|to the wrong|for the wrong|the wrong)",
+    r"don't agree|mismatch|out of date|last (month|year|week)'s (price|premium|holiday|balance)|"
+    r"old (depot|address|prices?)|inaccurate|over 100%|behind on|stale|shows? (items|jobs|machines|the "
+    r"wrong|as)|to the wrong|for the wrong|the wrong)",
     repeat=r"\b(again|twice(?! as)|double[- ]?(book|charg|bill|text|remind|sen[dt]|post|entr|seat)|duplicat|"
-           r"three times|two (emails|reminders)|every (homework|time)|keeps? (freezing|crashing|failing|"
-           r"disconnecting|logging|getting)|yet another|3rd time|third time)",
+    r"three times|two (emails|reminders)|every (homework|time)|keeps? (freezing|crashing|failing|"
+    r"disconnecting|logging|getting)|yet another|3rd time|third time)",
     blocked=r"\b(can't|cannot|unable to|couldn't|won't let|not able to|nobody knew|no way to)\b",
     still=r"\bstill (no|not|can't|have to|has to|get|getting|go|goes|show|shows|showing|phone|spend|"
-          r"spends|seeing|waiting|broken|isn't|doesn't|broke|failing|time|being|hasn't|missing|loses|"
-          r"listed|printing)|still (isn't|not) (resolved|fixed|sorted)|isn't fixed|not fixed|was promised|"
-          r"we were promised",
+    r"spends|seeing|waiting|broken|isn't|doesn't|broke|failing|time|being|hasn't|missing|loses|"
+    r"listed|printing)|still (isn't|not) (resolved|fixed|sorted)|isn't fixed|not fixed|was promised|"
+    r"we were promised",
     manual=r"\b(manually|by hand|hand-?writing|workaround|had to fix|fix(ing)? (it|payslips|them) manually|"
-           r"phone the waiting list|copy and paste)",
+    r"phone the waiting list|copy and paste)",
     unhappy=r"\b(frustrat|annoy|angry|unhappy|not happy|isn't happy|upset|hate|useless|painful|"
-            r"terrible|awful|chaos|nightmare|unacceptable|disappointed|confus(ed|ing)|losing patience|"
-            r"sigh|ugh|ouch|not impressed|wouldn't say it's working|sort it out|painfully|worries me|"
-            r"upsetting|complain(s|ed|ing|t)\b|moan)",
+    r"terrible|awful|chaos|nightmare|unacceptable|disappointed|confus(ed|ing)|losing patience|"
+    r"sigh|ugh|ouch|not impressed|wouldn't say it's working|sort it out|painfully|worries me|"
+    r"upsetting|complain(s|ed|ing|t)\b|moan)",
     slow=r"\b(slow|too slow|takes? (three|3|ages|forever)|lag(s|ging)?|behind\b|late\b|delay(ed)?)",
     exposed=r"\b(sent (a document|.*) to the wrong|in german for some reason|wrong client|for some reason)",
 )
 
-REQUEST = _cues("request", 2,
+REQUEST = _cues(
+    "request",
+    2,
     would_love=r"\b(would|'d) (really )?(love|like|want|appreciate|welcome|prefer)|\bwould be (great|nice|good|handy|"
-               r"helpful|ideal|useful)|it'?d be (great|nice|ideal|handy)|it might be nice|would help if|"
-               r"would (really )?help\b|would save (them|us|a lot)|so helpful|be great if|be handy if|"
-               r"be ideal if",
+    r"helpful|ideal|useful)|it'?d be (great|nice|ideal|handy)|it might be nice|would help if|"
+    r"would (really )?help\b|would save (them|us|a lot)|so helpful|be great if|be handy if|"
+    r"be ideal if",
     asking_for=r"\b(ask(ed|ing)? (for|about a way|again about)|request(ed|ing|s)? (a|an|for)|feature request|"
-               r"(asked|wondered|wondering|asking|ask) (if|whether) (we|you|they|it) (could|can|might|would)|"
-               r"keep asking for|asking for)|\bkeen on\b|hoping (to get|for)|wish(es)? (we|it|there)|"
-               r"suggest(ed|s|ion)?\b",
+    r"(asked|wondered|wondering|asking|ask) (if|whether) (we|you|they|it) (could|can|might|would)|"
+    r"keep asking for|asking for)|\bkeen on\b|hoping (to get|for)|wish(es)? (we|it|there)|"
+    r"suggest(ed|s|ion)?\b",
     want_a_way=r"(?<!barely )(?<!don't )(?<!doesn't )(?<!no longer )(?<!never )"
-               r"\b(want|wants|need|needs|'d like|would like) (?!to (know|talk|chat|check|confirm|discuss)\b)"
-               r"[a-z0-9-]+",
+    r"\b(want|wants|need|needs|'d like|would like) (?!to (know|talk|chat|check|confirm|discuss)\b)"
+    r"[a-z0-9-]+",
     could_you=r"^(could|can) (you|we|u) (add|make|get|have|build|support|whitelist|include|show|split|let)|"
-              r"^could (the|it|volunteers|families|teachers|tenants|store|we|you)\b|"
-              r"any chance (of|we)|would it be possible|is there any chance|please add|can we get|"
-              r"could we (get|have|add|support)|on the (roadmap|cards)|if (it's|it is) ever|if that's on|"
-              r"if it's not too much trouble|would be nice to have|nice to have|any plans? (to|for)|"
-               r"on the roadmap\?",
+    r"^could (the|it|volunteers|families|teachers|tenants|store|we|you)\b|"
+    r"any chance (of|we)|would it be possible|is there any chance|please add|can we get|"
+    r"could we (get|have|add|support)|on the (roadmap|cards)|if (it's|it is) ever|if that's on|"
+    r"if it's not too much trouble|would be nice to have|nice to have|any plans? (to|for)|"
+    r"on the roadmap\?",
     missing_feature=r"\b(no way to|there's no option|doesn't let (us|them)|lack of|without a way)",
 )
 
-QUESTION = _cues("question", 2,
+QUESTION = _cues(
+    "question",
+    2,
     question_mark=r"\?\s*$",
     opener=r"^(how|what|what's|when|where|which|is|are|does|do|can|hw)\b|^(did|will|should|has|have|who|could|"
-           r"would)\b.*\?\s*$",
+    r"would)\b.*\?\s*$",
     wondering=r"\b(wondering (whether|if|how)|not sure (if|whether)|curious (if|whether|how)|any idea (if|"
-              r"whether|how)|need to know|want(s)? to know|like to know|trying to figure out|quick one|"
-              r"can you check|do you know (if|whether|how)|anyone know|not clear (to us )?whether|asking how|"
-              r"asking what|asking whether|asking if)",
+    r"whether|how)|need to know|want(s)? to know|like to know|trying to figure out|quick one|"
+    r"can you check|do you know (if|whether|how)|anyone know|not clear (to us )?whether|asking how|"
+    r"asking what|asking whether|asking if)",
     is_there=r"\b(is there (a|any) (way|limit|api|sandbox|discount)|any way to|is it possible to|is it normal|"
-             r"how do (we|i|you|engineers)|how does|how long|how are|how is|what's the (best|process|max|"
-             r"retention)|what happens|do you (support|integrate|have)|does (it|the|deleting) )",
+    r"how do (we|i|you|engineers)|how does|how long|how are|how is|what's the (best|process|max|"
+    r"retention)|what happens|do you (support|integrate|have)|does (it|the|deleting) )",
 )
 
-PRAISE = _cues("praise", 1.5,
+PRAISE = _cues(
+    "praise",
+    1.5,
     pleased=r"\b(love[sd]?|loving|great|awesome|amazing|fantastic|brilliant|excellent|wonderful|impress(ed|"
-            r"ive)|delighted|thrilled|happy(?! (friday|monday|new year|holidays|christmas|birthday|easter))|"
-            r"pleased|chuffed|glad|kudos|shout ?out|game ?changer|smooth(ly|est)?|"
-            r"spotless|rock solid|best|first thing everyone|really positive|very positive|positive feedback|"
-            r"nice|lovely|relief|compliment|wow|finally|look forward|easiest|so easy|way easier|easier|"
-            r"massive win|huge difference|celebrate|thanks? (for|so much|to whoever|team)|massive thanks|"
-            r"couldn't be happier|life ?saver|works perfectly|perfectly|(really |so |very )?(useful|helpful)|saves? (a "
-            r"fortune|them|hours|time)|without a hitch|noticed)",
+    r"ive)|delighted|thrilled|happy(?! (friday|monday|new year|holidays|christmas|birthday|easter))|"
+    r"pleased|chuffed|glad|kudos|shout ?out|game ?changer|smooth(ly|est)?|"
+    r"spotless|rock solid|best|first thing everyone|really positive|very positive|positive feedback|"
+    r"nice|lovely|relief|compliment|wow|finally|look forward|easiest|so easy|way easier|easier|"
+    r"massive win|huge difference|celebrate|thanks? (for|so much|to whoever|team)|massive thanks|"
+    r"couldn't be happier|life ?saver|works perfectly|perfectly|(really |so |very )?(useful|helpful)|saves? (a "
+    r"fortune|them|hours|time)|without a hitch|noticed)",
     improved=r"\b(now\b.*\binstead of|instead of .* now|from \d+(\.\d+)?%? (minutes |days |hours )?to \d|"
-             r"(down|dropped|fell|up|cut|went) (from|to|by) \d|\bdown \d+%|\bup \d+%|halved|(dropped|fell|"
-             r"is|are) (to )?(zero|almost none|under \d)|no more\b|no longer\b|used to\b.*\bnow\b|"
-             r"used to (take|crash|be)|takes? (only )?(\d+|five|ten|twenty|two|one) (minutes?|hours?|days?) now|"
-             r"(in|within|under) (\d+|an|one|two|five|ten|twenty) (minutes?|hours?|days?|mins?) (now|instead)|"
-             r"(same day|same shift|one call|one touch|a day|one afternoon|minutes|an hour) now|"
-             r"(is|are) ready in|all-time low|dried up|(basically|finally) stopped|stopped (calling|chasing|"
-             r"printing|phoning|asking)|barely (need|get|think)|first time ever|for the first time|"
-             r"two days earlier|faster\b|quicker|best it's been|since the (fix|scanner fix)|"
-             r"twice as (fast|quick)|instead of (the|a|an|\d+|one|two|three|four|five|six|a few) |"
-             r"from (a|an|one|two|three) (week|day|month|hour)s? to|\d+ (minutes?|hours?|days?) earlier|"
-             r"raised more|more than last year|doesn't get in (their|the) way|actually use|now a one-day|"
-             r"(has|have)n't (touched|needed|had to)|thanks to (the|our|your)|"
-             r"fixed it|is fixed|was fixed|got fixed|sorted (it|the)|went from|(\d+|a) (days?|hours?|weeks?) "
-             r"(faster|earlier)|rock solid|cut (our|their|the) [a-z-]+ )",
+    r"(down|dropped|fell|up|cut|went) (from|to|by) \d|\bdown \d+%|\bup \d+%|halved|(dropped|fell|"
+    r"is|are) (to )?(zero|almost none|under \d)|no more\b|no longer\b|used to\b.*\bnow\b|"
+    r"used to (take|crash|be)|takes? (only )?(\d+|five|ten|twenty|two|one) (minutes?|hours?|days?) now|"
+    r"(in|within|under) (\d+|an|one|two|five|ten|twenty) (minutes?|hours?|days?|mins?) (now|instead)|"
+    r"(same day|same shift|one call|one touch|a day|one afternoon|minutes|an hour) now|"
+    r"(is|are) ready in|all-time low|dried up|(basically|finally) stopped|stopped (calling|chasing|"
+    r"printing|phoning|asking)|barely (need|get|think)|first time ever|for the first time|"
+    r"two days earlier|faster\b|quicker|best it's been|since the (fix|scanner fix)|"
+    r"twice as (fast|quick)|instead of (the|a|an|\d+|one|two|three|four|five|six|a few) |"
+    r"from (a|an|one|two|three) (week|day|month|hour)s? to|\d+ (minutes?|hours?|days?) earlier|"
+    r"raised more|more than last year|doesn't get in (their|the) way|actually use|now a one-day|"
+    r"(has|have)n't (touched|needed|had to)|thanks to (the|our|your)|"
+    r"fixed it|is fixed|was fixed|got fixed|sorted (it|the)|went from|(\d+|a) (days?|hours?|weeks?) "
+    r"(faster|earlier)|rock solid|cut (our|their|the) [a-z-]+ )",
     no_complaints=r"\b(no complaints|nobody (has )?(complained|asked|had to|has touched|phones|on the)|"
-                  r"not a single (complaint|late|correction|one|issue)|haven't had a single|hasn't had a single|"
-                  r"hasn't crashed|zero (complaints|issues|findings|corrections|manual)|no (issues|problems) "
-                  r"(since|at all)|nobody on the shop floor|no more (chasing|calls|paper|complaints)|"
-                  r"haven't touched|complaints? (have )?(dropped|dried)|fewer questions|far fewer|"
-                  r"(didn't|don't|doesn't) (need|have) to (call|chase)|without any phone calls|no phone calls|"
-                  r"with no phone calls)",
+    r"not a single (complaint|late|correction|one|issue)|haven't had a single|hasn't had a single|"
+    r"hasn't crashed|zero (complaints|issues|findings|corrections|manual)|no (issues|problems) "
+    r"(since|at all)|nobody on the shop floor|no more (chasing|calls|paper|complaints)|"
+    r"haven't touched|complaints? (have )?(dropped|dried)|fewer questions|far fewer|"
+    r"(didn't|don't|doesn't) (need|have) to (call|chase)|without any phone calls|no phone calls|"
+    r"with no phone calls)",
 )
 
 # phrases that sound like a problem but report its absence or its end: read before the problem cues
@@ -255,11 +342,14 @@ _PROBLEM_ENDED = re.compile(
     r"no-?shows? (dropped|down)|(downtime|scrap|void|claim|"
     r"no-show) (rate |periods )?(fell|dropped|down|are down)|(not|never) (missed|late)|"
     r"customer complaints about [a-z ]+ are at an all-time low|dropped to almost none|lost letters basically "
-    r"stopped|stopped altogether)")
+    r"stopped|stopped altogether)"
+)
 _CLAUSE = re.compile(r"(?<=[.!;?])\s+|\s+(?:but|however|though|although|yet|except)\s+|\s+-\s+")
 # someone passing on what a customer said: the words after it are the customer's
-_REPORTED = re.compile(r"\b(said|says|mentioned|told (me|us|\w+)|asked|wondered|suggested|hinted|wrote|"
-                       r"their words|according to|per their|from their)\b")
+_REPORTED = re.compile(
+    r"\b(said|says|mentioned|told (me|us|\w+)|asked|wondered|suggested|hinted|wrote|"
+    r"their words|according to|per their|from their)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -327,9 +417,15 @@ def _kind(t: str, why: list[str]) -> tuple[str, bool]:
         improvement = praise >= 3 and (praise_last > problem_last or ended)
         if not improvement:
             return decide("problem")
-    if request >= 2 and not (question >= 2 and re.search(r"^(can|is|does|do) (the|it|tenants|owners|"
-                                                         r"drawings|two|relatives|clients|subcontractors|"
-                                                         r"carers|volunteers|we claim)", t)):
+    if request >= 2 and not (
+        question >= 2
+        and re.search(
+            r"^(can|is|does|do) (the|it|tenants|owners|"
+            r"drawings|two|relatives|clients|subcontractors|"
+            r"carers|volunteers|we claim)",
+            t,
+        )
+    ):
         return decide("request")
     if question >= 2 and not (praise >= 3 and not t.endswith("?")):
         return decide("question")

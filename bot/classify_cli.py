@@ -42,7 +42,7 @@ def messages(source: TextIO, fmt: str) -> Iterator[str]:
             except ValueError as e:
                 raise InputError(f"line {n}: not JSON ({e.msg})") from None
             if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-                raise InputError(f"line {n}: each line needs a \"text\" field with the message")
+                raise InputError(f'line {n}: each line needs a "text" field with the message')
             yield item["text"]
         else:
             yield line.rstrip("\n")
@@ -64,8 +64,11 @@ def run_classify(args: argparse.Namespace) -> int:
     try:
         for text in messages(source, fmt):
             c = classify(text)
-            print(json.dumps({"text": text, "kind": c.kind, "sentiment": c.sentiment, "why": list(c.why)},
-                             ensure_ascii=False))
+            print(
+                json.dumps(
+                    {"text": text, "kind": c.kind, "sentiment": c.sentiment, "why": list(c.why)}, ensure_ascii=False
+                )
+            )
     except InputError as e:
         print(f"signalloop classify: {args.file or 'stdin'}: {e}", file=sys.stderr)
         return 2

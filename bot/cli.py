@@ -43,8 +43,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     # `run` applies pending migrations itself (several instances on PostgreSQL take turns on a lock)
     engine, sf = _engine_and_sessions(settings)
     app, deps = build_app(settings, sf)
-    scheduler, deps.digest_jobs = start_scheduler(deps.digest_runner, deps.classifier,
-                                                  retention=bool(settings.retention_days))
+    scheduler, deps.digest_jobs = start_scheduler(
+        deps.digest_runner, deps.classifier, retention=bool(settings.retention_days)
+    )
     stop = threading.Event()
 
     def _stop(*_: object) -> None:
@@ -64,8 +65,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         server = make_server(app, engine, settings.port, threads=settings.http_threads)
         server.serve_in_thread()
-        log.info("signalloop listening on :%d (POST /slack/events, GET /healthz), %d threads", settings.port,
-                 settings.http_threads)
+        log.info(
+            "signalloop listening on :%d (POST /slack/events, GET /healthz), %d threads",
+            settings.port,
+            settings.http_threads,
+        )
         stop.wait()
         log.info("stopping: finishing the requests in flight")
         server.drain()
@@ -103,9 +107,14 @@ def _team(args: argparse.Namespace, sf) -> str:  # noqa: ANN001
         teams = list(s.scalars(select(Workspace.team_id)))
     if len(teams) == 1:
         return teams[0]
-    raise ConfigError("--team is needed: " + ("no workspace is in the database yet (run the app once, or "
-                                              "pass --team T…)" if not teams else
-                                              "the database holds several workspaces: " + ", ".join(teams)))
+    raise ConfigError(
+        "--team is needed: "
+        + (
+            "no workspace is in the database yet (run the app once, or pass --team T…)"
+            if not teams
+            else "the database holds several workspaces: " + ", ".join(teams)
+        )
+    )
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -127,12 +136,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     except ImportError_ as e:
         print(f"signalloop import: {e}", file=sys.stderr)
         return 2
-    print(f"Imported {args.export}: {counts.channels} channels ({counts.channels_captured} linked or watched), "
-          f"{counts.messages} messages read, {counts.signals_added} signals added, "
-          f"{counts.already_present} already recorded.")
+    print(
+        f"Imported {args.export}: {counts.channels} channels ({counts.channels_captured} linked or watched), "
+        f"{counts.messages} messages read, {counts.signals_added} signals added, "
+        f"{counts.already_present} already recorded."
+    )
     if counts.channels_captured == 0:
-        print("No channel of the export is linked or watched: run `/loop link <customer>` or `/loop watch` "
-              "in those channels first.")
+        print(
+            "No channel of the export is linked or watched: run `/loop link <customer>` or `/loop watch` "
+            "in those channels first."
+        )
     return 0
 
 
@@ -180,8 +193,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("run", help="connect to Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP)"
-                   ).set_defaults(fn=cmd_run)
+    sub.add_parser("run", help="connect to Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP)").set_defaults(
+        fn=cmd_run
+    )
 
     d = sub.add_parser("demo", help="no Slack, no keys: a sample team and this week's digest")
     d.add_argument("--db", default="signalloop-demo.db", help="SQLite file to (re)create")
@@ -209,14 +223,24 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--socket-mode", action="store_true", help="a Socket Mode app (no request URLs)")
     m.set_defaults(fn=cmd_manifest)
 
-    c = sub.add_parser("classify", help="kind, sentiment and why for messages (one JSON object per message)",
-                       description="Reads messages one per line on stdin, or from a file: CSV with a `text` column, "
-                                   "JSONL with a `text` field, or plain lines. Prints one JSON object per message.")
+    c = sub.add_parser(
+        "classify",
+        help="kind, sentiment and why for messages (one JSON object per message)",
+        description="Reads messages one per line on stdin, or from a file: CSV with a `text` column, "
+        "JSONL with a `text` field, or plain lines. Prints one JSON object per message.",
+    )
     c.add_argument("file", nargs="?", help="a .csv, .jsonl or text file (default: stdin)")
-    c.add_argument("--format", choices=["auto", "lines", "csv", "jsonl"], default="auto",
-                   help="how to read the input (default: from the file's extension; lines on stdin)")
-    c.add_argument("--export-corrections", action="store_true",
-                   help="print the kinds people corrected in Slack as labelled JSONL (from DATABASE_URL)")
+    c.add_argument(
+        "--format",
+        choices=["auto", "lines", "csv", "jsonl"],
+        default="auto",
+        help="how to read the input (default: from the file's extension; lines on stdin)",
+    )
+    c.add_argument(
+        "--export-corrections",
+        action="store_true",
+        help="print the kinds people corrected in Slack as labelled JSONL (from DATABASE_URL)",
+    )
     c.add_argument("--team", help="with --export-corrections: one workspace only")
     c.set_defaults(fn=cmd_classify)
 
@@ -230,8 +254,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     quiet = args.command in ("demo", "digest", "import", "manifest", "purge", "db", "classify")
-    logging.basicConfig(level=logging.DEBUG if args.verbose else (logging.WARNING if quiet else logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else (logging.WARNING if quiet else logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     # a Slack token in a debug log line of slack_sdk would leak it: keep that logger at INFO
     logging.getLogger("slack_sdk").setLevel(logging.INFO)
     logging.getLogger("alembic").setLevel(logging.WARNING)

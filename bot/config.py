@@ -9,8 +9,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "gpt-4o-mini"
 # values never echoed back in an error: they are secrets or may hold a password
-_SECRET_NAMES = {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CLIENT_SECRET",
-                 "OPENAI_API_KEY", "DATABASE_URL"}
+_SECRET_NAMES = {
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_CLIENT_SECRET",
+    "OPENAI_API_KEY",
+    "DATABASE_URL",
+}
 
 
 class ConfigError(Exception):
@@ -68,8 +74,9 @@ class Settings(BaseSettings):
     @classmethod
     def _db_url(cls, v: str) -> str:
         if not re.match(r"^[a-z][a-z0-9+]*://", v):
-            raise ValueError("must be a SQLAlchemy URL such as sqlite:///signalloop.db "
-                             "or postgresql+psycopg://user@host/db")
+            raise ValueError(
+                "must be a SQLAlchemy URL such as sqlite:///signalloop.db or postgresql+psycopg://user@host/db"
+            )
         if v.startswith("postgresql://") or v.startswith("postgres://"):
             # psycopg 3 is the driver we ship
             v = "postgresql+psycopg://" + v.split("://", 1)[1]
@@ -123,8 +130,9 @@ class Settings(BaseSettings):
             raise ValueError("must be a whole number of days, 1 or more (unset keeps text forever)")
         return v
 
-    @field_validator("openai_api_key", "openai_base_url", "slack_signing_secret", "slack_client_id",
-                     "slack_client_secret")
+    @field_validator(
+        "openai_api_key", "openai_base_url", "slack_signing_secret", "slack_client_id", "slack_client_secret"
+    )
     @classmethod
     def _blank_is_unset(cls, v: str | None) -> str | None:
         return v or None
@@ -145,15 +153,21 @@ class Settings(BaseSettings):
         """Check what connecting to Slack needs; raise ConfigError naming the variable."""
         if bool(self.slack_client_id) != bool(self.slack_client_secret):
             missing = "SLACK_CLIENT_SECRET" if self.slack_client_id else "SLACK_CLIENT_ID"
-            raise ConfigError(f"{missing} is not set: multi-workspace install needs both SLACK_CLIENT_ID and "
-                              "SLACK_CLIENT_SECRET (Basic Information → App Credentials), or neither")
+            raise ConfigError(
+                f"{missing} is not set: multi-workspace install needs both SLACK_CLIENT_ID and "
+                "SLACK_CLIENT_SECRET (Basic Information → App Credentials), or neither"
+            )
         if not self.slack_bot_token and not self.oauth_enabled:
-            raise ConfigError("SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) "
-                              "from your app's OAuth & Permissions page into .env")
+            raise ConfigError(
+                "SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) "
+                "from your app's OAuth & Permissions page into .env"
+            )
         if not self.socket_mode and not self.slack_signing_secret:
-            raise ConfigError("SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify Slack's "
-                              "requests (Basic Information → Signing Secret), or set SLACK_APP_TOKEN "
-                              "for Socket Mode")
+            raise ConfigError(
+                "SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify Slack's "
+                "requests (Basic Information → Signing Secret), or set SLACK_APP_TOKEN "
+                "for Socket Mode"
+            )
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -165,7 +179,7 @@ def load_settings(**overrides: object) -> Settings:
         loc = err.get("loc") or ("?",)
         field = str(loc[0])
         info = Settings.model_fields.get(field)
-        name = (info.validation_alias if info and isinstance(info.validation_alias, str) else field.upper())
+        name = info.validation_alias if info and isinstance(info.validation_alias, str) else field.upper()
         msg = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
         if err.get("type") in ("int_parsing", "int_type"):
             msg = "must be a whole number"

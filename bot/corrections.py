@@ -41,5 +41,10 @@ def correct(s: Session, team_id: str, changes: dict[int, str], user: str, now: d
 def export_rows(s: Session, team_id: str | None = None) -> Iterable[dict[str, Any]]:
     """Every correction as a labelled example: text, the kind people chose, who and when."""
     for r in repo.corrected_signals(s, team_id):
-        yield {"text": r.text, "kind": r.kind, "corrected_by": r.corrected_by,
-               "corrected_at": r.corrected_at.isoformat() if r.corrected_at else None, "team_id": r.team_id}
+        yield {
+            "text": r.text,
+            "kind": r.kind,
+            "corrected_by": r.corrected_by,
+            "corrected_at": r.corrected_at.isoformat() if r.corrected_at else None,
+            "team_id": r.team_id,
+        }

@@ -98,8 +98,10 @@ def no_match_message(miss: NoMatch) -> str:
     if miss.suggestions:
         options = " or ".join(f"*{s}*" for s in miss.suggestions)
         return f"No customer named “{miss.tried}” — did you mean {options}?"
-    return (f"No customer named “{miss.tried}”. Add it with `/loop customer add {miss.tried}`, "
-            "or see every customer with `/milestone`.")
+    return (
+        f"No customer named “{miss.tried}”. Add it with `/loop customer add {miss.tried}`, "
+        "or see every customer with `/milestone`."
+    )
 
 
 def mentioned(index: list[tuple[str, int, str]], text: str) -> list[int]:

@@ -48,8 +48,16 @@ class Dispatcher:
 
     def command(self, name: str, text: str, channel: str = "C06LEADS", user: str = "U01PRIYA") -> str:
         self.n += 1
-        form = {"team_id": d.TEAM, "channel_id": channel, "channel_name": d.CHANNELS[channel][0], "user_id": user,
-                "command": name, "text": text, "trigger_id": f"demo.{self.n}", "api_app_id": "ADEMO"}
+        form = {
+            "team_id": d.TEAM,
+            "channel_id": channel,
+            "channel_name": d.CHANNELS[channel][0],
+            "user_id": user,
+            "command": name,
+            "text": text,
+            "trigger_id": f"demo.{self.n}",
+            "api_app_id": "ADEMO",
+        }
         return self.local.send(urlencode(form), "application/x-www-form-urlencoded").get("text", "")
 
     def interact(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -58,12 +66,24 @@ class Dispatcher:
 
     def message(self, channel: str, user: str, text: str, ts: str, thread_ts: str | None = None) -> None:
         self.n += 1
-        ev = {"type": "message", "channel": channel, "user": user, "text": text, "ts": ts,
-              "channel_type": "group" if d.CHANNELS[channel][1] else "channel"}
+        ev = {
+            "type": "message",
+            "channel": channel,
+            "user": user,
+            "text": text,
+            "ts": ts,
+            "channel_type": "group" if d.CHANNELS[channel][1] else "channel",
+        }
         if thread_ts:
             ev["thread_ts"] = thread_ts
-        body = {"type": "event_callback", "team_id": d.TEAM, "api_app_id": "ADEMO", "event": ev,
-                "event_id": f"EvDemo{self.n:06d}", "event_time": int(float(ts))}
+        body = {
+            "type": "event_callback",
+            "team_id": d.TEAM,
+            "api_app_id": "ADEMO",
+            "event": ev,
+            "event_id": f"EvDemo{self.n:06d}",
+            "event_time": int(float(ts)),
+        }
         self.local.send(json.dumps(body), "application/json")
 
 
@@ -91,13 +111,24 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
     sf = db.make_session_factory(engine)
     state = FakeSlackState(team_id=d.TEAM, team_url="https://sample-team.slack.com/")
     for uid, name in d.USERS.items():
-        state.users[uid] = {"id": uid, "name": name.lower(), "real_name": name, "tz": "Europe/London",
-                            "profile": {"display_name": name, "real_name": name}}
+        state.users[uid] = {
+            "id": uid,
+            "name": name.lower(),
+            "real_name": name,
+            "tz": "Europe/London",
+            "profile": {"display_name": name, "real_name": name},
+        }
     for cid, (name, private) in d.CHANNELS.items():
         state.channels[cid] = {"id": cid, "name": name, "is_private": private}
     slack = FakeSlackServer(state).start()
-    settings = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-demo", SLACK_SIGNING_SECRET=SECRET,
-                        SLACK_API_URL=slack.url, DATABASE_URL=url, OPENAI_API_KEY="")
+    settings = Settings(
+        _env_file=None,
+        SLACK_BOT_TOKEN="xoxb-demo",
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=slack.url,
+        DATABASE_URL=url,
+        OPENAI_API_KEY="",
+    )
     start = demo_start(now)
     clock = DemoClock(start)
     app, deps = build_app(settings, sf, clock=clock, token_verification=False)
@@ -144,16 +175,30 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
         with sf() as s:
             row = s.scalar(select(Learning).where(Learning.message_ts == reply_ts))
             ids = [c.id for c in s.scalars(select(Customer).where(Customer.name.in_(names)))]
-        state = {"values": {
-            "learning": {"learning": {"type": "plain_text_input", "value": text}},
-            "decision": {"decision": {"type": "plain_text_input", "value": decision}},
-            "customers": {"customers": {"type": "multi_static_select",
-                                        "selected_options": [{"value": str(x)} for x in ids]}},
-            "owner": {"owner": {"type": "users_select", "selected_user": user}},
-            "review": {"review": {"type": "datepicker", "selected_date": now.date().isoformat()}}}}
-        send.interact({"type": "view_submission", "user": {"id": user}, "view": {
-            "id": f"VDEMO{i}", "type": "modal", "callback_id": "learning_modal", "state": state,
-            "private_metadata": json.dumps({"channel": channel, "learning": row.id})}})
+        state = {
+            "values": {
+                "learning": {"learning": {"type": "plain_text_input", "value": text}},
+                "decision": {"decision": {"type": "plain_text_input", "value": decision}},
+                "customers": {
+                    "customers": {"type": "multi_static_select", "selected_options": [{"value": str(x)} for x in ids]}
+                },
+                "owner": {"owner": {"type": "users_select", "selected_user": user}},
+                "review": {"review": {"type": "datepicker", "selected_date": now.date().isoformat()}},
+            }
+        }
+        send.interact(
+            {
+                "type": "view_submission",
+                "user": {"id": user},
+                "view": {
+                    "id": f"VDEMO{i}",
+                    "type": "modal",
+                    "callback_id": "learning_modal",
+                    "state": state,
+                    "private_metadata": json.dumps({"channel": channel, "learning": row.id}),
+                },
+            }
+        )
     clock.now = now
     deps.close()
     return sf, deps, slack, clock
@@ -168,7 +213,8 @@ def run_demo(db_path: str, chart: str | None = None, console: Console | None = N
             rows = s.execute(
                 select(Customer.name, Customer.segment, func.count(Signal.id))
                 .outerjoin(Signal, (Signal.customer_id == Customer.id) & Signal.deleted_at.is_(None))
-                .group_by(Customer.id).order_by(Customer.name)
+                .group_by(Customer.id)
+                .order_by(Customer.name)
             ).all()
         table = Table(title="Signals recorded through the capture path, per customer")
         table.add_column("Customer")
@@ -189,8 +235,10 @@ def run_demo(db_path: str, chart: str | None = None, console: Console | None = N
         if png and chart:
             Path(chart).write_bytes(png)
             console.print(f"Chart: {Path(chart).resolve()}")
-        console.print(f"[dim]Database: {db_path} · {time.monotonic() - t0:.1f}s · try `DATABASE_URL=sqlite:///{db_path}"
-                      f" signalloop digest --channel C01TALL --week {week.label} --print`[/dim]")
+        console.print(
+            f"[dim]Database: {db_path} · {time.monotonic() - t0:.1f}s · try `DATABASE_URL=sqlite:///{db_path}"
+            f" signalloop digest --channel C01TALL --week {week.label} --print`[/dim]"
+        )
     finally:
         slack.stop()
     return 0

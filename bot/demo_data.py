@@ -28,18 +28,38 @@ class DemoCustomer:
 
 
 CUSTOMERS = [
-    DemoCustomer("Tallwood Dental Group", "multi-site", "Tallwood",
-                 "fill cancelled chair time across 6 clinics the same day | without front-desk staff phoning "
-                 "the waiting list by hand", "C01TALL"),
-    DemoCustomer("Riverside Physio", "multi-site", "Riverside",
-                 "therapists run their own schedules across 3 sites | without calling the front desk", "C02RIVER"),
-    DemoCustomer("Lakeview Clinics", "multi-site", "Lakeview",
-                 "one waiting list across 4 clinics | without double bookings", "C03LAKE"),
-    DemoCustomer("Northwind Bakery", "smb", "Northwind",
-                 "pay 40 staff correctly every fortnight | without the owner fixing payroll at midnight",
-                 "C04NORTH"),
-    DemoCustomer("Harbor Legal", "smb", "Harbor",
-                 "close the month in two days | without the accountant chasing timesheets", None),
+    DemoCustomer(
+        "Tallwood Dental Group",
+        "multi-site",
+        "Tallwood",
+        "fill cancelled chair time across 6 clinics the same day | without front-desk staff phoning "
+        "the waiting list by hand",
+        "C01TALL",
+    ),
+    DemoCustomer(
+        "Riverside Physio",
+        "multi-site",
+        "Riverside",
+        "therapists run their own schedules across 3 sites | without calling the front desk",
+        "C02RIVER",
+    ),
+    DemoCustomer(
+        "Lakeview Clinics",
+        "multi-site",
+        "Lakeview",
+        "one waiting list across 4 clinics | without double bookings",
+        "C03LAKE",
+    ),
+    DemoCustomer(
+        "Northwind Bakery",
+        "smb",
+        "Northwind",
+        "pay 40 staff correctly every fortnight | without the owner fixing payroll at midnight",
+        "C04NORTH",
+    ),
+    DemoCustomer(
+        "Harbor Legal", "smb", "Harbor", "close the month in two days | without the accountant chasing timesheets", None
+    ),
 ]
 
 # (customer, kind of words) -> sample messages; each is posted in the customer's channel, or in the
@@ -125,10 +145,20 @@ EXTRA_MILESTONES = [
 
 # learnings recorded in answer to last week's digest, one with a decision to review this week
 LEARNINGS = [
-    ("C06LEADS", "U01PRIYA", "Double texts hurt trust more than missing WhatsApp",
-     "Ship the SMS reminder fix before adding WhatsApp", ["Tallwood Dental Group"]),
-    ("C06LEADS", "U02MARCO", "Payroll stability decides Northwind's renewal",
-     "Put a payroll engineer on Northwind's overtime bug this sprint", ["Northwind Bakery"]),
+    (
+        "C06LEADS",
+        "U01PRIYA",
+        "Double texts hurt trust more than missing WhatsApp",
+        "Ship the SMS reminder fix before adding WhatsApp",
+        ["Tallwood Dental Group"],
+    ),
+    (
+        "C06LEADS",
+        "U02MARCO",
+        "Payroll stability decides Northwind's renewal",
+        "Put a payroll engineer on Northwind's overtime bug this sprint",
+        ["Northwind Bakery"],
+    ),
 ]
 
 
@@ -154,6 +184,13 @@ def messages(seed: int = 47) -> list[tuple[int, int, str, str, str]]:
         out.append((week, 600, "C05FEED", "U03SAM", "Reminder: team lunch on Friday"))
     # top up to 150 customer messages with Tallwood's week (the busiest customer this week)
     while sum(1 for m in out if "lunch" not in m[4]) < 150:
-        out.append((5, rnd.randrange(0, 3 * 24 * 60), "C01TALL", rnd.choice(users),
-                    rnd.choice(PHRASES["Tallwood Dental Group"])))
+        out.append(
+            (
+                5,
+                rnd.randrange(0, 3 * 24 * 60),
+                "C01TALL",
+                rnd.choice(users),
+                rnd.choice(PHRASES["Tallwood Dental Group"]),
+            )
+        )
     return sorted(out, key=lambda m: (m[0], m[1]))

@@ -136,8 +136,15 @@ class Digest:
     focus: str | None = None  # the team's question for this channel (`/loop digest focus`)
 
 
-def scope_customers(session: Session, team_id: str, channel_id: str, start: datetime, end: datetime,
-                    portfolio: bool, everyone: list[Customer]) -> tuple[str, list[Customer]]:
+def scope_customers(
+    session: Session,
+    team_id: str,
+    channel_id: str,
+    start: datetime,
+    end: datetime,
+    portfolio: bool,
+    everyone: list[Customer],
+) -> tuple[str, list[Customer]]:
     """Who the channel's digest covers: its customer, the customers heard in a watch channel, or all."""
     if portfolio:
         return "portfolio", everyone
@@ -152,8 +159,17 @@ def scope_customers(session: Session, team_id: str, channel_id: str, start: date
 
 def _quote(sig: Signal, positions: dict[int, int], names: dict[str, str]) -> Quote:
     author = sig.author_name or names.get(sig.user_id or "")
-    return Quote(sig.id, sig.kind, sig.text + (f" ({sig.note})" if sig.note else ""), author,
-                 sig.posted_at, sig.permalink, positions.get(sig.milestone_id or -1), sig.sentiment, sig.is_private)
+    return Quote(
+        sig.id,
+        sig.kind,
+        sig.text + (f" ({sig.note})" if sig.note else ""),
+        author,
+        sig.posted_at,
+        sig.permalink,
+        positions.get(sig.milestone_id or -1),
+        sig.sentiment,
+        sig.is_private,
+    )
 
 
 def by_priority(quotes: list[Quote]) -> list[Quote]:
@@ -190,9 +206,18 @@ def gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def build_digest(session: Session, team_id: str, channel_id: str, week: Week, now: datetime,
-                 tz: str = "UTC", portfolio: bool = False, start_override: datetime | None = None,
-                 impact_days: int = 14, focus: str | None = None) -> Digest:
+def build_digest(
+    session: Session,
+    team_id: str,
+    channel_id: str,
+    week: Week,
+    now: datetime,
+    tz: str = "UTC",
+    portfolio: bool = False,
+    start_override: datetime | None = None,
+    impact_days: int = 14,
+    focus: str | None = None,
+) -> Digest:
     """The digest of `week` for a channel; reads the week (and three before it for trends), not the history."""
     with gc_paused():
         dg = _build_digest(session, team_id, channel_id, week, now, tz, portfolio, start_override, impact_days)
@@ -200,8 +225,17 @@ def build_digest(session: Session, team_id: str, channel_id: str, week: Week, no
         return dg
 
 
-def _build_digest(session: Session, team_id: str, channel_id: str, week: Week, now: datetime, tz: str,
-                  portfolio: bool, start_override: datetime | None, impact_days: int) -> Digest:
+def _build_digest(
+    session: Session,
+    team_id: str,
+    channel_id: str,
+    week: Week,
+    now: datetime,
+    tz: str,
+    portfolio: bool,
+    start_override: datetime | None,
+    impact_days: int,
+) -> Digest:
     start, end = week.bounds(tz)
     week_start = start
     if start_override is not None and start_override < start:
@@ -239,8 +273,17 @@ def _build_digest(session: Session, team_id: str, channel_id: str, week: Week, n
     reviews = impact_reviews(session, custs, as_of, impact_days, channel_id)
     people: set[str] = set()
     for c in custs:
-        sec = customer_section(c, by_customer.get(c.id, []), hist_by_customer.get(c.id, []), moves_by_ms,
-                               as_of, channel_id, medians.get(c.segment or ""), hist_start, names)
+        sec = customer_section(
+            c,
+            by_customer.get(c.id, []),
+            hist_by_customer.get(c.id, []),
+            moves_by_ms,
+            as_of,
+            channel_id,
+            medians.get(c.segment or ""),
+            hist_start,
+            names,
+        )
         sec.impact = reviews.get(c.id, [])
         status = ms.customer_status(c, as_of, last_signal.get(c.id))
         people.update(s.user_id or s.author_name or "?" for s in by_customer.get(c.id, []))
@@ -262,12 +305,19 @@ def _build_digest(session: Session, team_id: str, channel_id: str, week: Week, n
     return dg
 
 
-def impact_reviews(session: Session, custs: list[Customer], now: datetime, days: int,
-                   channel_id: str) -> dict[int, list]:
+def impact_reviews(
+    session: Session, custs: list[Customer], now: datetime, days: int, channel_id: str
+) -> dict[int, list]:
     """Progress-vs-impact reviews due this week, per customer: one read of the review windows for all."""
     w = timedelta(days=days)
-    due = {c.id: c for c in custs for m in c.milestones if m.achieved_at is not None and m.status == ms.ACHIEVED
-           and m.achieved_at + w <= now < m.achieved_at + w + impact.SHOW_FOR}
+    due = {
+        c.id: c
+        for c in custs
+        for m in c.milestones
+        if m.achieved_at is not None
+        and m.status == ms.ACHIEVED
+        and m.achieved_at + w <= now < m.achieved_at + w + impact.SHOW_FOR
+    }
     if not due:
         return {}
     first = now - w - impact.SHOW_FOR - w
@@ -282,8 +332,12 @@ def _week_index(at: datetime, hist_start: datetime) -> int:
 
 
 def _urgency(sec: CustomerSection) -> int:
-    return (sec.kinds.get("churn-risk", 0) * 5 + sum(3 for f in sec.flags if f.kind == "at_risk")
-            + len(sec.flags) + sec.kinds.get("problem", 0))
+    return (
+        sec.kinds.get("churn-risk", 0) * 5
+        + sum(3 for f in sec.flags if f.kind == "at_risk")
+        + len(sec.flags)
+        + sec.kinds.get("problem", 0)
+    )
 
 
 def segment_medians(customers: list[Customer] | tuple) -> dict[str, float | None]:
@@ -293,15 +347,31 @@ def segment_medians(customers: list[Customer] | tuple) -> dict[str, float | None
     return {seg: ms.segment_median_gap(lists) for seg, lists in achieved.items()}
 
 
-def customer_section(c: Customer, week_signals: list[Signal], history: list[Signal],
-                     moves_by_ms: dict[int, list], now: datetime, channel_id: str, median: float | None,
-                     hist_start: datetime, names: dict[str, str]) -> CustomerSection:
+def customer_section(
+    c: Customer,
+    week_signals: list[Signal],
+    history: list[Signal],
+    moves_by_ms: dict[int, list],
+    now: datetime,
+    channel_id: str,
+    median: float | None,
+    hist_start: datetime,
+    names: dict[str, str],
+) -> CustomerSection:
     positions = {m.id: m.position for m in c.milestones}
     done, total = ms.progress(c.milestones)
     nxt = ms.next_milestone(c.milestones)
-    sec = CustomerSection(c.id, c.name, c.segment, c.outcome_required, c.outcome_experience, done, total,
-                          nxt.position if nxt else None,
-                          milestones=[(m.position, m.title, m.status) for m in c.milestones])
+    sec = CustomerSection(
+        c.id,
+        c.name,
+        c.segment,
+        c.outcome_required,
+        c.outcome_experience,
+        done,
+        total,
+        nxt.position if nxt else None,
+        milestones=[(m.position, m.title, m.status) for m in c.milestones],
+    )
     rules = ms.segment_rules(c.segment)
     today = now.date()
     quotable = [s for s in week_signals if not s.is_private or s.channel_id == channel_id]
@@ -313,22 +383,35 @@ def customer_section(c: Customer, week_signals: list[Signal], history: list[Sign
         for ev in moves_by_ms.get(m.id, []):
             if ev.from_status != ev.to_status:
                 sec.moves.append(Move(m.position, m.title, ev.from_status, ev.to_status, ev.at, ev.reason))
-        if m.status == ms.ACHIEVED and m.achieved_at and any(
-                ev.to_status == ms.ACHIEVED for ev in moves_by_ms.get(m.id, [])):
+        if (
+            m.status == ms.ACHIEVED
+            and m.achieved_at
+            and any(ev.to_status == ms.ACHIEVED for ev in moves_by_ms.get(m.id, []))
+        ):
             sec.achieved.append(Achieved(m.position, m.title, m.achieved_at, m.ask, m.ask_kind))
         evidence = evidence_for.get(m.position)
         if m.status == ms.AT_RISK:
             sec.flags.append(Flag("at_risk", m.position, m.title, _risk_detail(m, now, today), evidence))
         elif ms.is_stalled(m, now, rules.stall_days):
-            sec.flags.append(Flag("stalled", m.position, m.title,
-                                  f"no change for {ms.days_unchanged(m, now)} days", evidence))
+            sec.flags.append(
+                Flag("stalled", m.position, m.title, f"no change for {ms.days_unchanged(m, now)} days", evidence)
+            )
         if ms.is_overdue(m, today) and m.status != ms.AT_RISK:
-            sec.flags.append(Flag("overdue", m.position, m.title,
-                                  f"due {m.due_date:%b} {m.due_date.day}, {ms.days_overdue(m, today)} days ago",
-                                  evidence))
+            sec.flags.append(
+                Flag(
+                    "overdue",
+                    m.position,
+                    m.title,
+                    f"due {m.due_date:%b} {m.due_date.day}, {ms.days_overdue(m, today)} days ago",
+                    evidence,
+                )
+            )
     started = c.created_at
-    sec.slowdown = ms.slowdown([m.achieved_at for m in c.milestones if m.achieved_at], started, now, median) \
-        if any(m.status != ms.ACHIEVED for m in c.milestones) and c.milestones else None
+    sec.slowdown = (
+        ms.slowdown([m.achieved_at for m in c.milestones if m.achieved_at], started, now, median)
+        if any(m.status != ms.ACHIEVED for m in c.milestones) and c.milestones
+        else None
+    )
     sec.gap, sec.gap_count = success_gap(c, week_signals, history, hist_start)
     return sec
 
@@ -357,8 +440,9 @@ def gap_themes(c: Customer, untied: list) -> list[tuple[str, list[int]]]:
     return themes.themes([(s.id, s.text) for s in untied], exclude=exclude, min_count=2, limit=8)
 
 
-def success_gap(c: Customer, week_signals: list[Signal], history: list[Signal],
-                hist_start: datetime) -> tuple[list[GapTheme], int]:
+def success_gap(
+    c: Customer, week_signals: list[Signal], history: list[Signal], hist_start: datetime
+) -> tuple[list[GapTheme], int]:
     """What the customer talks about that no milestone covers: signals tied to no milestone, by theme."""
     untied_week = [s for s in week_signals if s.milestone_id is None]
     if len(untied_week) == 0:
@@ -383,8 +467,11 @@ def gap_signal_ids(session: Session, c: Customer, theme: str, now: datetime, tz:
     from bot.weeks import week_at
 
     hist_start, _ = week_at(now, tz).previous(GAP_WEEKS - 1).bounds(tz)
-    rows = [r for r in repo.signal_trail(session, c.team_id, hist_start, now + timedelta(days=1), [c.id])
-            if r.milestone_id is None]
+    rows = [
+        r
+        for r in repo.signal_trail(session, c.team_id, hist_start, now + timedelta(days=1), [c.id])
+        if r.milestone_id is None
+    ]
     for name, ids in gap_themes(c, rows):
         if name == theme:
             return ids
@@ -393,7 +480,9 @@ def gap_signal_ids(session: Session, c: Customer, theme: str, now: datetime, tz:
 
 def decisions_for_review(session: Session, team_id: str, channel_id: str, week_start: datetime) -> list[DecisionItem]:
     """Decisions recorded in this channel before this week, not yet held or changed (up to five weeks back)."""
-    rows: list[Learning] = list(repo.decisions_to_review(session, team_id, channel_id, week_start,
-                                                         week_start - timedelta(weeks=5)))
-    return [DecisionItem(r.id, r.decision or "", r.text, r.owner_id,
-                         r.review_on, r.outcome, r.created_at) for r in rows]
+    rows: list[Learning] = list(
+        repo.decisions_to_review(session, team_id, channel_id, week_start, week_start - timedelta(weeks=5))
+    )
+    return [
+        DecisionItem(r.id, r.decision or "", r.text, r.owner_id, r.review_on, r.outcome, r.created_at) for r in rows
+    ]

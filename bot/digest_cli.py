@@ -25,8 +25,14 @@ def _team(sf: sessionmaker[Session], team: str | None) -> str:
         teams = list(s.scalars(select(Workspace.team_id)))
     if len(teams) == 1:
         return teams[0]
-    raise ConfigError("--team is needed: " + ("no workspace is in the database yet" if not teams else
-                                              "the database holds several workspaces: " + ", ".join(teams)))
+    raise ConfigError(
+        "--team is needed: "
+        + (
+            "no workspace is in the database yet"
+            if not teams
+            else "the database holds several workspaces: " + ", ".join(teams)
+        )
+    )
 
 
 def run_digest_cli(settings: Settings, sf: sessionmaker[Session], args: argparse.Namespace) -> int:

@@ -40,8 +40,13 @@ def permalink(base: str | None, channel_id: str, ts: str, thread_ts: str | None 
 class Directory:
     """Names, privacy and permalinks from caches; what is missing is asked of Slack in the background."""
 
-    def __init__(self, session_factory: sessionmaker[Session], clock: Callable[[], datetime],
-                 client_for: Callable[[str], WebClient] | None = None, retry_seconds: float = RETRY_SECONDS) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        clock: Callable[[], datetime],
+        client_for: Callable[[str], WebClient] | None = None,
+        retry_seconds: float = RETRY_SECONDS,
+    ) -> None:
         self.sf = session_factory
         self.retry_seconds = retry_seconds
         self.clock = clock
@@ -106,8 +111,9 @@ class Directory:
     def permalink(self, team_id: str, channel_id: str, ts: str, thread_ts: str | None = None) -> str | None:
         return permalink(self.workspace_url(team_id), channel_id, ts, thread_ts)
 
-    def channel_private(self, client: WebClient, team_id: str, channel_id: str,
-                        channel_type: str | None = None) -> bool:
+    def channel_private(
+        self, client: WebClient, team_id: str, channel_id: str, channel_type: str | None = None
+    ) -> bool:
         """True for private channels and DMs; a message event's channel_type answers without a call.
 
         Only paths that already call Slack for the message itself (a reaction, a shortcut) reach
@@ -204,19 +210,21 @@ class Directory:
             err = e.response.get("error") if e.response is not None else str(e)
             if err in ("user_not_found", "account_inactive"):
                 return True
-            log.warning("Slack look-up failed for %s/%s: %s; trying again later", team_id, user_id or "workspace",
-                        err)
+            log.warning("Slack look-up failed for %s/%s: %s; trying again later", team_id, user_id or "workspace", err)
             return False
         except Exception as e:  # noqa: BLE001 - a network fault: try again later, never crash the thread
-            log.warning("Slack look-up failed for %s/%s: %s; trying again later", team_id, user_id or "workspace",
-                        type(e).__name__)
+            log.warning(
+                "Slack look-up failed for %s/%s: %s; trying again later",
+                team_id,
+                user_id or "workspace",
+                type(e).__name__,
+            )
             return False
         prof = user.get("profile") or {}
         name = prof.get("display_name") or prof.get("real_name") or user.get("real_name") or user.get("name")
         try:
             with self.sf.begin() as s:
-                repo.save_slack_user(s, team_id, user_id, name, bool(user.get("is_bot")), user.get("tz"),
-                                     self.clock())
+                repo.save_slack_user(s, team_id, user_id, name, bool(user.get("is_bot")), user.get("tz"), self.clock())
                 if name:
                     repo.fill_author_names(s, team_id, user_id, name)
         except Exception:  # noqa: BLE001 - the database is away: try again later

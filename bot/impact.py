@@ -42,8 +42,10 @@ class ImpactReview:
     def question(self) -> str | None:
         if self.verdict != NOT_YET:
             return None
-        return (f"What are we learning from “{self.title}” not changing {self.customer}'s experience, "
-                "and what decision does it affect?")
+        return (
+            f"What are we learning from “{self.title}” not changing {self.customer}'s experience, "
+            "and what decision does it affect?"
+        )
 
     def evidence(self) -> str:
         if self.verdict == NO_EVIDENCE:
@@ -51,16 +53,24 @@ class ImpactReview:
         weeks = max(1, self.window_days // 7)
         sb = "–" if self.sentiment_before is None else f"{self.sentiment_before:+.1f}"
         sa = "–" if self.sentiment_after is None else f"{self.sentiment_after:+.1f}"
-        return (f"{plural(self.problems_after, 'problem signal')} in the {plural(weeks, 'week')} after vs "
-                f"{self.problems_before} before · sentiment {sb} → {sa} ({self.signals_before} → "
-                f"{plural(self.signals_after, 'signal')})")
+        return (
+            f"{plural(self.problems_after, 'problem signal')} in the {plural(weeks, 'week')} after vs "
+            f"{self.problems_before} before · sentiment {sb} → {sa} ({self.signals_before} → "
+            f"{plural(self.signals_after, 'signal')})"
+        )
 
     def line(self) -> str:
         """The digest's line, mrkdwn-safe."""
-        emoji = {FELT: ":seedling:", NOT_YET: ":hourglass:", REGRESSED: ":small_red_triangle_down:",
-                 NO_EVIDENCE: ":grey_question:"}[self.verdict]
-        text = (f"{emoji} *Progress vs impact:* “{quote(self.title)}” achieved {self.achieved_at:%b} "
-                f"{self.achieved_at.day} — *{self.verdict}*: {self.evidence()}")
+        emoji = {
+            FELT: ":seedling:",
+            NOT_YET: ":hourglass:",
+            REGRESSED: ":small_red_triangle_down:",
+            NO_EVIDENCE: ":grey_question:",
+        }[self.verdict]
+        text = (
+            f"{emoji} *Progress vs impact:* “{quote(self.title)}” achieved {self.achieved_at:%b} "
+            f"{self.achieved_at.day} — *{self.verdict}*: {self.evidence()}"
+        )
         for body, author, when, link in self.quotes[:1]:
             who = f"{quote(author, 40)}, " if author else ""
             ref = f" <{link}|link>" if link and link.startswith("https://") else ""
@@ -89,16 +99,25 @@ def is_about(sig: Signal, m: Milestone, words: set[str], stems: dict[int, set[st
     return len(shared) >= 2 or (len(words) <= 2 and bool(shared))
 
 
-def review(customer: Customer, m: Milestone, signals: list[Signal], window_days: int,
-           channel_id: str | None = None, stems: dict[int, set[str]] | None = None) -> ImpactReview:
+def review(
+    customer: Customer,
+    m: Milestone,
+    signals: list[Signal],
+    window_days: int,
+    channel_id: str | None = None,
+    stems: dict[int, set[str]] | None = None,
+) -> ImpactReview:
     """Compare the customer's signals about m in equal windows before and after it was achieved."""
     assert m.achieved_at is not None
     at = m.achieved_at
     w = timedelta(days=window_days)
     words = keywords(m, customer)
     # `signals` are live ones (deleted signals are never read for a review)
-    about = [s for s in signals if s.customer_id == customer.id
-             and at - w <= s.posted_at < at + w and is_about(s, m, words, stems)]
+    about = [
+        s
+        for s in signals
+        if s.customer_id == customer.id and at - w <= s.posted_at < at + w and is_about(s, m, words, stems)
+    ]
     before = [s for s in about if at - w <= s.posted_at < at]
     after = [s for s in about if at <= s.posted_at < at + w]
 
@@ -116,15 +135,31 @@ def review(customer: Customer, m: Milestone, signals: list[Signal], window_days:
         better = pa < pb or ds > SENTIMENT_STEP
         verdict = REGRESSED if worse and not better else FELT if better and not worse else NOT_YET
     # private channels' text is quoted only in their own channel
-    newest = sorted((s for s in after if not s.is_private or s.channel_id == channel_id),
-                    key=lambda s: s.posted_at, reverse=True)
+    newest = sorted(
+        (s for s in after if not s.is_private or s.channel_id == channel_id), key=lambda s: s.posted_at, reverse=True
+    )
     quotes = tuple((s.text, s.author_name, s.posted_at, s.permalink) for s in newest[:2] if s.text)
-    return ImpactReview(customer.name, m.id, m.position, m.title, at, window_days, verdict, pb, pa, sb, sa,
-                        len(before), len(after), quotes)
+    return ImpactReview(
+        customer.name,
+        m.id,
+        m.position,
+        m.title,
+        at,
+        window_days,
+        verdict,
+        pb,
+        pa,
+        sb,
+        sa,
+        len(before),
+        len(after),
+        quotes,
+    )
 
 
-def due_reviews(customer: Customer, signals: list[Signal], now: datetime, window_days: int,
-                channel_id: str | None = None) -> list[ImpactReview]:
+def due_reviews(
+    customer: Customer, signals: list[Signal], now: datetime, window_days: int, channel_id: str | None = None
+) -> list[ImpactReview]:
     """Reviews of the customer's achieved milestones whose after-window has closed (shown for three weeks)."""
     out = []
     stems: dict[int, set[str]] = {}

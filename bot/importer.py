@@ -45,8 +45,10 @@ def read_export(path: str) -> tuple[zipfile.ZipFile, list[dict], dict[str, dict]
     except FileNotFoundError:
         raise ImportError_(f"No file at {path}: give the path of the export zip.") from None
     except zipfile.BadZipFile:
-        raise ImportError_(f"{path} is not a zip file: download the export from Slack "
-                           "(Workspace settings → Import/Export Data) and pass the .zip.") from None
+        raise ImportError_(
+            f"{path} is not a zip file: download the export from Slack "
+            "(Workspace settings → Import/Export Data) and pass the .zip."
+        ) from None
     names = set(z.namelist())
     if "channels.json" not in names and "groups.json" not in names:
         raise ImportError_(f"{path} has no channels.json: is it a Slack workspace export?")
@@ -57,8 +59,7 @@ def read_export(path: str) -> tuple[zipfile.ZipFile, list[dict], dict[str, dict]
 
 
 def _messages(z: zipfile.ZipFile, folder: str) -> Iterator[dict]:
-    days = sorted(n for n in z.namelist()
-                  if PurePosixPath(n).parent.name == folder and n.endswith(".json"))
+    days = sorted(n for n in z.namelist() if PurePosixPath(n).parent.name == folder and n.endswith(".json"))
     for day in days:
         yield from _load(z, day)
 
@@ -67,8 +68,13 @@ def count_messages(z: zipfile.ZipFile, chans: list[dict]) -> int:
     return sum(1 for c in chans for _ in _messages(z, c.get("name", "")))
 
 
-def import_export(path: str, team_id: str, sf: sessionmaker[Session], now: Callable[[], datetime],
-                  progress: Callable[[int], None] = lambda n: None) -> ImportCounts:
+def import_export(
+    path: str,
+    team_id: str,
+    sf: sessionmaker[Session],
+    now: Callable[[], datetime],
+    progress: Callable[[int], None] = lambda n: None,
+) -> ImportCounts:
     """Replay the export's messages in linked and watch channels; a second run adds nothing."""
     z, chans, users = read_export(path)
     counts = ImportCounts(channels=len(chans))
@@ -91,13 +97,18 @@ def import_export(path: str, team_id: str, sf: sessionmaker[Session], now: Calla
                     u = users.get(m.get("user", ""), {})
                     prof = u.get("profile") or {}
                     msg = capture.MessageIn(
-                        team_id=team_id, channel_id=cid, ts=m["ts"], text=unescape(m.get("text") or ""),
-                        user_id=m.get("user"), thread_ts=m.get("thread_ts"), is_private=ch["_private"],
-                        author_name=prof.get("display_name") or prof.get("real_name") or u.get("name"))
+                        team_id=team_id,
+                        channel_id=cid,
+                        ts=m["ts"],
+                        text=unescape(m.get("text") or ""),
+                        user_id=m.get("user"),
+                        thread_ts=m.get("thread_ts"),
+                        is_private=ch["_private"],
+                        author_name=prof.get("display_name") or prof.get("real_name") or u.get("name"),
+                    )
                     found = capture.customers_for_channel_message(s, msg)
                     wanted = len(found[1]) if found else 0
-                    added = len(capture.capture_channel_message(s, msg, now(),
-                                                                path_override=capture.PATH_IMPORT))
+                    added = len(capture.capture_channel_message(s, msg, now(), path_override=capture.PATH_IMPORT))
                     counts.signals_added += added
                     counts.already_present += wanted - added
     return counts

@@ -18,6 +18,7 @@ from storage.models import DigestRun, Learning, LearningCustomer, LearningMilest
 MAX_LEARNING = 2000
 OUTCOMES = {"held": "Held", "changed": "Changed", "still_open": "Still open"}
 
+
 def learning_line(s: Session, team_id: str, r: Learning) -> str:
     names = []
     for lc in r.customers:
@@ -26,15 +27,18 @@ def learning_line(s: Session, team_id: str, r: Learning) -> str:
             names.append(c.name)
     who = f" — <@{r.author_id}>" if r.author_id else ""
     about = f" · {', '.join(quote(n) for n in names)}" if names else ""
-    decision = f"\n   :arrow_right: decision: “{quote(r.decision, 200)}”" if r.decision else \
-        "\n   _no decision named yet_"
+    decision = (
+        f"\n   :arrow_right: decision: “{quote(r.decision, 200)}”" if r.decision else "\n   _no decision named yet_"
+    )
     return f"• {fmt_date(r.created_at)}: “{quote(r.text, 300)}”{who}{about}{decision}"
 
 
 # --- recording answers ------------------------------------------------------------------
 
-def record_thread_reply(s: Session, team_id: str, channel_id: str, ts: str, thread_ts: str, user_id: str | None,
-                        text: str, now: datetime) -> tuple[Learning | None, bool]:
+
+def record_thread_reply(
+    s: Session, team_id: str, channel_id: str, ts: str, thread_ts: str, user_id: str | None, text: str, now: datetime
+) -> tuple[Learning | None, bool]:
     """A reply in a digest's thread -> a learning. Returns (learning or None if already stored, is_digest_thread)."""
     run = repo.digest_run_by_ts(s, team_id, channel_id, thread_ts)
     if run is None:
@@ -42,9 +46,17 @@ def record_thread_reply(s: Session, team_id: str, channel_id: str, ts: str, thre
     body = text.strip()
     if not body:
         return None, True
-    row = Learning(team_id=team_id, channel_id=channel_id, message_ts=ts, digest_run_id=run.id,
-                   text=body[:MAX_LEARNING], author_id=user_id, owner_id=user_id,
-                   review_on=next_review(now), created_at=now)
+    row = Learning(
+        team_id=team_id,
+        channel_id=channel_id,
+        message_ts=ts,
+        digest_run_id=run.id,
+        text=body[:MAX_LEARNING],
+        author_id=user_id,
+        owner_id=user_id,
+        review_on=next_review(now),
+        created_at=now,
+    )
     return repo.add_learning(s, row, [], []), True
 
 
@@ -54,15 +66,29 @@ def next_review(now: datetime) -> date:
 
 
 def decision_offer(channel_id: str, user: str, learning_id: int) -> Ephemeral:
-    return Ephemeral(channel_id, user, "Recorded as a learning. Which decision does it affect?", blocks=[
-        {"type": "section", "text": {"type": "mrkdwn", "text": ":bulb: Recorded your reply as a learning. "
-                                                               "*Which decision does it affect?*"},
-         "accessory": {"type": "button", "action_id": "name_decision", "value": str(learning_id),
-                       "text": {"type": "plain_text", "text": "Name the decision"}}}])
+    return Ephemeral(
+        channel_id,
+        user,
+        "Recorded as a learning. Which decision does it affect?",
+        blocks=[
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": ":bulb: Recorded your reply as a learning. *Which decision does it affect?*",
+                },
+                "accessory": {
+                    "type": "button",
+                    "action_id": "name_decision",
+                    "value": str(learning_id),
+                    "text": {"type": "plain_text", "text": "Name the decision"},
+                },
+            }
+        ],
+    )
 
 
-def set_outcome(s: Session, team_id: str, learning_id: int, outcome: str, user: str,
-                now: datetime) -> Learning:
+def set_outcome(s: Session, team_id: str, learning_id: int, outcome: str, user: str, now: datetime) -> Learning:
     if outcome not in OUTCOMES:
         raise UsageError("Unknown outcome.")
     row = repo.learning_by_id(s, team_id, learning_id)
@@ -80,8 +106,9 @@ class Submitted:
     effects: list[Effect] = field(default_factory=list)
 
 
-def submit_learning(sf: sessionmaker[Session], team_id: str, user: str, meta: dict, values: dict,
-                    now: datetime) -> Submitted:
+def submit_learning(
+    sf: sessionmaker[Session], team_id: str, user: str, meta: dict, values: dict, now: datetime
+) -> Submitted:
     """The learning modal: validate every field, then write the learning in one transaction."""
     errors: dict[str, str] = {}
     text = (values.get("learning") or "").strip()
@@ -122,13 +149,29 @@ def submit_learning(sf: sessionmaker[Session], team_id: str, user: str, meta: di
             run_id = int(meta.get("run") or 0) or None
             if run_id is not None and s.get(DigestRun, run_id) is None:
                 run_id = None
-            row = repo.add_learning(s, Learning(team_id=team_id, channel_id=meta.get("channel"), message_ts=None,
-                                                digest_run_id=run_id, text=text, decision=decision,
-                                                author_id=user, owner_id=owner, review_on=review, created_at=now),
-                                    cust_ids, [m.id for m in milestones])
+            row = repo.add_learning(
+                s,
+                Learning(
+                    team_id=team_id,
+                    channel_id=meta.get("channel"),
+                    message_ts=None,
+                    digest_run_id=run_id,
+                    text=text,
+                    decision=decision,
+                    author_id=user,
+                    owner_id=owner,
+                    review_on=review,
+                    created_at=now,
+                ),
+                cust_ids,
+                [m.id for m in milestones],
+            )
         assert row is not None
-        what = f" — decision: “{safe(decision)}”, reviewed in next week's digest" if decision else \
-            " (no decision named yet: add one from `/loop learnings`)"
+        what = (
+            f" — decision: “{safe(decision)}”, reviewed in next week's digest"
+            if decision
+            else " (no decision named yet: add one from `/loop learnings`)"
+        )
         return Submitted({}, f":bulb: Learning recorded{what}.", row.id)
 
 
@@ -141,8 +184,16 @@ def outcome_line(row: Learning) -> str:
     return line
 
 
-def answer_in_thread(sf: sessionmaker[Session], team_id: str, channel_id: str, ts: str, thread_ts: str | None,
-                     user_id: str | None, text: str, now: datetime) -> list[Effect] | None:
+def answer_in_thread(
+    sf: sessionmaker[Session],
+    team_id: str,
+    channel_id: str,
+    ts: str,
+    thread_ts: str | None,
+    user_id: str | None,
+    text: str,
+    now: datetime,
+) -> list[Effect] | None:
     """A reply in a digest's thread becomes a learning; None when the thread is not a digest's."""
     if not thread_ts or thread_ts == ts:
         return None
@@ -156,8 +207,9 @@ def answer_in_thread(sf: sessionmaker[Session], team_id: str, channel_id: str, t
     return [decision_offer(channel_id, user_id, learning_id)]
 
 
-def learning_modal_for(s: Session, team_id: str, user: str, meta: dict, now: datetime,
-                       learning_id: int | None = None) -> dict | None:
+def learning_modal_for(
+    s: Session, team_id: str, user: str, meta: dict, now: datetime, learning_id: int | None = None
+) -> dict | None:
     """The learning modal, empty or filled with a learning to name its decision; None when it is gone."""
     from bot.render.modals import learning_modal
 
@@ -173,15 +225,22 @@ def learning_modal_for(s: Session, team_id: str, user: str, meta: dict, now: dat
         chosen = [lc.customer_id for lc in row.customers]
         review = row.review_on or review
         meta = dict(meta, learning=learning_id)
-    return learning_modal(everyone, json.dumps(meta), user, review, text, decision, chosen,
-                          title="Name the decision" if learning_id else "Add a learning")
+    return learning_modal(
+        everyone,
+        json.dumps(meta),
+        user,
+        review,
+        text,
+        decision,
+        chosen,
+        title="Name the decision" if learning_id else "Add a learning",
+    )
 
 
 MAX_CHANGED_TO = 500
 
 
-def record_change(s: Session, team_id: str, learning_id: int, changed_to: str, user: str,
-                  now: datetime) -> Learning:
+def record_change(s: Session, team_id: str, learning_id: int, changed_to: str, user: str, now: datetime) -> Learning:
     """A decision marked Changed, with what it changed to."""
     text = changed_to.strip()
     if not text:

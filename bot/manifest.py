@@ -5,19 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 BOT_SCOPES = [
-    "channels:history",   # messages in public channels it was invited to (linked / watch channels)
-    "groups:history",     # the same in private channels
-    "channels:read",      # conversations.info: is a channel private (quotes never leave private channels)
+    "channels:history",  # messages in public channels it was invited to (linked / watch channels)
+    "groups:history",  # the same in private channels
+    "channels:read",  # conversations.info: is a channel private (quotes never leave private channels)
     "groups:read",
-    "chat:write",         # digests, notes, ephemeral answers, direct messages to milestone owners
-    "commands",           # /signal, /milestone, /loop and the message shortcut
-    "reactions:read",     # the capture reaction
-    "users:read",         # display names for quotes (names, never mentions) and time zones
-    "files:write",        # the weekly chart, when a channel turns it on
+    "chat:write",  # digests, notes, ephemeral answers, direct messages to milestone owners
+    "commands",  # /signal, /milestone, /loop and the message shortcut
+    "reactions:read",  # the capture reaction
+    "users:read",  # display names for quotes (names, never mentions) and time zones
+    "files:write",  # the weekly chart, when a channel turns it on
 ]
 # app_uninstalled and tokens_revoked: a multi-workspace install deletes the workspace's tokens
-BOT_EVENTS = ["message.channels", "message.groups", "reaction_added", "app_home_opened", "app_uninstalled",
-              "tokens_revoked"]
+BOT_EVENTS = [
+    "message.channels",
+    "message.groups",
+    "reaction_added",
+    "app_home_opened",
+    "app_uninstalled",
+    "tokens_revoked",
+]
 
 COMMANDS = [
     ("/signal", "Record a customer signal", "<customer> [#milestone] <what they said>"),
@@ -32,8 +38,12 @@ def manifest(url: str | None = None, socket_mode: bool = False, name: str = "sig
     commands = []
     for cmd, desc, hint in COMMANDS:
         # /milestone owner takes an @person: escaping makes Slack send it as <@U…> rather than a bare name
-        c: dict[str, Any] = {"command": cmd, "description": desc, "usage_hint": hint,
-                             "should_escape": cmd == "/milestone"}
+        c: dict[str, Any] = {
+            "command": cmd,
+            "description": desc,
+            "usage_hint": hint,
+            "should_escape": cmd == "/milestone",
+        }
         if endpoint:
             c["url"] = endpoint
         commands.append(c)
@@ -50,12 +60,20 @@ def manifest(url: str | None = None, socket_mode: bool = False, name: str = "sig
             "background_color": "#2c3e50",
         },
         "features": {
-            "app_home": {"home_tab_enabled": True, "messages_tab_enabled": True,
-                         "messages_tab_read_only_enabled": True},
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": True,
+                "messages_tab_read_only_enabled": True,
+            },
             "bot_user": {"display_name": name, "always_online": True},
-            "shortcuts": [{"name": "Record as customer signal", "type": "message",
-                           "callback_id": "record_signal",
-                           "description": "Record this message as a customer signal"}],
+            "shortcuts": [
+                {
+                    "name": "Record as customer signal",
+                    "type": "message",
+                    "callback_id": "record_signal",
+                    "description": "Record this message as a customer signal",
+                }
+            ],
             "slash_commands": commands,
         },
         "oauth_config": {"scopes": {"bot": BOT_SCOPES}},

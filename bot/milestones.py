@@ -21,8 +21,12 @@ TEMPLATES_PATH = Path(__file__).with_name("templates.toml")
 PLANNED, IN_PROGRESS, AT_RISK, ACHIEVED = "planned", "in_progress", "at_risk", "achieved"
 STATUSES = (PLANNED, IN_PROGRESS, AT_RISK, ACHIEVED)
 STATUS_LABEL = {PLANNED: "planned", IN_PROGRESS: "in progress", AT_RISK: "at risk", ACHIEVED: "achieved"}
-STATUS_EMOJI = {PLANNED: ":white_circle:", IN_PROGRESS: ":large_blue_circle:", AT_RISK: ":warning:",
-                ACHIEVED: ":white_check_mark:"}
+STATUS_EMOJI = {
+    PLANNED: ":white_circle:",
+    IN_PROGRESS: ":large_blue_circle:",
+    AT_RISK: ":warning:",
+    ACHIEVED: ":white_check_mark:",
+}
 DEFAULT_STALL_DAYS = 14
 DEFAULT_QUIET_WEEKS = 3
 MAX_TITLE = 200
@@ -53,14 +57,22 @@ def load_templates(path: Path = TEMPLATES_PATH) -> dict[str, Segment]:
     out: dict[str, Segment] = {}
     for k, seg in raw.get("segments", {}).items():
         ms = tuple(
-            TemplateMilestone(title=m["title"], days=m.get("days"), impact=m.get("impact"),
-                              ask=m.get("ask"), ask_kind=m.get("ask_kind"))
+            TemplateMilestone(
+                title=m["title"],
+                days=m.get("days"),
+                impact=m.get("impact"),
+                ask=m.get("ask"),
+                ask_kind=m.get("ask_kind"),
+            )
             for m in seg.get("milestones", [])
         )
-        out[k.casefold()] = Segment(key=k, label=seg.get("label", k),
-                                    stall_days=int(seg.get("stall_days", DEFAULT_STALL_DAYS)),
-                                    quiet_weeks=int(seg.get("quiet_weeks", DEFAULT_QUIET_WEEKS)),
-                                    milestones=ms)
+        out[k.casefold()] = Segment(
+            key=k,
+            label=seg.get("label", k),
+            stall_days=int(seg.get("stall_days", DEFAULT_STALL_DAYS)),
+            quiet_weeks=int(seg.get("quiet_weeks", DEFAULT_QUIET_WEEKS)),
+            milestones=ms,
+        )
     return out
 
 
@@ -71,11 +83,21 @@ def templates_for(session: Session, team_id: str) -> dict[str, Segment]:
         items = json.loads(row.titles)
         base = out.get(row.segment.casefold())
         out[row.segment.casefold()] = Segment(
-            key=row.segment, label=row.label or row.segment,
+            key=row.segment,
+            label=row.label or row.segment,
             stall_days=base.stall_days if base else DEFAULT_STALL_DAYS,
             quiet_weeks=base.quiet_weeks if base else DEFAULT_QUIET_WEEKS,
-            milestones=tuple(TemplateMilestone(title=i["title"], days=i.get("days"), impact=i.get("impact"),
-                                               ask=i.get("ask"), ask_kind=i.get("ask_kind")) for i in items))
+            milestones=tuple(
+                TemplateMilestone(
+                    title=i["title"],
+                    days=i.get("days"),
+                    impact=i.get("impact"),
+                    ask=i.get("ask"),
+                    ask_kind=i.get("ask_kind"),
+                )
+                for i in items
+            ),
+        )
     return out
 
 
@@ -104,24 +126,28 @@ def check_transition(m: Milestone, action: str) -> str:
         return target
     label = f"Milestone {m.position} (“{m.title}”)"
     if action == "start":
-        why = ("is already in progress" if m.status == IN_PROGRESS
-               else "is already achieved — use `reopen` if it needs more work")
+        why = (
+            "is already in progress"
+            if m.status == IN_PROGRESS
+            else "is already achieved — use `reopen` if it needs more work"
+        )
     elif action == "done":
         why = "is already achieved"
     elif action == "reopen":
         why = f"is {STATUS_LABEL[m.status]}, not achieved — only an achieved milestone can be reopened"
     else:
-        why = ("is already at risk" if m.status == AT_RISK
-               else "is achieved — `reopen` it first if it is at risk again")
+        why = "is already at risk" if m.status == AT_RISK else "is achieved — `reopen` it first if it is at risk again"
     raise TransitionError(f"{label} {why}.")
 
 
-def apply_transition(m: Milestone, action: str, actor: str | None, now: datetime,
-                     reason: str | None = None) -> MilestoneEvent:
+def apply_transition(
+    m: Milestone, action: str, actor: str | None, now: datetime, reason: str | None = None
+) -> MilestoneEvent:
     """Change m's status by `action`, with a history row; raises TransitionError when it makes no sense."""
     target = check_transition(m, action)
-    ev = MilestoneEvent(team_id=m.team_id, actor_id=actor, at=now, from_status=m.status, to_status=target,
-                        reason=reason)
+    ev = MilestoneEvent(
+        team_id=m.team_id, actor_id=actor, at=now, from_status=m.status, to_status=target, reason=reason
+    )
     m.history.append(ev)
     m.status = target
     m.status_changed_at = now
@@ -141,29 +167,63 @@ def apply_transition(m: Milestone, action: str, actor: str | None, now: datetime
     return ev
 
 
-def new_milestone(customer: Customer, position: int, title: str, now: datetime, actor: str | None,
-                  due: date | None = None, impact: str | None = None, ask: str | None = None,
-                  ask_kind: str | None = None, reason: str = "added") -> Milestone:
-    m = Milestone(team_id=customer.team_id, customer_id=customer.id, position=position, title=title,
-                  status=PLANNED, due_date=due, expected_impact=impact, ask=ask, ask_kind=ask_kind,
-                  status_changed_at=now, created_at=now)
-    m.history.append(MilestoneEvent(team_id=customer.team_id, actor_id=actor, at=now, from_status=None,
-                                    to_status=PLANNED, reason=reason))
+def new_milestone(
+    customer: Customer,
+    position: int,
+    title: str,
+    now: datetime,
+    actor: str | None,
+    due: date | None = None,
+    impact: str | None = None,
+    ask: str | None = None,
+    ask_kind: str | None = None,
+    reason: str = "added",
+) -> Milestone:
+    m = Milestone(
+        team_id=customer.team_id,
+        customer_id=customer.id,
+        position=position,
+        title=title,
+        status=PLANNED,
+        due_date=due,
+        expected_impact=impact,
+        ask=ask,
+        ask_kind=ask_kind,
+        status_changed_at=now,
+        created_at=now,
+    )
+    m.history.append(
+        MilestoneEvent(
+            team_id=customer.team_id, actor_id=actor, at=now, from_status=None, to_status=PLANNED, reason=reason
+        )
+    )
     return m
 
 
-def instantiate_template(customer: Customer, segment: Segment, start: datetime,
-                         actor: str | None) -> list[Milestone]:
+def instantiate_template(customer: Customer, segment: Segment, start: datetime, actor: str | None) -> list[Milestone]:
     """The segment's template milestones for a new customer, due dates counted from `start`."""
     out = []
     for i, t in enumerate(segment.milestones, start=1):
         due = (start + timedelta(days=t.days)).date() if t.days is not None else None
-        out.append(new_milestone(customer, i, t.title, start, actor, due=due, impact=t.impact, ask=t.ask,
-                                 ask_kind=t.ask_kind, reason=f"template {segment.key}"))
+        out.append(
+            new_milestone(
+                customer,
+                i,
+                t.title,
+                start,
+                actor,
+                due=due,
+                impact=t.impact,
+                ask=t.ask,
+                ask_kind=t.ask_kind,
+                reason=f"template {segment.key}",
+            )
+        )
     return out
 
 
 # --- detection: pure functions of values and `now` ----------------------------------------
+
 
 def is_overdue(m: Milestone, today: date) -> bool:
     """Due date passed and not achieved (due today is not overdue yet)."""
@@ -207,8 +267,13 @@ class Slowdown:
     basis: str  # "its earlier pace" | "the segment median"
 
 
-def slowdown(achieved: Sequence[datetime], started: datetime, now: datetime,
-             segment_median_days: float | None, period_days: int = 30) -> Slowdown | None:
+def slowdown(
+    achieved: Sequence[datetime],
+    started: datetime,
+    now: datetime,
+    segment_median_days: float | None,
+    period_days: int = 30,
+) -> Slowdown | None:
     """This period's velocity under half of the customer's earlier pace or the segment median."""
     recent = velocity(achieved, now, period_days)
     period_start = now - timedelta(days=period_days)
@@ -225,8 +290,13 @@ def slowdown(achieved: Sequence[datetime], started: datetime, now: datetime,
     return None
 
 
-def is_quiet(last_signal: datetime | None, started: datetime, now: datetime, has_open_in_progress: bool,
-             weeks: int = DEFAULT_QUIET_WEEKS) -> bool:
+def is_quiet(
+    last_signal: datetime | None,
+    started: datetime,
+    now: datetime,
+    has_open_in_progress: bool,
+    weeks: int = DEFAULT_QUIET_WEEKS,
+) -> bool:
     """No signals for `weeks` (counted from the customer's start when never heard) while work is live."""
     if not has_open_in_progress:
         return False
@@ -277,5 +347,4 @@ def customer_status(c: Customer, now: datetime, last_signal: datetime | None) ->
         since = last_signal or c.created_at
         flags.append(f":zzz: quiet {(now - since).days // 7}w")
     done, total = progress(ms)
-    return CustomerStatus(c, done, total, next_milestone(ms), flags, stalled, overdue, at_risk, quiet,
-                          last_signal)
+    return CustomerStatus(c, done, total, next_milestone(ms), flags, stalled, overdue, at_risk, quiet, last_signal)

@@ -28,12 +28,18 @@ _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 _DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$")
 # what comes just before a number that is an identifier, not a phone
-_ID_CUE = re.compile(r"(#|\b(order|invoice|inv|ticket|case|id|ref|reference|po|sku|account|acct|batch|build|"
-                     r"version|ver|v|release|job|run|serial|tracking|customer|contract|policy|no|nr)"
-                     r"(\s+(number|no|nr|id))?\.?:?)\s*$", re.IGNORECASE)
+_ID_CUE = re.compile(
+    r"(#|\b(order|invoice|inv|ticket|case|id|ref|reference|po|sku|account|acct|batch|build|"
+    r"version|ver|v|release|job|run|serial|tracking|customer|contract|policy|no|nr)"
+    r"(\s+(number|no|nr|id))?\.?:?)\s*$",
+    re.IGNORECASE,
+)
 # what comes before a number that is a phone
-_PHONE_CUE = re.compile(r"\b(call|ring|phone|mobile|cell|tel|telephone|whatsapp|text|sms|reach|contact|number|"
-                        r"dial|landline|fax|on)\b[\s:.]*(me|us|him|her|them|at|on|is|was)?[\s:.]*$", re.IGNORECASE)
+_PHONE_CUE = re.compile(
+    r"\b(call|ring|phone|mobile|cell|tel|telephone|whatsapp|text|sms|reach|contact|number|"
+    r"dial|landline|fax|on)\b[\s:.]*(me|us|him|her|them|at|on|is|was)?[\s:.]*$",
+    re.IGNORECASE,
+)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -116,13 +122,14 @@ class Redactor:
         raw = match.raw_string.strip()
         if sum(ch.isdigit() for ch in raw) < 7 or _DATE.match(raw):
             return False
-        before = text[max(0, match.start - 30): match.start]
+        before = text[max(0, match.start - 30) : match.start]
         if _ID_CUE.search(before) or before.rstrip().endswith(("$", "£", "€", "v", "V")):
             return False
         if raw.startswith(("+", "00")):
             return True
         return bool(_PHONE_CUE.search(before)) or (
-            phonenumbers.is_valid_number(match.number) and not re.fullmatch(r"\d+", raw))
+            phonenumbers.is_valid_number(match.number) and not re.fullmatch(r"\d+", raw)
+        )
 
 
 def redact(text: str) -> tuple[str, int]:

@@ -55,8 +55,12 @@ class PostResult:
 class ChannelPacer:
     """Spaces posts to one channel at least `gap` seconds apart, across every thread of this process."""
 
-    def __init__(self, gap: float = CHANNEL_GAP, monotonic: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        gap: float = CHANNEL_GAP,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.gap = gap
         self.monotonic = monotonic
         self.sleep = sleep
@@ -75,10 +79,16 @@ class ChannelPacer:
 class DigestRunner:
     """Claims, builds and posts digests; every entry point is a plain function of (store, client, now)."""
 
-    def __init__(self, settings: Settings, sf: sessionmaker[Session], clock: Callable[[], datetime],
-                 client_for: Callable[[str], WebClient], enrich: Callable[[Session, Digest, Any], None] | None = None,
-                 chart: Callable[[Session, Digest], bytes | None] | None = None,
-                 pacer: ChannelPacer | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sf: sessionmaker[Session],
+        clock: Callable[[], datetime],
+        client_for: Callable[[str], WebClient],
+        enrich: Callable[[Session, Digest, Any], None] | None = None,
+        chart: Callable[[Session, Digest], bytes | None] | None = None,
+        pacer: ChannelPacer | None = None,
+    ) -> None:
         self.settings = settings
         self.sf = sf
         self.clock = clock
@@ -157,8 +167,7 @@ class DigestRunner:
             late = now - due > LATE_AFTER
             run_id = self.claim(team_id, channel_id, week, late, retry_failed=False)
             if run_id is not None:
-                futures.append(self.pool.submit(self.run_claimed, run_id, team_id, channel_id, week, late, None,
-                                                None))
+                futures.append(self.pool.submit(self.run_claimed, run_id, team_id, channel_id, week, late, None, None))
         if not wait:
             return []
         out = []
@@ -184,19 +193,31 @@ class DigestRunner:
             if run_id is None:
                 self._tell_already(client, team_id, channel_id, week, user_id)
                 return PostResult("already")
-            self._ephemeral(client, channel_id, user_id,
-                            ":hourglass_flowing_sand: Building this week's digest for this channel…")
+            self._ephemeral(
+                client, channel_id, user_id, ":hourglass_flowing_sand: Building this week's digest for this channel…"
+            )
             return self.run_claimed(run_id, team_id, channel_id, week, False, user_id, client)
         except Exception as e:  # the requester must hear about it; the log has the details
             log.exception("/loop digest now failed for %s/%s", team_id, channel_id)
             why = "the database did not answer" if isinstance(e, OperationalError) else "an internal error (logged)"
-            self._ephemeral(client, channel_id, user_id,
-                            f":warning: This week's digest could not be built: {why}. Nothing was posted; try "
-                            "`/loop digest now` again in a minute.")
+            self._ephemeral(
+                client,
+                channel_id,
+                user_id,
+                f":warning: This week's digest could not be built: {why}. Nothing was posted; try "
+                "`/loop digest now` again in a minute.",
+            )
             return PostResult("failed", error=str(e))
 
-    def post(self, team_id: str, channel_id: str, week: Week, late: bool, requested_by: str | None,
-             client: WebClient | None = None) -> PostResult:
+    def post(
+        self,
+        team_id: str,
+        channel_id: str,
+        week: Week,
+        late: bool,
+        requested_by: str | None,
+        client: WebClient | None = None,
+    ) -> PostResult:
         """Claim and post the digest of `week` (the CLI and the tests)."""
         client = client or self.client_for(team_id)
         run_id = self.claim(team_id, channel_id, week, late, retry_failed=requested_by is not None)
@@ -224,9 +245,18 @@ class DigestRunner:
         now = self.clock()
         with self.sf.begin() as s:
             repo.ensure_workspace(s, team_id, now)
-            run_id = repo.claim_digest_run(s, dict(team_id=team_id, channel_id=channel_id, week=week.label,
-                                                   status="claimed", late=late, claimed_by=self.instance,
-                                                   claimed_at=now))
+            run_id = repo.claim_digest_run(
+                s,
+                dict(
+                    team_id=team_id,
+                    channel_id=channel_id,
+                    week=week.label,
+                    status="claimed",
+                    late=late,
+                    claimed_by=self.instance,
+                    claimed_at=now,
+                ),
+            )
             if run_id is not None:
                 return run_id
             existing = repo.digest_run(s, team_id, channel_id, week.label)
@@ -235,11 +265,15 @@ class DigestRunner:
             retake = self._retakeable(existing, now) or (retry_failed and existing.status == "failed")
             if not retake:
                 return None
-            res = s.execute(update(DigestRun).where(DigestRun.id == existing.id,
-                                                    DigestRun.status == existing.status,
-                                                    DigestRun.claimed_at == existing.claimed_at)
-                            .values(status="claimed", claimed_by=self.instance, claimed_at=now, late=late,
-                                    error=None))
+            res = s.execute(
+                update(DigestRun)
+                .where(
+                    DigestRun.id == existing.id,
+                    DigestRun.status == existing.status,
+                    DigestRun.claimed_at == existing.claimed_at,
+                )
+                .values(status="claimed", claimed_by=self.instance, claimed_at=now, late=late, error=None)
+            )
             return existing.id if res.rowcount else None
 
     def build(self, s: Session, team_id: str, channel_id: str, week: Week) -> Digest:
@@ -248,12 +282,29 @@ class DigestRunner:
         tz = row.tz if row else "UTC"
         prev = repo.digest_run(s, team_id, channel_id, week.previous().label)
         start_override = prev.posted_at if prev is not None and prev.posted_at else None
-        return build_digest(s, team_id, channel_id, week, self.clock(), tz=tz,
-                            portfolio=bool(row and row.portfolio), start_override=start_override,
-                            impact_days=self.settings.impact_review_days, focus=row.focus if row else None)
+        return build_digest(
+            s,
+            team_id,
+            channel_id,
+            week,
+            self.clock(),
+            tz=tz,
+            portfolio=bool(row and row.portfolio),
+            start_override=start_override,
+            impact_days=self.settings.impact_review_days,
+            focus=row.focus if row else None,
+        )
 
-    def run_claimed(self, run_id: int, team_id: str, channel_id: str, week: Week, late: bool,
-                    requested_by: str | None, client: WebClient | None) -> PostResult:
+    def run_claimed(
+        self,
+        run_id: int,
+        team_id: str,
+        channel_id: str,
+        week: Week,
+        late: bool,
+        requested_by: str | None,
+        client: WebClient | None,
+    ) -> PostResult:
         """Build and post a digest this instance has claimed."""
         client = client or self.client_for(team_id)
         with self._lock:
@@ -274,8 +325,12 @@ class DigestRunner:
                 full_text = digest_text(dg, names) if truncated else None
         except OperationalError:
             # nothing posted: the next catch-up (every 15 minutes) retakes the claim once the database is back
-            log.warning("database unavailable while building the digest for %s/%s %s; it will be retried",
-                        team_id, channel_id, week.label)
+            log.warning(
+                "database unavailable while building the digest for %s/%s %s; it will be retried",
+                team_id,
+                channel_id,
+                week.label,
+            )
             with self._lock:
                 self._abandoned.add(run_id)
             raise
@@ -285,8 +340,9 @@ class DigestRunner:
             raise
         try:
             self.pacer.wait(channel_id)
-            first = client.chat_postMessage(channel=channel_id, text=messages[0][0], blocks=messages[0][1],
-                                            unfurl_links=False, unfurl_media=False)
+            first = client.chat_postMessage(
+                channel=channel_id, text=messages[0][0], blocks=messages[0][1], unfurl_links=False, unfurl_media=False
+            )
         except SlackApiError as e:
             err = str(e.response.get("error"))
             log.warning("digest for %s/%s %s not posted: %s", team_id, channel_id, week.label, err)
@@ -297,22 +353,52 @@ class DigestRunner:
         try:
             self._finish(run_id, "posted", ts=ts, meta=dg.llm_meta)
         except OperationalError:
-            log.warning("digest for %s/%s %s posted but not yet recorded (database unavailable)",
-                        team_id, channel_id, week.label)
+            log.warning(
+                "digest for %s/%s %s posted but not yet recorded (database unavailable)",
+                team_id,
+                channel_id,
+                week.label,
+            )
             with self._lock:
                 self._unrecorded[run_id] = (ts, dg.llm_meta)
         for text, blocks in messages[1:]:
-            self._thread_post(client, channel_id, ts, "digest continuation", lambda t=text, b=blocks:
-                              client.chat_postMessage(channel=channel_id, thread_ts=ts, text=t, blocks=b,
-                                                      unfurl_links=False, unfurl_media=False))
+            self._thread_post(
+                client,
+                channel_id,
+                ts,
+                "digest continuation",
+                lambda t=text, b=blocks: client.chat_postMessage(
+                    channel=channel_id, thread_ts=ts, text=t, blocks=b, unfurl_links=False, unfurl_media=False
+                ),
+            )
         if full_text:
-            self._thread_post(client, channel_id, ts, "full digest file", lambda: client.files_upload_v2(
-                channel=channel_id, thread_ts=ts, content=full_text.encode("utf-8"),
-                filename=f"signalloop-{week.label}-digest.txt", title=f"The whole digest — week {week.week}"))
+            self._thread_post(
+                client,
+                channel_id,
+                ts,
+                "full digest file",
+                lambda: client.files_upload_v2(
+                    channel=channel_id,
+                    thread_ts=ts,
+                    content=full_text.encode("utf-8"),
+                    filename=f"signalloop-{week.label}-digest.txt",
+                    title=f"The whole digest — week {week.week}",
+                ),
+            )
         if chart:
-            self._thread_post(client, channel_id, ts, "chart", lambda: client.files_upload_v2(
-                channel=channel_id, thread_ts=ts, content=chart, filename=f"signalloop-{week.label}.png",
-                title=f"Signals and milestones — week {week.week}"))
+            self._thread_post(
+                client,
+                channel_id,
+                ts,
+                "chart",
+                lambda: client.files_upload_v2(
+                    channel=channel_id,
+                    thread_ts=ts,
+                    content=chart,
+                    filename=f"signalloop-{week.label}.png",
+                    title=f"Signals and milestones — week {week.week}",
+                ),
+            )
         log.info("digest posted for %s/%s %s (%d messages)", team_id, channel_id, week.label, len(messages))
         return PostResult("posted", run_id, ts, messages=len(messages))
 
@@ -323,8 +409,9 @@ class DigestRunner:
         except SlackApiError as e:
             log.warning("%s not posted in %s: %s", what, channel_id, e.response.get("error"))
 
-    def _finish(self, run_id: int, status: str, ts: str | None = None, error: str | None = None,
-                meta: dict | None = None) -> None:
+    def _finish(
+        self, run_id: int, status: str, ts: str | None = None, error: str | None = None, meta: dict | None = None
+    ) -> None:
         with self.sf.begin() as s:
             run = s.get(DigestRun, run_id)
             if run is None:
@@ -351,8 +438,10 @@ class DigestRunner:
         where = ""
         if run is not None and run.message_ts and ws is not None and ws.url:
             where = f": <{ws.url.rstrip('/')}/archives/{channel_id}/p{run.message_ts.replace('.', '')}|see it here>"
-        text = (f"This week's digest ({week.label}) was already posted in this channel{where}. "
-                "There is one per channel per week; answer its question in its thread.")
+        text = (
+            f"This week's digest ({week.label}) was already posted in this channel{where}. "
+            "There is one per channel per week; answer its question in its thread."
+        )
         if run is not None and run.status == "claimed":
             text = "This week's digest is being posted right now; it will appear in a moment."
         self._ephemeral(client, channel_id, user, text)
@@ -364,12 +453,15 @@ class DigestRunner:
             target = user or (row.created_by if row else None)
         if not target:
             return
-        why = {"not_in_channel": f"I'm not a member of <#{channel_id}>: `/invite @signalloop` there",
-               "channel_not_found": f"<#{channel_id}> can't be found (deleted, or private without me in it)",
-               "is_archived": f"<#{channel_id}> is archived: unarchive it or schedule the digest elsewhere"}.get(
-            err, f"Slack answered `{err}`")
-        text = (f":warning: This week's digest for <#{channel_id}> could not be posted — {why}. The schedule is "
-                "kept; once fixed, `/loop digest now` there posts this week's digest.")
+        why = {
+            "not_in_channel": f"I'm not a member of <#{channel_id}>: `/invite @signalloop` there",
+            "channel_not_found": f"<#{channel_id}> can't be found (deleted, or private without me in it)",
+            "is_archived": f"<#{channel_id}> is archived: unarchive it or schedule the digest elsewhere",
+        }.get(err, f"Slack answered `{err}`")
+        text = (
+            f":warning: This week's digest for <#{channel_id}> could not be posted — {why}. The schedule is "
+            "kept; once fixed, `/loop digest now` there posts this week's digest."
+        )
         try:
             client.chat_postMessage(channel=target, text=text)
         except SlackApiError as e:
@@ -380,8 +472,9 @@ class DigestRunner:
         now = self.clock()
         sent = 0
         with self.sf() as s:
-            runs = [(r.id, r.team_id, r.channel_id, r.message_ts) for r in
-                    repo.runs_needing_reminder(s, now - REMIND_AFTER)]
+            runs = [
+                (r.id, r.team_id, r.channel_id, r.message_ts) for r in repo.runs_needing_reminder(s, now - REMIND_AFTER)
+            ]
         for run_id, team_id, channel_id, ts in runs:
             with self.sf.begin() as s:
                 if not repo.claim_reminder(s, run_id, now):
@@ -389,10 +482,18 @@ class DigestRunner:
             try:
                 self.pacer.wait(channel_id)
                 self.client_for(team_id).chat_postMessage(
-                    channel=channel_id, thread_ts=ts, text=f"No learnings yet from this digest. {QUESTION}",
-                    blocks=rb.to_dicts([rb.section(
-                        f":wave: No learnings yet from this digest. *{QUESTION}*\nReply here, or:",
-                        accessory=rb.button("Add a learning", "add_learning", str(run_id), "primary"))]))
+                    channel=channel_id,
+                    thread_ts=ts,
+                    text=f"No learnings yet from this digest. {QUESTION}",
+                    blocks=rb.to_dicts(
+                        [
+                            rb.section(
+                                f":wave: No learnings yet from this digest. *{QUESTION}*\nReply here, or:",
+                                accessory=rb.button("Add a learning", "add_learning", str(run_id), "primary"),
+                            )
+                        ]
+                    ),
+                )
                 sent += 1
             except SlackApiError as e:
                 log.warning("reminder not posted: %s", e.response.get("error"))

@@ -65,18 +65,28 @@ class DigestJobs:
         try:
             self.runner.on_due(team_id, channel_id)
         except OperationalError:
-            log.warning("database unavailable at the digest's minute for %s/%s; trying again in %d s",
-                        team_id, channel_id, RETRY_SECONDS)
-            self.scheduler.add_job(self.fire, "date", args=[team_id, channel_id],
-                                   id=f"retry:{team_id}:{channel_id}", replace_existing=True,
-                                   run_date=datetime.now(UTC) + timedelta(seconds=RETRY_SECONDS))
+            log.warning(
+                "database unavailable at the digest's minute for %s/%s; trying again in %d s",
+                team_id,
+                channel_id,
+                RETRY_SECONDS,
+            )
+            self.scheduler.add_job(
+                self.fire,
+                "date",
+                args=[team_id, channel_id],
+                id=f"retry:{team_id}:{channel_id}",
+                replace_existing=True,
+                run_date=datetime.now(UTC) + timedelta(seconds=RETRY_SECONDS),
+            )
 
     def resync(self) -> None:
         """Make the jobs match every enabled schedule in the database."""
         try:
             with self.runner.sf() as s:
-                rows = {(r.team_id, r.channel_id): (r.weekday, r.hour, r.minute, r.tz)
-                        for r in repo.enabled_schedules(s)}
+                rows = {
+                    (r.team_id, r.channel_id): (r.weekday, r.hour, r.minute, r.tz) for r in repo.enabled_schedules(s)
+                }
         except OperationalError:
             log.warning("database unavailable: the digest schedules keep their jobs until it answers")
             return
@@ -106,8 +116,12 @@ def make_scheduler(workers: int = 10) -> BackgroundScheduler:
     )
 
 
-def register_jobs(scheduler: BackgroundScheduler, runner: DigestRunner, classifier: LLMClassifier | None = None,
-                  retention: bool = False) -> DigestJobs:
+def register_jobs(
+    scheduler: BackgroundScheduler,
+    runner: DigestRunner,
+    classifier: LLMClassifier | None = None,
+    retention: bool = False,
+) -> DigestJobs:
     """Wire the scheduled work, mirroring handlers.register(app): digests, reminders, catch-up, retention."""
     jobs = DigestJobs(scheduler, runner)
     jobs.resync()
@@ -121,8 +135,9 @@ def register_jobs(scheduler: BackgroundScheduler, runner: DigestRunner, classifi
     return jobs
 
 
-def start_scheduler(runner: DigestRunner, classifier: LLMClassifier | None = None,
-                    retention: bool = False) -> tuple[BackgroundScheduler, DigestJobs]:
+def start_scheduler(
+    runner: DigestRunner, classifier: LLMClassifier | None = None, retention: bool = False
+) -> tuple[BackgroundScheduler, DigestJobs]:
     scheduler = make_scheduler()
     jobs = register_jobs(scheduler, runner, classifier, retention)
     scheduler.start()

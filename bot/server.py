@@ -60,8 +60,10 @@ def health_app(health: HealthCheck, inner: Callable[..., Iterable[bytes]] | None
         if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             ok, body = health()
             data = json.dumps(body).encode()
-            start_response("200 OK" if ok else "503 Service Unavailable",
-                           [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+            start_response(
+                "200 OK" if ok else "503 Service Unavailable",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+            )
             return [data]
         if inner is not None:
             return inner(environ, start_response)
@@ -90,8 +92,9 @@ def slack_wsgi(app: App) -> Callable[..., Iterable[bytes]]:
             return [b"internal error"]
         if status and status[0].startswith("401"):
             # Bolt's own log line carries the whole body; this one says only what a reader needs
-            log.warning("rejected a request with an invalid or stale Slack signature from %s",
-                        environ.get("REMOTE_ADDR"))
+            log.warning(
+                "rejected a request with an invalid or stale Slack signature from %s", environ.get("REMOTE_ADDR")
+            )
         return body
 
     return wsgi
@@ -114,12 +117,30 @@ class SlackHTTPServer(TcpWSGIServer):
 
     channel_class = _Channel
 
-    def __init__(self, application: Callable[..., Any], host: str = "0.0.0.0", port: int = 3000,
-                 threads: int = 16, read_timeout: float = READ_TIMEOUT, **kw: Any) -> None:
+    def __init__(
+        self,
+        application: Callable[..., Any],
+        host: str = "0.0.0.0",
+        port: int = 3000,
+        threads: int = 16,
+        read_timeout: float = READ_TIMEOUT,
+        **kw: Any,
+    ) -> None:
         self.read_timeout = read_timeout
-        super().__init__(application, host=host, port=port, threads=threads, max_request_body_size=MAX_BODY,
-                         max_request_header_size=MAX_HEADERS, channel_timeout=30, cleanup_interval=1,
-                         connection_limit=1000, clear_untrusted_proxy_headers=True, ident="signalloop", **kw)
+        super().__init__(
+            application,
+            host=host,
+            port=port,
+            threads=threads,
+            max_request_body_size=MAX_BODY,
+            max_request_header_size=MAX_HEADERS,
+            channel_timeout=30,
+            cleanup_interval=1,
+            connection_limit=1000,
+            clear_untrusted_proxy_headers=True,
+            ident="signalloop",
+            **kw,
+        )
         self._thread: threading.Thread | None = None
 
     @property
@@ -132,8 +153,11 @@ class SlackHTTPServer(TcpWSGIServer):
         for channel in list(self.active_channels.values()):
             req = channel.request
             if req is not None and not req.completed and getattr(req, "started", cutoff) < cutoff:
-                log.info("closed a connection from %s that did not send its request within %.0f s",
-                         channel.addr[0] if channel.addr else "?", self.read_timeout)
+                log.info(
+                    "closed a connection from %s that did not send its request within %.0f s",
+                    channel.addr[0] if channel.addr else "?",
+                    self.read_timeout,
+                )
                 channel.will_close = True
                 channel.request = None
 
@@ -178,15 +202,16 @@ class SlackHTTPServer(TcpWSGIServer):
         return True
 
 
-def make_server(app: App, engine: Engine, port: int, threads: int = 16, host: str = "0.0.0.0",
-                read_timeout: float = READ_TIMEOUT) -> SlackHTTPServer:
+def make_server(
+    app: App, engine: Engine, port: int, threads: int = 16, host: str = "0.0.0.0", read_timeout: float = READ_TIMEOUT
+) -> SlackHTTPServer:
     """The HTTP server for Slack's requests and health checks."""
     wsgi = health_app(HealthCheck(engine), slack_wsgi(app))
     return SlackHTTPServer(wsgi, host=host, port=port, threads=threads, read_timeout=read_timeout)
 
 
-def health_server(engine: Engine, port: int, connected: Callable[[], bool], host: str = "0.0.0.0"
-                  ) -> SlackHTTPServer:
+def health_server(engine: Engine, port: int, connected: Callable[[], bool], host: str = "0.0.0.0") -> SlackHTTPServer:
     """Socket Mode: the same server answering /healthz only (the database, and whether Slack's socket is up)."""
-    return SlackHTTPServer(health_app(HealthCheck(engine, lambda: {"socket_mode": connected()})), host=host,
-                           port=port, threads=2)
+    return SlackHTTPServer(
+        health_app(HealthCheck(engine, lambda: {"socket_mode": connected()})), host=host, port=port, threads=2
+    )

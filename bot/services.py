@@ -53,8 +53,9 @@ class Deps:
         self.directory.close()
 
 
-def make_deps(settings: Settings, sf: sessionmaker[Session], clock: Clock,
-              client_for: Callable[[str], WebClient]) -> Deps:
+def make_deps(
+    settings: Settings, sf: sessionmaker[Session], clock: Clock, client_for: Callable[[str], WebClient]
+) -> Deps:
     """Every service of one process, wired together."""
     from bot.chart import render_png
 
@@ -69,9 +70,15 @@ def make_deps(settings: Settings, sf: sessionmaker[Session], clock: Clock,
             classifier = LLMClassifier(settings, sf, clock, step)
     router = Router(sf)
     return Deps(
-        settings=settings, session_factory=sf, clock=clock, client_for=client_for,
+        settings=settings,
+        session_factory=sf,
+        clock=clock,
+        client_for=client_for,
         commands=Commands(sf, clock, settings.capture_emoji),
-        directory=Directory(sf, clock, client_for), router=router, home=Home(sf, clock),
+        directory=Directory(sf, clock, client_for),
+        router=router,
+        home=Home(sf, clock),
         signal_writer=SignalWriter(sf.kw["bind"]),
         digest_runner=DigestRunner(settings, sf, clock, client_for=client_for, chart=render_png, enrich=enrich),
-        classifier=classifier)
+        classifier=classifier,
+    )

@@ -53,12 +53,13 @@ def check_app_token(client: WebClient, app_token: str) -> None:
         client.apps_connections_open(app_token=app_token)
     except SlackApiError as e:
         err = e.response.get("error") if e.response is not None else str(e)
-        fix = {"not_allowed_token_type": "an app-level token with connections:write starts with xapp- "
-                                         "(Basic Information → App-Level Tokens)",
-               "invalid_auth": "the token is not valid: create a new app-level token with connections:write",
-               "token_revoked": "the token was revoked: create a new app-level token with connections:write",
-               "account_inactive": "the app or its workspace is no longer active"}.get(
-            err, "check that Socket Mode is on for the app and that the token has connections:write")
+        fix = {
+            "not_allowed_token_type": "an app-level token with connections:write starts with xapp- "
+            "(Basic Information → App-Level Tokens)",
+            "invalid_auth": "the token is not valid: create a new app-level token with connections:write",
+            "token_revoked": "the token was revoked: create a new app-level token with connections:write",
+            "account_inactive": "the app or its workspace is no longer active",
+        }.get(err, "check that Socket Mode is on for the app and that the token has connections:write")
         raise ConfigError(f"SLACK_APP_TOKEN was refused by Slack ({err}): {fix}") from None
     except OSError as e:
         raise ConfigError(f"cannot reach the Slack Web API at SLACK_API_URL to open Socket Mode: {e}") from None
@@ -99,8 +100,9 @@ class SocketMode:
 
     def _on_close(self, code: int, reason: str | None = None) -> None:
         if self._up.is_set():
-            log.warning("Socket Mode connection closed (code %s%s); reconnecting", code,
-                        f", {reason}" if reason else "")
+            log.warning(
+                "Socket Mode connection closed (code %s%s); reconnecting", code, f", {reason}" if reason else ""
+            )
         self._up.clear()
 
     def start(self) -> None:

@@ -22,6 +22,7 @@ def fmt_day(d: date) -> str:
     """'Tue Nov 3, 2026'."""
     return f"{d:%a} {d:%b} {d.day}, {d.year}"
 
+
 # the loop's question: every digest ends with it, reminders repeat it
 QUESTION = "What are we learning, and what decision does it affect?"
 
@@ -40,10 +41,10 @@ def take_quoted(text: str) -> tuple[str, str] | None:
     if not t or t[0] not in QUOTES:
         return None
     opening = t[0]
-    closers = {_closing(opening), opening} | ({"\"", "”", "“"} if opening in "\"“”" else set())
+    closers = {_closing(opening), opening} | ({'"', "”", "“"} if opening in '"“”' else set())
     for i in range(1, len(t)):
         if t[i] in closers and (i + 1 == len(t) or t[i + 1].isspace()):
-            return t[1:i], t[i + 1:].strip()
+            return t[1:i], t[i + 1 :].strip()
     return None
 
 

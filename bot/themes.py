@@ -16,7 +16,8 @@ from functools import lru_cache
 import snowballstemmer
 import yake
 
-STOP = frozenset("""
+STOP = frozenset(
+    """
 a about above after again against all also am an and any are aren't as at be because been before being below
 between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during each
 few for from further get gets got had hadn't has hasn't have haven't having he her here hers herself him
@@ -29,7 +30,8 @@ really today yesterday tomorrow week weeks morning monday tuesday wednesday thur
 said says asked ask want wants wanted new every way lot lots time times day days last next first
 without within
 great good bad love could would can will make makes made see seen
-""".split())
+""".split()
+)
 
 _WORD = re.compile(r"[a-z][a-z'\-]{2,}")
 
@@ -47,7 +49,6 @@ def words(text: str, exclude: Iterable[str] = ()) -> list[str]:
 def _words(text: str, excluded: frozenset[str]) -> list[str]:
     """Content words in order; `excluded` already holds the stop words (built once per call site)."""
     return [w.strip("'-") for w in _WORD.findall(text.casefold()) if w not in excluded]
-
 
 
 @lru_cache(maxsize=1 << 16)
@@ -83,11 +84,12 @@ def _candidates(texts: Sequence[str], excluded: frozenset[str]) -> list[str]:
 
 def _contains(seq: list[str], sub: list[str]) -> bool:
     n = len(sub)
-    return any(seq[i:i + n] == sub for i in range(len(seq) - n + 1))
+    return any(seq[i : i + n] == sub for i in range(len(seq) - n + 1))
 
 
-def themes(texts: Sequence[tuple[int, str]], exclude: Iterable[str] = (), min_count: int = 2,
-           limit: int = 5) -> list[tuple[str, list[int]]]:
+def themes(
+    texts: Sequence[tuple[int, str]], exclude: Iterable[str] = (), min_count: int = 2, limit: int = 5
+) -> list[tuple[str, list[int]]]:
     """(theme, ids) for phrases shared by at least `min_count` texts, most shared first (longer phrases first
     when as common); a text counts toward one theme only, so counts add up."""
     if len(texts) < min_count:

@@ -17,8 +17,11 @@ class LocalDispatcher:
 
     def send(self, body: str, content_type: str) -> dict[str, Any]:
         ts = str(int(time.time()))
-        headers = {"content-type": [content_type], "x-slack-request-timestamp": [ts],
-                   "x-slack-signature": [self.verifier.generate_signature(timestamp=ts, body=body)]}
+        headers = {
+            "content-type": [content_type],
+            "x-slack-request-timestamp": [ts],
+            "x-slack-signature": [self.verifier.generate_signature(timestamp=ts, body=body)],
+        }
         resp = self.app.dispatch(BoltRequest(body=body, headers=headers))
         if resp.status != 200:
             raise RuntimeError(f"request failed with {resp.status}: {resp.body}")

@@ -46,8 +46,15 @@ class FakeSlackState:
 
 def _answer(state: FakeSlackState, method: str, args: dict[str, Any]) -> dict[str, Any]:
     if method in ("auth.test",):
-        return {"ok": True, "url": state.team_url, "team": "Demo", "team_id": state.team_id,
-                "user_id": state.bot_user_id, "bot_id": "BBOT", "user": "signalloop"}
+        return {
+            "ok": True,
+            "url": state.team_url,
+            "team": "Demo",
+            "team_id": state.team_id,
+            "user_id": state.bot_user_id,
+            "bot_id": "BBOT",
+            "user": "signalloop",
+        }
     if method == "users.info":
         u = state.users.get(args.get("user", ""))
         if u is None:
@@ -68,8 +75,14 @@ def _answer(state: FakeSlackState, method: str, args: dict[str, Any]) -> dict[st
         with state.lock:
             state.ts_counter += 1
             ts = args.get("ts") or f"{int(time.time())}.{state.ts_counter:06d}"
-        msg = {"type": "message", "ts": ts, "text": args.get("text", ""), "bot_id": "BBOT",
-               "user": state.bot_user_id, "blocks": args.get("blocks")}
+        msg = {
+            "type": "message",
+            "ts": ts,
+            "text": args.get("text", ""),
+            "bot_id": "BBOT",
+            "user": state.bot_user_id,
+            "blocks": args.get("blocks"),
+        }
         if args.get("thread_ts"):
             msg["thread_ts"] = args["thread_ts"]
         if method == "chat.postMessage":
@@ -78,18 +91,29 @@ def _answer(state: FakeSlackState, method: str, args: dict[str, Any]) -> dict[st
     if method == "chat.postEphemeral":
         return {"ok": True, "message_ts": f"{int(time.time())}.000001"}
     if method == "chat.getPermalink":
-        return {"ok": True, "permalink": f"{state.team_url}archives/{args.get('channel')}/"
-                                         f"p{str(args.get('message_ts', '')).replace('.', '')}"}
+        return {
+            "ok": True,
+            "permalink": f"{state.team_url}archives/{args.get('channel')}/"
+            f"p{str(args.get('message_ts', '')).replace('.', '')}",
+        }
     if method in ("views.open", "views.update", "views.publish", "views.push"):
         view = args.get("view")
         if isinstance(view, str):
             view = json.loads(view)
         return {"ok": True, "view": {"id": "V123", "hash": "h1", **(view or {})}}
     if method == "oauth.v2.access":
-        return {"ok": True, "access_token": "xoxb-installed-token", "token_type": "bot",
-                "scope": "commands,chat:write", "bot_user_id": "UBOT2", "app_id": "A1",
-                "team": {"id": "T0INSTALL", "name": "Installed"}, "enterprise": None,
-                "authed_user": {"id": "UINSTALLER"}, "is_enterprise_install": False}
+        return {
+            "ok": True,
+            "access_token": "xoxb-installed-token",
+            "token_type": "bot",
+            "scope": "commands,chat:write",
+            "bot_user_id": "UBOT2",
+            "app_id": "A1",
+            "team": {"id": "T0INSTALL", "name": "Installed"},
+            "enterprise": None,
+            "authed_user": {"id": "UINSTALLER"},
+            "is_enterprise_install": False,
+        }
     if method in ("files.getUploadURLExternal",):
         return {"ok": True, "upload_url": args.get("_base", "") + "upload", "file_id": "F123"}
     if method in ("files.completeUploadExternal",):
@@ -135,8 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
         if step is not None and step.get("delay"):
             time.sleep(step["delay"])
         if step is not None and step.get("status") == 429:
-            self._json(429, {"ok": False, "error": "ratelimited"},
-                       {"Retry-After": str(step.get("retry_after", 1))})
+            self._json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(step.get("retry_after", 1))})
             return
         if step is not None and step.get("status", 200) != 200:
             self._json(step["status"], {"ok": False, "error": "internal_error"})

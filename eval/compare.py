@@ -22,8 +22,12 @@ def model(train: list[dict]):  # noqa: ANN201
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, make_pipeline
 
-    features = FeatureUnion([("w", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)),
-                             ("c", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True))])
+    features = FeatureUnion(
+        [
+            ("w", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)),
+            ("c", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)),
+        ]
+    )
     pipe = make_pipeline(features, LogisticRegression(max_iter=2000, C=8.0))
     pipe.fit([r["text"] for r in train], [r["kind"] for r in train])
     return pipe
@@ -57,8 +61,10 @@ def main() -> None:
     print("approach | tuning part | frozen part | sentiment (frozen) | p99 ms")
     old = evaluate(frozen, lambda t: (lambda c: (c.kind, c.sentiment))(baseline_rules_v1.classify(t)))
     old_t = evaluate(tune, lambda t: (lambda c: (c.kind, c.sentiment))(baseline_rules_v1.classify(t)))
-    print(f"rules before the corpus | {old_t.accuracy:.3f} | {old.accuracy:.3f} | {old.sentiment_agreement:.3f} | "
-          f"{timed(baseline_rules_v1.classify, texts):.3f}")
+    print(
+        f"rules before the corpus | {old_t.accuracy:.3f} | {old.accuracy:.3f} | {old.sentiment_agreement:.3f} | "
+        f"{timed(baseline_rules_v1.classify, texts):.3f}"
+    )
     vader = SentimentIntensityAnalyzer()
     agree = statistics.mean(sign(vader.polarity_scores(r["text"])["compound"]) == r["sentiment"] for r in frozen)
     print(f"VADER alone (sentiment only) | – | – | {agree:.3f} | {timed(vader.polarity_scores, texts):.3f}")
@@ -66,20 +72,26 @@ def main() -> None:
     pipe = model(tune)
     predicted = pipe.predict(texts)
     acc = statistics.mean(p == r["kind"] for p, r in zip(predicted, frozen, strict=True))
-    print(f"TF-IDF + logistic regression | {cv:.3f} (5-fold CV) | {acc:.3f} | – | "
-          f"{timed(lambda t: pipe.predict([t]), texts):.3f}")
+    print(
+        f"TF-IDF + logistic regression | {cv:.3f} (5-fold CV) | {acc:.3f} | – | "
+        f"{timed(lambda t: pipe.predict([t]), texts):.3f}"
+    )
     new = evaluate(frozen, lambda t: (lambda c: (c.kind, c.sentiment))(classify(t)))
     new_t = evaluate(tune, lambda t: (lambda c: (c.kind, c.sentiment))(classify(t)))
-    print(f"scored cues (shipped) | {new_t.accuracy:.3f} | {new.accuracy:.3f} | {new.sentiment_agreement:.3f} | "
-          f"{timed(classify, texts):.3f}")
+    print(
+        f"scored cues (shipped) | {new_t.accuracy:.3f} | {new.accuracy:.3f} | {new.sentiment_agreement:.3f} | "
+        f"{timed(classify, texts):.3f}"
+    )
 
     def hybrid(t: str) -> tuple[str, float]:
         c = classify(t)
         return (pipe.predict([t])[0] if c.kind == "other" else c.kind), c.sentiment
 
     hyb = evaluate(frozen, hybrid)
-    print(f"cues, the model where they find nothing | – | {hyb.accuracy:.3f} | {hyb.sentiment_agreement:.3f} | "
-          f"{timed(hybrid, texts):.3f}")
+    print(
+        f"cues, the model where they find nothing | – | {hyb.accuracy:.3f} | {hyb.sentiment_agreement:.3f} | "
+        f"{timed(hybrid, texts):.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -39,14 +39,23 @@ class Report:
     misses: list[tuple[str, str, str]]  # (true, predicted, text)
 
     def table(self) -> str:
-        lines = [f"messages {self.n} · kind accuracy {self.accuracy:.3f} · sentiment sign agreement "
-                 f"{self.sentiment_agreement:.3f}", "", "| kind | precision | recall | support |",
-                 "| --- | ---: | ---: | ---: |"]
+        lines = [
+            f"messages {self.n} · kind accuracy {self.accuracy:.3f} · sentiment sign agreement "
+            f"{self.sentiment_agreement:.3f}",
+            "",
+            "| kind | precision | recall | support |",
+            "| --- | ---: | ---: | ---: |",
+        ]
         for k in KINDS:
             p, r, s = self.per_kind[k]
             lines.append(f"| {k} | {p:.2f} | {r:.2f} | {s} |")
-        lines += ["", "Confusion (rows: the label, columns: what the classifier said)", "",
-                  "| label \\ said | " + " | ".join(KINDS) + " |", "| --- |" + " ---: |" * len(KINDS)]
+        lines += [
+            "",
+            "Confusion (rows: the label, columns: what the classifier said)",
+            "",
+            "| label \\ said | " + " | ".join(KINDS) + " |",
+            "| --- |" + " ---: |" * len(KINDS),
+        ]
         for k in KINDS:
             lines.append(f"| {k} | " + " | ".join(str(self.confusion[k][p]) for p in KINDS) + " |")
         return "\n".join(lines)

@@ -1,7 +1,7 @@
 """`make eval`: the classifier on the frozen part of the corpus (never used to tune), written to EVAL.md.
 
-    python -m eval.run            figures on the frozen part, and EVAL.md updated
-    python -m eval.run --tune     figures on the tuning part, with every miss listed (for developing the rules)
+python -m eval.run            figures on the frozen part, and EVAL.md updated
+python -m eval.run --tune     figures on the tuning part, with every miss listed (for developing the rules)
 """
 
 from __future__ import annotations
@@ -48,10 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'Tuning' if args.tune else 'Frozen'} part: {path.name} (sha256 {sha256(path)[:16]}…)")
     print(report.table())
     print(f"\nOne message classified: median {median:.3f} ms, p99 {p99:.3f} ms")
-    checks = {"kind accuracy": (report.accuracy, TARGETS["accuracy"], ">="),
-              "churn-risk recall": (churn_recall, TARGETS["churn_recall"], ">="),
-              "sentiment sign agreement": (report.sentiment_agreement, TARGETS["sentiment"], ">="),
-              "p99 ms per message": (p99, TARGETS["p99_ms"], "<")}
+    checks = {
+        "kind accuracy": (report.accuracy, TARGETS["accuracy"], ">="),
+        "churn-risk recall": (churn_recall, TARGETS["churn_recall"], ">="),
+        "sentiment sign agreement": (report.sentiment_agreement, TARGETS["sentiment"], ">="),
+        "p99 ms per message": (p99, TARGETS["p99_ms"], "<"),
+    }
     ok = True
     for name, (value, target, op) in checks.items():
         met = value >= target if op == ">=" else value < target
@@ -69,10 +71,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_eval_md(table: str, digest: str, n_tune: int, median: float, p99: float, checks: dict) -> None:
     machine = f"{platform.machine()}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
-    lines = [MARK, "", f"Last run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine}.", "",
-             f"Frozen part: `eval/frozen.jsonl`, sha256 `{digest}` (tuning part: {n_tune} messages).", "",
-             table, "", f"One message classified: median {median:.3f} ms, p99 {p99:.3f} ms.", "",
-             "| target | value | goal |", "| --- | ---: | --- |"]
+    lines = [
+        MARK,
+        "",
+        f"Last run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine}.",
+        "",
+        f"Frozen part: `eval/frozen.jsonl`, sha256 `{digest}` (tuning part: {n_tune} messages).",
+        "",
+        table,
+        "",
+        f"One message classified: median {median:.3f} ms, p99 {p99:.3f} ms.",
+        "",
+        "| target | value | goal |",
+        "| --- | ---: | --- |",
+    ]
     for name, (value, target, op) in checks.items():
         lines.append(f"| {name} | {value:.3f} | {op} {target} |")
     body = "\n".join(lines) + "\n"

@@ -25,9 +25,14 @@ def command_ctx(deps: Deps, command: dict) -> Ctx:
     name = command.get("channel_name") or ""
     private = name in ("privategroup", "directmessage") or name.startswith("mpdm-") or channel_id[:1] in ("G", "D")
     # a name from the cache, else the one in the payload: never a Web API wait, never a failed command
-    return Ctx(team_id=team_id, user_id=user_id, channel_id=channel_id, trigger_id=command.get("trigger_id"),
-               user_name=deps.directory.user_name(team_id, user_id) or command.get("user_name"),
-               channel_private=private)
+    return Ctx(
+        team_id=team_id,
+        user_id=user_id,
+        channel_id=channel_id,
+        trigger_id=command.get("trigger_id"),
+        user_name=deps.directory.user_name(team_id, user_id) or command.get("user_name"),
+        channel_private=private,
+    )
 
 
 def register(app: App, deps: Deps) -> None:
@@ -43,6 +48,7 @@ def register(app: App, deps: Deps) -> None:
             perform(deps, client, ctx.team_id, reply.effects, ctx.trigger_id)
             if deps.directory.user_name(ctx.team_id, ctx.user_id) is None:
                 deps.directory.learn(ctx.team_id, ctx.user_id)  # after the command's writes are committed
+
         return handle
 
     app.command("/signal")(make(deps.commands.signal))

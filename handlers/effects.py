@@ -25,18 +25,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def perform(deps: Deps, client: WebClient, team_id: str, effects: list[Effect],
-            trigger_id: str | None = None) -> None:
+def perform(deps: Deps, client: WebClient, team_id: str, effects: list[Effect], trigger_id: str | None = None) -> None:
     """Run each effect; one failing (say, not_in_channel) does not stop the others."""
     refresh = False
     for eff in effects:
         try:
             if isinstance(eff, Post):
-                client.chat_postMessage(channel=eff.channel, text=eff.text, blocks=eff.blocks,
-                                        thread_ts=eff.thread_ts, unfurl_links=False, unfurl_media=False)
+                client.chat_postMessage(
+                    channel=eff.channel,
+                    text=eff.text,
+                    blocks=eff.blocks,
+                    thread_ts=eff.thread_ts,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
             elif isinstance(eff, Ephemeral):
-                client.chat_postEphemeral(channel=eff.channel, user=eff.user, text=eff.text,
-                                          blocks=eff.blocks, thread_ts=eff.thread_ts)
+                client.chat_postEphemeral(
+                    channel=eff.channel, user=eff.user, text=eff.text, blocks=eff.blocks, thread_ts=eff.thread_ts
+                )
             elif isinstance(eff, DirectMessage):
                 client.chat_postMessage(channel=eff.user, text=eff.text, blocks=eff.blocks, unfurl_links=False)
             elif isinstance(eff, OpenModal):

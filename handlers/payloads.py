@@ -38,8 +38,15 @@ def view_value(state: dict, block: str, action: str) -> Any:
     return el.get("value")
 
 
-def message_in(deps: Deps, team_id: str, channel_id: str, msg: dict, event_id: str | None,
-               channel_type: str | None = None, client: WebClient | None = None) -> MessageIn:
+def message_in(
+    deps: Deps,
+    team_id: str,
+    channel_id: str,
+    msg: dict,
+    event_id: str | None,
+    channel_type: str | None = None,
+    client: WebClient | None = None,
+) -> MessageIn:
     """A Slack message payload as capture needs it: author and permalink from caches, never a Web API wait.
 
     Privacy comes from the event's channel_type; only a path that already reads the message from Slack
@@ -52,8 +59,14 @@ def message_in(deps: Deps, team_id: str, channel_id: str, msg: dict, event_id: s
     else:
         private = deps.directory.channel_private(client, team_id, channel_id)
     return MessageIn(
-        team_id=team_id, channel_id=channel_id, ts=ts, text=unescape(msg.get("text") or ""), user_id=msg.get("user"),
-        thread_ts=thread_ts, event_id=event_id, is_private=private,
+        team_id=team_id,
+        channel_id=channel_id,
+        ts=ts,
+        text=unescape(msg.get("text") or ""),
+        user_id=msg.get("user"),
+        thread_ts=thread_ts,
+        event_id=event_id,
+        is_private=private,
         author_name=deps.directory.user_name(team_id, msg.get("user")),
         permalink=deps.directory.permalink(team_id, channel_id, ts, thread_ts),
     )

@@ -33,8 +33,13 @@ def register(app: App, deps: Deps) -> None:
                 ack()
                 client.chat_postEphemeral(channel=channel_id, user=shortcut["user"]["id"], text=NO_CUSTOMERS)
                 return
-            raw = capture.MessageIn(team_id=team_id, channel_id=channel_id, ts=message.get("ts") or "0", text=text,
-                                    user_id=message.get("user"))
+            raw = capture.MessageIn(
+                team_id=team_id,
+                channel_id=channel_id,
+                ts=message.get("ts") or "0",
+                text=text,
+                user_id=message.get("user"),
+            )
             ids = capture.customers_for_any_message(s, raw)
             known = repo.customer_by_id(s, team_id, ids[0]) if ids else None
             view = capture_modal(everyone, known, meta, text)

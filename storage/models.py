@@ -114,9 +114,7 @@ class ChannelLink(Base):
     team_id: Mapped[str] = mapped_column(String(32))
     channel_id: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(16))  # "customer" | "watch"
-    customer_id: Mapped[int | None] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"), index=True
-    )
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
     linked_by: Mapped[str | None] = mapped_column(String(32))
     # `/loop replies on`: a short thread reply on a captured message when something came of it
     thread_replies: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -207,9 +205,7 @@ class Signal(Base):
 
     __tablename__ = "signals"
     __table_args__ = (
-        UniqueConstraint(
-            "team_id", "channel_id", "message_ts", "customer_id", name="uq_signals_message_customer"
-        ),
+        UniqueConstraint("team_id", "channel_id", "message_ts", "customer_id", name="uq_signals_message_customer"),
         # the digest reads one week of one team: this index keeps it flat in history size
         Index("ix_signals_team_posted", "team_id", "posted_at"),
         Index("ix_signals_customer_posted", "customer_id", "posted_at"),
@@ -298,9 +294,7 @@ class Learning(Base):
     """An answer to "What are we learning, and what decision does it affect?"."""
 
     __tablename__ = "learnings"
-    __table_args__ = (
-        UniqueConstraint("team_id", "channel_id", "message_ts", name="uq_learnings_message"),
-    )
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", "message_ts", name="uq_learnings_message"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     team_id: Mapped[str] = mapped_column(String(32), index=True)

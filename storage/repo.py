@@ -38,11 +38,13 @@ def _insert(session: Session, model: type) -> Any:
 
 # --- workspaces -------------------------------------------------------------------------
 
+
 def ensure_workspace(session: Session, team_id: str, now: datetime) -> Workspace:
     ws = session.get(Workspace, team_id)
     if ws is None:
         session.execute(
-            _insert(session, Workspace).values(team_id=team_id, created_at=now, llm_include_private=False)
+            _insert(session, Workspace)
+            .values(team_id=team_id, created_at=now, llm_include_private=False)
             .on_conflict_do_nothing(index_elements=["team_id"])
         )
         ws = session.get(Workspace, team_id)
@@ -56,8 +58,9 @@ def get_workspace(session: Session, team_id: str) -> Workspace | None:
 
 def bump_routing(session: Session, team_id: str) -> None:
     """Links, customers or aliases changed: every instance re-reads its routing cache before the next event."""
-    session.execute(update(Workspace).where(Workspace.team_id == team_id)
-                    .values(routing_version=Workspace.routing_version + 1))
+    session.execute(
+        update(Workspace).where(Workspace.team_id == team_id).values(routing_version=Workspace.routing_version + 1)
+    )
 
 
 def routing_version(session: Session, team_id: str) -> int:
@@ -66,11 +69,13 @@ def routing_version(session: Session, team_id: str) -> int:
 
 
 def workspace_templates(session: Session, team_id: str) -> Sequence[MilestoneTemplate]:
-    return session.scalars(select(MilestoneTemplate).where(MilestoneTemplate.team_id == team_id)
-                           .order_by(MilestoneTemplate.segment)).all()
+    return session.scalars(
+        select(MilestoneTemplate).where(MilestoneTemplate.team_id == team_id).order_by(MilestoneTemplate.segment)
+    ).all()
 
 
 # --- customers --------------------------------------------------------------------------
+
 
 def customer_by_id(session: Session, team_id: str, customer_id: int) -> Customer | None:
     c = session.get(Customer, customer_id)
@@ -83,14 +88,14 @@ def customer_by_key(session: Session, team_id: str, key: str) -> Customer | None
 
 def alias_owner(session: Session, team_id: str, key: str) -> Customer | None:
     return session.scalar(
-        select(Customer).join(CustomerAlias).where(CustomerAlias.team_id == team_id,
-                                                   CustomerAlias.alias_key == key)
+        select(Customer).join(CustomerAlias).where(CustomerAlias.team_id == team_id, CustomerAlias.alias_key == key)
     )
 
 
 def list_customers(session: Session, team_id: str) -> Sequence[Customer]:
     return session.scalars(
-        select(Customer).where(Customer.team_id == team_id)
+        select(Customer)
+        .where(Customer.team_id == team_id)
         .options(selectinload(Customer.milestones), selectinload(Customer.aliases))
         .order_by(Customer.segment.is_(None), Customer.segment, Customer.name_key)
     ).all()
@@ -98,16 +103,24 @@ def list_customers(session: Session, team_id: str) -> Sequence[Customer]:
 
 def name_index(session: Session, team_id: str) -> list[tuple[str, int, str]]:
     """(key, customer_id, customer name) for every name and alias of the team."""
-    rows = [(c.name_key, c.id, c.name) for c in session.execute(
-        select(Customer.name_key, Customer.id, Customer.name).where(Customer.team_id == team_id))]
-    rows += [(a.alias_key, a.id, a.name) for a in session.execute(
-        select(CustomerAlias.alias_key, Customer.id, Customer.name).join(Customer)
-        .where(CustomerAlias.team_id == team_id))]
+    rows = [
+        (c.name_key, c.id, c.name)
+        for c in session.execute(
+            select(Customer.name_key, Customer.id, Customer.name).where(Customer.team_id == team_id)
+        )
+    ]
+    rows += [
+        (a.alias_key, a.id, a.name)
+        for a in session.execute(
+            select(CustomerAlias.alias_key, Customer.id, Customer.name)
+            .join(Customer)
+            .where(CustomerAlias.team_id == team_id)
+        )
+    ]
     return rows
 
 
-def add_customer(session: Session, team_id: str, name: str, key: str, segment: str | None,
-                 now: datetime) -> Customer:
+def add_customer(session: Session, team_id: str, name: str, key: str, segment: str | None, now: datetime) -> Customer:
     c = Customer(team_id=team_id, name=name, name_key=key, segment=segment, created_at=now)
     session.add(c)
     session.flush()
@@ -123,6 +136,7 @@ def add_alias(session: Session, customer: Customer, alias: str, key: str) -> Cus
 
 # --- channels ---------------------------------------------------------------------------
 
+
 def channel_link(session: Session, team_id: str, channel_id: str) -> ChannelLink | None:
     return session.scalar(
         select(ChannelLink).where(ChannelLink.team_id == team_id, ChannelLink.channel_id == channel_id)
@@ -135,13 +149,21 @@ def channel_links(session: Session, team_id: str) -> Sequence[ChannelLink]:
 
 def links_for_customer(session: Session, team_id: str, customer_id: int) -> Sequence[ChannelLink]:
     return session.scalars(
-        select(ChannelLink).where(ChannelLink.team_id == team_id, ChannelLink.customer_id == customer_id)
+        select(ChannelLink)
+        .where(ChannelLink.team_id == team_id, ChannelLink.customer_id == customer_id)
         .order_by(ChannelLink.id)
     ).all()
 
 
-def set_channel_link(session: Session, team_id: str, channel_id: str, kind: str, customer_id: int | None,
-                     user_id: str | None, now: datetime) -> ChannelLink:
+def set_channel_link(
+    session: Session,
+    team_id: str,
+    channel_id: str,
+    kind: str,
+    customer_id: int | None,
+    user_id: str | None,
+    now: datetime,
+) -> ChannelLink:
     link = channel_link(session, team_id, channel_id)
     if link is None:
         link = ChannelLink(team_id=team_id, channel_id=channel_id, created_at=now)
@@ -152,8 +174,9 @@ def set_channel_link(session: Session, team_id: str, channel_id: str, kind: str,
 
 
 def remove_channel_link(session: Session, team_id: str, channel_id: str) -> bool:
-    res = session.execute(delete(ChannelLink).where(ChannelLink.team_id == team_id,
-                                                    ChannelLink.channel_id == channel_id))
+    res = session.execute(
+        delete(ChannelLink).where(ChannelLink.team_id == team_id, ChannelLink.channel_id == channel_id)
+    )
     return bool(res.rowcount)
 
 
@@ -171,35 +194,51 @@ def _upsert(session: Session, model: type, keys: list[str], values: dict[str, An
     session.execute(stmt)
 
 
-def save_channel_info(session: Session, team_id: str, channel_id: str, name: str | None, is_private: bool,
-                      now: datetime) -> None:
-    _upsert(session, ChannelInfo, ["team_id", "channel_id"],
-            dict(team_id=team_id, channel_id=channel_id, name=name, is_private=is_private, updated_at=now),
-            ["name", "is_private", "updated_at"])
+def save_channel_info(
+    session: Session, team_id: str, channel_id: str, name: str | None, is_private: bool, now: datetime
+) -> None:
+    _upsert(
+        session,
+        ChannelInfo,
+        ["team_id", "channel_id"],
+        dict(team_id=team_id, channel_id=channel_id, name=name, is_private=is_private, updated_at=now),
+        ["name", "is_private", "updated_at"],
+    )
 
 
 def slack_user(session: Session, team_id: str, user_id: str) -> SlackUser | None:
     return session.get(SlackUser, (team_id, user_id))
 
 
-def save_slack_user(session: Session, team_id: str, user_id: str, name: str | None, is_bot: bool,
-                    tz: str | None, now: datetime) -> None:
-    _upsert(session, SlackUser, ["team_id", "user_id"],
-            dict(team_id=team_id, user_id=user_id, name=name, is_bot=is_bot, tz=tz, updated_at=now,
-                 dm_opt_out=False), ["name", "is_bot", "tz", "updated_at"])
+def save_slack_user(
+    session: Session, team_id: str, user_id: str, name: str | None, is_bot: bool, tz: str | None, now: datetime
+) -> None:
+    _upsert(
+        session,
+        SlackUser,
+        ["team_id", "user_id"],
+        dict(team_id=team_id, user_id=user_id, name=name, is_bot=is_bot, tz=tz, updated_at=now, dm_opt_out=False),
+        ["name", "is_bot", "tz", "updated_at"],
+    )
 
 
 def fill_author_names(session: Session, team_id: str, user_id: str, name: str) -> int:
     """The person's name into their signals captured before it was known."""
-    res = session.execute(update(Signal).where(Signal.team_id == team_id, Signal.user_id == user_id,
-                                               Signal.author_name.is_(None)).values(author_name=name))
+    res = session.execute(
+        update(Signal)
+        .where(Signal.team_id == team_id, Signal.user_id == user_id, Signal.author_name.is_(None))
+        .values(author_name=name)
+    )
     return res.rowcount or 0
 
 
 def fill_permalinks(session: Session, team_id: str, link: Callable[[str, str, str | None], str | None]) -> int:
     """Permalinks for the workspace's signals captured before its URL was known."""
-    rows = session.execute(select(Signal.id, Signal.channel_id, Signal.message_ts, Signal.thread_ts).where(
-        Signal.team_id == team_id, Signal.permalink.is_(None), ~Signal.message_ts.startswith("cmd:"))).all()
+    rows = session.execute(
+        select(Signal.id, Signal.channel_id, Signal.message_ts, Signal.thread_ts).where(
+            Signal.team_id == team_id, Signal.permalink.is_(None), ~Signal.message_ts.startswith("cmd:")
+        )
+    ).all()
     for r in rows:
         url = link(r.channel_id, r.message_ts, r.thread_ts)
         if url:
@@ -211,27 +250,46 @@ def user_names(session: Session, team_id: str, user_ids: Iterable[str]) -> dict[
     ids = sorted(set(user_ids))
     if not ids:
         return {}
-    return {u: n for u, n in session.execute(select(SlackUser.user_id, SlackUser.name).where(
-        SlackUser.team_id == team_id, SlackUser.user_id.in_(ids), SlackUser.name.is_not(None)))}
+    return {
+        u: n
+        for u, n in session.execute(
+            select(SlackUser.user_id, SlackUser.name).where(
+                SlackUser.team_id == team_id, SlackUser.user_id.in_(ids), SlackUser.name.is_not(None)
+            )
+        )
+    }
 
 
 def mark_home_opened(session: Session, team_id: str, user_id: str, now: datetime) -> None:
-    _upsert(session, SlackUser, ["team_id", "user_id"],
-            dict(team_id=team_id, user_id=user_id, home_opened_at=now, updated_at=now, is_bot=False,
-                 dm_opt_out=False), ["home_opened_at"])
+    _upsert(
+        session,
+        SlackUser,
+        ["team_id", "user_id"],
+        dict(team_id=team_id, user_id=user_id, home_opened_at=now, updated_at=now, is_bot=False, dm_opt_out=False),
+        ["home_opened_at"],
+    )
 
 
 def set_dm_opt_out(session: Session, team_id: str, user_id: str, opt_out: bool, now: datetime) -> None:
-    _upsert(session, SlackUser, ["team_id", "user_id"],
-            dict(team_id=team_id, user_id=user_id, dm_opt_out=opt_out, updated_at=now, is_bot=False),
-            ["dm_opt_out"])
+    _upsert(
+        session,
+        SlackUser,
+        ["team_id", "user_id"],
+        dict(team_id=team_id, user_id=user_id, dm_opt_out=opt_out, updated_at=now, is_bot=False),
+        ["dm_opt_out"],
+    )
 
 
 def home_viewers(session: Session, team_id: str, limit: int = 50) -> list[str]:
     """People who opened App Home, most recent first (bounded: a refresh is one call each)."""
-    return list(session.scalars(
-        select(SlackUser.user_id).where(SlackUser.team_id == team_id, SlackUser.home_opened_at.is_not(None))
-        .order_by(SlackUser.home_opened_at.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(SlackUser.user_id)
+            .where(SlackUser.team_id == team_id, SlackUser.home_opened_at.is_not(None))
+            .order_by(SlackUser.home_opened_at.desc())
+            .limit(limit)
+        )
+    )
 
 
 # --- signals ----------------------------------------------------------------------------
@@ -261,19 +319,33 @@ def insert_signal(session: Session, values: dict[str, Any]) -> int | None:
 
 def signals_for_message(session: Session, team_id: str, channel_id: str, ts: str) -> Sequence[Signal]:
     return session.scalars(
-        select(Signal).where(Signal.team_id == team_id, Signal.channel_id == channel_id,
-                             Signal.message_ts == ts)
+        select(Signal).where(Signal.team_id == team_id, Signal.channel_id == channel_id, Signal.message_ts == ts)
     ).all()
 
 
-def update_message_text(session: Session, team_id: str, channel_id: str, ts: str, text: str,
-                        kind: str, sentiment: float, edited_at: datetime) -> int:
+def update_message_text(
+    session: Session,
+    team_id: str,
+    channel_id: str,
+    ts: str,
+    text: str,
+    kind: str,
+    sentiment: float,
+    edited_at: datetime,
+) -> int:
     """New text for a message's signals; the rules classify it again unless a person corrected the kind."""
-    live = (Signal.team_id == team_id, Signal.channel_id == channel_id, Signal.message_ts == ts,
-            Signal.deleted_at.is_(None))
+    live = (
+        Signal.team_id == team_id,
+        Signal.channel_id == channel_id,
+        Signal.message_ts == ts,
+        Signal.deleted_at.is_(None),
+    )
     res = session.execute(update(Signal).where(*live).values(text=text, edited_at=edited_at))
-    session.execute(update(Signal).where(*live, Signal.corrected_by.is_(None))
-                    .values(kind=kind, sentiment=sentiment, classified_by="rules"))
+    session.execute(
+        update(Signal)
+        .where(*live, Signal.corrected_by.is_(None))
+        .values(kind=kind, sentiment=sentiment, classified_by="rules")
+    )
     return res.rowcount or 0
 
 
@@ -282,27 +354,36 @@ def tie_signals(session: Session, team_id: str, ids: Iterable[int], milestone_id
     ids = list(ids)
     if not ids:
         return 0
-    res = session.execute(update(Signal).where(Signal.team_id == team_id, Signal.id.in_(ids),
-                                               Signal.milestone_id.is_(None)).values(milestone_id=milestone_id))
+    res = session.execute(
+        update(Signal)
+        .where(Signal.team_id == team_id, Signal.id.in_(ids), Signal.milestone_id.is_(None))
+        .values(milestone_id=milestone_id)
+    )
     return res.rowcount or 0
 
 
 def mark_corrected(session: Session, team_id: str, signal_id: int, user: str, now: datetime) -> None:
-    session.execute(update(Signal).where(Signal.team_id == team_id, Signal.id == signal_id)
-                    .values(corrected_by=user, corrected_at=now, classified_by="person"))
+    session.execute(
+        update(Signal)
+        .where(Signal.team_id == team_id, Signal.id == signal_id)
+        .values(corrected_by=user, corrected_at=now, classified_by="person")
+    )
 
 
 def correct_kind(session: Session, team_id: str, signal_id: int, kind: str, user: str, now: datetime) -> bool:
     """A person's kind for a signal (True when it changed anything)."""
-    res = session.execute(update(Signal).where(Signal.team_id == team_id, Signal.id == signal_id,
-                                               Signal.deleted_at.is_(None))
-                          .values(kind=kind, corrected_by=user, corrected_at=now, classified_by="person"))
+    res = session.execute(
+        update(Signal)
+        .where(Signal.team_id == team_id, Signal.id == signal_id, Signal.deleted_at.is_(None))
+        .values(kind=kind, corrected_by=user, corrected_at=now, classified_by="person")
+    )
     return bool(res.rowcount)
 
 
 def corrected_signals(session: Session, team_id: str | None = None) -> Sequence[Any]:
     q = select(Signal.team_id, Signal.text, Signal.kind, Signal.corrected_by, Signal.corrected_at).where(
-        Signal.corrected_by.is_not(None), Signal.deleted_at.is_(None), Signal.text != "")
+        Signal.corrected_by.is_not(None), Signal.deleted_at.is_(None), Signal.text != ""
+    )
     if team_id:
         q = q.where(Signal.team_id == team_id)
     return session.execute(q.order_by(Signal.corrected_at, Signal.id)).all()
@@ -317,33 +398,69 @@ def delete_signals(session: Session, team_id: str, ids: Iterable[int]) -> int:
 
 def mark_message_deleted(session: Session, team_id: str, channel_id: str, ts: str, now: datetime) -> int:
     res = session.execute(
-        update(Signal).where(Signal.team_id == team_id, Signal.channel_id == channel_id,
-                             Signal.message_ts == ts, Signal.deleted_at.is_(None))
+        update(Signal)
+        .where(
+            Signal.team_id == team_id,
+            Signal.channel_id == channel_id,
+            Signal.message_ts == ts,
+            Signal.deleted_at.is_(None),
+        )
         .values(text="", note=None, deleted_at=now)
     )
     return res.rowcount or 0
 
 
-SIGNAL_COLUMNS = (Signal.id, Signal.team_id, Signal.channel_id, Signal.message_ts, Signal.user_id,
-                  Signal.author_name, Signal.text, Signal.note, Signal.permalink, Signal.customer_id,
-                  Signal.milestone_id, Signal.kind, Signal.sentiment, Signal.is_private, Signal.posted_at,
-                  Signal.deleted_at)
+SIGNAL_COLUMNS = (
+    Signal.id,
+    Signal.team_id,
+    Signal.channel_id,
+    Signal.message_ts,
+    Signal.user_id,
+    Signal.author_name,
+    Signal.text,
+    Signal.note,
+    Signal.permalink,
+    Signal.customer_id,
+    Signal.milestone_id,
+    Signal.kind,
+    Signal.sentiment,
+    Signal.is_private,
+    Signal.posted_at,
+    Signal.deleted_at,
+)
 
 
 # what an impact review reads of a signal (bot.impact): fewer columns, as it reads seven weeks
-IMPACT_COLUMNS = (Signal.id, Signal.channel_id, Signal.author_name, Signal.text, Signal.permalink, Signal.customer_id,
-                  Signal.milestone_id, Signal.kind, Signal.sentiment, Signal.is_private, Signal.posted_at)
+IMPACT_COLUMNS = (
+    Signal.id,
+    Signal.channel_id,
+    Signal.author_name,
+    Signal.text,
+    Signal.permalink,
+    Signal.customer_id,
+    Signal.milestone_id,
+    Signal.kind,
+    Signal.sentiment,
+    Signal.is_private,
+    Signal.posted_at,
+)
 
 
-def signals_between(session: Session, team_id: str, start: datetime, end: datetime,
-                    customer_ids: Iterable[int] | None = None, columns: Sequence[Any] = SIGNAL_COLUMNS
-                    ) -> Sequence[Any]:
+def signals_between(
+    session: Session,
+    team_id: str,
+    start: datetime,
+    end: datetime,
+    customer_ids: Iterable[int] | None = None,
+    columns: Sequence[Any] = SIGNAL_COLUMNS,
+) -> Sequence[Any]:
     """Live (not deleted) signals posted in [start, end), newest first, as read-only rows.
 
     Rows, not ORM objects: the digest reads a whole week (tens of thousands of signals) and only looks.
     """
-    q = select(*columns).where(Signal.team_id == team_id, Signal.posted_at >= start, Signal.posted_at < end,
-                               Signal.deleted_at.is_(None))
+    q = select(*columns).where(
+        Signal.team_id == team_id, Signal.posted_at >= start, Signal.posted_at < end, Signal.deleted_at.is_(None)
+    )
     if customer_ids is not None:
         ids = list(customer_ids)
         if len(ids) <= 500:
@@ -355,58 +472,74 @@ def signals_between(session: Session, team_id: str, start: datetime, end: dateti
     return session.execute(q.order_by(Signal.posted_at.desc(), Signal.id.desc())).all()
 
 
-def signal_trail(session: Session, team_id: str, start: datetime, end: datetime,
-                 customer_ids: Iterable[int]) -> Sequence[Any]:
+def signal_trail(
+    session: Session, team_id: str, start: datetime, end: datetime, customer_ids: Iterable[int]
+) -> Sequence[Any]:
     """(id, customer_id, posted_at, milestone_id, text) of live signals in [start, end): enough for trends."""
     wanted = set(customer_ids)
     rows = session.execute(
         select(Signal.id, Signal.customer_id, Signal.posted_at, Signal.milestone_id, Signal.text).where(
-            Signal.team_id == team_id, Signal.posted_at >= start, Signal.posted_at < end,
-            Signal.deleted_at.is_(None))).all()
+            Signal.team_id == team_id, Signal.posted_at >= start, Signal.posted_at < end, Signal.deleted_at.is_(None)
+        )
+    ).all()
     return [r for r in rows if r.customer_id in wanted]
 
 
-def signal_counts_by_customer(session: Session, team_id: str, start: datetime,
-                              end: datetime) -> dict[int, int]:
+def signal_counts_by_customer(session: Session, team_id: str, start: datetime, end: datetime) -> dict[int, int]:
     rows = session.execute(
-        select(Signal.customer_id, func.count()).where(
-            Signal.team_id == team_id, Signal.posted_at >= start, Signal.posted_at < end,
-            Signal.deleted_at.is_(None)).group_by(Signal.customer_id)
+        select(Signal.customer_id, func.count())
+        .where(
+            Signal.team_id == team_id, Signal.posted_at >= start, Signal.posted_at < end, Signal.deleted_at.is_(None)
+        )
+        .group_by(Signal.customer_id)
     )
     return {cid: n for cid, n in rows}
 
 
 def last_signal_at(session: Session, team_id: str) -> dict[int, datetime]:
     """Each customer's newest live signal: one index seek per customer, however long the history."""
-    newest = (select(Signal.posted_at).where(Signal.customer_id == Customer.id, Signal.deleted_at.is_(None))
-              .order_by(Signal.posted_at.desc()).limit(1).scalar_subquery())
+    newest = (
+        select(Signal.posted_at)
+        .where(Signal.customer_id == Customer.id, Signal.deleted_at.is_(None))
+        .order_by(Signal.posted_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     rows = session.execute(select(Customer.id, newest).where(Customer.team_id == team_id))
     return {cid: at for cid, at in rows if at is not None}
 
 
-def signals_channels(session: Session, team_id: str, channel_id: str, start: datetime,
-                     end: datetime) -> set[int]:
+def signals_channels(session: Session, team_id: str, channel_id: str, start: datetime, end: datetime) -> set[int]:
     """Customers with live signals in a channel in [start, end)."""
-    return set(session.scalars(
-        select(Signal.customer_id).where(Signal.team_id == team_id, Signal.channel_id == channel_id,
-                                         Signal.posted_at >= start, Signal.posted_at < end,
-                                         Signal.deleted_at.is_(None)).distinct()
-    ))
+    return set(
+        session.scalars(
+            select(Signal.customer_id)
+            .where(
+                Signal.team_id == team_id,
+                Signal.channel_id == channel_id,
+                Signal.posted_at >= start,
+                Signal.posted_at < end,
+                Signal.deleted_at.is_(None),
+            )
+            .distinct()
+        )
+    )
 
 
 def erase_signal_text_before(session: Session, cutoff: datetime) -> int:
-    res = session.execute(
-        update(Signal).where(Signal.posted_at < cutoff, Signal.text != "").values(text="", note=None)
-    )
+    res = session.execute(update(Signal).where(Signal.posted_at < cutoff, Signal.text != "").values(text="", note=None))
     return res.rowcount or 0
 
 
 # --- milestones -------------------------------------------------------------------------
 
+
 def milestone_at(session: Session, customer: Customer, position: int) -> Milestone | None:
-    return session.scalar(select(Milestone).where(Milestone.team_id == customer.team_id,
-                                                  Milestone.customer_id == customer.id,
-                                                  Milestone.position == position))
+    return session.scalar(
+        select(Milestone).where(
+            Milestone.team_id == customer.team_id, Milestone.customer_id == customer.id, Milestone.position == position
+        )
+    )
 
 
 def milestone_by_id(session: Session, team_id: str, milestone_id: int) -> Milestone | None:
@@ -421,24 +554,27 @@ def next_position(session: Session, customer: Customer) -> int:
 
 def milestones_for_team(session: Session, team_id: str) -> Sequence[Milestone]:
     return session.scalars(
-        select(Milestone).where(Milestone.team_id == team_id).order_by(Milestone.customer_id,
-                                                                      Milestone.position)
+        select(Milestone).where(Milestone.team_id == team_id).order_by(Milestone.customer_id, Milestone.position)
     ).all()
 
 
-def milestone_events_between(session: Session, team_id: str, start: datetime,
-                             end: datetime) -> Sequence[MilestoneEvent]:
+def milestone_events_between(
+    session: Session, team_id: str, start: datetime, end: datetime
+) -> Sequence[MilestoneEvent]:
     return session.scalars(
-        select(MilestoneEvent).where(MilestoneEvent.team_id == team_id, MilestoneEvent.at >= start,
-                                     MilestoneEvent.at < end).order_by(MilestoneEvent.at, MilestoneEvent.id)
+        select(MilestoneEvent)
+        .where(MilestoneEvent.team_id == team_id, MilestoneEvent.at >= start, MilestoneEvent.at < end)
+        .order_by(MilestoneEvent.at, MilestoneEvent.id)
     ).all()
 
 
 # --- digests ----------------------------------------------------------------------------
 
+
 def schedule_for(session: Session, team_id: str, channel_id: str) -> DigestSchedule | None:
-    return session.scalar(select(DigestSchedule).where(DigestSchedule.team_id == team_id,
-                                                       DigestSchedule.channel_id == channel_id))
+    return session.scalar(
+        select(DigestSchedule).where(DigestSchedule.team_id == team_id, DigestSchedule.channel_id == channel_id)
+    )
 
 
 def enabled_schedules(session: Session) -> Sequence[DigestSchedule]:
@@ -448,16 +584,21 @@ def enabled_schedules(session: Session) -> Sequence[DigestSchedule]:
 
 def claim_digest_run(session: Session, values: dict[str, Any]) -> int | None:
     """Claim (team, channel, week); None when someone already holds the claim."""
-    stmt = (_insert(session, DigestRun).values(**values)
-            .on_conflict_do_nothing(index_elements=["team_id", "channel_id", "week"])
-            .returning(DigestRun.id))
+    stmt = (
+        _insert(session, DigestRun)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["team_id", "channel_id", "week"])
+        .returning(DigestRun.id)
+    )
     return session.scalar(stmt)
 
 
 def digest_run(session: Session, team_id: str, channel_id: str, week: str) -> DigestRun | None:
-    return session.scalar(select(DigestRun).where(DigestRun.team_id == team_id,
-                                                  DigestRun.channel_id == channel_id,
-                                                  DigestRun.week == week))
+    return session.scalar(
+        select(DigestRun).where(
+            DigestRun.team_id == team_id, DigestRun.channel_id == channel_id, DigestRun.week == week
+        )
+    )
 
 
 def digest_run_by_id(session: Session, team_id: str, run_id: int) -> DigestRun | None:
@@ -466,36 +607,50 @@ def digest_run_by_id(session: Session, team_id: str, run_id: int) -> DigestRun |
 
 
 def digest_run_by_ts(session: Session, team_id: str, channel_id: str, ts: str) -> DigestRun | None:
-    return session.scalar(select(DigestRun).where(DigestRun.team_id == team_id,
-                                                  DigestRun.channel_id == channel_id,
-                                                  DigestRun.message_ts == ts))
+    return session.scalar(
+        select(DigestRun).where(
+            DigestRun.team_id == team_id, DigestRun.channel_id == channel_id, DigestRun.message_ts == ts
+        )
+    )
 
 
 def runs_needing_reminder(session: Session, posted_before: datetime) -> Sequence[DigestRun]:
     has_learning = select(Learning.id).where(Learning.digest_run_id == DigestRun.id).exists()
     return session.scalars(
-        select(DigestRun).where(DigestRun.status == "posted", DigestRun.posted_at < posted_before,
-                                DigestRun.reminder_sent_at.is_(None), DigestRun.message_ts.is_not(None),
-                                ~has_learning)
+        select(DigestRun).where(
+            DigestRun.status == "posted",
+            DigestRun.posted_at < posted_before,
+            DigestRun.reminder_sent_at.is_(None),
+            DigestRun.message_ts.is_not(None),
+            ~has_learning,
+        )
     ).all()
 
 
 def claim_reminder(session: Session, run_id: int, now: datetime) -> bool:
-    res = session.execute(update(DigestRun).where(DigestRun.id == run_id,
-                                                  DigestRun.reminder_sent_at.is_(None))
-                          .values(reminder_sent_at=now))
+    res = session.execute(
+        update(DigestRun)
+        .where(DigestRun.id == run_id, DigestRun.reminder_sent_at.is_(None))
+        .values(reminder_sent_at=now)
+    )
     return bool(res.rowcount)
 
 
 # --- learnings --------------------------------------------------------------------------
 
-def add_learning(session: Session, learning: Learning, customer_ids: Iterable[int],
-                 milestone_ids: Iterable[int]) -> Learning | None:
+
+def add_learning(
+    session: Session, learning: Learning, customer_ids: Iterable[int], milestone_ids: Iterable[int]
+) -> Learning | None:
     """Store a learning once (a thread reply is unique by its message)."""
     if learning.message_ts is not None:
-        exists = session.scalar(select(Learning.id).where(Learning.team_id == learning.team_id,
-                                                          Learning.channel_id == learning.channel_id,
-                                                          Learning.message_ts == learning.message_ts))
+        exists = session.scalar(
+            select(Learning.id).where(
+                Learning.team_id == learning.team_id,
+                Learning.channel_id == learning.channel_id,
+                Learning.message_ts == learning.message_ts,
+            )
+        )
         if exists:
             return None
     learning.customers = [LearningCustomer(customer_id=c) for c in sorted(set(customer_ids))]
@@ -510,25 +665,35 @@ def learning_by_id(session: Session, team_id: str, learning_id: int) -> Learning
     return row if row is not None and row.team_id == team_id else None
 
 
-def learnings(session: Session, team_id: str, customer_id: int | None = None,
-              decisions_only: bool = False, limit: int = 30) -> Sequence[Learning]:
+def learnings(
+    session: Session, team_id: str, customer_id: int | None = None, decisions_only: bool = False, limit: int = 30
+) -> Sequence[Learning]:
     q = select(Learning).where(Learning.team_id == team_id)
     if customer_id is not None:
         q = q.join(LearningCustomer).where(LearningCustomer.customer_id == customer_id)
     if decisions_only:
         q = q.where(Learning.decision.is_not(None))
-    return session.scalars(q.options(selectinload(Learning.customers))
-                           .order_by(Learning.created_at.desc(), Learning.id.desc()).limit(limit)).all()
+    return session.scalars(
+        q.options(selectinload(Learning.customers))
+        .order_by(Learning.created_at.desc(), Learning.id.desc())
+        .limit(limit)
+    ).all()
 
 
-def decisions_to_review(session: Session, team_id: str, channel_id: str, before: datetime,
-                        since: datetime) -> Sequence[Learning]:
+def decisions_to_review(
+    session: Session, team_id: str, channel_id: str, before: datetime, since: datetime
+) -> Sequence[Learning]:
     """Decisions made in this channel between `since` and `before`, still to be reviewed."""
     return session.scalars(
-        select(Learning).where(Learning.team_id == team_id, Learning.channel_id == channel_id,
-                               Learning.decision.is_not(None), Learning.created_at < before,
-                               Learning.created_at >= since,
-                               (Learning.outcome.is_(None)) | (Learning.outcome == "still_open"))
+        select(Learning)
+        .where(
+            Learning.team_id == team_id,
+            Learning.channel_id == channel_id,
+            Learning.decision.is_not(None),
+            Learning.created_at < before,
+            Learning.created_at >= since,
+            (Learning.outcome.is_(None)) | (Learning.outcome == "still_open"),
+        )
         .order_by(Learning.created_at)
     ).all()
 
@@ -536,7 +701,8 @@ def decisions_to_review(session: Session, team_id: str, channel_id: str, before:
 def decision_dates(session: Session, team_id: str, since: datetime) -> dict[int, datetime]:
     """Newest decision per customer since a date."""
     rows = session.execute(
-        select(LearningCustomer.customer_id, func.max(Learning.created_at)).join(Learning)
+        select(LearningCustomer.customer_id, func.max(Learning.created_at))
+        .join(Learning)
         .where(Learning.team_id == team_id, Learning.decision.is_not(None), Learning.created_at >= since)
         .group_by(LearningCustomer.customer_id)
     )
@@ -545,41 +711,61 @@ def decision_dates(session: Session, team_id: str, since: datetime) -> dict[int,
 
 # --- deletion ---------------------------------------------------------------------------
 
+
 def forget_customer(session: Session, team_id: str, customer_id: int) -> tuple[int, int]:
     """Delete a customer's signals and learnings; returns (signals, learnings) deleted."""
-    learning_ids = list(session.scalars(select(LearningCustomer.learning_id).join(Learning).where(
-        Learning.team_id == team_id, LearningCustomer.customer_id == customer_id)))
-    n_sig = session.execute(delete(Signal).where(Signal.team_id == team_id,
-                                                 Signal.customer_id == customer_id)).rowcount or 0
+    learning_ids = list(
+        session.scalars(
+            select(LearningCustomer.learning_id)
+            .join(Learning)
+            .where(Learning.team_id == team_id, LearningCustomer.customer_id == customer_id)
+        )
+    )
+    n_sig = (
+        session.execute(delete(Signal).where(Signal.team_id == team_id, Signal.customer_id == customer_id)).rowcount
+        or 0
+    )
     n_learn = 0
     if learning_ids:
-        n_learn = session.execute(delete(Learning).where(Learning.team_id == team_id,
-                                                         Learning.id.in_(learning_ids))).rowcount or 0
+        n_learn = (
+            session.execute(delete(Learning).where(Learning.team_id == team_id, Learning.id.in_(learning_ids))).rowcount
+            or 0
+        )
     return n_sig, n_learn
 
 
 def display_names(session: Session, team_id: str) -> dict[str, str]:
     """User and channel ids -> names, from the caches (for terminal output)."""
-    out = {u.user_id: u.name for u in session.scalars(select(SlackUser).where(SlackUser.team_id == team_id))
-           if u.name}
-    out.update({c.channel_id: c.name for c in session.scalars(select(ChannelInfo).where(
-        ChannelInfo.team_id == team_id)) if c.name})
+    out = {u.user_id: u.name for u in session.scalars(select(SlackUser).where(SlackUser.team_id == team_id)) if u.name}
+    out.update(
+        {
+            c.channel_id: c.name
+            for c in session.scalars(select(ChannelInfo).where(ChannelInfo.team_id == team_id))
+            if c.name
+        }
+    )
     return out
 
 
 # --- optional LLM classification -----------------------------------------------------------
 
+
 def _unclassified(since: datetime) -> list[Any]:
-    return [Signal.classified_by == "rules", Signal.recorded_at >= since, Signal.deleted_at.is_(None),
-            Signal.text != ""]
+    return [
+        Signal.classified_by == "rules",
+        Signal.recorded_at >= since,
+        Signal.deleted_at.is_(None),
+        Signal.text != "",
+    ]
 
 
 def teams_with_unclassified_signals(session: Session, since: datetime) -> list[str]:
     return list(session.scalars(select(Signal.team_id).where(*_unclassified(since)).distinct()))
 
 
-def unclassified_signals(session: Session, team_id: str, since: datetime, include_private: bool,
-                         limit: int) -> Sequence[Any]:
+def unclassified_signals(
+    session: Session, team_id: str, since: datetime, include_private: bool, limit: int
+) -> Sequence[Any]:
     """(id, text) of the workspace's recent signals classified by the rules only, newest first."""
     q = select(Signal.id, Signal.text).where(Signal.team_id == team_id, *_unclassified(since))
     if not include_private:
@@ -587,14 +773,20 @@ def unclassified_signals(session: Session, team_id: str, since: datetime, includ
     return session.execute(q.order_by(Signal.recorded_at.desc(), Signal.id.desc()).limit(limit)).all()
 
 
-def set_classifications(session: Session, team_id: str, answers: dict[int, tuple[str, float]],
-                        kept: Iterable[int]) -> None:
+def set_classifications(
+    session: Session, team_id: str, answers: dict[int, tuple[str, float]], kept: Iterable[int]
+) -> None:
     """The model's kind and sentiment; `kept`: asked, no valid answer, the rules' answer stays for good."""
     for sid, (kind, sentiment) in answers.items():
-        session.execute(update(Signal).where(Signal.team_id == team_id, Signal.id == sid,
-                                             Signal.classified_by == "rules")
-                        .values(kind=kind, sentiment=sentiment, classified_by="model"))
+        session.execute(
+            update(Signal)
+            .where(Signal.team_id == team_id, Signal.id == sid, Signal.classified_by == "rules")
+            .values(kind=kind, sentiment=sentiment, classified_by="model")
+        )
     kept = list(kept)
     if kept:
-        session.execute(update(Signal).where(Signal.team_id == team_id, Signal.id.in_(kept),
-                                             Signal.classified_by == "rules").values(classified_by="kept"))
+        session.execute(
+            update(Signal)
+            .where(Signal.team_id == team_id, Signal.id.in_(kept), Signal.classified_by == "rules")
+            .values(classified_by="kept")
+        )

@@ -81,8 +81,9 @@ class SignalWriter:
                 batch[0].error = e
             else:
                 # one bad request must not fail the others: write each on its own
-                log.warning("a batch of %d signal writes failed (%s): writing each request alone",
-                            len(batch), type(e).__name__)
+                log.warning(
+                    "a batch of %d signal writes failed (%s): writing each request alone", len(batch), type(e).__name__
+                )
                 for item in batch:
                     try:
                         self._commit(item.rows)

@@ -83,8 +83,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: 
         c.execute(text("SET LOCAL lock_timeout = '15s'"))
         mine = "state = 'idle in transaction' AND application_name = :app AND pid <> pg_backend_pid()"
         leaked = c.execute(text(f"SELECT count(*) FROM pg_stat_activity WHERE {mine}"), {"app": schema}).scalar()
-        c.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {mine} "
-                       "AND xact_start < now() - interval '1 second'"), {"app": schema})
+        c.execute(
+            text(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {mine} "
+                "AND xact_start < now() - interval '1 second'"
+            ),
+            {"app": schema},
+        )
         c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
     assert not leaked, f"{leaked} database connection(s) left idle in a transaction by the test"
@@ -111,10 +116,20 @@ def clock() -> Clock:
 def slack() -> Iterator[FakeSlackServer]:
     state = FakeSlackState(team_id=TEAM)
     for uid, name in [("U1", "Priya"), ("U2", "Marco"), ("U3", "Sam"), ("U4", "Lee")]:
-        state.users[uid] = {"id": uid, "name": name.lower(), "real_name": name, "tz": "Europe/London",
-                            "profile": {"display_name": name, "real_name": name}}
-    for cid, name, private in [("C1", "cs-acme", False), ("C2", "feedback", False), ("C3", "general", False),
-                               ("G1", "acme-private", True), ("C4", "cs-portfolio", False)]:
+        state.users[uid] = {
+            "id": uid,
+            "name": name.lower(),
+            "real_name": name,
+            "tz": "Europe/London",
+            "profile": {"display_name": name, "real_name": name},
+        }
+    for cid, name, private in [
+        ("C1", "cs-acme", False),
+        ("C2", "feedback", False),
+        ("C3", "general", False),
+        ("G1", "acme-private", True),
+        ("C4", "cs-portfolio", False),
+    ]:
         state.channels[cid] = {"id": cid, "name": name, "is_private": private}
     server = FakeSlackServer(state).start()
     yield server
@@ -122,8 +137,9 @@ def slack() -> Iterator[FakeSlackServer]:
 
 
 def make_settings(db_url: str, slack: FakeSlackServer, **extra: Any) -> Settings:
-    values = dict(SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.url,
-                  DATABASE_URL=db_url)
+    values = dict(
+        SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.url, DATABASE_URL=db_url
+    )
     values.update(extra)
     return Settings(_env_file=None, **values)
 
@@ -147,8 +163,14 @@ class SlackDriver:
         self.verifier = SignatureVerifier(secret)
         self._n = 0
 
-    def post(self, body: str, content_type: str, timestamp: int | None = None, signature: str | None = None,
-             retry: int | None = None) -> Response:
+    def post(
+        self,
+        body: str,
+        content_type: str,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        retry: int | None = None,
+    ) -> Response:
         ts = str(timestamp if timestamp is not None else int(time.time()))
         sig = signature or self.verifier.generate_signature(timestamp=ts, body=body)
         headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig}
@@ -162,28 +184,61 @@ class SlackDriver:
         except urllib.error.HTTPError as e:
             return Response(e.code, e.read().decode(), dict(e.headers))
 
-    def event(self, event: dict[str, Any], team: str = TEAM, event_id: str | None = None,
-              retry: int | None = None, **kw: Any) -> Response:
+    def event(
+        self, event: dict[str, Any], team: str = TEAM, event_id: str | None = None, retry: int | None = None, **kw: Any
+    ) -> Response:
         self._n += 1
-        payload = {"token": "x", "team_id": team, "api_app_id": "A1", "type": "event_callback",
-                   "event_id": event_id or f"Ev{self._n:08d}{uuid.uuid4().hex[:6]}", "event_time": int(time.time()),
-                   "event": event, "authorizations": [{"team_id": team, "user_id": "UBOT", "is_bot": True}]}
+        payload = {
+            "token": "x",
+            "team_id": team,
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{self._n:08d}{uuid.uuid4().hex[:6]}",
+            "event_time": int(time.time()),
+            "event": event,
+            "authorizations": [{"team_id": team, "user_id": "UBOT", "is_bot": True}],
+        }
         return self.post(json.dumps(payload), "application/json", retry=retry, **kw)
 
-    def message(self, channel: str, text: str, user: str = "U2", ts: str | None = None, team: str = TEAM,
-                **extra: Any) -> Response:
+    def message(
+        self, channel: str, text: str, user: str = "U2", ts: str | None = None, team: str = TEAM, **extra: Any
+    ) -> Response:
         self._n += 1
-        ev = {"type": "message", "channel": channel, "user": user, "text": text,
-              "ts": ts or f"{1763460000 + self._n}.000100", "channel_type": "channel", **extra}
+        ev = {
+            "type": "message",
+            "channel": channel,
+            "user": user,
+            "text": text,
+            "ts": ts or f"{1763460000 + self._n}.000100",
+            "channel_type": "channel",
+            **extra,
+        }
         return self.event(ev, team=team)
 
-    def command(self, command: str, text: str, user: str = "U1", channel: str = "C1", team: str = TEAM,
-                channel_name: str = "cs-acme") -> Response:
+    def command(
+        self,
+        command: str,
+        text: str,
+        user: str = "U1",
+        channel: str = "C1",
+        team: str = TEAM,
+        channel_name: str = "cs-acme",
+    ) -> Response:
         self._n += 1
-        form = {"token": "x", "team_id": team, "team_domain": "demo", "channel_id": channel,
-                "channel_name": channel_name, "user_id": user, "user_name": "someone", "command": command,
-                "text": text, "api_app_id": "A1", "response_url": f"{self.response_base}response/{self._n}",
-                "trigger_id": f"trig.{self._n}.{uuid.uuid4().hex[:8]}"}
+        form = {
+            "token": "x",
+            "team_id": team,
+            "team_domain": "demo",
+            "channel_id": channel,
+            "channel_name": channel_name,
+            "user_id": user,
+            "user_name": "someone",
+            "command": command,
+            "text": text,
+            "api_app_id": "A1",
+            "response_url": f"{self.response_base}response/{self._n}",
+            "trigger_id": f"trig.{self._n}.{uuid.uuid4().hex[:8]}",
+        }
         return self.post(urlencode(form), "application/x-www-form-urlencoded")
 
     def interact(self, payload: dict[str, Any]) -> Response:

@@ -31,16 +31,23 @@ class AppProcess:
         self.port = free_port()
         self.log = tmp / f"{name}.log"
         base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
-        base.update(DATABASE_URL=db_url, SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET,
-                    SLACK_API_URL=slack.url, SIGNALLOOP_PORT=str(self.port), **env)
+        base.update(
+            DATABASE_URL=db_url,
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=slack.url,
+            SIGNALLOOP_PORT=str(self.port),
+            **env,
+        )
         self.env = base
         self.proc: subprocess.Popen | None = None
         self.driver = SlackDriver(f"http://127.0.0.1:{self.port}", slack.url.removesuffix("api/"))
 
     def start(self) -> AppProcess:
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=self.env,
-                                         stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -74,6 +81,17 @@ class AppProcess:
 
 
 def events(n: int) -> list[tuple[str, dict]]:
-    return [(f"EvKill{i:05d}", {"type": "message", "channel": "C1", "user": "U2", "channel_type": "channel",
-                                "text": f"Kill test message {i}: the export failed", "ts": f"{1763500000 + i}.000100"})
-            for i in range(n)]
+    return [
+        (
+            f"EvKill{i:05d}",
+            {
+                "type": "message",
+                "channel": "C1",
+                "user": "U2",
+                "channel_type": "channel",
+                "text": f"Kill test message {i}: the export failed",
+                "ts": f"{1763500000 + i}.000100",
+            },
+        )
+        for i in range(n)
+    ]

@@ -37,8 +37,7 @@ def test_linked_channel_message_is_a_signal_with_name_and_permalink(running: Run
 
 def test_thread_reply_kept_with_its_thread_and_bots_joins_ignored(running: Running) -> None:
     setup_acme(running)
-    running.driver.message("C1", "Reply in thread: still broken", ts="1763460002.000200",
-                           thread_ts="1763460001.000100")
+    running.driver.message("C1", "Reply in thread: still broken", ts="1763460002.000200", thread_ts="1763460001.000100")
     assert running.deps.directory.drain()
     running.driver.message("C1", "I am a bot", bot_id="B9", subtype="bot_message")
     running.driver.message("C1", "<@U3> has joined the channel", subtype="channel_join")
@@ -77,10 +76,22 @@ def test_ampersands_as_slack_sends_them_are_stored_as_typed(running: Running) ->
 
 def test_capture_reaction_records_message_anywhere(running: Running) -> None:
     setup_acme(running)
-    running.slack.state.messages["C3"] = [{"type": "message", "ts": "1763460006.000100", "user": "U2",
-                                          "text": "Tallwood says the reminders went out twice"}]
-    resp = running.driver.event({"type": "reaction_added", "user": "U1", "reaction": "memo",
-                                 "item": {"type": "message", "channel": "C3", "ts": "1763460006.000100"}})
+    running.slack.state.messages["C3"] = [
+        {
+            "type": "message",
+            "ts": "1763460006.000100",
+            "user": "U2",
+            "text": "Tallwood says the reminders went out twice",
+        }
+    ]
+    resp = running.driver.event(
+        {
+            "type": "reaction_added",
+            "user": "U1",
+            "reaction": "memo",
+            "item": {"type": "message", "channel": "C3", "ts": "1763460006.000100"},
+        }
+    )
     assert resp.status == 200
     [sig] = signals(running.sf)
     assert sig.capture_path == "reaction" and sig.recorded_by == "U1" and sig.channel_id == "C3"
@@ -90,22 +101,42 @@ def test_capture_reaction_records_message_anywhere(running: Running) -> None:
 
 def test_capture_reaction_without_customer_asks_with_a_select(running: Running) -> None:
     setup_acme(running)
-    running.slack.state.messages["C3"] = [{"type": "message", "ts": "1763460007.000100", "user": "U2",
-                                          "text": "They want a Gantt view"}]
-    running.driver.event({"type": "reaction_added", "user": "U1", "reaction": "memo",
-                          "item": {"type": "message", "channel": "C3", "ts": "1763460007.000100"}})
+    running.slack.state.messages["C3"] = [
+        {"type": "message", "ts": "1763460007.000100", "user": "U2", "text": "They want a Gantt view"}
+    ]
+    running.driver.event(
+        {
+            "type": "reaction_added",
+            "user": "U1",
+            "reaction": "memo",
+            "item": {"type": "message", "channel": "C3", "ts": "1763460007.000100"},
+        }
+    )
     assert count(running.sf, Signal) == 0
     [eph] = running.slack.calls("chat.postEphemeral")
     assert eph.args["user"] == "U1"
     picker = eph.args["blocks"][1]
     assert picker["elements"][0]["action_id"] == "capture_pick_customer"
     acme = next(o for o in picker["elements"][0]["options"] if o["text"]["text"] == "Acme Health")
-    resp = running.driver.interact({
-        "type": "block_actions", "user": {"id": "U1"}, "trigger_id": "t1",
-        "response_url": running.driver.response_base + "response/picker",
-        "container": {"type": "message", "is_ephemeral": True}, "channel": {"id": "C3"},
-        "actions": [{"type": "static_select", "action_id": "capture_pick_customer",
-                     "block_id": picker["block_id"], "selected_option": acme, "action_ts": str(time.time())}]})
+    resp = running.driver.interact(
+        {
+            "type": "block_actions",
+            "user": {"id": "U1"},
+            "trigger_id": "t1",
+            "response_url": running.driver.response_base + "response/picker",
+            "container": {"type": "message", "is_ephemeral": True},
+            "channel": {"id": "C3"},
+            "actions": [
+                {
+                    "type": "static_select",
+                    "action_id": "capture_pick_customer",
+                    "block_id": picker["block_id"],
+                    "selected_option": acme,
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+    )
     assert resp.status == 200
     [sig] = signals(running.sf)
     assert sig.capture_path == "reaction" and sig.text == "They want a Gantt view"
@@ -114,19 +145,37 @@ def test_capture_reaction_without_customer_asks_with_a_select(running: Running) 
 
 def test_other_reactions_do_nothing(running: Running) -> None:
     setup_acme(running)
-    running.driver.event({"type": "reaction_added", "user": "U1", "reaction": "thumbsup",
-                          "item": {"type": "message", "channel": "C1", "ts": "1763460001.000100"}})
+    running.driver.event(
+        {
+            "type": "reaction_added",
+            "user": "U1",
+            "reaction": "thumbsup",
+            "item": {"type": "message", "channel": "C1", "ts": "1763460001.000100"},
+        }
+    )
     assert count(running.sf, Signal) == 0
 
 
 def test_message_shortcut_opens_modal_and_records(running: Running) -> None:
     setup_acme(running)
-    msg = {"type": "message", "ts": "1763460008.000100", "user": "U2",
-           "text": "Acme Health: the dashboard is great but slow"}
+    msg = {
+        "type": "message",
+        "ts": "1763460008.000100",
+        "user": "U2",
+        "text": "Acme Health: the dashboard is great but slow",
+    }
     running.slack.state.messages["C3"] = [msg]
-    resp = running.driver.interact({"type": "message_action", "callback_id": "record_signal",
-                                    "trigger_id": "trig-sc", "user": {"id": "U1"}, "channel": {"id": "C3"},
-                                    "message": msg, "response_url": running.driver.response_base + "response/sc"})
+    resp = running.driver.interact(
+        {
+            "type": "message_action",
+            "callback_id": "record_signal",
+            "trigger_id": "trig-sc",
+            "user": {"id": "U1"},
+            "channel": {"id": "C3"},
+            "message": msg,
+            "response_url": running.driver.response_base + "response/sc",
+        }
+    )
     assert resp.status == 200
     [opened] = running.slack.calls("views.open")
     view = opened.args["view"]
@@ -134,16 +183,30 @@ def test_message_shortcut_opens_modal_and_records(running: Running) -> None:
     assert cust_block["element"]["initial_option"]["text"]["text"] == "Acme Health"
     ms_block = next(b for b in view["blocks"] if b.get("block_id") == "milestone")
     first_ms = ms_block["element"]["options"][0]
-    state = {"values": {
-        "customer": {"customer": {"type": "static_select",
-                                  "selected_option": cust_block["element"]["initial_option"]}},
-        "milestone": {"milestone": {"type": "static_select", "selected_option": first_ms}},
-        "kind": {"kind": {"type": "static_select", "selected_option": {"value": "problem"}}},
-        "note": {"note": {"type": "plain_text_input", "value": "Said on the QBR call"}}}}
-    resp = running.driver.interact({"type": "view_submission", "user": {"id": "U1"},
-                                    "view": {"id": "V1", "type": "modal", "callback_id": "capture_modal",
-                                             "state": state, "private_metadata": view["private_metadata"],
-                                             "blocks": view["blocks"]}})
+    state = {
+        "values": {
+            "customer": {
+                "customer": {"type": "static_select", "selected_option": cust_block["element"]["initial_option"]}
+            },
+            "milestone": {"milestone": {"type": "static_select", "selected_option": first_ms}},
+            "kind": {"kind": {"type": "static_select", "selected_option": {"value": "problem"}}},
+            "note": {"note": {"type": "plain_text_input", "value": "Said on the QBR call"}},
+        }
+    }
+    resp = running.driver.interact(
+        {
+            "type": "view_submission",
+            "user": {"id": "U1"},
+            "view": {
+                "id": "V1",
+                "type": "modal",
+                "callback_id": "capture_modal",
+                "state": state,
+                "private_metadata": view["private_metadata"],
+                "blocks": view["blocks"],
+            },
+        }
+    )
     assert resp.status == 200
     [sig] = signals(running.sf)
     assert (sig.capture_path, sig.kind, sig.note) == ("shortcut", "problem", "Said on the QBR call")
@@ -152,10 +215,19 @@ def test_message_shortcut_opens_modal_and_records(running: Running) -> None:
 
 def test_shortcut_modal_without_customer_is_rejected_inline(running: Running) -> None:
     setup_acme(running)
-    resp = running.driver.interact({"type": "view_submission", "user": {"id": "U1"},
-                                    "view": {"id": "V1", "type": "modal", "callback_id": "capture_modal",
-                                             "state": {"values": {}},
-                                             "private_metadata": json.dumps({"c": "C3", "ts": "1.1"})}})
+    resp = running.driver.interact(
+        {
+            "type": "view_submission",
+            "user": {"id": "U1"},
+            "view": {
+                "id": "V1",
+                "type": "modal",
+                "callback_id": "capture_modal",
+                "state": {"values": {}},
+                "private_metadata": json.dumps({"c": "C3", "ts": "1.1"}),
+            },
+        }
+    )
     assert resp.status == 200
     assert resp.json()["response_action"] == "errors" and "customer" in resp.json()["errors"]
     assert count(running.sf, Signal) == 0
@@ -179,24 +251,49 @@ def test_signal_command_records_and_unknown_customer_suggests(running: Running) 
 def test_edit_updates_text_and_delete_erases(running: Running) -> None:
     setup_acme(running)
     running.driver.message("C1", "Exports are slow", ts="1763460010.000100")
-    running.driver.event({"type": "message", "subtype": "message_changed", "channel": "C1",
-                          "message": {"type": "message", "user": "U2", "text": "Exports are slow and failing",
-                                      "ts": "1763460010.000100", "edited": {"user": "U2", "ts": "1763460100.000000"}},
-                          "previous_message": {"ts": "1763460010.000100"}, "ts": "1763460100.000001"})
+    running.driver.event(
+        {
+            "type": "message",
+            "subtype": "message_changed",
+            "channel": "C1",
+            "message": {
+                "type": "message",
+                "user": "U2",
+                "text": "Exports are slow and failing",
+                "ts": "1763460010.000100",
+                "edited": {"user": "U2", "ts": "1763460100.000000"},
+            },
+            "previous_message": {"ts": "1763460010.000100"},
+            "ts": "1763460100.000001",
+        }
+    )
     [sig] = signals(running.sf)
     assert sig.text == "Exports are slow and failing" and sig.edited_at is not None
     assert sig.edited_at.timestamp() == 1763460100
-    running.driver.event({"type": "message", "subtype": "message_deleted", "channel": "C1",
-                          "deleted_ts": "1763460010.000100", "previous_message": {"ts": "1763460010.000100"},
-                          "ts": "1763460200.000001"})
+    running.driver.event(
+        {
+            "type": "message",
+            "subtype": "message_deleted",
+            "channel": "C1",
+            "deleted_ts": "1763460010.000100",
+            "previous_message": {"ts": "1763460010.000100"},
+            "ts": "1763460200.000001",
+        }
+    )
     [sig] = signals(running.sf)
     assert sig.deleted_at is not None and sig.text == ""
 
 
 def test_forged_or_stale_signature_is_401_and_writes_nothing(running: Running) -> None:
     setup_acme(running)
-    body = json.dumps({"type": "event_callback", "team_id": "T0TEAM", "event_id": "Evx",
-                       "event": {"type": "message", "channel": "C1", "user": "U2", "text": "hi", "ts": "1.2"}})
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T0TEAM",
+            "event_id": "Evx",
+            "event": {"type": "message", "channel": "C1", "user": "U2", "text": "hi", "ts": "1.2"},
+        }
+    )
     assert running.driver.post(body, "application/json", signature="v0=deadbeef").status == 401
     stale = int(time.time()) - 6 * 60
     assert running.driver.post(body, "application/json", timestamp=stale).status == 401
@@ -211,8 +308,14 @@ def test_retries_and_duplicates_never_create_a_second_signal(running: Running) -
     sent = []
     for i in range(200):
         ts = f"{1763470000 + i}.000100"
-        ev = {"type": "message", "channel": "C1", "user": "U2", "text": f"Customer note {i}: export failing",
-              "ts": ts, "channel_type": "channel"}
+        ev = {
+            "type": "message",
+            "channel": "C1",
+            "user": "U2",
+            "text": f"Customer note {i}: export failing",
+            "ts": ts,
+            "channel_type": "channel",
+        }
         eid = f"EvDup{i:05d}"
         assert running.driver.event(ev, event_id=eid).status == 200
         sent.append((ev, eid))
@@ -239,10 +342,27 @@ def test_group_commit_isolates_a_bad_request_and_ignores_duplicates(engine, sf) 
         cid = repo.add_customer(s, "T1", "Acme", "acme", None, now).id
 
     def row(ts: str, customer_id: int) -> dict:
-        return dict(team_id="T1", channel_id="C1", message_ts=ts, thread_ts=None, user_id="U1", author_name="Priya",
-                    text=f"message {ts}", note=None, permalink=None, customer_id=customer_id, milestone_id=None,
-                    capture_path="channel", kind="problem", sentiment=-0.5, is_private=False, event_id=None,
-                    recorded_by=None, posted_at=now, recorded_at=now)
+        return dict(
+            team_id="T1",
+            channel_id="C1",
+            message_ts=ts,
+            thread_ts=None,
+            user_id="U1",
+            author_name="Priya",
+            text=f"message {ts}",
+            note=None,
+            permalink=None,
+            customer_id=customer_id,
+            milestone_id=None,
+            capture_path="channel",
+            kind="problem",
+            sentiment=-0.5,
+            is_private=False,
+            event_id=None,
+            recorded_by=None,
+            posted_at=now,
+            recorded_at=now,
+        )
 
     writer = SignalWriter(engine)
     try:

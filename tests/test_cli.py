@@ -21,26 +21,36 @@ from tests.helpers import count, signals
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: int = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 60
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
     base.pop("DATABASE_URL", None)
     base.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=base,
-                          cwd=cwd or ROOT, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        env=base,
+        cwd=cwd or ROOT,
+        timeout=timeout,
+    )
 
 
-@pytest.mark.parametrize("env,needle", [
-    ({"SIGNALLOOP_PORT": "abc"}, "SIGNALLOOP_PORT must be a whole number"),
-    ({"SIGNALLOOP_PORT": "70000"}, "SIGNALLOOP_PORT must be a TCP port"),
-    ({"SLACK_BOT_TOKEN": "not-a-token"}, "SLACK_BOT_TOKEN must be a bot token starting with xoxb-"),
-    ({"SLACK_APP_TOKEN": "xoxb-wrong"}, "SLACK_APP_TOKEN must be an app-level token"),
-    ({"DATABASE_URL": "nonsense"}, "DATABASE_URL must be a SQLAlchemy URL"),
-    ({"SLACK_API_URL": "ftp://x"}, "SLACK_API_URL must be an http(s) URL"),
-    ({"SIGNALLOOP_CAPTURE_EMOJI": "two words"}, "SIGNALLOOP_CAPTURE_EMOJI must be a Slack emoji"),
-    ({}, "SLACK_BOT_TOKEN is not set"),
-    ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET is not set"),
-])
+@pytest.mark.parametrize(
+    "env,needle",
+    [
+        ({"SIGNALLOOP_PORT": "abc"}, "SIGNALLOOP_PORT must be a whole number"),
+        ({"SIGNALLOOP_PORT": "70000"}, "SIGNALLOOP_PORT must be a TCP port"),
+        ({"SLACK_BOT_TOKEN": "not-a-token"}, "SLACK_BOT_TOKEN must be a bot token starting with xoxb-"),
+        ({"SLACK_APP_TOKEN": "xoxb-wrong"}, "SLACK_APP_TOKEN must be an app-level token"),
+        ({"DATABASE_URL": "nonsense"}, "DATABASE_URL must be a SQLAlchemy URL"),
+        ({"SLACK_API_URL": "ftp://x"}, "SLACK_API_URL must be an http(s) URL"),
+        ({"SIGNALLOOP_CAPTURE_EMOJI": "two words"}, "SIGNALLOOP_CAPTURE_EMOJI must be a Slack emoji"),
+        ({}, "SLACK_BOT_TOKEN is not set"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET is not set"),
+    ],
+)
 def test_bad_configuration_is_one_line_and_exit_2(env: dict[str, str], needle: str, tmp_path: Path) -> None:
     res = run_cli("run", env=env, cwd=tmp_path)
     assert res.returncode == 2, res.stderr
@@ -63,7 +73,13 @@ def test_manifest_lists_what_the_app_uses() -> None:
     assert cmds["/loop"]["url"] == "https://signalloop.example.com/slack/events"
     assert m["features"]["shortcuts"][0]["callback_id"] == "record_signal"
     assert set(m["settings"]["event_subscriptions"]["bot_events"]) == {
-        "message.channels", "message.groups", "reaction_added", "app_home_opened", "app_uninstalled", "tokens_revoked"}
+        "message.channels",
+        "message.groups",
+        "reaction_added",
+        "app_home_opened",
+        "app_uninstalled",
+        "tokens_revoked",
+    }
     assert "reactions:read" in m["oauth_config"]["scopes"]["bot"]
     assert m["settings"]["socket_mode_enabled"] is False
     sock = json.loads(run_cli("manifest", "--socket-mode").stdout)
@@ -74,21 +90,46 @@ def test_manifest_lists_what_the_app_uses() -> None:
 def make_export(path: Path) -> Path:
     z = path / "export.zip"
     with zipfile.ZipFile(z, "w") as f:
-        f.writestr("channels.json", json.dumps([{"id": "C1", "name": "cs-acme"}, {"id": "C2", "name": "feedback"},
-                                                {"id": "C3", "name": "general"}]))
-        f.writestr("users.json", json.dumps([{"id": "U2", "name": "marco",
-                                              "profile": {"display_name": "Marco"}}]))
-        f.writestr("cs-acme/2026-11-16.json", json.dumps([
-            {"type": "message", "user": "U2", "text": "Exports fail on Mondays", "ts": "1763290000.000100"},
-            {"type": "message", "subtype": "channel_join", "user": "U2", "text": "joined", "ts": "1763290001.0"},
-            {"type": "message", "bot_id": "B1", "text": "bot says hi", "ts": "1763290002.000100"}]))
-        f.writestr("cs-acme/2026-11-17.json", json.dumps([
-            {"type": "message", "user": "U2", "text": "Love the new report", "ts": "1763380000.000100"}]))
-        f.writestr("feedback/2026-11-17.json", json.dumps([
-            {"type": "message", "user": "U2", "text": "Acme asked for SSO", "ts": "1763380001.000100"},
-            {"type": "message", "user": "U2", "text": "nobody named here", "ts": "1763380002.000100"}]))
-        f.writestr("general/2026-11-17.json", json.dumps([
-            {"type": "message", "user": "U2", "text": "Acme is great", "ts": "1763380003.000100"}]))
+        f.writestr(
+            "channels.json",
+            json.dumps(
+                [{"id": "C1", "name": "cs-acme"}, {"id": "C2", "name": "feedback"}, {"id": "C3", "name": "general"}]
+            ),
+        )
+        f.writestr("users.json", json.dumps([{"id": "U2", "name": "marco", "profile": {"display_name": "Marco"}}]))
+        f.writestr(
+            "cs-acme/2026-11-16.json",
+            json.dumps(
+                [
+                    {"type": "message", "user": "U2", "text": "Exports fail on Mondays", "ts": "1763290000.000100"},
+                    {
+                        "type": "message",
+                        "subtype": "channel_join",
+                        "user": "U2",
+                        "text": "joined",
+                        "ts": "1763290001.0",
+                    },
+                    {"type": "message", "bot_id": "B1", "text": "bot says hi", "ts": "1763290002.000100"},
+                ]
+            ),
+        )
+        f.writestr(
+            "cs-acme/2026-11-17.json",
+            json.dumps([{"type": "message", "user": "U2", "text": "Love the new report", "ts": "1763380000.000100"}]),
+        )
+        f.writestr(
+            "feedback/2026-11-17.json",
+            json.dumps(
+                [
+                    {"type": "message", "user": "U2", "text": "Acme asked for SSO", "ts": "1763380001.000100"},
+                    {"type": "message", "user": "U2", "text": "nobody named here", "ts": "1763380002.000100"},
+                ]
+            ),
+        )
+        f.writestr(
+            "general/2026-11-17.json",
+            json.dumps([{"type": "message", "user": "U2", "text": "Acme is great", "ts": "1763380003.000100"}]),
+        )
     return z
 
 

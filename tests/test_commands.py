@@ -45,8 +45,9 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize("command,text,expected", MALFORMED)
-def test_malformed_commands_get_usage_and_write_nothing(running: Running, command: str, text: str,
-                                                        expected: str) -> None:
+def test_malformed_commands_get_usage_and_write_nothing(
+    running: Running, command: str, text: str, expected: str
+) -> None:
     running.driver.command("/loop", "customer add Acme segment smb", channel="C3")
     before = snapshot(running.sf)
     resp = running.driver.command(command, text, channel="C3")
@@ -65,8 +66,11 @@ def test_customer_add_with_spaces_alias_outcome_and_link(running: Running) -> No
     assert "4 milestones" in ephemeral_text(r)
     r = running.driver.command("/loop", "customer alias tallwood dental group TDG")
     assert "TDG" in ephemeral_text(r)
-    r = running.driver.command("/loop", "customer outcome TDG fill cancelled chair time the same day | "
-                                        "without front-desk staff phoning the waiting list")
+    r = running.driver.command(
+        "/loop",
+        "customer outcome TDG fill cancelled chair time the same day | "
+        "without front-desk staff phoning the waiting list",
+    )
     assert "Desired outcome" in ephemeral_text(r)
     r = running.driver.command("/loop", "link tdg", channel="C1")
     assert r.json()["response_type"] == "in_channel"
@@ -85,9 +89,21 @@ def test_customer_add_with_spaces_alias_outcome_and_link(running: Running) -> No
 
 def test_help_lists_every_command(running: Running) -> None:
     text = ephemeral_text(running.driver.command("/loop", "help"))
-    for part in ("/loop customer add", "/loop customer alias", "/loop customer outcome", "/loop link",
-                 "/loop watch", "/loop unlink", "/loop digest schedule", "/loop digest now", "/loop digest off",
-                 "/loop learnings", "/loop decisions", "/signal", ":memo:"):
+    for part in (
+        "/loop customer add",
+        "/loop customer alias",
+        "/loop customer outcome",
+        "/loop link",
+        "/loop watch",
+        "/loop unlink",
+        "/loop digest schedule",
+        "/loop digest now",
+        "/loop digest off",
+        "/loop learnings",
+        "/loop decisions",
+        "/signal",
+        ":memo:",
+    ):
         assert part in text, part
 
 

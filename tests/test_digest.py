@@ -84,8 +84,9 @@ def scenario(r: Running) -> None:
     d.message("C1", "The new booking page cut our no-shows noticeably", ts=ts(19, 11), user="U4")
     d.message("C1", "Hygienist preference again from the Elm Street desk", ts=ts(19, 12), user="U4")
     d.message("C2", "Tallwood asked whether exports can include hygienist preference", ts=ts(19, 13), user="U3")
-    d.message("G1", "Confidential: Tallwood budget is frozen <!channel>", ts=ts(19, 14), user="U1",
-              channel_type="group")
+    d.message(
+        "G1", "Confidential: Tallwood budget is frozen <!channel>", ts=ts(19, 14), user="U1", channel_type="group"
+    )
     d.command("/signal", "Tallwood #2 the waiting list offers went out to the wrong patients", channel="C3")
     r.clock.now = at(20, 15)
     r.slack.reset()
@@ -146,10 +147,16 @@ def test_quiet_and_collecting_without_acting(running: Running) -> None:
 
 
 quote_st = st.builds(
-    Quote, signal_id=st.integers(1, 10**6), kind=st.sampled_from(["churn-risk", "problem", "request", "praise"]),
-    text=st.text(min_size=1, max_size=600), author=st.one_of(st.none(), st.text(max_size=40)),
-    at=st.just(at(18)), permalink=st.just("https://x.slack.com/archives/C1/p1"), milestone=st.none(),
-    sentiment=st.just(0.0))
+    Quote,
+    signal_id=st.integers(1, 10**6),
+    kind=st.sampled_from(["churn-risk", "problem", "request", "praise"]),
+    text=st.text(min_size=1, max_size=600),
+    author=st.one_of(st.none(), st.text(max_size=40)),
+    at=st.just(at(18)),
+    permalink=st.just("https://x.slack.com/archives/C1/p1"),
+    milestone=st.none(),
+    sentiment=st.just(0.0),
+)
 
 
 @st.composite
@@ -158,8 +165,9 @@ def big_digest(draw: st.DrawFn) -> Digest:
     n = draw(st.integers(0, 60))
     for i in range(n):
         quotes = draw(st.lists(quote_st, max_size=30))
-        sec = CustomerSection(i, draw(st.text(min_size=1, max_size=80)), "smb",
-                              draw(st.text(max_size=900)), None, 1, 4, 2)
+        sec = CustomerSection(
+            i, draw(st.text(min_size=1, max_size=80)), "smb", draw(st.text(max_size=900)), None, 1, 4, 2
+        )
         sec.quotes = quotes
         sec.kinds = {"problem": len(quotes)}
         sec.gap = [GapTheme(draw(st.text(min_size=1, max_size=60)), 2, 3, 5)]
@@ -241,8 +249,12 @@ def test_digest_now_that_fails_tells_the_requester_and_can_be_retried(running: R
 def test_two_runners_racing_post_one_digest(running: Running, db_url: str) -> None:
     scenario(running)
     running.driver.command("/loop", "digest schedule friday 15:00 UTC", channel="C1")
-    other = DigestRunner(make_settings(db_url, running.slack), running.sf, running.clock,
-                         client_for=lambda t: running.deps.digest_runner.client_for(t))
+    other = DigestRunner(
+        make_settings(db_url, running.slack),
+        running.sf,
+        running.clock,
+        client_for=lambda t: running.deps.digest_runner.client_for(t),
+    )
     results = []
     barrier = threading.Barrier(2)
 
@@ -256,8 +268,9 @@ def test_two_runners_racing_post_one_digest(running: Running, db_url: str) -> No
     for t in ts_:
         t.join()
     statuses = sorted(r.status for r in results)
-    firsts = [c for c in running.slack.calls("chat.postMessage") if c.args["channel"] == "C1"
-              and not c.args.get("thread_ts")]
+    firsts = [
+        c for c in running.slack.calls("chat.postMessage") if c.args["channel"] == "C1" and not c.args.get("thread_ts")
+    ]
     figure(f"runners 2, digests claimed {statuses.count('posted')}, posted {len(firsts)}")
     assert statuses == ["already", "posted"] and len(firsts) == 1
 
@@ -323,17 +336,20 @@ def test_jobs_are_rebuilt_from_the_schedule_table_after_a_restart(running: Runni
     assert "apscheduler_jobs" not in tables  # no table outside the migrations
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("digest schedule", "Say which day and time"),
-    ("digest schedule someday 15:00", "is not a weekday"),
-    ("digest schedule friday 25:00", "is not a time"),
-    ("digest schedule friday 3pm", "is not a time"),
-    ("digest schedule friday 15:00 Mars/Olympus", "is not an IANA time zone"),
-    ("digest off", "No weekly digest is scheduled"),
-    ("digest sometimes", "Usage: `/loop digest schedule"),
-    ("digest llm maybe", "Usage: `/loop digest llm on|off`"),
-    ("learnings Nobody", "No customer named"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("digest schedule", "Say which day and time"),
+        ("digest schedule someday 15:00", "is not a weekday"),
+        ("digest schedule friday 25:00", "is not a time"),
+        ("digest schedule friday 3pm", "is not a time"),
+        ("digest schedule friday 15:00 Mars/Olympus", "is not an IANA time zone"),
+        ("digest off", "No weekly digest is scheduled"),
+        ("digest sometimes", "Usage: `/loop digest schedule"),
+        ("digest llm maybe", "Usage: `/loop digest llm on|off`"),
+        ("learnings Nobody", "No customer named"),
+    ],
+)
 def test_bad_digest_commands(running: Running, text: str, expected: str) -> None:
     r = running.driver.command("/loop", text, channel="C4")
     assert expected in r.json()["text"]
@@ -351,42 +367,84 @@ def test_thread_replies_and_modal_become_learnings_and_decisions_are_reviewed(ru
     scenario(running)
     digest_ts = post_digest(running)
     d = running.driver
-    d.message("C1", "Double texts hurt trust more than a missing WhatsApp", user="U1", ts=ts(20, 16),
-              thread_ts=digest_ts)
-    d.message("C1", "Double texts hurt trust more than a missing WhatsApp", user="U1", ts=ts(20, 16),
-              thread_ts=digest_ts)  # a duplicate delivery
+    d.message(
+        "C1", "Double texts hurt trust more than a missing WhatsApp", user="U1", ts=ts(20, 16), thread_ts=digest_ts
+    )
+    d.message(
+        "C1", "Double texts hurt trust more than a missing WhatsApp", user="U1", ts=ts(20, 16), thread_ts=digest_ts
+    )  # a duplicate delivery
     with running.sf() as s:
         [row] = s.scalars(select(Learning)).all()
         assert row.text.startswith("Double texts") and row.author_id == "U1" and row.decision is None
     offer = running.slack.calls("chat.postEphemeral")[-1]
     assert offer.args["user"] == "U1" and offer.args["blocks"][0]["accessory"]["action_id"] == "name_decision"
     # the offer opens the modal prefilled; the submission names the decision
-    d.interact({"type": "block_actions", "user": {"id": "U1"}, "trigger_id": "t2", "channel": {"id": "C1"},
-                "container": {"type": "message", "channel_id": "C1"},
-                "actions": [{"type": "button", "action_id": "name_decision", "value": str(row.id),
-                             "block_id": "b", "action_ts": "1"}]})
+    d.interact(
+        {
+            "type": "block_actions",
+            "user": {"id": "U1"},
+            "trigger_id": "t2",
+            "channel": {"id": "C1"},
+            "container": {"type": "message", "channel_id": "C1"},
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": "name_decision",
+                    "value": str(row.id),
+                    "block_id": "b",
+                    "action_ts": "1",
+                }
+            ],
+        }
+    )
     modal = running.slack.calls("views.open")[-1].args["view"]
     assert modal["callback_id"] == "learning_modal"
     learning_block = next(b for b in modal["blocks"] if b["block_id"] == "learning")
     assert learning_block["element"]["initial_value"].startswith("Double texts")
     with running.sf() as s:
-        tall = s.scalar(select(Milestone).join(Customer).where(Milestone.position == 2,
-                                                               Customer.name == "Tallwood Dental Group"))
-    state = {"values": {
-        "learning": {"learning": {"type": "plain_text_input", "value": "Double texts hurt trust"}},
-        "decision": {"decision": {"type": "plain_text_input", "value": "Ship the SMS fix before WhatsApp"}},
-        "milestones": {"milestones": {"type": "multi_static_select", "selected_options": [{"value": str(tall.id)}]}},
-        "owner": {"owner": {"type": "users_select", "selected_user": "U1"}},
-        "review": {"review": {"type": "datepicker", "selected_date": "2026-11-27"}}}}
-    resp = d.interact({"type": "view_submission", "user": {"id": "U1"}, "view": {
-        "id": "V9", "type": "modal", "callback_id": "learning_modal", "state": state,
-        "private_metadata": modal["private_metadata"]}})
+        tall = s.scalar(
+            select(Milestone).join(Customer).where(Milestone.position == 2, Customer.name == "Tallwood Dental Group")
+        )
+    state = {
+        "values": {
+            "learning": {"learning": {"type": "plain_text_input", "value": "Double texts hurt trust"}},
+            "decision": {"decision": {"type": "plain_text_input", "value": "Ship the SMS fix before WhatsApp"}},
+            "milestones": {
+                "milestones": {"type": "multi_static_select", "selected_options": [{"value": str(tall.id)}]}
+            },
+            "owner": {"owner": {"type": "users_select", "selected_user": "U1"}},
+            "review": {"review": {"type": "datepicker", "selected_date": "2026-11-27"}},
+        }
+    }
+    resp = d.interact(
+        {
+            "type": "view_submission",
+            "user": {"id": "U1"},
+            "view": {
+                "id": "V9",
+                "type": "modal",
+                "callback_id": "learning_modal",
+                "state": state,
+                "private_metadata": modal["private_metadata"],
+            },
+        }
+    )
     assert resp.status == 200
     # a modal from the "Add a learning" button with an empty learning is refused inline
     bad = dict(state, values=dict(state["values"], learning={"learning": {"type": "plain_text_input", "value": " "}}))
-    resp = d.interact({"type": "view_submission", "user": {"id": "U2"}, "view": {
-        "id": "V10", "type": "modal", "callback_id": "learning_modal", "state": bad,
-        "private_metadata": json.dumps({"run": 1, "channel": "C1"})}})
+    resp = d.interact(
+        {
+            "type": "view_submission",
+            "user": {"id": "U2"},
+            "view": {
+                "id": "V10",
+                "type": "modal",
+                "callback_id": "learning_modal",
+                "state": bad,
+                "private_metadata": json.dumps({"run": 1, "channel": "C1"}),
+            },
+        }
+    )
     assert resp.json()["response_action"] == "errors" and "learning" in resp.json()["errors"]
     assert count(running.sf, Learning) == 1
     assert "Ship the SMS fix" in d.command("/loop", "decisions").json()["text"]
@@ -394,21 +452,39 @@ def test_thread_replies_and_modal_become_learnings_and_decisions_are_reviewed(ru
     # next week: the digest opens with the decision, and its buttons record the outcome
     running.clock.now = at(27, 15)
     res = running.deps.digest_runner.run_scheduled(TEAM, "C1")
-    week48 = [c for c in running.slack.calls("chat.postMessage") if c.args.get("channel") == "C1"
-              and not c.args.get("thread_ts")][-1]
+    week48 = [
+        c
+        for c in running.slack.calls("chat.postMessage")
+        if c.args.get("channel") == "C1" and not c.args.get("thread_ts")
+    ][-1]
     review = next(b for b in week48.args["blocks"] if b.get("block_id", "").startswith("review:"))
     assert "Last week's decisions" in all_text([("", week48.args["blocks"])])
-    d.interact({"type": "block_actions", "user": {"id": "U2"}, "trigger_id": "t3", "channel": {"id": "C1"},
-                "container": {"type": "message", "channel_id": "C1", "message_ts": res.ts},
-                "message": {"ts": res.ts, "text": "digest", "blocks": week48.args["blocks"]},
-                "actions": [{"type": "button", "action_id": "decision_held", "value": review["elements"][0]["value"],
-                             "block_id": review["block_id"], "action_ts": "2"}]})
+    d.interact(
+        {
+            "type": "block_actions",
+            "user": {"id": "U2"},
+            "trigger_id": "t3",
+            "channel": {"id": "C1"},
+            "container": {"type": "message", "channel_id": "C1", "message_ts": res.ts},
+            "message": {"ts": res.ts, "text": "digest", "blocks": week48.args["blocks"]},
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": "decision_held",
+                    "value": review["elements"][0]["value"],
+                    "block_id": review["block_id"],
+                    "action_ts": "2",
+                }
+            ],
+        }
+    )
     with running.sf() as s:
         row = s.scalar(select(Learning))
         assert (row.outcome, row.outcome_by) == ("held", "U2") and row.outcome_at == running.clock.now
     upd = running.slack.calls("chat.update")[-1].args
-    assert upd["ts"] == res.ts and any(b.get("block_id") == review["block_id"].replace("review", "reviewed")
-                                       for b in upd["blocks"])
+    assert upd["ts"] == res.ts and any(
+        b.get("block_id") == review["block_id"].replace("review", "reviewed") for b in upd["blocks"]
+    )
 
 
 def test_exactly_one_reminder_when_no_learning_in_two_days(running: Running) -> None:
@@ -422,8 +498,11 @@ def test_exactly_one_reminder_when_no_learning_in_two_days(running: Running) -> 
     assert runner.send_reminders() == 0
     running.clock.advance(days=3)
     assert runner.send_reminders() == 0
-    reminders = [c for c in running.slack.calls("chat.postMessage") if c.args.get("thread_ts") == digest_ts
-                 and "No learnings yet" in c.args["text"]]
+    reminders = [
+        c
+        for c in running.slack.calls("chat.postMessage")
+        if c.args.get("thread_ts") == digest_ts and "No learnings yet" in c.args["text"]
+    ]
     assert len(reminders) == 1
 
 
@@ -450,22 +529,39 @@ def test_channel_errors_keep_schedule_and_tell_the_team(running: Running) -> Non
 
 
 def test_demo_runs_as_a_subprocess_and_prints_the_question(tmp_path: Path) -> None:
-    res = subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--db", str(tmp_path / "d.db"),
-                          "--chart", str(tmp_path / "c.png")], capture_output=True, text=True, cwd=ROOT,
-                         timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    res = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo", "--db", str(tmp_path / "d.db"), "--chart", str(tmp_path / "c.png")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert res.returncode == 0, res.stderr
     assert "What are we learning, and what decision does it affect?" in res.stdout
     assert "Last week's decisions" in res.stdout and "Ship the SMS reminder fix" in res.stdout
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    again = subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--db", str(tmp_path / "d.db"),
-                            "--chart", str(tmp_path / "c.png")], capture_output=True, text=True, cwd=ROOT,
-                           timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    again = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo", "--db", str(tmp_path / "d.db"), "--chart", str(tmp_path / "c.png")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert again.returncode == 0 and again.stdout.count("Tallwood Dental Group") == res.stdout.count(
-        "Tallwood Dental Group")
+        "Tallwood Dental Group"
+    )
 
 
-@pytest.mark.parametrize("now", [datetime(2026, 11, 23, 1, 13, tzinfo=UTC), datetime(2026, 11, 27, 14, 0, tzinfo=UTC),
-                                 datetime(2026, 11, 29, 23, 59, tzinfo=UTC)])
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 11, 23, 1, 13, tzinfo=UTC),
+        datetime(2026, 11, 27, 14, 0, tzinfo=UTC),
+        datetime(2026, 11, 29, 23, 59, tzinfo=UTC),
+    ],
+)
 def test_demo_week_is_whole_whatever_day_it_runs(tmp_path: Path, now: datetime) -> None:
     """Run on a Monday just after midnight, the demo still shows a full sample week, not an empty one."""
     from bot import demo
@@ -491,8 +587,9 @@ def test_two_schedulers_fire_and_only_the_claim_winner_builds(running: Running) 
     running.clock.now = at(20, 15)
     running.driver.command("/loop", "digest schedule friday 15:00 UTC", channel="C1")
     a, b = make_scheduler(), make_scheduler()
-    runner_b = DigestRunner(running.deps.settings, running.sf, running.clock,
-                            client_for=running.deps.digest_runner.client_for)
+    runner_b = DigestRunner(
+        running.deps.settings, running.sf, running.clock, client_for=running.deps.digest_runner.client_for
+    )
     jobs_a = DigestJobs(a, running.deps.digest_runner)
     jobs_b = DigestJobs(b, runner_b)
     jobs_a.resync()
@@ -506,8 +603,11 @@ def test_two_schedulers_fire_and_only_the_claim_winner_builds(running: Running) 
         b.modify_job(job_id, next_run_time=soon)
 
         def top_posts() -> list:
-            return [c for c in running.slack.calls("chat.postMessage")
-                    if c.args["channel"] == "C1" and not c.args.get("thread_ts")]
+            return [
+                c
+                for c in running.slack.calls("chat.postMessage")
+                if c.args["channel"] == "C1" and not c.args.get("thread_ts")
+            ]
 
         wait_for(top_posts)
         time.sleep(1.0)

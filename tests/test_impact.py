@@ -24,8 +24,10 @@ def setup(r: Running, before: list[str], after: list[str]) -> None:
     d = r.driver
     r.clock.now = ACHIEVED - timedelta(days=30)
     d.command("/loop", "customer add Acme")
-    d.command("/milestone", 'add Acme "Owner runs payroll without manual corrections" '
-                            'impact "Payroll corrections drop to zero"')
+    d.command(
+        "/milestone",
+        'add Acme "Owner runs payroll without manual corrections" impact "Payroll corrections drop to zero"',
+    )
     d.command("/milestone", "start Acme 1")
     for i, text in enumerate(before):
         r.clock.now = ACHIEVED - timedelta(days=12 - i)
@@ -39,14 +41,26 @@ def setup(r: Running, before: list[str], after: list[str]) -> None:
 
 
 CASES = {
-    "felt": (["payroll corrections again this run, manual fixes", "payroll broke, manual corrections needed",
-              "still fixing payroll manually"],
-             ["payroll ran clean, no corrections, great"]),
-    "not yet felt": (["payroll corrections needed again", "manual payroll fixes again"],
-                     ["payroll corrections needed again", "manual payroll fixes again"]),
-    "regressed": (["payroll run fine"],
-                  ["payroll corrections broke everything", "manual payroll fixes failing again",
-                   "payroll wrong again, corrections by hand"]),
+    "felt": (
+        [
+            "payroll corrections again this run, manual fixes",
+            "payroll broke, manual corrections needed",
+            "still fixing payroll manually",
+        ],
+        ["payroll ran clean, no corrections, great"],
+    ),
+    "not yet felt": (
+        ["payroll corrections needed again", "manual payroll fixes again"],
+        ["payroll corrections needed again", "manual payroll fixes again"],
+    ),
+    "regressed": (
+        ["payroll run fine"],
+        [
+            "payroll corrections broke everything",
+            "manual payroll fixes failing again",
+            "payroll wrong again, corrections by hand",
+        ],
+    ),
     "no evidence": ([], []),
 }
 
@@ -69,8 +83,10 @@ def test_each_verdict_on_a_controlled_clock(running: Running, verdict: str) -> N
         assert f"vs {rv.problems_before} before" in line
     text = all_text(digest_messages(dg, 1))
     assert "*Progress vs impact:* “Owner runs payroll without manual corrections”" in text
-    question = ("What are we learning from “Owner runs payroll without manual corrections” not changing "
-                "Acme's experience, and what decision does it affect?")
+    question = (
+        "What are we learning from “Owner runs payroll without manual corrections” not changing "
+        "Acme's experience, and what decision does it affect?"
+    )
     assert (question in text) == (verdict == "not yet felt")
 
 
@@ -86,33 +102,75 @@ def test_unrelated_signals_do_not_count() -> None:
     from storage.models import Customer, Signal
 
     c = Customer(id=1, team_id="T", name="Acme", name_key="acme", created_at=ACHIEVED)
-    m = Milestone(id=5, team_id="T", customer_id=1, position=1, title="Owner runs payroll without manual corrections",
-                  status="achieved", achieved_at=ACHIEVED, expected_impact="Payroll corrections drop to zero")
+    m = Milestone(
+        id=5,
+        team_id="T",
+        customer_id=1,
+        position=1,
+        title="Owner runs payroll without manual corrections",
+        status="achieved",
+        achieved_at=ACHIEVED,
+        expected_impact="Payroll corrections drop to zero",
+    )
     c.milestones = [m]
-    sig = Signal(id=1, team_id="T", customer_id=1, text="The holiday rota export is broken", kind="problem",
-                 sentiment=-0.5, posted_at=ACHIEVED + timedelta(days=1), deleted_at=None, milestone_id=None,
-                 is_private=False, channel_id="C1")
-    tied = Signal(id=2, team_id="T", customer_id=1, text="Something unrelated", kind="problem", sentiment=-0.5,
-                  posted_at=ACHIEVED + timedelta(days=1), deleted_at=None, milestone_id=5, is_private=False,
-                  channel_id="C1")
+    sig = Signal(
+        id=1,
+        team_id="T",
+        customer_id=1,
+        text="The holiday rota export is broken",
+        kind="problem",
+        sentiment=-0.5,
+        posted_at=ACHIEVED + timedelta(days=1),
+        deleted_at=None,
+        milestone_id=None,
+        is_private=False,
+        channel_id="C1",
+    )
+    tied = Signal(
+        id=2,
+        team_id="T",
+        customer_id=1,
+        text="Something unrelated",
+        kind="problem",
+        sentiment=-0.5,
+        posted_at=ACHIEVED + timedelta(days=1),
+        deleted_at=None,
+        milestone_id=5,
+        is_private=False,
+        channel_id="C1",
+    )
     assert impact.review(c, m, [sig], 14).verdict == "no evidence"
     assert impact.review(c, m, [sig, tied], 14).signals_after == 1
 
 
 FRAMING = [
-    ("Kickoff call held", True), ("Onboarding training complete", True), ("Admin training delivered", True),
-    ("SSO configured", True), ("Mobile app installed on all devices", True), ("Data migrated from Sage", True),
-    ("Welcome pack sent", True), ("Implementation complete", True), ("Integration with Xero set up", True),
-    ("Go-live", True), ("QBR held", True), ("Licences provisioned for all staff", True),
-    ("Workshop with the finance team", True), ("Accounts created", True), ("Phase 1 delivered", True),
-    ("First payroll run without manual fixes", False), ("Depot managers approve shifts without emailing HR", False),
-    ("Payroll corrections drop to zero", False), ("Every clinic books from one shared waiting list", False),
+    ("Kickoff call held", True),
+    ("Onboarding training complete", True),
+    ("Admin training delivered", True),
+    ("SSO configured", True),
+    ("Mobile app installed on all devices", True),
+    ("Data migrated from Sage", True),
+    ("Welcome pack sent", True),
+    ("Implementation complete", True),
+    ("Integration with Xero set up", True),
+    ("Go-live", True),
+    ("QBR held", True),
+    ("Licences provisioned for all staff", True),
+    ("Workshop with the finance team", True),
+    ("Accounts created", True),
+    ("Phase 1 delivered", True),
+    ("First payroll run without manual fixes", False),
+    ("Depot managers approve shifts without emailing HR", False),
+    ("Payroll corrections drop to zero", False),
+    ("Every clinic books from one shared waiting list", False),
     ("Cancelled slots are filled the same day without phone calls", False),
     ("Owner closes the month without the accountant chasing figures", False),
-    ("Staff request leave in the app", False), ("Therapists see their own schedule on mobile", False),
-    ("Finance team can close the books in two days", False), ("Migration done so managers can report without "
-                                                              "spreadsheets", False),
-    ("Support tickets about exports stop", False), ("Front desk no longer phones the waiting list", False),
+    ("Staff request leave in the app", False),
+    ("Therapists see their own schedule on mobile", False),
+    ("Finance team can close the books in two days", False),
+    ("Migration done so managers can report without spreadsheets", False),
+    ("Support tickets about exports stop", False),
+    ("Front desk no longer phones the waiting list", False),
 ]
 
 
@@ -124,7 +182,8 @@ def test_framing_rules(title: str, vendor: bool) -> None:
     assert (advice is not None) is vendor
     if vendor:
         assert "Acme can <do what this enables> without <the pain it removes>" in advice.replace("&lt;", "<").replace(
-            "&gt;", ">")
+            "&gt;", ">"
+        )
 
 
 def test_framing_table_has_both_kinds() -> None:
@@ -146,22 +205,50 @@ def test_add_as_milestone_button_opens_prefilled_modal_that_creates_it(running: 
         from storage.models import Customer
 
         acme = s.scalar(select(Customer))
-    d.interact({"type": "block_actions", "user": {"id": "U1"}, "trigger_id": "tg", "channel": {"id": "C1"},
-                "container": {"type": "message", "channel_id": "C1"},
-                "actions": [{"type": "button", "action_id": "gap_add_milestone", "block_id": "g",
-                             "value": f"{acme.id}|hygienist preferences", "action_ts": "1"}]})
+    d.interact(
+        {
+            "type": "block_actions",
+            "user": {"id": "U1"},
+            "trigger_id": "tg",
+            "channel": {"id": "C1"},
+            "container": {"type": "message", "channel_id": "C1"},
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": "gap_add_milestone",
+                    "block_id": "g",
+                    "value": f"{acme.id}|hygienist preferences",
+                    "action_ts": "1",
+                }
+            ],
+        }
+    )
     view = running.slack.calls("views.open")[-1].args["view"]
     assert view["callback_id"] == "milestone_add_modal"
     title_el = next(b for b in view["blocks"] if b.get("block_id") == "title")["element"]
     assert "hygienist preferences" in title_el["initial_value"]
 
     def submit(title: str):  # noqa: ANN202
-        state = {"values": {"title": {"title": {"type": "plain_text_input", "value": title}},
-                            "due": {"due": {"type": "datepicker", "selected_date": "2026-12-18"}},
-                            "impact": {"impact": {"type": "plain_text_input", "value": "Fewer calls"}}}}
-        return d.interact({"type": "view_submission", "user": {"id": "U1"}, "view": {
-            "id": "V1", "type": "modal", "callback_id": "milestone_add_modal", "state": state,
-            "private_metadata": view["private_metadata"]}})
+        state = {
+            "values": {
+                "title": {"title": {"type": "plain_text_input", "value": title}},
+                "due": {"due": {"type": "datepicker", "selected_date": "2026-12-18"}},
+                "impact": {"impact": {"type": "plain_text_input", "value": "Fewer calls"}},
+            }
+        }
+        return d.interact(
+            {
+                "type": "view_submission",
+                "user": {"id": "U1"},
+                "view": {
+                    "id": "V1",
+                    "type": "modal",
+                    "callback_id": "milestone_add_modal",
+                    "state": state,
+                    "private_metadata": view["private_metadata"],
+                },
+            }
+        )
 
     bad = submit(title_el["initial_value"])  # placeholders left in: refused inline, nothing written
     assert bad.json()["response_action"] == "errors" and count(running.sf, Milestone) == 0
@@ -170,7 +257,10 @@ def test_add_as_milestone_button_opens_prefilled_modal_that_creates_it(running: 
     with running.sf() as s:
         m = s.scalar(select(Milestone))
         assert (m.title, str(m.due_date), m.expected_impact) == (
-            "Patients book their preferred hygienist without calling", "2026-12-18", "Fewer calls")
+            "Patients book their preferred hygienist without calling",
+            "2026-12-18",
+            "Fewer calls",
+        )
         ev = s.scalar(select(MilestoneEvent))
         assert ev.reason == "from the success gap: hygienist preferences"
     assert json.loads(view["private_metadata"])["channel"] == "C1"

@@ -48,11 +48,20 @@ def test_any_command_sequence_leaves_a_consistent_history(actions: list[str]) ->
     assert (m.risk_reason is not None) == (m.status == ms.AT_RISK)
 
 
-@pytest.mark.parametrize("status,action,ok", [
-    (ms.PLANNED, "start", True), (ms.IN_PROGRESS, "start", False), (ms.ACHIEVED, "start", False),
-    (ms.AT_RISK, "start", True), (ms.ACHIEVED, "done", False), (ms.PLANNED, "reopen", False),
-    (ms.ACHIEVED, "reopen", True), (ms.AT_RISK, "risk", False), (ms.ACHIEVED, "risk", False),
-])
+@pytest.mark.parametrize(
+    "status,action,ok",
+    [
+        (ms.PLANNED, "start", True),
+        (ms.IN_PROGRESS, "start", False),
+        (ms.ACHIEVED, "start", False),
+        (ms.AT_RISK, "start", True),
+        (ms.ACHIEVED, "done", False),
+        (ms.PLANNED, "reopen", False),
+        (ms.ACHIEVED, "reopen", True),
+        (ms.AT_RISK, "risk", False),
+        (ms.ACHIEVED, "risk", False),
+    ],
+)
 def test_transitions_that_make_no_sense_are_refused(status: str, action: str, ok: bool) -> None:
     m = bare(status)
     if ok:
@@ -135,8 +144,11 @@ def test_milestone_command_forms_and_block_kit(running: Running) -> None:
     d.command("/loop", "customer add Tallwood Dental Group segment multi-site")
     d.command("/loop", "customer outcome Tallwood Dental Group fill cancelled chair time | without phoning")
     d.command("/loop", "link Tallwood Dental Group", channel="C1")
-    r = d.command("/milestone", 'add Tallwood Dental Group "Hygienists see their own patients on mobile" '
-                                'due 2026-12-04 impact "Fewer calls to the front desk"')
+    r = d.command(
+        "/milestone",
+        'add Tallwood Dental Group "Hygienists see their own patients on mobile" '
+        'due 2026-12-04 impact "Fewer calls to the front desk"',
+    )
     text = blocks_text(r.json()["blocks"])
     assert "Added milestone 5" in text and "due Dec 4" in text and "Fewer calls" in text
     r = d.command("/milestone", "start tallwood dental group 1")
@@ -163,8 +175,12 @@ def test_milestone_command_forms_and_block_kit(running: Running) -> None:
     with running.sf() as s:
         m1 = s.scalar(select(Milestone).where(Milestone.position == 1))
         assert [(e.from_status, e.to_status) for e in m1.history] == [
-            (None, "planned"), ("planned", "in_progress"), ("in_progress", "at_risk"),
-            ("at_risk", "achieved"), ("achieved", "in_progress")]
+            (None, "planned"),
+            ("planned", "in_progress"),
+            ("in_progress", "at_risk"),
+            ("at_risk", "achieved"),
+            ("achieved", "in_progress"),
+        ]
         assert all(e.actor_id == "U1" for e in m1.history)
         m2 = s.scalar(select(Milestone).where(Milestone.position == 2))
         assert m2.owner_id == "U3" and m2.due_date is None
@@ -177,7 +193,7 @@ def test_milestone_command_forms_and_block_kit(running: Running) -> None:
 
 
 MS_BAD = [
-    ('add Acme', "needs a title"),
+    ("add Acme", "needs a title"),
     ('add Acme "Closes books" due 2026-13-01', "is not a real date"),
     ('add Acme "Closes books" due tomorrow', "is not a due date"),
     ('add Acme "Closes books" colour blue', "Unexpected “colour”"),
@@ -211,12 +227,25 @@ def test_buttons_update_in_place_and_achievement_notifies_and_asks(running: Runn
     running.slack.reset()
 
     def press(action: str, m_id: int):  # noqa: ANN202
-        return d.interact({"type": "block_actions", "user": {"id": "U3"}, "trigger_id": "t",
-                           "response_url": d.response_base + "response/btn",
-                           "container": {"type": "message", "is_ephemeral": True},
-                           "channel": {"id": "C3"},
-                           "actions": [{"type": "button", "action_id": action, "block_id": f"ms:{m_id}",
-                                        "value": str(m_id), "action_ts": "1"}]})
+        return d.interact(
+            {
+                "type": "block_actions",
+                "user": {"id": "U3"},
+                "trigger_id": "t",
+                "response_url": d.response_base + "response/btn",
+                "container": {"type": "message", "is_ephemeral": True},
+                "channel": {"id": "C3"},
+                "actions": [
+                    {
+                        "type": "button",
+                        "action_id": action,
+                        "block_id": f"ms:{m_id}",
+                        "value": str(m_id),
+                        "action_ts": "1",
+                    }
+                ],
+            }
+        )
 
     assert press("ms_start", m2.id).status == 200
     replaced = running.slack.calls("response_url")[-1].args

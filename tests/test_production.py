@@ -77,8 +77,9 @@ def test_429_retry_after_is_honoured(running: Running) -> None:
 
 
 @pytest.mark.parametrize("error", ["channel_not_found", "is_archived"])
-def test_channel_errors_are_logged_and_schedule_kept(running: Running, error: str,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_channel_errors_are_logged_and_schedule_kept(
+    running: Running, error: str, caplog: pytest.LogCaptureFixture
+) -> None:
     r = running
     r.driver.command("/loop", "customer add Acme")
     r.driver.command("/loop", "digest schedule friday 15:00 UTC portfolio", channel="C4", user="U2")
@@ -127,21 +128,54 @@ def test_oauth_install_through_fake_oauth_v2_access(start_app) -> None:  # noqa:
 
 def test_events_the_app_does_not_use_are_acknowledged(running) -> None:  # noqa: ANN001
     """Bolt answers 404 to an event no listener takes, and Slack would retry it: every event gets its 200."""
-    for ev in ({"type": "member_joined_channel", "user": "U2", "channel": "C1"},
-               {"type": "reaction_removed", "user": "U2", "reaction": "memo"},
-               {"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}},
-               {"type": "channel_rename", "channel": {"id": "C1", "name": "renamed"}}):
+    for ev in (
+        {"type": "member_joined_channel", "user": "U2", "channel": "C1"},
+        {"type": "reaction_removed", "user": "U2", "reaction": "memo"},
+        {"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}},
+        {"type": "channel_rename", "channel": {"id": "C1", "name": "renamed"}},
+    ):
         assert running.driver.event(ev).status == 200, ev["type"]
 
 
 text_st = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300)
 command_text = st.one_of(
     text_st,
-    st.builds(lambda a, b: f"{a} {b}", st.sampled_from(
-        ["customer add", "customer alias", "customer outcome", "link", "watch", "unlink", "digest", "digest schedule",
-         "digest now", "digest off", "digest llm", "learnings", "decisions", "forget", "privacy llm private", "add",
-         "start", "done", "reopen", "risk", "impact", "owner", "due", "help", "Acme", "\"Acme Health\"", "Acme #2"]),
-        text_st))
+    st.builds(
+        lambda a, b: f"{a} {b}",
+        st.sampled_from(
+            [
+                "customer add",
+                "customer alias",
+                "customer outcome",
+                "link",
+                "watch",
+                "unlink",
+                "digest",
+                "digest schedule",
+                "digest now",
+                "digest off",
+                "digest llm",
+                "learnings",
+                "decisions",
+                "forget",
+                "privacy llm private",
+                "add",
+                "start",
+                "done",
+                "reopen",
+                "risk",
+                "impact",
+                "owner",
+                "due",
+                "help",
+                "Acme",
+                '"Acme Health"',
+                "Acme #2",
+            ]
+        ),
+        text_st,
+    ),
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -153,12 +187,43 @@ def test_fuzz_commands_never_raise(fuzz_commands, which: str, text: str) -> None
     # every answer says something, except `/loop digest now`, which answers once it knows (bot.runner)
     assert reply.text or [type(e).__name__ for e in reply.effects] == ["RunDigest"]
     assert "something went wrong on our side" not in reply.text
-    assert reply.ok or any(w in reply.text for w in ("Usage", "No customer", "did you mean", "Name a", "not a",
-                                                      "Give", "has no", "needs", "keep it", "Keep", "Unexpected",
-                                                      "Unknown", "only", "can't", "already", "takes nothing",
-                                                      "Say", "Describe", "empty", "Mention", "Which", "What did",
-                                                      "Nothing", "isn't", "cannot be undone", "Schedule", "is ",
-                                                      "Add its", "No weekly", "Pick", "A name", "command word"))
+    assert reply.ok or any(
+        w in reply.text
+        for w in (
+            "Usage",
+            "No customer",
+            "did you mean",
+            "Name a",
+            "not a",
+            "Give",
+            "has no",
+            "needs",
+            "keep it",
+            "Keep",
+            "Unexpected",
+            "Unknown",
+            "only",
+            "can't",
+            "already",
+            "takes nothing",
+            "Say",
+            "Describe",
+            "empty",
+            "Mention",
+            "Which",
+            "What did",
+            "Nothing",
+            "isn't",
+            "cannot be undone",
+            "Schedule",
+            "is ",
+            "Add its",
+            "No weekly",
+            "Pick",
+            "A name",
+            "command word",
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -176,18 +241,28 @@ def fuzz_commands(tmp_path_factory):  # noqa: ANN001, ANN201
     cmds.loop(ctx, "customer add Acme")
     counter = {"n": 0}
     yield cmds, ctx, counter
-    figure(f"/signal, /milestone and /loop inputs fuzzed: {counter['n']}, none raised",
-           test="test_fuzz_commands_never_raise")
+    figure(
+        f"/signal, /milestone and /loop inputs fuzzed: {counter['n']}, none raised",
+        test="test_fuzz_commands_never_raise",
+    )
 
 
 @settings(max_examples=200, deadline=None)
-@given(values=st.fixed_dictionaries({
-    "learning": st.one_of(st.none(), text_st), "decision": st.one_of(st.none(), text_st),
-    "customers": st.lists(st.one_of(st.text(max_size=5), st.integers(0, 9).map(str)), max_size=3),
-    "milestones": st.lists(st.integers(0, 9).map(str), max_size=3), "owner": st.one_of(st.none(), st.text(max_size=12)),
-    "review": st.one_of(st.none(), st.text(max_size=12), st.dates().map(str))}),
-    meta=st.fixed_dictionaries({"run": st.one_of(st.integers(0, 5), st.none()),
-                                "channel": st.sampled_from(["C1", None])}))
+@given(
+    values=st.fixed_dictionaries(
+        {
+            "learning": st.one_of(st.none(), text_st),
+            "decision": st.one_of(st.none(), text_st),
+            "customers": st.lists(st.one_of(st.text(max_size=5), st.integers(0, 9).map(str)), max_size=3),
+            "milestones": st.lists(st.integers(0, 9).map(str), max_size=3),
+            "owner": st.one_of(st.none(), st.text(max_size=12)),
+            "review": st.one_of(st.none(), st.text(max_size=12), st.dates().map(str)),
+        }
+    ),
+    meta=st.fixed_dictionaries(
+        {"run": st.one_of(st.integers(0, 5), st.none()), "channel": st.sampled_from(["C1", None])}
+    ),
+)
 def test_fuzz_learning_modal_never_raises(fuzz_commands, values: dict, meta: dict) -> None:  # noqa: ANN001
     from bot.services import utcnow
 
@@ -245,4 +320,3 @@ def test_signal_text_is_bounded(running: Running) -> None:
     assert len(sig.text) == 4000
     with r.sf() as s:
         assert s.scalar(select(Signal.text)).endswith("…")
-

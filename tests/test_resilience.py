@@ -27,8 +27,9 @@ from tests.processes import AppProcess, events
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_no_acknowledged_signal_is_lost_across_sigkill(db_url: str, slack: FakeSlackServer, tmp_path: Path,
-                                                       procs: list[AppProcess]) -> None:
+def test_no_acknowledged_signal_is_lost_across_sigkill(
+    db_url: str, slack: FakeSlackServer, tmp_path: Path, procs: list[AppProcess]
+) -> None:
     app = AppProcess(db_url, slack, tmp_path)
     procs.append(app)
     app.start()
@@ -63,8 +64,10 @@ def test_no_acknowledged_signal_is_lost_across_sigkill(db_url: str, slack: FakeS
     with db.make_session_factory(engine)() as s:
         stored = list(s.scalars(select(Signal.event_id).where(Signal.team_id == TEAM)))
     engine.dispose()
-    figure(f"events sent 500, acknowledged before SIGKILL {len(first_round)} (killed after {kill_after}), "
-          f"re-sent {500 - len(first_round)}, stored {len(stored)}, distinct {len(set(stored))}")
+    figure(
+        f"events sent 500, acknowledged before SIGKILL {len(first_round)} (killed after {kill_after}), "
+        f"re-sent {500 - len(first_round)}, stored {len(stored)}, distinct {len(set(stored))}"
+    )
     assert first_round <= set(stored)  # every acknowledged event is stored
     assert len(stored) == len(set(stored)) == 500  # exactly once
 
@@ -136,8 +139,9 @@ class TcpProxy:
         self.sock.close()
 
 
-def test_database_down_answers_500_and_503_then_recovers(db_url: str, slack: FakeSlackServer, tmp_path: Path,
-                                                         procs: list[AppProcess]) -> None:
+def test_database_down_answers_500_and_503_then_recovers(
+    db_url: str, slack: FakeSlackServer, tmp_path: Path, procs: list[AppProcess]
+) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("the outage is simulated on the PostgreSQL connection (a TCP proxy that is cut)")
     proxy = TcpProxy(("127.0.0.1", 5432))
@@ -168,8 +172,9 @@ def test_database_down_answers_500_and_503_then_recovers(db_url: str, slack: Fak
         proxy.close()
 
 
-def test_two_instances_on_postgresql_post_one_digest(db_url: str, slack: FakeSlackServer, tmp_path: Path,
-                                                     procs: list[AppProcess]) -> None:
+def test_two_instances_on_postgresql_post_one_digest(
+    db_url: str, slack: FakeSlackServer, tmp_path: Path, procs: list[AppProcess]
+) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("several instances share PostgreSQL in production; SQLite is single-instance")
     assert PG_URL is not None
@@ -205,7 +210,6 @@ def test_two_instances_on_postgresql_post_one_digest(db_url: str, slack: FakeSla
     assert "Posted late" in json.dumps(posts[0].args["blocks"]) or now.hour == 0
 
 
-
 class ProxiedRunner:
     """A digest runner and scheduler whose database connection goes through a TCP proxy the test can cut."""
 
@@ -215,15 +219,23 @@ class ProxiedRunner:
 
         self.proxy = TcpProxy(("127.0.0.1", 5432))
         self.engine = db.make_engine(db_url.replace("127.0.0.1:5432", f"127.0.0.1:{self.proxy.port}"))
-        self.runner = DigestRunner(running.deps.settings, db.make_session_factory(self.engine), running.clock,
-                                   client_for=running.deps.digest_runner.client_for, enrich=enrich)
+        self.runner = DigestRunner(
+            running.deps.settings,
+            db.make_session_factory(self.engine),
+            running.clock,
+            client_for=running.deps.digest_runner.client_for,
+            enrich=enrich,
+        )
         self.scheduler = make_scheduler()
         self.jobs = DigestJobs(self.scheduler, self.runner)
         self.running = running
 
     def digests(self) -> list:
-        return [c for c in self.running.slack.calls("chat.postMessage") if c.args["channel"] == "C1"
-                and not c.args.get("thread_ts")]
+        return [
+            c
+            for c in self.running.slack.calls("chat.postMessage")
+            if c.args["channel"] == "C1" and not c.args.get("thread_ts")
+        ]
 
     def runs(self) -> list:
         from storage.models import DigestRun
@@ -267,9 +279,16 @@ def outage(db_url: str, request: pytest.FixtureRequest):  # noqa: ANN201
     admin = db.make_engine(PG_URL or db_url)
     deadline = time.monotonic() + 10
     with admin.connect() as c:
-        while time.monotonic() < deadline and c.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = :a AND state = 'idle in transaction'"),
-                {"a": app_name}).scalar():
+        while (
+            time.monotonic() < deadline
+            and c.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE application_name = :a AND state = 'idle in transaction'"
+                ),
+                {"a": app_name},
+            ).scalar()
+        ):
             c.rollback()
             time.sleep(0.2)
     admin.dispose()

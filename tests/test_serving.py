@@ -45,15 +45,18 @@ def test_slow_and_oversized_requests_are_cut_off_without_blocking_others(start_a
     stalled = []
     for _ in range(20):
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        s.sendall(b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"half\":")
+        s.sendall(b'POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"half":')
         stalled.append(s)
     t0 = time.monotonic()
     resp = r.driver.message("C1", "The export failed again")
     answered = time.monotonic() - t0
     assert resp.status == 200 and len(signals(r.sf)) == 1  # served while 20 clients hang
     # an oversized body is refused before it is read whole
-    big = raw_request(port, b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                            b"Content-Length: 5000000\r\n\r\n" + b"x" * 1000)
+    big = raw_request(
+        port,
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 5000000\r\n\r\n" + b"x" * 1000,
+    )
     assert big.startswith(b"HTTP/1.1 413")
     # the stalled clients are cut off once the read deadline passes
     time.sleep(2.5)
@@ -65,8 +68,10 @@ def test_slow_and_oversized_requests_are_cut_off_without_blocking_others(start_a
         except (ConnectionResetError, TimeoutError):
             closed += 1
         s.close()
-    figure(f"stalled clients 20 (threads 8): a request answered in {answered * 1000:.0f} ms meanwhile; "
-           f"413 for a 5 MB body; stalled connections closed after the 1 s deadline {closed}/20")
+    figure(
+        f"stalled clients 20 (threads 8): a request answered in {answered * 1000:.0f} ms meanwhile; "
+        f"413 for a 5 MB body; stalled connections closed after the 1 s deadline {closed}/20"
+    )
     assert closed == 20
 
 
@@ -82,16 +87,24 @@ def test_acknowledgement_never_waits_on_slacks_web_api(start_app, slack: FakeSla
         list(pool.map(lambda i: r.driver.message("C1", f"warm-up {i}", user="U2"), range(8)))
     assert r.deps.directory.drain()
     for i in range(40):  # forty people the app has never seen
-        slack.state.users[f"UNEW{i:02d}"] = {"id": f"UNEW{i:02d}", "name": f"new{i}", "real_name": f"Newcomer {i}",
-                                             "profile": {"display_name": f"Newcomer {i}"}}
-    slack.state.always["users.info"] = {"429": {"status": 429, "retry_after": 1}, "500": {"status": 500},
-                                        "stall": {"delay": 5}}[fault]
+        slack.state.users[f"UNEW{i:02d}"] = {
+            "id": f"UNEW{i:02d}",
+            "name": f"new{i}",
+            "real_name": f"Newcomer {i}",
+            "profile": {"display_name": f"Newcomer {i}"},
+        }
+    slack.state.always["users.info"] = {
+        "429": {"status": 429, "retry_after": 1},
+        "500": {"status": 500},
+        "stall": {"delay": 5},
+    }[fault]
     latencies: list[float] = []
 
     def send(i: int) -> int:
         t0 = time.monotonic()
-        resp = r.driver.message("C1", f"Invoice run {i} failed", user=f"UNEW{i % 40:02d}",
-                                ts=f"{1763470000 + i}.000100")
+        resp = r.driver.message(
+            "C1", f"Invoice run {i} failed", user=f"UNEW{i % 40:02d}", ts=f"{1763470000 + i}.000100"
+        )
         latencies.append(time.monotonic() - t0)
         return resp.status
 
@@ -99,8 +112,10 @@ def test_acknowledgement_never_waits_on_slacks_web_api(start_app, slack: FakeSla
         statuses = list(pool.map(send, range(120)))
     p99 = statistics.quantiles(latencies, n=100)[98]
     stored = signals(r.sf)
-    figure(f"users.info {fault}: events 120 from 40 new people, answered 200 {statuses.count(200)}, stored "
-           f"{len(stored) - 8}, median {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    figure(
+        f"users.info {fault}: events 120 from 40 new people, answered 200 {statuses.count(200)}, stored "
+        f"{len(stored) - 8}, median {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
+    )
     assert statuses.count(200) == 120 and len(stored) == 128
     assert p99 < 0.1
     slack.state.always.pop("users.info")
@@ -122,8 +137,9 @@ def test_first_contact_with_a_new_person_is_conflict_safe(running: Running) -> N
         barrier.wait()
         if i % 2:
             return r.driver.command("/loop", "help", user="UFRESH").status
-        return r.driver.message("C1", f"first words {i}: the sync broke", user="UFRESH",
-                                ts=f"{1763480000 + i}.000100").status
+        return r.driver.message(
+            "C1", f"first words {i}: the sync broke", user="UFRESH", ts=f"{1763480000 + i}.000100"
+        ).status
 
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(first, range(8)))
@@ -135,8 +151,9 @@ def test_first_contact_with_a_new_person_is_conflict_safe(running: Running) -> N
     figure("first contact: 8 simultaneous commands and messages from one new person, all answered 200")
 
 
-def test_sigterm_under_load_loses_no_acknowledged_signal(db_url: str, slack: FakeSlackServer, tmp_path: Path,
-                                                         procs: list[AppProcess]) -> None:
+def test_sigterm_under_load_loses_no_acknowledged_signal(
+    db_url: str, slack: FakeSlackServer, tmp_path: Path, procs: list[AppProcess]
+) -> None:
     app = AppProcess(db_url, slack, tmp_path)
     procs.append(app)
     app.start()
@@ -173,14 +190,17 @@ def test_sigterm_under_load_loses_no_acknowledged_signal(db_url: str, slack: Fak
     with db.make_session_factory(engine)() as s:
         stored = list(s.scalars(select(Signal.event_id).where(Signal.team_id == TEAM)))
     engine.dispose()
-    figure(f"SIGTERM after 100 acknowledged: acknowledged before exit {len(first_round)}, exit code {code} after "
-           f"{stopped:.1f}s, stored {len(stored)} of 400, distinct {len(set(stored))}")
+    figure(
+        f"SIGTERM after 100 acknowledged: acknowledged before exit {len(first_round)}, exit code {code} after "
+        f"{stopped:.1f}s, stored {len(stored)} of 400, distinct {len(set(stored))}"
+    )
     assert first_round <= set(stored)
     assert len(stored) == len(set(stored)) == 400
 
 
-def test_instances_started_together_on_a_fresh_postgresql_all_come_up(slack: FakeSlackServer, tmp_path: Path,
-                                                                       procs: list[AppProcess]) -> None:
+def test_instances_started_together_on_a_fresh_postgresql_all_come_up(
+    slack: FakeSlackServer, tmp_path: Path, procs: list[AppProcess]
+) -> None:
     """Migrations take turns on an advisory lock and the scheduler creates no table of its own: two instances of
     `signalloop run` started at the same moment on a fresh database both come up, 20 times in a row."""
     if PG_URL is None:
@@ -213,13 +233,18 @@ def test_instances_started_together_on_a_fresh_postgresql_all_come_up(slack: Fak
                 a.stop()
             procs.clear()
             with admin.begin() as c:
-                tables = set(c.execute(text("SELECT table_name FROM information_schema.tables "
-                                            "WHERE table_schema = :s"), {"s": schema}).scalars())
+                tables = set(
+                    c.execute(
+                        text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": schema}
+                    ).scalars()
+                )
                 if "apscheduler_jobs" in tables:
                     failures.append(f"round {round_}: a table outside the migrations")
                 c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     finally:
         admin.dispose()
-    figure(f"fresh PostgreSQL, 20 rounds of 2 instances started together: {40 - len(failures)} of 40 came up "
-           f"({time.monotonic() - t0:.0f}s)")
+    figure(
+        f"fresh PostgreSQL, 20 rounds of 2 instances started together: {40 - len(failures)} of 40 came up "
+        f"({time.monotonic() - t0:.0f}s)"
+    )
     assert failures == []

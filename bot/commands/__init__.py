@@ -47,8 +47,7 @@ LOOP_HELP = (
     "• `/loop forget <customer>` — delete a customer's signals and learnings\n"
     "• `/loop privacy` — what the LLM step may read (`llm private on|off`, `llm redact on|off`)"
 )
-LOOP_VERBS = ["help", "customer", "link", "watch", "unlink", "forget", "privacy", "digest", "learnings",
-              "decisions"]
+LOOP_VERBS = ["help", "customer", "link", "watch", "unlink", "forget", "privacy", "digest", "learnings", "decisions"]
 
 
 class Commands:
@@ -69,12 +68,16 @@ class Commands:
             return Reply(str(e), ok=False)
         except IntegrityError:
             log.warning("command hit a constraint (a concurrent change?)", exc_info=True)
-            return Reply("That clashed with a change made at the same moment; nothing was saved. "
-                         "Please try again.", ok=False)
+            return Reply(
+                "That clashed with a change made at the same moment; nothing was saved. Please try again.", ok=False
+            )
         except Exception:
             log.exception("command failed for team %s", ctx.team_id)
-            return Reply(":warning: Sorry — something went wrong on our side and nothing was saved. "
-                         "Please try again in a minute.", ok=False)
+            return Reply(
+                ":warning: Sorry — something went wrong on our side and nothing was saved. "
+                "Please try again in a minute.",
+                ok=False,
+            )
 
     def signal(self, ctx: Ctx, text: str) -> Reply:
         return self._run(lambda s: signal.run(s, ctx, text, self.clock()), ctx)
@@ -102,8 +105,9 @@ class Commands:
             return customers.link(s, ctx, rest, now)
         if verb == "watch":
             if rest:
-                raise UsageError("`/loop watch` takes nothing after it: it makes this channel a shared "
-                                 "feedback channel.")
+                raise UsageError(
+                    "`/loop watch` takes nothing after it: it makes this channel a shared feedback channel."
+                )
             return customers.watch(s, ctx, now)
         if verb == "unlink":
             if rest:
@@ -119,5 +123,6 @@ class Commands:
             return digest.learnings(s, ctx, rest)
         if verb == "decisions":
             return digest.decisions(s, ctx, rest)
-        raise UsageError(f"Unknown command `/loop {safe(verb)}`.{did_you_mean(verb, LOOP_VERBS)} "
-                         "Try `/loop help` for the full list.")
+        raise UsageError(
+            f"Unknown command `/loop {safe(verb)}`.{did_you_mean(verb, LOOP_VERBS)} Try `/loop help` for the full list."
+        )

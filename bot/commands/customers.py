@@ -30,13 +30,29 @@ from storage import repo
 
 log = logging.getLogger(__name__)
 
-CUSTOMER_USAGE = ("Usage: `/loop customer add <name> [segment <segment>]`, `/loop customer alias <name> <alias>`, "
-                  "`/loop customer outcome <name> <outcome> | <experience>` or "
-                  "`/loop customer owner <name> @person`")
+CUSTOMER_USAGE = (
+    "Usage: `/loop customer add <name> [segment <segment>]`, `/loop customer alias <name> <alias>`, "
+    "`/loop customer outcome <name> <outcome> | <experience>` or "
+    "`/loop customer owner <name> @person`"
+)
 CUSTOMER_VERBS = ["add", "alias", "outcome", "owner"]
 # words a customer may not be called: the commands would read them as sub-commands
-RESERVED = {"add", "start", "done", "reopen", "risk", "help", "impact", "owner", "due", "rename", "remove",
-            "move", "ask", "search"}
+RESERVED = {
+    "add",
+    "start",
+    "done",
+    "reopen",
+    "risk",
+    "help",
+    "impact",
+    "owner",
+    "due",
+    "rename",
+    "remove",
+    "move",
+    "ask",
+    "search",
+}
 
 
 def customer(s: Session, ctx: Ctx, rest: str, now: datetime) -> Reply:
@@ -69,8 +85,10 @@ def add(s: Session, ctx: Ctx, text: str, now: datetime) -> Reply:
     tail = tail.strip()
     bare = re.fullmatch(r"segment\s+(\S+)", text.strip(), re.IGNORECASE)
     if quoted is None and bare and bare.group(1).casefold() in templates:
-        raise UsageError(f"Give the customer's name before `segment`, e.g. `/loop customer add Acme segment "
-                         f"{safe(bare.group(1))}`. {usage}")
+        raise UsageError(
+            f"Give the customer's name before `segment`, e.g. `/loop customer add Acme segment "
+            f"{safe(bare.group(1))}`. {usage}"
+        )
     if tail:
         sm = re.match(r"^segment\s+(\S+)$", tail, re.IGNORECASE)
         if not sm:
@@ -98,13 +116,18 @@ def add(s: Session, ctx: Ctx, text: str, now: datetime) -> Reply:
             note += "\n" + advice[0]
     elif segment:
         known = ", ".join(f"`{k}`" for k in templates) or "none"
-        note = (f" in segment *{safe(segment)}* (no milestone template for it; templates: {known}). "
-                f"Add milestones with `/milestone add {safe(name)} \"<title>\"`")
+        note = (
+            f" in segment *{safe(segment)}* (no milestone template for it; templates: {known}). "
+            f'Add milestones with `/milestone add {safe(name)} "<title>"`'
+        )
     else:
-        note = f". Add milestones with `/milestone add {safe(name)} \"<title>\"`"
-    return Reply(f":bust_in_silhouette: Added *{safe(name)}*{note}.\nNext: `/loop customer outcome "
-                 f"{safe(name)} <the outcome they need> | <the experience they need it in>` and "
-                 f"`/loop link {safe(name)}` in their channel.", effects=[RefreshHome()])
+        note = f'. Add milestones with `/milestone add {safe(name)} "<title>"`'
+    return Reply(
+        f":bust_in_silhouette: Added *{safe(name)}*{note}.\nNext: `/loop customer outcome "
+        f"{safe(name)} <the outcome they need> | <the experience they need it in>` and "
+        f"`/loop link {safe(name)}` in their channel.",
+        effects=[RefreshHome()],
+    )
 
 
 def alias(s: Session, ctx: Ctx, text: str) -> Reply:
@@ -137,8 +160,11 @@ def outcome(s: Session, ctx: Ctx, text: str) -> Reply:
     if not c.outcome_required:
         raise UsageError(f"The outcome before `|` is empty. {usage}")
     line = outcome_line(c) or ""
-    hint = "" if c.outcome_experience else (
-        "\nTip: add the experience they need it in after a `|`, e.g. `… | without phoning anyone`.")
+    hint = (
+        ""
+        if c.outcome_experience
+        else ("\nTip: add the experience they need it in after a `|`, e.g. `… | without phoning anyone`.")
+    )
     return Reply(f":dart: *{safe(c.name)}* — {line}{hint}", effects=[RefreshHome()])
 
 
@@ -154,12 +180,16 @@ def owner(s: Session, ctx: Ctx, text: str) -> Reply:
     um = USER_MENTION.match(rest)
     if not um:
         if rest.startswith("@"):
-            raise UsageError(f"“{safe(rest)}” reached signalloop as plain text, not a mention: pick the person "
-                             "from Slack's @ list.")
+            raise UsageError(
+                f"“{safe(rest)}” reached signalloop as plain text, not a mention: pick the person from Slack's @ list."
+            )
         raise UsageError(f"Mention the owner as @person. {usage}")
     c.owner_id = um.group(1)
-    return Reply(f":bust_in_silhouette: <@{c.owner_id}> now looks after *{safe(c.name)}*: nudges and "
-                 "“tell the customer” prompts go to them.", effects=[RefreshHome()])
+    return Reply(
+        f":bust_in_silhouette: <@{c.owner_id}> now looks after *{safe(c.name)}*: nudges and "
+        "“tell the customer” prompts go to them.",
+        effects=[RefreshHome()],
+    )
 
 
 def link(s: Session, ctx: Ctx, name: str, now: datetime) -> Reply:
@@ -173,25 +203,34 @@ def link(s: Session, ctx: Ctx, name: str, now: datetime) -> Reply:
         was = f" (it belonged to {safe(prev.customer.name)})"
     repo.set_channel_link(s, ctx.team_id, ctx.channel_id, "customer", c.id, ctx.user_id, now)
     repo.bump_routing(s, ctx.team_id)
-    return Reply(f":link: This channel now belongs to *{safe(c.name)}*{was}: every message posted here is "
-                 f"recorded as a signal for them. `/loop unlink` stops it.", public=True)
+    return Reply(
+        f":link: This channel now belongs to *{safe(c.name)}*{was}: every message posted here is "
+        f"recorded as a signal for them. `/loop unlink` stops it.",
+        public=True,
+    )
 
 
 def watch(s: Session, ctx: Ctx, now: datetime) -> Reply:
     repo.set_channel_link(s, ctx.team_id, ctx.channel_id, "watch", None, ctx.user_id, now)
     repo.bump_routing(s, ctx.team_id)
-    return Reply(":eyes: This is now a shared feedback channel: a message that names a customer (or one "
-                 "of their aliases) is recorded as a signal for each customer it names. "
-                 "`/loop unlink` stops it.", public=True)
+    return Reply(
+        ":eyes: This is now a shared feedback channel: a message that names a customer (or one "
+        "of their aliases) is recorded as a signal for each customer it names. "
+        "`/loop unlink` stops it.",
+        public=True,
+    )
 
 
 def unlink(s: Session, ctx: Ctx) -> Reply:
     if not repo.remove_channel_link(s, ctx.team_id, ctx.channel_id):
-        raise UsageError("This channel isn't linked to a customer or watched, so there is nothing to "
-                         "unlink. `/loop link <customer>` or `/loop watch` set it up.")
+        raise UsageError(
+            "This channel isn't linked to a customer or watched, so there is nothing to "
+            "unlink. `/loop link <customer>` or `/loop watch` set it up."
+        )
     repo.bump_routing(s, ctx.team_id)
-    return Reply(":no_entry_sign: Messages in this channel are no longer recorded. Signals already "
-                 "recorded stay.", public=True)
+    return Reply(
+        ":no_entry_sign: Messages in this channel are no longer recorded. Signals already recorded stay.", public=True
+    )
 
 
 def forget(s: Session, ctx: Ctx, rest: str) -> Reply:
@@ -201,37 +240,51 @@ def forget(s: Session, ctx: Ctx, rest: str) -> Reply:
     name = parts[0] if confirmed else rest
     c = customer_exact(s, ctx, name, usage)
     if not confirmed:
-        raise UsageError(f"This deletes every signal and learning of *{safe(c.name)}* and cannot be undone. "
-                         f"To go ahead: `/loop forget {safe(c.name)} confirm`")
+        raise UsageError(
+            f"This deletes every signal and learning of *{safe(c.name)}* and cannot be undone. "
+            f"To go ahead: `/loop forget {safe(c.name)} confirm`"
+        )
     n_sig, n_learn = repo.forget_customer(s, ctx.team_id, c.id)
     log.info("forgot customer %s of team %s: %d signals, %d learnings", c.id, ctx.team_id, n_sig, n_learn)
-    return Reply(f":wastebasket: Deleted {plural(n_sig, 'signal')} and {plural(n_learn, 'learning')} "
-                 f"of *{safe(c.name)}*. The customer and its milestones stay.", effects=[RefreshHome()])
+    return Reply(
+        f":wastebasket: Deleted {plural(n_sig, 'signal')} and {plural(n_learn, 'learning')} "
+        f"of *{safe(c.name)}*. The customer and its milestones stay.",
+        effects=[RefreshHome()],
+    )
 
 
-PRIVACY_USAGE = ("Usage: `/loop privacy` shows the settings; `/loop privacy llm private on|off` lets the LLM step "
-                 "read private channels' signals (off by default); `/loop privacy llm redact on|off` replaces "
-                 "e-mails, phone, card and IBAN numbers with placeholders before the model sees them (on by default).")
+PRIVACY_USAGE = (
+    "Usage: `/loop privacy` shows the settings; `/loop privacy llm private on|off` lets the LLM step "
+    "read private channels' signals (off by default); `/loop privacy llm redact on|off` replaces "
+    "e-mails, phone, card and IBAN numbers with placeholders before the model sees them (on by default)."
+)
 
 
 def privacy(s: Session, ctx: Ctx, rest: str, now: datetime) -> Reply:
     ws = repo.ensure_workspace(s, ctx.team_id, now)
     if not rest.strip():
-        return Reply(":lock: *What the LLM step may read* (only when a model is configured)\n"
-                     f"• Private channels' signals: *{'on' if ws.llm_include_private else 'off'}*\n"
-                     f"• Personal data redacted (e-mails, phone, card and IBAN numbers, mentions, links): "
-                     f"*{'on' if ws.llm_redact else 'off'}*\n" + PRIVACY_USAGE)
+        return Reply(
+            ":lock: *What the LLM step may read* (only when a model is configured)\n"
+            f"• Private channels' signals: *{'on' if ws.llm_include_private else 'off'}*\n"
+            f"• Personal data redacted (e-mails, phone, card and IBAN numbers, mentions, links): "
+            f"*{'on' if ws.llm_redact else 'off'}*\n" + PRIVACY_USAGE
+        )
     m = re.fullmatch(r"llm\s+(private|redact)\s+(on|off)", rest.strip(), re.IGNORECASE)
     if not m:
         raise UsageError(PRIVACY_USAGE)
     on = m.group(2).casefold() == "on"
     if m.group(1).casefold() == "private":
         ws.llm_include_private = on
-        return Reply(":lock: The LLM step " + ("may now read" if on else "no longer reads")
-                     + " signals from private channels.")
+        return Reply(
+            ":lock: The LLM step " + ("may now read" if on else "no longer reads") + " signals from private channels."
+        )
     ws.llm_redact = on
     if on:
-        return Reply(":lock: Personal data (e-mails, phone, card and IBAN numbers) is replaced by placeholders "
-                     "before any text reaches the model.")
-    return Reply(":warning: Redaction is off: e-mails and phone, card and IBAN numbers in signals reach the model "
-                 "as typed. `/loop privacy llm redact on` turns it back on.")
+        return Reply(
+            ":lock: Personal data (e-mails, phone, card and IBAN numbers) is replaced by placeholders "
+            "before any text reaches the model."
+        )
+    return Reply(
+        ":warning: Redaction is off: e-mails and phone, card and IBAN numbers in signals reach the model "
+        "as typed. `/loop privacy llm redact on` turns it back on."
+    )

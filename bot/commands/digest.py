@@ -20,10 +20,12 @@ from storage import repo
 from storage.models import DigestSchedule
 
 MAX_FOCUS = 300
-DIGEST_USAGE = ("Usage: `/loop digest schedule <weekday> <HH:MM> [IANA time zone] [portfolio]` "
-                "(e.g. `/loop digest schedule friday 15:00 Europe/London`), `/loop digest now`, "
-                "`/loop digest off`, `/loop digest llm on|off`, `/loop digest chart on|off`, "
-                "`/loop digest focus <what the team wants to learn>|off`")
+DIGEST_USAGE = (
+    "Usage: `/loop digest schedule <weekday> <HH:MM> [IANA time zone] [portfolio]` "
+    "(e.g. `/loop digest schedule friday 15:00 Europe/London`), `/loop digest now`, "
+    "`/loop digest off`, `/loop digest llm on|off`, `/loop digest chart on|off`, "
+    "`/loop digest focus <what the team wants to learn>|off`"
+)
 DIGEST_VERBS = ["now", "schedule", "off", "llm", "chart", "focus"]
 
 
@@ -56,8 +58,10 @@ def parse_schedule(text: str) -> ScheduleSpec:
         elif tz is None and valid_tz(extra):
             tz = extra
         else:
-            raise UsageError(f"“{safe(extra)}” is not an IANA time zone (e.g. Europe/London, America/New_York) "
-                             f"or `portfolio`. {DIGEST_USAGE}")
+            raise UsageError(
+                f"“{safe(extra)}” is not an IANA time zone (e.g. Europe/London, America/New_York) "
+                f"or `portfolio`. {DIGEST_USAGE}"
+            )
     return ScheduleSpec(matches[0], int(m.group(1)), int(m.group(2)), tz, portfolio)
 
 
@@ -99,23 +103,36 @@ def schedule(s: Session, ctx: Ctx, text: str, now: datetime) -> Reply:
     if first <= now:
         first = scheduled_at(week.next(), row.weekday, row.hour, row.minute, tz)
     scope = "every customer (portfolio)" if spec.portfolio else "this channel's customers"
-    tz_note = "" if spec.tz else " (your Slack time zone; add an IANA zone to change it)" if tz != "UTC" else \
-        " (UTC: add an IANA zone such as Europe/London to change it)"
-    return Reply(f":calendar: Weekly digest for {scope} scheduled here every "
-                 f"{WEEKDAYS[row.weekday].capitalize()} at {row.hour:02d}:{row.minute:02d} {tz}{tz_note}. "
-                 f"First one: {first.astimezone(ZoneInfo(tz)):%a %b %d, %H:%M}. `/loop digest off` stops it.",
-                 public=True, effects=[ScheduleChanged(ctx.channel_id)])
+    tz_note = (
+        ""
+        if spec.tz
+        else " (your Slack time zone; add an IANA zone to change it)"
+        if tz != "UTC"
+        else " (UTC: add an IANA zone such as Europe/London to change it)"
+    )
+    return Reply(
+        f":calendar: Weekly digest for {scope} scheduled here every "
+        f"{WEEKDAYS[row.weekday].capitalize()} at {row.hour:02d}:{row.minute:02d} {tz}{tz_note}. "
+        f"First one: {first.astimezone(ZoneInfo(tz)):%a %b %d, %H:%M}. `/loop digest off` stops it.",
+        public=True,
+        effects=[ScheduleChanged(ctx.channel_id)],
+    )
 
 
 def off(s: Session, ctx: Ctx, now: datetime) -> Reply:
     row = repo.schedule_for(s, ctx.team_id, ctx.channel_id)
     if row is None or not row.enabled:
-        raise UsageError("No weekly digest is scheduled in this channel. "
-                         "`/loop digest schedule <weekday> <HH:MM> [time zone]` sets one up.")
+        raise UsageError(
+            "No weekly digest is scheduled in this channel. "
+            "`/loop digest schedule <weekday> <HH:MM> [time zone]` sets one up."
+        )
     row.enabled = False
     row.updated_at = now
-    return Reply(":no_bell: The weekly digest in this channel is off. Learnings and decisions are kept.",
-                 public=True, effects=[ScheduleChanged(ctx.channel_id)])
+    return Reply(
+        ":no_bell: The weekly digest in this channel is off. Learnings and decisions are kept.",
+        public=True,
+        effects=[ScheduleChanged(ctx.channel_id)],
+    )
 
 
 def _schedule_or_explain(s: Session, ctx: Ctx) -> DigestSchedule:
@@ -132,11 +149,16 @@ def toggle(s: Session, ctx: Ctx, what: str, value: str) -> Reply:
     on = value.casefold() == "on"
     if what == "llm":
         row.llm_enabled = on
-        return Reply(f":robot_face: The LLM summary is {'on' if on else 'off'} for this channel's digest"
-                     + ("" if on else " (the deterministic digest is posted as always)") + ".")
+        return Reply(
+            f":robot_face: The LLM summary is {'on' if on else 'off'} for this channel's digest"
+            + ("" if on else " (the deterministic digest is posted as always)")
+            + "."
+        )
     row.chart_enabled = on
-    return Reply(f":chart_with_upwards_trend: The weekly chart is {'attached to' if on else 'left out of'} "
-                 "this channel's digest.")
+    return Reply(
+        f":chart_with_upwards_trend: The weekly chart is {'attached to' if on else 'left out of'} "
+        "this channel's digest."
+    )
 
 
 def focus(s: Session, ctx: Ctx, text: str) -> Reply:
@@ -144,8 +166,11 @@ def focus(s: Session, ctx: Ctx, text: str) -> Reply:
     text = strip_quotes(text)
     if not text:
         row = repo.schedule_for(s, ctx.team_id, ctx.channel_id)
-        now_focus = f"This channel's digest focuses on “{quote(row.focus)}”. " if row and row.focus else \
-            "This channel's digest has no focus. "
+        now_focus = (
+            f"This channel's digest focuses on “{quote(row.focus)}”. "
+            if row and row.focus
+            else "This channel's digest has no focus. "
+        )
         return Reply(now_focus + usage)
     row = _schedule_or_explain(s, ctx)
     if text.casefold() in ("off", "none", "clear"):
@@ -154,8 +179,11 @@ def focus(s: Session, ctx: Ctx, text: str) -> Reply:
     if len(text) > MAX_FOCUS:
         raise UsageError(f"Keep the focus under {MAX_FOCUS} characters; it is a question, not a brief.")
     row.focus = " ".join(text.split())
-    return Reply(f":dart: This channel's digest now puts “{quote(row.focus)}” first: matching signals and themes "
-                 "lead, and the summary answers it. `/loop digest focus off` clears it.", public=True)
+    return Reply(
+        f":dart: This channel's digest now puts “{quote(row.focus)}” first: matching signals and themes "
+        "lead, and the summary answers it. `/loop digest focus off` clears it.",
+        public=True,
+    )
 
 
 def learnings(s: Session, ctx: Ctx, name: str) -> Reply:
@@ -186,6 +214,8 @@ def decisions(s: Session, ctx: Ctx, rest: str) -> Reply:
         owner = f" · owner <@{r.owner_id}>" if r.owner_id else ""
         review = f" · review {fmt_date(r.review_on)}" if r.review_on else ""
         changed = f"\n   :arrow_right: changed to: “{quote(r.changed_to, 200)}”" if r.changed_to else ""
-        lines.append(f"• “{quote(r.decision or '', 200)}” — *{state}*{by}{owner}{review}\n"
-                     f"   _because: {quote(r.text, 160)}_{changed}")
+        lines.append(
+            f"• “{quote(r.decision or '', 200)}” — *{state}*{by}{owner}{review}\n"
+            f"   _because: {quote(r.text, 160)}_{changed}"
+        )
     return Reply("\n".join(lines)[:3900])

@@ -34,7 +34,7 @@ MILESTONE_USAGE = (
     "*/milestone* — milestone status and changes\n"
     "• `/milestone` — every customer, one line each\n"
     "• `/milestone <customer>` — one customer's milestones, with buttons\n"
-    "• `/milestone add <customer> \"<title>\" [due YYYY-MM-DD] [impact \"<what they will notice>\"]`\n"
+    '• `/milestone add <customer> "<title>" [due YYYY-MM-DD] [impact "<what they will notice>"]`\n'
     "• `/milestone start|done|reopen <customer> <number>`\n"
     "• `/milestone risk <customer> <number> [reason]`\n"
     "• `/milestone impact <customer> <number> <what the customer should notice>`\n"
@@ -97,7 +97,7 @@ class MilestoneCommands:
         return c, milestone_of(s, c, token), tail.strip()
 
     def _add(self, s: Session, ctx: Ctx, rest: str) -> Reply:
-        usage = "Usage: `/milestone add <customer> \"<title>\" [due YYYY-MM-DD] [impact \"<text>\"]`"
+        usage = 'Usage: `/milestone add <customer> "<title>" [due YYYY-MM-DD] [impact "<text>"]`'
         c, after = customer_prefix(s, ctx, rest, usage)
         title, opts = split_title(after)
         if not title:
@@ -107,8 +107,16 @@ class MilestoneCommands:
         due, impact = _parse_add_options(opts, usage)
         return self.add_milestone(s, ctx.user_id, c, title, due, impact)
 
-    def add_milestone(self, s: Session, actor: str, c: Customer, title: str, due: date | None,
-                      impact: str | None, reason: str = "added") -> Reply:
+    def add_milestone(
+        self,
+        s: Session,
+        actor: str,
+        c: Customer,
+        title: str,
+        due: date | None,
+        impact: str | None,
+        reason: str = "added",
+    ) -> Reply:
         """Append a milestone (command, modal, success-gap button); the framing check is advice only."""
         now = self.clock()
         m = ms.new_milestone(c, repo.next_position(s, c), title, now, actor, due=due, impact=impact, reason=reason)
@@ -125,9 +133,10 @@ class MilestoneCommands:
         reply.effects.append(RefreshHome())
         return reply
 
-    def add_from_gap(self, s: Session, actor: str, c: Customer, title: str, due: date | None, impact: str | None,
-                     theme: str) -> Reply:
-        """"Add as milestone" from a success gap: the new milestone, with the signals behind the theme tied to it,
+    def add_from_gap(
+        self, s: Session, actor: str, c: Customer, title: str, due: date | None, impact: str | None, theme: str
+    ) -> Reply:
+        """ "Add as milestone" from a success gap: the new milestone, with the signals behind the theme tied to it,
         so the gap is no longer reported."""
         from bot.digest import gap_signal_ids
 
@@ -169,15 +178,25 @@ class MilestoneCommands:
         out: list[Effect] = []
         done, total = ms.progress(c.milestones)
         for link in repo.links_for_customer(s, c.team_id, c.id):
-            out.append(Post(link.channel_id, f":tada: Milestone reached for *{safe(c.name)}*: "
-                                             f"“{quote(m.title)}” ({done} of {total})."))
+            out.append(
+                Post(
+                    link.channel_id,
+                    f":tada: Milestone reached for *{safe(c.name)}*: “{quote(m.title)}” ({done} of {total}).",
+                )
+            )
         # the advocacy or expansion ask, once per milestone: reopening and achieving again does not ask twice
         if m.owner_id and m.ask and m.ask_sent_at is None:
             m.ask_sent_at = now
             kind = {"advocacy": "an advocacy ask", "expansion": "an expansion conversation"}.get(
-                m.ask_kind or "", "the ask")
-            out.append(DirectMessage(m.owner_id, f":speech_balloon: *{safe(c.name)}* just achieved "
-                                                 f"“{quote(m.title)}”. Time for {kind}: {quote(m.ask)}"))
+                m.ask_kind or "", "the ask"
+            )
+            out.append(
+                DirectMessage(
+                    m.owner_id,
+                    f":speech_balloon: *{safe(c.name)}* just achieved "
+                    f"“{quote(m.title)}”. Time for {kind}: {quote(m.ask)}",
+                )
+            )
         return out
 
     def _impact(self, s: Session, ctx: Ctx, rest: str) -> Reply:
@@ -189,14 +208,26 @@ class MilestoneCommands:
         if len(text) > 500:
             raise UsageError("Keep the expected impact under 500 characters.")
         self.set_impact(s, ctx.user_id, m, text)
-        return self.customer_reply(s, c, f":dart: Milestone {m.position} “{quote(m.title)}”: once it is achieved, "
-                                         f"{safe(c.name)} should notice “{quote(text)}”. signalloop checks "
-                                         f"whether they did.")
+        return self.customer_reply(
+            s,
+            c,
+            f":dart: Milestone {m.position} “{quote(m.title)}”: once it is achieved, "
+            f"{safe(c.name)} should notice “{quote(text)}”. signalloop checks "
+            f"whether they did.",
+        )
 
     def note_change(self, m: Milestone, actor: str | None, reason: str) -> None:
         """A history row for a change that keeps the status (owner, due date, impact, title…)."""
-        m.history.append(MilestoneEvent(team_id=m.team_id, actor_id=actor, at=self.clock(),
-                                        from_status=m.status, to_status=m.status, reason=reason))
+        m.history.append(
+            MilestoneEvent(
+                team_id=m.team_id,
+                actor_id=actor,
+                at=self.clock(),
+                from_status=m.status,
+                to_status=m.status,
+                reason=reason,
+            )
+        )
 
     def set_impact(self, s: Session, actor: str, m: Milestone, text: str) -> None:
         m.expected_impact = text
@@ -209,14 +240,17 @@ class MilestoneCommands:
         um = USER_MENTION.match(tail.strip())
         if not um:
             if tail.strip().startswith("@"):
-                raise UsageError(f"“{safe(tail.strip())}” reached signalloop as plain text, not a mention: pick the "
-                                 f"person from Slack's @ list. (Apps made from `signalloop manifest` get mentions.)")
+                raise UsageError(
+                    f"“{safe(tail.strip())}” reached signalloop as plain text, not a mention: pick the "
+                    f"person from Slack's @ list. (Apps made from `signalloop manifest` get mentions.)"
+                )
             raise UsageError(f"Mention the owner as @person. {usage}")
         m.owner_id = um.group(1)
         self.note_change(m, ctx.user_id, f"owner <@{m.owner_id}>")
         s.flush()
-        return self.customer_reply(s, c, f":bust_in_silhouette: <@{m.owner_id}> now owns milestone {m.position} "
-                                         f"“{quote(m.title)}”.")
+        return self.customer_reply(
+            s, c, f":bust_in_silhouette: <@{m.owner_id}> now owns milestone {m.position} “{quote(m.title)}”."
+        )
 
     def _due(self, s: Session, ctx: Ctx, rest: str) -> Reply:
         usage = "Usage: `/milestone due <customer> <number> YYYY-MM-DD` (or `none` to clear it)"
@@ -226,8 +260,11 @@ class MilestoneCommands:
         m.due_date = None if tail.casefold() == "none" else parse_date(tail, "due date")
         self.note_change(m, ctx.user_id, f"due {m.due_date or 'cleared'}")
         s.flush()
-        when = f"is now due {m.due_date:%a %b} {m.due_date.day}, {m.due_date.year}" if m.due_date \
+        when = (
+            f"is now due {m.due_date:%a %b} {m.due_date.day}, {m.due_date.year}"
+            if m.due_date
             else "no longer has a due date"
+        )
         return self.customer_reply(s, c, f":calendar: Milestone {m.position} “{quote(m.title)}” {when}.")
 
 
@@ -254,7 +291,9 @@ def _parse_add_options(opts: str, usage: str) -> tuple[date | None, str | None]:
             if len(impact) > 500:
                 raise UsageError("Keep the expected impact under 500 characters.")
         else:
-            raise UsageError(f"Unexpected “{safe(word)}” after the title: only `due YYYY-MM-DD` and "
-                             f"`impact \"<text>\"` may follow. {usage}")
+            raise UsageError(
+                f"Unexpected “{safe(word)}” after the title: only `due YYYY-MM-DD` and "
+                f'`impact "<text>"` may follow. {usage}'
+            )
         rest = rest.strip()
     return due, impact

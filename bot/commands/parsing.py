@@ -18,6 +18,7 @@ from storage.models import Customer, Milestone
 
 Clock = Callable[[], datetime]
 
+
 @dataclass(frozen=True)
 class Ctx:
     team_id: str
@@ -39,8 +40,7 @@ def parse_date(text: str, what: str = "date") -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"“{safe(text)}” is not a real date: write it as YYYY-MM-DD, "
-                         "e.g. 2026-12-04.") from None
+        raise UsageError(f"“{safe(text)}” is not a real date: write it as YYYY-MM-DD, e.g. 2026-12-04.") from None
 
 
 def parse_number(token: str) -> int | None:
@@ -76,8 +76,10 @@ def milestone_of(s: Session, c: Customer, token: str) -> Milestone:
     span = f"it has 1–{n}" if n > 1 else ("it has only 1" if n == 1 else "it has none yet")
     number = parse_number(token)
     if number is None:
-        raise UsageError(f"“{safe(token)}” is not a milestone number: use a number such as 2 "
-                         f"({safe(c.name)}: {span}). See `/milestone {safe(c.name)}`.")
+        raise UsageError(
+            f"“{safe(token)}” is not a milestone number: use a number such as 2 "
+            f"({safe(c.name)}: {span}). See `/milestone {safe(c.name)}`."
+        )
     found = repo.milestone_at(s, c, number)
     if found is None:
         raise UsageError(f"{safe(c.name)} has no milestone {number} — {span}. See `/milestone {safe(c.name)}`.")

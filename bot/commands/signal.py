@@ -14,8 +14,10 @@ from bot.effects import RefreshHome, Reply
 from bot.safety import quote, safe
 from storage.models import Milestone, Signal
 
-SIGNAL_USAGE = ("Usage: `/signal <customer> [#<milestone number>] <what they said>` — "
-                "e.g. `/signal Acme #2 Exports still time out on Mondays`")
+SIGNAL_USAGE = (
+    "Usage: `/signal <customer> [#<milestone number>] <what they said>` — "
+    "e.g. `/signal Acme #2 Exports still time out on Mondays`"
+)
 
 
 def run(s: Session, ctx: Ctx, text: str, now: datetime) -> Reply:
@@ -26,20 +28,41 @@ def run(s: Session, ctx: Ctx, text: str, now: datetime) -> Reply:
     m = re.match(r"^#(\S+)\s*", rest)
     if m:
         milestone = milestone_of(s, c, m.group(1))
-        rest = rest[m.end():]
+        rest = rest[m.end() :]
     body = strip_quotes(rest)
     if not body:
-        raise UsageError(f"What did {safe(c.name)} say? Add the text after the name: "
-                         f"`/signal {safe(c.name)} <what they said>`.")
-    msg = MessageIn(team_id=ctx.team_id, channel_id=ctx.channel_id, ts=f"cmd:{ctx.trigger_id or uuid.uuid4().hex}",
-                    text=body, user_id=ctx.user_id, author_name=ctx.user_name, is_private=ctx.channel_private)
-    sid = record(s, msg, c.id, PATH_COMMAND, now, recorded_by=ctx.user_id,
-                 milestone_id=milestone.id if milestone else None, posted_at=now)
+        raise UsageError(
+            f"What did {safe(c.name)} say? Add the text after the name: `/signal {safe(c.name)} <what they said>`."
+        )
+    msg = MessageIn(
+        team_id=ctx.team_id,
+        channel_id=ctx.channel_id,
+        ts=f"cmd:{ctx.trigger_id or uuid.uuid4().hex}",
+        text=body,
+        user_id=ctx.user_id,
+        author_name=ctx.user_name,
+        is_private=ctx.channel_private,
+    )
+    sid = record(
+        s,
+        msg,
+        c.id,
+        PATH_COMMAND,
+        now,
+        recorded_by=ctx.user_id,
+        milestone_id=milestone.id if milestone else None,
+        posted_at=now,
+    )
     if sid is None:
         return Reply(f"Already recorded for *{safe(c.name)}*.")
     sig = s.get(Signal, sid)
     assert sig is not None
-    tied = (f" · milestone {milestone.position} “{quote(milestone.title, 80)}”" if milestone
-            else " · tied to no milestone (part of the success gap; add `#<n>` to tie one)")
-    return Reply(f":memo: Recorded for *{safe(c.name)}*: {sig.kind} · sentiment {sig.sentiment:+.1f}{tied}",
-                 effects=[RefreshHome()])
+    tied = (
+        f" · milestone {milestone.position} “{quote(milestone.title, 80)}”"
+        if milestone
+        else " · tied to no milestone (part of the success gap; add `#<n>` to tie one)"
+    )
+    return Reply(
+        f":memo: Recorded for *{safe(c.name)}*: {sig.kind} · sentiment {sig.sentiment:+.1f}{tied}",
+        effects=[RefreshHome()],
+    )

@@ -32,8 +32,11 @@ def _kinds_line(kinds: dict[str, int]) -> str:
 def customer_blocks(sec: Any, with_gap_buttons: bool = True) -> tuple[list[Block], list[str]]:
     """One customer's part of the digest, and the quotes that continue in the thread."""
     seg = f" · {quote(sec.segment)}" if sec.segment else ""
-    where = f"milestone {sec.next_position} of {sec.total}" if sec.next_position else (
-        f"all {sec.total} milestones achieved" if sec.total else "no milestones yet")
+    where = (
+        f"milestone {sec.next_position} of {sec.total}"
+        if sec.next_position
+        else (f"all {sec.total} milestones achieved" if sec.total else "no milestones yet")
+    )
     head = f"*{quote(sec.name)}*{seg} · {where}"
     if sec.outcome_required:
         exp = f", {quote(sec.outcome_experience)}" if sec.outcome_experience else ""
@@ -50,16 +53,21 @@ def customer_blocks(sec: Any, with_gap_buttons: bool = True) -> tuple[list[Block
         if mv.to_status in ("in_progress",) and mv.from_status in ("planned", "achieved", "at_risk"):
             verb = {"planned": "Started", "achieved": "Reopened", "at_risk": "Back on track"}[mv.from_status]
             lines.append(f":arrow_forward: *{verb}:* {quote(mv.title)} ({fmt_date(mv.at)})")
-    labels = {"at_risk": ":warning: *At risk:*", "stalled": ":hourglass: *Stalled:*",
-              "overdue": ":alarm_clock: *Overdue:*"}
+    labels = {
+        "at_risk": ":warning: *At risk:*",
+        "stalled": ":hourglass: *Stalled:*",
+        "overdue": ":alarm_clock: *Overdue:*",
+    }
     for f in sec.flags:
         line = f"{labels[f.kind]} {quote(f.title)} — {f.detail}"
         if f.evidence is not None:
             line += f"\n      “{quote(f.evidence.text, 140)}” {_who_when(f.evidence)}"
         lines.append(line)
     if sec.slowdown is not None:
-        lines.append(f":turtle: *Slowing down:* {sec.slowdown.recent} milestones in the last 30 days against "
-                     f"{sec.slowdown.expected} expected from {sec.slowdown.basis}")
+        lines.append(
+            f":turtle: *Slowing down:* {sec.slowdown.recent} milestones in the last 30 days against "
+            f"{sec.slowdown.expected} expected from {sec.slowdown.basis}"
+        )
     for rv in sec.impact:
         lines.append(rv.line())
     if lines:
@@ -79,8 +87,10 @@ def customer_blocks(sec: Any, with_gap_buttons: bool = True) -> tuple[list[Block
         blocks.append(context("No signals this week."))
     if sec.gap:
         g = sec.gap[0]
-        text = (f"*Success gap* — talked about, covered by no milestone: {quote(g.theme)} "
-                f"({g.count} this week, {plural(g.total, 'signal')} over {plural(g.weeks, 'week')})")
+        text = (
+            f"*Success gap* — talked about, covered by no milestone: {quote(g.theme)} "
+            f"({g.count} this week, {plural(g.total, 'signal')} over {plural(g.weeks, 'week')})"
+        )
         others = ", ".join(f"{quote(x.theme)} ({x.total})" for x in sec.gap[1:])
         if others:
             text += f"; also {others}"
@@ -97,8 +107,10 @@ def digest_header(dg: Any) -> list[Block]:
     where = f"  ·  <#{dg.channel_id}>" if dg.channel_id else ""
     title = f":bar_chart: *Weekly customer loop — week {dg.week.week} ({dg.week.span_label()})*{where}"
     people = f"{plural(dg.signal_count, 'signal')} from {plural(dg.people, 'person', 'people')}"
-    stats = (f"{people} (last week {dg.last_week_count}) · {plural(dg.achieved_count, 'milestone')} achieved · "
-             f"{dg.at_risk_count} at risk")
+    stats = (
+        f"{people} (last week {dg.last_week_count}) · {plural(dg.achieved_count, 'milestone')} achieved · "
+        f"{dg.at_risk_count} at risk"
+    )
     blocks: list[Block] = [section(title), context(stats)]
     if dg.late:
         blocks.append(context(":clock3: Posted late: the app was not running at the scheduled time."))
@@ -115,12 +127,19 @@ def decision_blocks(dg: Any) -> list[Block]:
         owner = f" — <@{d.owner_id}>" if d.owner_id else ""
         due = f", review {fmt_date(d.review_on)}" if d.review_on else ""
         again = " _(still open)_" if d.outcome == "still_open" else ""
-        blocks.append(section(f"• “{quote(d.decision, 300)}”{owner}{due}{again}\n"
-                              f"   _because: {quote(d.learning, 200)}_"))
-        blocks.append(ActionsBlock(block_id=f"review:{d.learning_id}", elements=[
-            button("Held", "decision_held", str(d.learning_id), "primary"),
-            button("Changed", "decision_changed", str(d.learning_id)),
-            button("Still open", "decision_still_open", str(d.learning_id))]))
+        blocks.append(
+            section(f"• “{quote(d.decision, 300)}”{owner}{due}{again}\n   _because: {quote(d.learning, 200)}_")
+        )
+        blocks.append(
+            ActionsBlock(
+                block_id=f"review:{d.learning_id}",
+                elements=[
+                    button("Held", "decision_held", str(d.learning_id), "primary"),
+                    button("Changed", "decision_changed", str(d.learning_id)),
+                    button("Still open", "decision_still_open", str(d.learning_id)),
+                ],
+            )
+        )
     if len(dg.decisions) > 8:
         blocks.append(context(f"…and {len(dg.decisions) - 8} more: `/loop decisions`"))
     return blocks
@@ -137,8 +156,9 @@ def tail_blocks(dg: Any, run_id: int | None) -> tuple[list[Block], list[str]]:
         during = f" while “{quote(title)}” is in progress" if title else ""
         lines.append(f"*Quiet:* {quote(name)} — no signals for {plural(weeks, 'week')}{during}")
     for name, n in dg.collecting:
-        lines.append(f"*Collecting without acting:* {quote(name)} — {plural(n, 'signal')} in 3 weeks, "
-                     "no decision recorded")
+        lines.append(
+            f"*Collecting without acting:* {quote(name)} — {plural(n, 'signal')} in 3 weeks, no decision recorded"
+        )
     for t in dg.themes:
         lines.append(t.line() if hasattr(t, "line") else str(t))
     overflow: list[str] = []
@@ -149,8 +169,12 @@ def tail_blocks(dg: Any, run_id: int | None) -> tuple[list[Block], list[str]]:
         overflow = parts[TAIL_SECTIONS:]
     blocks.append(DividerBlock())
     value = str(run_id or 0)
-    blocks.append(section(f":thinking_face: *{QUESTION}*\nReply in the thread, or add one here.",
-                          accessory=button("Add a learning", "add_learning", value, "primary")))
+    blocks.append(
+        section(
+            f":thinking_face: *{QUESTION}*\nReply in the thread, or add one here.",
+            accessory=button("Add a learning", "add_learning", value, "primary"),
+        )
+    )
     return blocks, overflow
 
 
@@ -178,8 +202,9 @@ def digest_messages(dg: Any, run_id: int | None = None) -> list[tuple[str, list[
             overflowed += 1
             thread_blocks.append(group)
     if overflowed:
-        tail.insert(0, context(f":thread: {overflowed} more customer{'s' if overflowed != 1 else ''} "
-                               "continue in the thread."))
+        tail.insert(
+            0, context(f":thread: {overflowed} more customer{'s' if overflowed != 1 else ''} continue in the thread.")
+        )
     main += tail
     messages = [(fallback, to_dicts(main[:MAX_BLOCKS]))]
     # thread: whole customers first, then the remaining quotes, each message under the limits
@@ -202,8 +227,9 @@ def digest_messages(dg: Any, run_id: int | None = None) -> list[tuple[str, list[
 MAX_THREAD_MESSAGES = 4
 
 
-def cap_thread(messages: list[tuple[str, list[dict[str, Any]]]], limit: int = MAX_THREAD_MESSAGES
-               ) -> tuple[list[tuple[str, list[dict[str, Any]]]], bool]:
+def cap_thread(
+    messages: list[tuple[str, list[dict[str, Any]]]], limit: int = MAX_THREAD_MESSAGES
+) -> tuple[list[tuple[str, list[dict[str, Any]]]], bool]:
     """At most `limit` replies in the thread; when more would be needed the last one points to the full file.
 
     The number of Web API calls per digest stays the same however big the week is.
@@ -215,7 +241,9 @@ def cap_thread(messages: list[tuple[str, list[dict[str, Any]]]], limit: int = MA
     if len(blocks) >= MAX_BLOCKS:
         blocks = blocks[: MAX_BLOCKS - 1]
     rest = len(messages) - 1 - limit
-    note = context(f":page_facing_up: {rest} more message{'s' if rest != 1 else ''} of this digest did not fit "
-                   "in the thread: the whole digest is in the attached file.").to_dict()
+    note = context(
+        f":page_facing_up: {rest} more message{'s' if rest != 1 else ''} of this digest did not fit "
+        "in the thread: the whole digest is in the attached file."
+    ).to_dict()
     kept[-1] = (text, [*blocks, note])
     return kept, True

@@ -84,11 +84,19 @@ def customer_milestones(status: CustomerStatus, now: datetime) -> list[dict[str,
     if (line := outcome_line(c)) is not None:
         blocks.append(context(line))
     else:
-        blocks.append(context(f"No desired outcome yet: `/loop customer outcome {safe(c.name)} <the outcome "
-                              "they need> | <the experience they need it in>`"))
+        blocks.append(
+            context(
+                f"No desired outcome yet: `/loop customer outcome {safe(c.name)} <the outcome "
+                "they need> | <the experience they need it in>`"
+            )
+        )
     if not c.milestones:
-        blocks.append(section(f"No milestones yet. Add the first: `/milestone add {safe(c.name)} "
-                              "\"<what the customer can do>\" due YYYY-MM-DD`"))
+        blocks.append(
+            section(
+                f"No milestones yet. Add the first: `/milestone add {safe(c.name)} "
+                '"<what the customer can do>" due YYYY-MM-DD`'
+            )
+        )
     room = MAX_BLOCKS - len(blocks) - 1
     shown = 0
     for m in c.milestones:
@@ -123,8 +131,7 @@ def portfolio_line(st: CustomerStatus) -> str:
 def portfolio(statuses: Sequence[CustomerStatus]) -> list[dict[str, Any]]:
     """/milestone with no customer: one line per customer, grouped into sections under the limits."""
     if not statuses:
-        return to_dicts([section("No customers yet. Add one with `/loop customer add <name> "
-                                 "[segment <segment>]`.")])
+        return to_dicts([section("No customers yet. Add one with `/loop customer add <name> [segment <segment>]`.")])
     blocks: list[Block] = [header(f"Milestones — {len(statuses)} customers")]
     chunk = ""
     for st in statuses:
@@ -136,8 +143,9 @@ def portfolio(statuses: Sequence[CustomerStatus]) -> list[dict[str, Any]]:
     if chunk:
         blocks.append(section(chunk))
     if len(blocks) > MAX_BLOCKS:
-        blocks = blocks[: MAX_BLOCKS - 1] + [context("…more customers than fit: name one with "
-                                                     "`/milestone <customer>`.")]
+        blocks = blocks[: MAX_BLOCKS - 1] + [
+            context("…more customers than fit: name one with `/milestone <customer>`.")
+        ]
     blocks.append(context("Details and buttons: `/milestone <customer>`"))
     return to_dicts(blocks[:MAX_BLOCKS])
 
@@ -146,8 +154,12 @@ def home_view(statuses: Sequence[CustomerStatus], now: datetime, dm_opt_out: boo
     """App Home: the portfolio by segment — next milestone, status, flags, last signal — and your settings."""
     blocks: list[Block] = [header("Customer portfolio")]
     if not statuses:
-        blocks.append(section("No customers yet. Start with `/loop customer add <name> segment <segment>`, "
-                              "then `/loop link <name>` in their channel. `/loop help` lists everything."))
+        blocks.append(
+            section(
+                "No customers yet. Start with `/loop customer add <name> segment <segment>`, "
+                "then `/loop link <name>` in their channel. `/loop help` lists everything."
+            )
+        )
     seg: str | None = "\0"
     for st in statuses:
         if len(blocks) >= MAX_BLOCKS - 5:
@@ -157,15 +169,17 @@ def home_view(statuses: Sequence[CustomerStatus], now: datetime, dm_opt_out: boo
             seg = st.customer.segment
             blocks.append(DividerBlock())
             blocks.append(section(f"*{quote(seg) if seg else 'No segment'}*"))
-        last = (f"last signal {fmt_date(st.last_signal)}" if st.last_signal else "no signals yet")
+        last = f"last signal {fmt_date(st.last_signal)}" if st.last_signal else "no signals yet"
         blocks.append(section(portfolio_line(st) + f"\n_{last}_"))
     blocks.append(DividerBlock())
     if dm_opt_out:
         note = ":no_bell: You don't get messages about what came of the signals you raised."
         toggle = button("Turn them on", "home_dm_opt_in", "on")
     else:
-        note = (":bell: When a milestone or decision comes of a signal you raised, you get one message a day "
-                "at most, never at night.")
+        note = (
+            ":bell: When a milestone or decision comes of a signal you raised, you get one message a day "
+            "at most, never at night."
+        )
         toggle = button("Turn them off", "home_dm_opt_out", "off")
     blocks.append(section(note, accessory=toggle))
     blocks.append(context(f"Updated {now:%Y-%m-%d %H:%M} UTC · `/loop help`"))

@@ -12,157 +12,343 @@ from storage.models import Customer, Milestone
 
 def customer_options(customers: Sequence[Customer]) -> list[dict[str, Any]]:
     """Static-select options (Slack allows 100), by name."""
-    return [{"text": {"type": "plain_text", "text": c.name[:75]}, "value": str(c.id)}
-            for c in sorted(customers, key=lambda c: c.name_key)[:100]]
+    return [
+        {"text": {"type": "plain_text", "text": c.name[:75]}, "value": str(c.id)}
+        for c in sorted(customers, key=lambda c: c.name_key)[:100]
+    ]
 
 
 def customer_picker(channel_id: str, ts: str, customers: Sequence[Customer]) -> list[dict[str, Any]]:
     """Ephemeral question after the capture reaction when no customer could be found."""
     return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": "I couldn't tell which customer this message "
-                                                                "is about. Pick one to record it:"}},
-        {"type": "actions", "block_id": f"capture:{channel_id}:{ts}", "elements": [
-            {"type": "static_select", "action_id": "capture_pick_customer",
-             "placeholder": {"type": "plain_text", "text": "Customer"},
-             "options": customer_options(customers)}]},
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "I couldn't tell which customer this message is about. Pick one to record it:",
+            },
+        },
+        {
+            "type": "actions",
+            "block_id": f"capture:{channel_id}:{ts}",
+            "elements": [
+                {
+                    "type": "static_select",
+                    "action_id": "capture_pick_customer",
+                    "placeholder": {"type": "plain_text", "text": "Customer"},
+                    "options": customer_options(customers),
+                }
+            ],
+        },
     ]
 
 
-KIND_LABELS = {"auto": "Decide from the text", "problem": "Problem", "request": "Request",
-               "question": "Question", "praise": "Praise", "churn-risk": "Churn risk", "other": "Other"}
+KIND_LABELS = {
+    "auto": "Decide from the text",
+    "problem": "Problem",
+    "request": "Request",
+    "question": "Question",
+    "praise": "Praise",
+    "churn-risk": "Churn risk",
+    "other": "Other",
+}
 
 
-def capture_modal(customers: Sequence[Customer], customer: Customer | None, metadata: str,
-                  message_preview: str) -> dict[str, Any]:
+def capture_modal(
+    customers: Sequence[Customer], customer: Customer | None, metadata: str, message_preview: str
+) -> dict[str, Any]:
     """The shortcut's modal: customer (prefilled when known), milestone, kind, optional note."""
-    cust_el: dict[str, Any] = {"type": "static_select", "action_id": "customer",
-                               "placeholder": {"type": "plain_text", "text": "Customer"},
-                               "options": customer_options(customers)}
+    cust_el: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": "customer",
+        "placeholder": {"type": "plain_text", "text": "Customer"},
+        "options": customer_options(customers),
+    }
     if customer is not None:
         cust_el["initial_option"] = next(o for o in cust_el["options"] if o["value"] == str(customer.id))
     blocks: list[dict[str, Any]] = [
         {"type": "context", "elements": [{"type": "mrkdwn", "text": "> " + quote(message_preview, 280)}]},
-        {"type": "input", "block_id": "customer", "dispatch_action": True, "label":
-            {"type": "plain_text", "text": "Customer"}, "element": cust_el},
+        {
+            "type": "input",
+            "block_id": "customer",
+            "dispatch_action": True,
+            "label": {"type": "plain_text", "text": "Customer"},
+            "element": cust_el,
+        },
     ]
-    ms_opts = [{"text": {"type": "plain_text", "text": f"{m.position}. {m.title}"[:75]}, "value": str(m.id)}
-               for m in (customer.milestones if customer else [])][:100]
+    ms_opts = [
+        {"text": {"type": "plain_text", "text": f"{m.position}. {m.title}"[:75]}, "value": str(m.id)}
+        for m in (customer.milestones if customer else [])
+    ][:100]
     if ms_opts:
-        blocks.append({"type": "input", "block_id": "milestone", "optional": True,
-                       "label": {"type": "plain_text", "text": "Milestone it is about"},
-                       "hint": {"type": "plain_text", "text": "Leave empty when no milestone covers it: "
-                                                              "it counts toward the success gap."},
-                       "element": {"type": "static_select", "action_id": "milestone",
-                                   "placeholder": {"type": "plain_text", "text": "None"},
-                                   "options": ms_opts}})
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": "milestone",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Milestone it is about"},
+                "hint": {
+                    "type": "plain_text",
+                    "text": "Leave empty when no milestone covers it: it counts toward the success gap.",
+                },
+                "element": {
+                    "type": "static_select",
+                    "action_id": "milestone",
+                    "placeholder": {"type": "plain_text", "text": "None"},
+                    "options": ms_opts,
+                },
+            }
+        )
     kinds = [{"text": {"type": "plain_text", "text": v}, "value": k} for k, v in KIND_LABELS.items()]
     blocks += [
-        {"type": "input", "block_id": "kind", "label": {"type": "plain_text", "text": "Kind"},
-         "element": {"type": "static_select", "action_id": "kind", "options": kinds,
-                     "initial_option": kinds[0]}},
-        {"type": "input", "block_id": "note", "optional": True,
-         "label": {"type": "plain_text", "text": "Note"},
-         "element": {"type": "plain_text_input", "action_id": "note", "multiline": True, "max_length": 1000}},
+        {
+            "type": "input",
+            "block_id": "kind",
+            "label": {"type": "plain_text", "text": "Kind"},
+            "element": {"type": "static_select", "action_id": "kind", "options": kinds, "initial_option": kinds[0]},
+        },
+        {
+            "type": "input",
+            "block_id": "note",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Note"},
+            "element": {"type": "plain_text_input", "action_id": "note", "multiline": True, "max_length": 1000},
+        },
     ]
-    return {"type": "modal", "callback_id": "capture_modal", "private_metadata": metadata,
-            "title": {"type": "plain_text", "text": "Customer signal"},
-            "submit": {"type": "plain_text", "text": "Record"},
-            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
+    return {
+        "type": "modal",
+        "callback_id": "capture_modal",
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": "Customer signal"},
+        "submit": {"type": "plain_text", "text": "Record"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
 
 
 def impact_modal(m: Milestone) -> dict[str, Any]:
-    el: dict[str, Any] = {"type": "plain_text_input", "action_id": "impact", "multiline": True,
-                          "max_length": 500,
-                          "placeholder": {"type": "plain_text", "text": "e.g. depot managers stop emailing HR"}}
+    el: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "impact",
+        "multiline": True,
+        "max_length": 500,
+        "placeholder": {"type": "plain_text", "text": "e.g. depot managers stop emailing HR"},
+    }
     if m.expected_impact:
         el["initial_value"] = m.expected_impact
-    return {"type": "modal", "callback_id": "impact_modal", "private_metadata": str(m.id),
-            "title": {"type": "plain_text", "text": "Expected impact"},
-            "submit": {"type": "plain_text", "text": "Save"},
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{m.position}. {quote(m.title)}*"}},
-                       {"type": "input", "block_id": "impact", "element": el,
-                        "label": {"type": "plain_text", "text": "What should the customer notice?"}}]}
+    return {
+        "type": "modal",
+        "callback_id": "impact_modal",
+        "private_metadata": str(m.id),
+        "title": {"type": "plain_text", "text": "Expected impact"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{m.position}. {quote(m.title)}*"}},
+            {
+                "type": "input",
+                "block_id": "impact",
+                "element": el,
+                "label": {"type": "plain_text", "text": "What should the customer notice?"},
+            },
+        ],
+    }
 
 
-def learning_modal(customers: Sequence[Customer], metadata: str, user: str, review_on: date,
-                   text: str | None = None, decision: str | None = None,
-                   selected_customers: Sequence[int] = (), title: str = "Add a learning") -> dict[str, Any]:
+def learning_modal(
+    customers: Sequence[Customer],
+    metadata: str,
+    user: str,
+    review_on: date,
+    text: str | None = None,
+    decision: str | None = None,
+    selected_customers: Sequence[int] = (),
+    title: str = "Add a learning",
+) -> dict[str, Any]:
     """What are we learning, which decision it affects, for which customers and milestones, who, by when."""
-    def plain(block: str, label: str, optional: bool, initial: str | None, multiline: bool, max_len: int,
-              placeholder: str) -> dict[str, Any]:
-        el: dict[str, Any] = {"type": "plain_text_input", "action_id": block, "multiline": multiline,
-                              "max_length": max_len, "placeholder": {"type": "plain_text", "text": placeholder}}
+
+    def plain(
+        block: str, label: str, optional: bool, initial: str | None, multiline: bool, max_len: int, placeholder: str
+    ) -> dict[str, Any]:
+        el: dict[str, Any] = {
+            "type": "plain_text_input",
+            "action_id": block,
+            "multiline": multiline,
+            "max_length": max_len,
+            "placeholder": {"type": "plain_text", "text": placeholder},
+        }
         if initial:
             el["initial_value"] = initial[:max_len]
-        return {"type": "input", "block_id": block, "optional": optional, "element": el,
-                "label": {"type": "plain_text", "text": label}}
+        return {
+            "type": "input",
+            "block_id": block,
+            "optional": optional,
+            "element": el,
+            "label": {"type": "plain_text", "text": label},
+        }
 
     blocks: list[dict[str, Any]] = [
-        plain("learning", "What are we learning?", False, text, True, 2000,
-              "e.g. double texts hurt trust more than a missing WhatsApp channel"),
-        plain("decision", "Which decision does it affect?", True, decision, False, 500,
-              "e.g. ship the SMS fix before adding WhatsApp"),
+        plain(
+            "learning",
+            "What are we learning?",
+            False,
+            text,
+            True,
+            2000,
+            "e.g. double texts hurt trust more than a missing WhatsApp channel",
+        ),
+        plain(
+            "decision",
+            "Which decision does it affect?",
+            True,
+            decision,
+            False,
+            500,
+            "e.g. ship the SMS fix before adding WhatsApp",
+        ),
     ]
     opts = customer_options(customers)
     if opts:
-        el: dict[str, Any] = {"type": "multi_static_select", "action_id": "customers", "options": opts,
-                              "placeholder": {"type": "plain_text", "text": "Customers"}}
+        el: dict[str, Any] = {
+            "type": "multi_static_select",
+            "action_id": "customers",
+            "options": opts,
+            "placeholder": {"type": "plain_text", "text": "Customers"},
+        }
         chosen = [o for o in opts if int(o["value"]) in set(selected_customers)]
         if chosen:
             el["initial_options"] = chosen
-        blocks.append({"type": "input", "block_id": "customers", "optional": True, "element": el,
-                       "label": {"type": "plain_text", "text": "Customers"}})
-        ms_opts = [{"text": {"type": "plain_text", "text": f"{c.name[:30]} · {m.position}. {m.title}"[:75]},
-                    "value": str(m.id)} for c in sorted(customers, key=lambda c: c.name_key)
-                   for m in c.milestones][:100]
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": "customers",
+                "optional": True,
+                "element": el,
+                "label": {"type": "plain_text", "text": "Customers"},
+            }
+        )
+        ms_opts = [
+            {
+                "text": {"type": "plain_text", "text": f"{c.name[:30]} · {m.position}. {m.title}"[:75]},
+                "value": str(m.id),
+            }
+            for c in sorted(customers, key=lambda c: c.name_key)
+            for m in c.milestones
+        ][:100]
         if ms_opts:
-            blocks.append({"type": "input", "block_id": "milestones", "optional": True,
-                           "label": {"type": "plain_text", "text": "Milestones"},
-                           "element": {"type": "multi_static_select", "action_id": "milestones",
-                                       "options": ms_opts,
-                                       "placeholder": {"type": "plain_text", "text": "Milestones"}}})
+            blocks.append(
+                {
+                    "type": "input",
+                    "block_id": "milestones",
+                    "optional": True,
+                    "label": {"type": "plain_text", "text": "Milestones"},
+                    "element": {
+                        "type": "multi_static_select",
+                        "action_id": "milestones",
+                        "options": ms_opts,
+                        "placeholder": {"type": "plain_text", "text": "Milestones"},
+                    },
+                }
+            )
     blocks += [
-        {"type": "input", "block_id": "owner", "optional": True, "label": {"type": "plain_text", "text": "Owner"},
-         "element": {"type": "users_select", "action_id": "owner", "initial_user": user}},
-        {"type": "input", "block_id": "review", "optional": True,
-         "label": {"type": "plain_text", "text": "Review the decision on"},
-         "element": {"type": "datepicker", "action_id": "review", "initial_date": review_on.isoformat()}},
+        {
+            "type": "input",
+            "block_id": "owner",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Owner"},
+            "element": {"type": "users_select", "action_id": "owner", "initial_user": user},
+        },
+        {
+            "type": "input",
+            "block_id": "review",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Review the decision on"},
+            "element": {"type": "datepicker", "action_id": "review", "initial_date": review_on.isoformat()},
+        },
     ]
-    return {"type": "modal", "callback_id": "learning_modal", "private_metadata": metadata,
-            "title": {"type": "plain_text", "text": title}, "submit": {"type": "plain_text", "text": "Save"},
-            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
+    return {
+        "type": "modal",
+        "callback_id": "learning_modal",
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": title},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
 
 
 def milestone_add_modal(customer: Customer, title: str, metadata: str) -> dict[str, Any]:
     """Add a milestone, prefilled (from a success-gap theme)."""
-    return {"type": "modal", "callback_id": "milestone_add_modal", "private_metadata": metadata,
-            "title": {"type": "plain_text", "text": "Add a milestone"},
-            "submit": {"type": "plain_text", "text": "Add"}, "close": {"type": "plain_text", "text": "Cancel"},
-            "blocks": [
-                {"type": "section", "text": {"type": "mrkdwn", "text": f"*{quote(customer.name)}* — a step toward "
-                                                                       "their outcome, in their words."}},
-                {"type": "input", "block_id": "title", "label": {"type": "plain_text", "text": "Milestone"},
-                 "element": {"type": "plain_text_input", "action_id": "title", "initial_value": title[:200],
-                             "max_length": 200}},
-                {"type": "input", "block_id": "due", "optional": True, "label": {"type": "plain_text", "text": "Due"},
-                 "element": {"type": "datepicker", "action_id": "due"}},
-                {"type": "input", "block_id": "impact", "optional": True,
-                 "label": {"type": "plain_text", "text": "What will the customer notice?"},
-                 "element": {"type": "plain_text_input", "action_id": "impact", "max_length": 500}},
-            ]}
+    return {
+        "type": "modal",
+        "callback_id": "milestone_add_modal",
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": "Add a milestone"},
+        "submit": {"type": "plain_text", "text": "Add"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"*{quote(customer.name)}* — a step toward their outcome, in their words.",
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "title",
+                "label": {"type": "plain_text", "text": "Milestone"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "title",
+                    "initial_value": title[:200],
+                    "max_length": 200,
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "due",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Due"},
+                "element": {"type": "datepicker", "action_id": "due"},
+            },
+            {
+                "type": "input",
+                "block_id": "impact",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "What will the customer notice?"},
+                "element": {"type": "plain_text_input", "action_id": "impact", "max_length": 500},
+            },
+        ],
+    }
 
 
 def changed_to_modal(metadata: str) -> dict[str, Any]:
     """A decision marked Changed: what did it change to?"""
-    return {"type": "modal", "callback_id": "decision_changed_modal", "private_metadata": metadata,
-            "title": {"type": "plain_text", "text": "The decision changed"},
-            "submit": {"type": "plain_text", "text": "Save"}, "close": {"type": "plain_text", "text": "Cancel"},
-            "blocks": [{"type": "input", "block_id": "changed_to",
-                        "label": {"type": "plain_text", "text": "What did it change to?"},
-                        "element": {"type": "plain_text_input", "action_id": "changed_to", "multiline": True,
-                                    "max_length": 500, "placeholder": {
-                                        "type": "plain_text", "text": "e.g. ship WhatsApp first for the two "
-                                                                      "clinics that asked"}}}]}
+    return {
+        "type": "modal",
+        "callback_id": "decision_changed_modal",
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": "The decision changed"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "changed_to",
+                "label": {"type": "plain_text", "text": "What did it change to?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "changed_to",
+                    "multiline": True,
+                    "max_length": 500,
+                    "placeholder": {
+                        "type": "plain_text",
+                        "text": "e.g. ship WhatsApp first for the two clinics that asked",
+                    },
+                },
+            }
+        ],
+    }
 
 
 def kinds_modal(customer: str, rows: Sequence[Any], metadata: str) -> dict[str, Any]:
@@ -170,20 +356,44 @@ def kinds_modal(customer: str, rows: Sequence[Any], metadata: str) -> dict[str, 
     from bot.kinds import KIND_LABEL, KINDS
 
     options = [{"text": {"type": "plain_text", "text": KIND_LABEL[k]}, "value": k} for k in KINDS]
-    blocks: list[dict[str, Any]] = [{"type": "context", "elements": [{"type": "mrkdwn", "text":
-        f"*{quote(customer)}* — set each signal's kind as you read it. Your choice is kept: the rules and the "
-        "model never change it back."}]}]
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"*{quote(customer)}* — set each signal's kind as you read it. Your choice is kept: "
+                    "the rules and the model never change it back.",
+                }
+            ],
+        }
+    ]
     for r in rows:
         current = next(o for o in options if o["value"] == r.kind)
-        blocks.append({"type": "input", "block_id": f"kind:{r.id}", "optional": True,
-                       "label": {"type": "plain_text", "text": (" ".join(r.text.split()))[:150] or "(no text)"},
-                       "element": {"type": "static_select", "action_id": "kind", "options": options,
-                                   "initial_option": current}})
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": f"kind:{r.id}",
+                "optional": True,
+                "label": {"type": "plain_text", "text": (" ".join(r.text.split()))[:150] or "(no text)"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "kind",
+                    "options": options,
+                    "initial_option": current,
+                },
+            }
+        )
     if not rows:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "No signals of that week to show."}})
-    view: dict[str, Any] = {"type": "modal", "callback_id": "kinds_modal", "private_metadata": metadata,
-                            "title": {"type": "plain_text", "text": "Correct kinds"},
-                            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks[:100]}
+    view: dict[str, Any] = {
+        "type": "modal",
+        "callback_id": "kinds_modal",
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": "Correct kinds"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks[:100],
+    }
     if rows:
         view["submit"] = {"type": "plain_text", "text": "Save"}
     return view

@@ -27,14 +27,14 @@ def register(app: App, deps: Deps) -> None:
         with deps.session_factory() as s:
             c = repo.customer_by_id(s, team_id, int(chosen)) if chosen and chosen.isdigit() else None
             everyone = repo.list_customers(s, team_id)
-            preview = next((b["elements"][0]["text"][2:] for b in view.get("blocks", [])
-                            if b.get("type") == "context"), "")
+            preview = next(
+                (b["elements"][0]["text"][2:] for b in view.get("blocks", []) if b.get("type") == "context"), ""
+            )
             new = capture_modal(everyone, c, view.get("private_metadata") or "{}", preview)
         client.views_update(view_id=view["id"], hash=view.get("hash"), view=new)
 
     @app.action("capture_pick_customer")
-    def on_pick(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext,
-                respond: Respond) -> None:
+    def on_pick(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext, respond: Respond) -> None:
         ack()
         team_id = context.team_id or ""
         _, channel_id, ts = (action.get("block_id") or "::").split(":", 2)

@@ -22,6 +22,7 @@ def register(app: App, deps: Deps) -> None:
             with deps.session_factory.begin() as s:
                 repo.set_dm_opt_out(s, team_id, user, opt_out, deps.clock())
             deps.home.publish(client, team_id, user)
+
         return handle
 
     app.action("home_dm_opt_out")(toggle(True))

@@ -22,14 +22,18 @@ def reviewed_blocks(message: dict, learning_id: str, line: str) -> list[dict]:
     blocks = list(message.get("blocks") or [])
     for i, b in enumerate(blocks):
         if b.get("block_id") == f"review:{learning_id}":
-            blocks[i] = {"type": "context", "block_id": f"reviewed:{learning_id}",
-                         "elements": [{"type": "mrkdwn", "text": line}]}
+            blocks[i] = {
+                "type": "context",
+                "block_id": f"reviewed:{learning_id}",
+                "elements": [{"type": "mrkdwn", "text": line}],
+            }
     return blocks
 
 
 def register(app: App, deps: Deps) -> None:
-    def open_learning(client: WebClient, trigger_id: str, team_id: str, user: str, meta: dict,
-                      learning_id: int | None = None) -> None:
+    def open_learning(
+        client: WebClient, trigger_id: str, team_id: str, user: str, meta: dict, learning_id: int | None = None
+    ) -> None:
         with deps.session_factory() as s:
             view = learning.learning_modal_for(s, team_id, user, meta, deps.clock(), learning_id)
         if view is not None:
@@ -39,20 +43,32 @@ def register(app: App, deps: Deps) -> None:
     def on_add_learning(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         ack()
         run = action.get("value") or "0"
-        open_learning(client, body["trigger_id"], context.team_id or "", body["user"]["id"],
-                      {"run": int(run) if run.isdigit() else 0, "channel": channel_of(body)})
+        open_learning(
+            client,
+            body["trigger_id"],
+            context.team_id or "",
+            body["user"]["id"],
+            {"run": int(run) if run.isdigit() else 0, "channel": channel_of(body)},
+        )
 
     @app.action("name_decision")
     def on_name_decision(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         ack()
         value = action.get("value") or ""
         if value.isdigit():
-            open_learning(client, body["trigger_id"], context.team_id or "", body["user"]["id"],
-                          {"channel": channel_of(body)}, learning_id=int(value))
+            open_learning(
+                client,
+                body["trigger_id"],
+                context.team_id or "",
+                body["user"]["id"],
+                {"channel": channel_of(body)},
+                learning_id=int(value),
+            )
 
     def review(outcome: str):  # noqa: ANN202
-        def handle(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext,
-                   respond: Respond) -> None:
+        def handle(
+            ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext, respond: Respond
+        ) -> None:
             ack()
             team_id = context.team_id or ""
             user = body["user"]["id"]
@@ -74,8 +90,13 @@ def register(app: App, deps: Deps) -> None:
                 tell(client, body, user, str(e), respond)
                 return
             if channel and message.get("ts"):
-                client.chat_update(channel=channel, ts=message["ts"], blocks=reviewed_blocks(message, value, line),
-                                   text=message.get("text") or "Weekly customer loop")
+                client.chat_update(
+                    channel=channel,
+                    ts=message["ts"],
+                    blocks=reviewed_blocks(message, value, line),
+                    text=message.get("text") or "Weekly customer loop",
+                )
+
         return handle
 
     for outcome in learning.OUTCOMES:

@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 def register(app: App, deps: Deps) -> None:
     def transition_button(verb: str):  # noqa: ANN202
-        def handle(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext,
-                   respond: Respond) -> None:
+        def handle(
+            ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext, respond: Respond
+        ) -> None:
             ack()
             team_id = context.team_id or ""
             user = body["user"]["id"]
@@ -45,6 +46,7 @@ def register(app: App, deps: Deps) -> None:
             else:
                 tell(client, body, user, reply.text, respond)
             perform(deps, client, team_id, reply.effects)
+
         return handle
 
     for verb in ("start", "done", "reopen", "risk"):
@@ -62,8 +64,7 @@ def register(app: App, deps: Deps) -> None:
         client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.action("gap_add_milestone")
-    def on_gap(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext,
-               respond: Respond) -> None:
+    def on_gap(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext, respond: Respond) -> None:
         ack()
         team_id = context.team_id or ""
         cid, _, theme = (action.get("value") or "").partition("|")

@@ -1,4 +1,4 @@
-""""Correct kinds" on a customer's quotes in a digest: opens a modal with one select per signal."""
+""" "Correct kinds" on a customer's quotes in a digest: opens a modal with one select per signal."""
 
 from __future__ import annotations
 

@@ -34,8 +34,9 @@ def register(app: App, deps: Deps) -> None:
         thread_ts = event.get("thread_ts")
         # a reply in a digest's thread is an answer to the loop's question, not a customer signal
         if thread_ts and thread_ts != event["ts"]:
-            effects = learning.answer_in_thread(deps.session_factory, team_id, channel_id, event["ts"], thread_ts,
-                                                event.get("user"), text, deps.clock())
+            effects = learning.answer_in_thread(
+                deps.session_factory, team_id, channel_id, event["ts"], thread_ts, event.get("user"), text, deps.clock()
+            )
             if effects is not None:
                 perform(deps, client, team_id, effects)
                 return

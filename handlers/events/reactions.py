@@ -18,14 +18,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CANNOT_READ = ("I can't read that message, so it wasn't recorded. Invite me to this channel "
-               "(`/invite @signalloop`) and react again.")
+CANNOT_READ = (
+    "I can't read that message, so it wasn't recorded. Invite me to this channel "
+    "(`/invite @signalloop`) and react again."
+)
 
 
 def register(app: App, deps: Deps) -> None:
     def is_capture_reaction(event: dict) -> bool:
-        return (event.get("reaction") == deps.settings.capture_emoji
-                and (event.get("item") or {}).get("type") == "message")
+        return (
+            event.get("reaction") == deps.settings.capture_emoji and (event.get("item") or {}).get("type") == "message"
+        )
 
     @app.event("reaction_added", matchers=[is_capture_reaction])
     def on_reaction(event: dict, body: dict, context: BoltContext, client: WebClient) -> None:

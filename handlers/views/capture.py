@@ -40,20 +40,35 @@ def register(app: App, deps: Deps) -> None:
             return
         original = fetch_message(client, meta.get("c") or "", meta.get("ts") or "")
         if original is None:
-            ack(response_action="errors", errors={"customer": "I can't read that message any more (deleted, "
-                                                              "or I'm not in the channel). Invite me and retry."})
+            ack(
+                response_action="errors",
+                errors={
+                    "customer": "I can't read that message any more (deleted, "
+                    "or I'm not in the channel). Invite me and retry."
+                },
+            )
             return
         msg = message_in(deps, team_id, meta["c"], original, None, client=client)
         kind = view_value(state, "kind", "kind")
         milestone = view_value(state, "milestone", "milestone")
         with deps.session_factory.begin() as s:
-            name = capture.shortcut_capture(s, msg, int(chosen), int(milestone) if milestone else None,
-                                            None if kind == "auto" else kind, note or None, user, deps.clock())
+            name = capture.shortcut_capture(
+                s,
+                msg,
+                int(chosen),
+                int(milestone) if milestone else None,
+                None if kind == "auto" else kind,
+                note or None,
+                user,
+                deps.clock(),
+            )
         if msg.author_name is None or msg.permalink is None:
             deps.directory.learn(team_id, msg.user_id)
         if name is None:
-            ack(response_action="errors", errors={"customer": "That customer or milestone no longer exists; "
-                                                              "pick again."})
+            ack(
+                response_action="errors",
+                errors={"customer": "That customer or milestone no longer exists; pick again."},
+            )
             return
         ack()
         perform(deps, client, team_id, [Ephemeral(msg.channel_id, user, f":memo: Recorded for *{safe(name)}*.")])

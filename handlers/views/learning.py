@@ -30,13 +30,21 @@ def register(app: App, deps: Deps) -> None:
             meta = json.loads(view.get("private_metadata") or "{}")
         except ValueError:
             meta = {}
-        result = learning.submit_learning(deps.session_factory, team_id, user, meta, {
-            "learning": view_value(state, "learning", "learning"),
-            "decision": view_value(state, "decision", "decision"),
-            "customers": view_value(state, "customers", "customers") or [],
-            "milestones": view_value(state, "milestones", "milestones") or [],
-            "owner": view_value(state, "owner", "owner"), "review": view_value(state, "review", "review")},
-            deps.clock())
+        result = learning.submit_learning(
+            deps.session_factory,
+            team_id,
+            user,
+            meta,
+            {
+                "learning": view_value(state, "learning", "learning"),
+                "decision": view_value(state, "decision", "decision"),
+                "customers": view_value(state, "customers", "customers") or [],
+                "milestones": view_value(state, "milestones", "milestones") or [],
+                "owner": view_value(state, "owner", "owner"),
+                "review": view_value(state, "review", "review"),
+            },
+            deps.clock(),
+        )
         if result.errors:
             ack(response_action="errors", errors=result.errors)
             return
@@ -70,7 +78,11 @@ def register(app: App, deps: Deps) -> None:
         message = fetch_message(client, channel, ts) if channel and ts else None
         if message is not None and message.get("blocks"):
             try:
-                client.chat_update(channel=channel, ts=ts, blocks=reviewed_blocks(message, value, line),
-                                   text=message.get("text") or "Weekly customer loop")
+                client.chat_update(
+                    channel=channel,
+                    ts=ts,
+                    blocks=reviewed_blocks(message, value, line),
+                    text=message.get("text") or "Weekly customer loop",
+                )
             except SlackApiError:
                 pass
