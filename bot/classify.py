@@ -320,7 +320,8 @@ PRAISE = _cues(
     r"raised more|more than last year|doesn't get in (their|the) way|actually use|now a one-day|"
     r"(has|have)n't (touched|needed|had to)|thanks to (the|our|your)|"
     r"fixed it|is fixed|was fixed|got fixed|sorted (it|the)|went from|(\d+|a) (days?|hours?|weeks?) "
-    r"(faster|earlier)|rock solid|cut (our|their|the) [a-z-]+ )",
+    r"(faster|earlier)|rock solid|cut (our|their|the) [a-z-]+ |(is|are|works?|working|all) (fine|good|sorted|"
+    r"resolved|fixed) now)",
     no_complaints=r"\b(no complaints|nobody (has )?(complained|asked|had to|has touched|phones|on the)|"
     r"not a single (complaint|late|correction|one|issue)|haven't had a single|hasn't had a single|"
     r"hasn't crashed|zero (complaints|issues|findings|corrections|manual)|no (issues|problems) "

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import gc
+import re
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -33,6 +34,10 @@ class Quote:
     milestone: int | None  # position of the milestone it is tied to
     sentiment: float
     private: bool = False
+    user_id: str | None = None
+    others: tuple[str, ...] = ()  # who else said the same (near-identical signals, folded into this one)
+    count: int = 1  # how many signals this quote stands for
+    focus: bool = False  # matches the channel's focus
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,19 @@ class Achieved:
     at: datetime
     ask: str | None
     ask_kind: str | None
+
+
+@dataclass(frozen=True)
+class MilestoneState:
+    """One line per milestone that needs saying this week, with its latest state."""
+
+    position: int
+    title: str
+    state: str  # achieved | at_risk | overdue | stalled | started | reopened | back_on_track
+    details: tuple[str, ...] = ()
+    evidence: Quote | None = None
+    ask: str | None = None
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +111,8 @@ class CustomerSection:
     impact: list = field(default_factory=list)  # progress-vs-impact reviews (bot.impact)
     narrative: str | None = None  # the LLM step's two sentences, when it ran and passed validation
     milestones: list[tuple[int, str, str]] = field(default_factory=list)  # (position, title, status)
+    states: list[MilestoneState] = field(default_factory=list)  # one per milestone with news, latest state
+    focus: bool = False  # the customer's signals or themes match the channel's focus
 
     @property
     def signal_count(self) -> int:
@@ -134,6 +154,10 @@ class Digest:
     llm_meta: dict = field(default_factory=dict)  # model, prompt version, status: recorded on the digest run
     run_id: int | None = None
     focus: str | None = None  # the team's question for this channel (`/loop digest focus`)
+    churn: list[tuple[str, int]] = field(default_factory=list)  # customers with churn-risk signals this week
+    # a watch channel's customers heard in the weeks before and silent this week: (name, signals last week)
+    silent: list[tuple[str, int]] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # user and channel ids -> names, for quotes and owners
 
 
 def scope_customers(
@@ -144,38 +168,116 @@ def scope_customers(
     end: datetime,
     portfolio: bool,
     everyone: list[Customer],
+    heard_since: datetime | None = None,
 ) -> tuple[str, list[Customer]]:
     """Who the channel's digest covers: its customer, the customers heard in a watch channel, or all."""
+    heard_since = heard_since or start
     if portfolio:
         return "portfolio", everyone
     link = repo.channel_link(session, team_id, channel_id)
     if link is not None and link.kind == "customer":
         return "customer", [c for c in everyone if c.id == link.customer_id]
     if link is not None and link.kind == "watch":
-        heard = repo.signals_channels(session, team_id, channel_id, start, end)
+        # the customers heard here in the weeks the digest looks back on: a quiet week still reports them
+        heard = repo.signals_channels(session, team_id, channel_id, heard_since, end)
         return "watch", [c for c in everyone if c.id in heard]
     return "portfolio", everyone
 
 
-def _quote(sig: Signal, positions: dict[int, int], names: dict[str, str]) -> Quote:
+def _quote(sig: Signal, positions: dict[int, int], names: dict[str, str], focus: Focus | None) -> Quote:
     author = sig.author_name or names.get(sig.user_id or "")
+    text = sig.text + (f" ({sig.note})" if sig.note else "")
     return Quote(
         sig.id,
         sig.kind,
-        sig.text + (f" ({sig.note})" if sig.note else ""),
+        text,
         author,
         sig.posted_at,
         sig.permalink,
         positions.get(sig.milestone_id or -1),
         sig.sentiment,
         sig.is_private,
+        sig.user_id,
+        focus=bool(focus and focus.matches(text)),
     )
 
 
+class Focus:
+    """The team's focus for a channel, matched by word stems ("onboarding friction" finds "onboard")."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.stems = themes.stems(text)
+
+    def matches(self, text: str) -> bool:
+        return bool(self.stems & themes.stems(text))
+
+
+_PREFIX = re.compile(r"^\s*[\w&'. -]{2,60}:\s+")
+SAME_ENOUGH = 90  # rapidfuzz token-set ratio at which two signals say the same thing
+
+
+def _fold_key(text: str, name_words: frozenset[str]) -> str:
+    """A message as compared for sameness: no "Customer:" prefix, no customer name, lower case, words only."""
+    t = _PREFIX.sub("", text) if _PREFIX.match(text) else text
+    return " ".join(w for w in re.findall(r"[a-z0-9']+", t.casefold()) if w not in name_words)
+
+
+def fold(quotes: list[Quote], name_words: frozenset[str], limit: int = 300) -> list[Quote]:
+    """Near-identical quotes appear once, with how many and who (the newest of them stands for the rest).
+
+    The same ask from three people, or a message cross-posted with a "Customer:" prefix, is one line. Only
+    the first `limit` quotes are compared pairwise; beyond that only identical text folds.
+    """
+    from rapidfuzz import fuzz
+
+    groups: list[list[Quote]] = []
+    keys: list[str] = []
+    exact: dict[str, int] = {}
+    for i, q in enumerate(quotes):
+        key = _fold_key(q.text, name_words)
+        at = exact.get(key)
+        if at is None and i < limit and len(key) >= 12:
+            at = next(
+                (
+                    g
+                    for g, k in enumerate(keys)
+                    if len(k) >= 12 and fuzz.token_set_ratio(key, k) >= SAME_ENOUGH and groups[g][0].kind == q.kind
+                ),
+                None,
+            )
+        if at is None:
+            exact[key] = len(groups)
+            groups.append([q])
+            keys.append(key)
+        else:
+            groups[at].append(q)
+    out = []
+    for g in groups:
+        if len(g) == 1:
+            out.append(g[0])
+            continue
+        newest = max(g, key=lambda q: q.at)
+        who = []
+        for q in sorted(g, key=lambda q: q.at):
+            if q.author and q.author not in who and q.author != newest.author:
+                who.append(q.author)
+        out.append(
+            replace(
+                newest,
+                others=tuple(who),
+                count=len(g),
+                focus=any(q.focus for q in g),
+                milestone=newest.milestone or next((q.milestone for q in g if q.milestone), None),
+            )
+        )
+    return out
+
+
 def by_priority(quotes: list[Quote]) -> list[Quote]:
-    """Churn risk first, then problems, requests…; newest first within a kind."""
+    """What the team asked to focus on first, then churn risk, problems, requests…; newest first within a kind."""
     newest_first = sorted(quotes, key=lambda q: q.at, reverse=True)  # signals arrive newest first: O(n)
-    return sorted(newest_first, key=lambda q: KIND_RANK.get(q.kind, 9))
+    return sorted(newest_first, key=lambda q: (not q.focus, KIND_RANK.get(q.kind, 9)))
 
 
 _gc_lock = threading.Lock()
@@ -220,9 +322,7 @@ def build_digest(
 ) -> Digest:
     """The digest of `week` for a channel; reads the week (and three before it for trends), not the history."""
     with gc_paused():
-        dg = _build_digest(session, team_id, channel_id, week, now, tz, portfolio, start_override, impact_days)
-        dg.focus = focus
-        return dg
+        return _build_digest(session, team_id, channel_id, week, now, tz, portfolio, start_override, impact_days, focus)
 
 
 def _build_digest(
@@ -235,24 +335,27 @@ def _build_digest(
     portfolio: bool,
     start_override: datetime | None,
     impact_days: int,
+    focus_text: str | None,
 ) -> Digest:
     start, end = week.bounds(tz)
     week_start = start
     if start_override is not None and start_override < start:
         start = start_override  # signals posted after last week's digest went out
     as_of = min(now, end)
-    everyone = list(repo.list_customers(session, team_id))
-    scope, custs = scope_customers(session, team_id, channel_id, start, end, portfolio, everyone)
+    everyone = [c for c in repo.list_customers(session, team_id)]
+    hist_start, _ = week.previous(GAP_WEEKS - 1).bounds(tz)
+    scope, custs = scope_customers(session, team_id, channel_id, start, end, portfolio, everyone, hist_start)
     ids = [c.id for c in custs]
     dg = Digest(team_id, channel_id, week, tz, start, end, scope)
+    dg.focus = focus_text
+    focus = Focus(focus_text) if focus_text else None
 
     signals = repo.signals_between(session, team_id, start, end, ids)
-    # names Slack told us after a signal was stored (bot.directory)
-    names = repo.user_names(session, team_id, (s.user_id for s in signals if not s.author_name and s.user_id))
+    # people's and channels' names, for quotes, owners and the mentions inside quotes (bot.directory fills them)
+    dg.names = names = repo.display_names(session, team_id)
     prev_start, _ = week.previous().bounds(tz)
     last_week = repo.signal_counts_by_customer(session, team_id, prev_start, start)
     dg.last_week_count = sum(last_week.get(i, 0) for i in ids)
-    hist_start, _ = week.previous(GAP_WEEKS - 1).bounds(tz)
     # the weeks before this one: only what trends need (who, when, tied or not, words), not whole signals
     history = list(repo.signal_trail(session, team_id, hist_start, start, ids)) + list(signals)
     moves = repo.milestone_events_between(session, team_id, start, end)
@@ -283,8 +386,11 @@ def _build_digest(
             medians.get(c.segment or ""),
             hist_start,
             names,
+            focus,
         )
         sec.impact = reviews.get(c.id, [])
+        if sec.kinds.get("churn-risk"):
+            dg.churn.append((c.name, sec.kinds["churn-risk"]))
         status = ms.customer_status(c, as_of, last_signal.get(c.id))
         people.update(s.user_id or s.author_name or "?" for s in by_customer.get(c.id, []))
         dg.signal_count += sec.signal_count
@@ -299,9 +405,12 @@ def _build_digest(
             dg.collecting.append((c.name, len(hist_by_customer[c.id])))
         if sec.signal_count or sec.moves or sec.flags or sec.impact or scope == "customer":
             dg.customers.append(sec)
+        elif scope == "watch" and not status.quiet:
+            dg.silent.append((c.name, last_week.get(c.id, 0)))
     dg.people = len(people)
-    dg.customers.sort(key=lambda s: (-_urgency(s), s.name.casefold()))
-    dg.decisions = decisions_for_review(session, team_id, channel_id, week_start)
+    dg.customers.sort(key=lambda s: (not s.focus, -_urgency(s), s.name.casefold()))
+    dg.churn.sort(key=lambda x: (-x[1], x[0].casefold()))
+    dg.decisions = decisions_for_review(session, team_id, channel_id, week_start, ids)
     return dg
 
 
@@ -357,10 +466,12 @@ def customer_section(
     median: float | None,
     hist_start: datetime,
     names: dict[str, str],
+    focus: Focus | None = None,
 ) -> CustomerSection:
-    positions = {m.id: m.position for m in c.milestones}
-    done, total = ms.progress(c.milestones)
-    nxt = ms.next_milestone(c.milestones)
+    live_milestones = ms.live(c.milestones)
+    positions = {m.id: m.position for m in live_milestones}
+    done, total = ms.progress(live_milestones)
+    nxt = ms.next_milestone(live_milestones)
     sec = CustomerSection(
         c.id,
         c.name,
@@ -370,16 +481,18 @@ def customer_section(
         done,
         total,
         nxt.position if nxt else None,
-        milestones=[(m.position, m.title, m.status) for m in c.milestones],
+        milestones=[(m.position, m.title, m.status) for m in live_milestones],
     )
     rules = ms.segment_rules(c.segment)
     today = now.date()
     quotable = [s for s in week_signals if not s.is_private or s.channel_id == channel_id]
     sec.private_count = len(week_signals) - len(quotable)
     sec.kinds = dict(Counter(s.kind for s in week_signals))
-    sec.quotes = by_priority([_quote(s, positions, names) for s in quotable])
+    name_words = frozenset(themes.words(c.name) + [w for a in c.aliases for w in themes.words(a.alias)])
+    sec.quotes = by_priority(fold([_quote(s, positions, names, focus) for s in quotable], name_words))
+    sec.focus = any(q.focus for q in sec.quotes)
     evidence_for = _evidence(sec.quotes)
-    for m in c.milestones:
+    for m in live_milestones:
         for ev in moves_by_ms.get(m.id, []):
             if ev.from_status != ev.to_status:
                 sec.moves.append(Move(m.position, m.title, ev.from_status, ev.to_status, ev.at, ev.reason))
@@ -408,12 +521,61 @@ def customer_section(
             )
     started = c.created_at
     sec.slowdown = (
-        ms.slowdown([m.achieved_at for m in c.milestones if m.achieved_at], started, now, median)
-        if any(m.status != ms.ACHIEVED for m in c.milestones) and c.milestones
+        ms.slowdown([m.achieved_at for m in live_milestones if m.achieved_at], started, now, median)
+        if any(m.status != ms.ACHIEVED for m in live_milestones) and live_milestones
         else None
     )
-    sec.gap, sec.gap_count = success_gap(c, week_signals, history, hist_start)
+    sec.states = milestone_states(sec, live_milestones, now, names)
+    sec.gap, sec.gap_count = success_gap(c, week_signals, history, hist_start, focus)
+    sec.focus = sec.focus or any(focus.matches(g.theme) for g in sec.gap) if focus else False
     return sec
+
+
+_MOVED = {"planned": "started", "achieved": "reopened", "at_risk": "back_on_track"}
+
+
+def milestone_states(
+    sec: CustomerSection, milestones: list[Milestone], now: datetime, names: dict[str, str]
+) -> list[MilestoneState]:
+    """One line per milestone with news this week, in its latest state: an achieved milestone is not also
+    listed as started; at risk shows the reason typed with it; every line names the owner."""
+    flags: dict[int, list[Flag]] = defaultdict(list)
+    for f in sec.flags:
+        flags[f.position].append(f)
+    achieved = {a.position: a for a in sec.achieved}
+    moved: dict[int, Move] = {}
+    for mv in sec.moves:
+        if mv.to_status == ms.IN_PROGRESS and mv.from_status in _MOVED:
+            moved[mv.position] = mv  # the latest move of each milestone wins
+    today = now.date()
+    out = []
+    for m in milestones:
+        owner = names.get(m.owner_id or "") or ("someone" if m.owner_id else None)
+        details: list[str] = []
+        evidence = next((f.evidence for f in flags.get(m.position, []) if f.evidence), None)
+        if m.position in achieved and m.status == ms.ACHIEVED:
+            a = achieved[m.position]
+            state, at, ask = "achieved", a.at, a.ask
+        elif m.position in flags:
+            kinds = {f.kind for f in flags[m.position]}
+            state = "at_risk" if "at_risk" in kinds else "overdue" if "overdue" in kinds else "stalled"
+            at, ask = None, None
+            if state == "at_risk" and m.risk_reason:
+                details.append(m.risk_reason)
+            if m.due_date:
+                late = ms.days_overdue(m, today)
+                details.append(f"due {m.due_date:%b} {m.due_date.day}" + (f", {late} days ago" if late > 0 else ""))
+            unchanged = ms.days_unchanged(m, now)
+            if unchanged >= 1:
+                details.append(f"no change for {unchanged} day{'s' if unchanged != 1 else ''}")
+        elif m.position in moved and m.status == ms.IN_PROGRESS:
+            state, at, ask = _MOVED[moved[m.position].from_status or "planned"], moved[m.position].at, None
+        else:
+            continue
+        if owner:
+            details.append(f"owner {owner}")
+        out.append(MilestoneState(m.position, m.title, state, tuple(details), evidence, ask, at))
+    return out
 
 
 def _risk_detail(m: Milestone, now: datetime, today) -> str:  # noqa: ANN001
@@ -441,7 +603,7 @@ def gap_themes(c: Customer, untied: list) -> list[tuple[str, list[int]]]:
 
 
 def success_gap(
-    c: Customer, week_signals: list[Signal], history: list[Signal], hist_start: datetime
+    c: Customer, week_signals: list[Signal], history: list[Signal], hist_start: datetime, focus: Focus | None = None
 ) -> tuple[list[GapTheme], int]:
     """What the customer talks about that no milestone covers: signals tied to no milestone, by theme."""
     untied_week = [s for s in week_signals if s.milestone_id is None]
@@ -458,7 +620,7 @@ def success_gap(
             continue
         weeks = len({_week_index(when[i], hist_start) for i in ids})
         out.append(GapTheme(theme, this_week, weeks, len(ids)))
-    out.sort(key=lambda g: (-g.weeks, -g.total, g.theme))
+    out.sort(key=lambda g: (not (focus and focus.matches(g.theme)), -g.weeks, -g.total, g.theme))
     return out[:4], len(untied_week)
 
 
@@ -478,10 +640,15 @@ def gap_signal_ids(session: Session, c: Customer, theme: str, now: datetime, tz:
     return []
 
 
-def decisions_for_review(session: Session, team_id: str, channel_id: str, week_start: datetime) -> list[DecisionItem]:
-    """Decisions recorded in this channel before this week, not yet held or changed (up to five weeks back)."""
+def decisions_for_review(
+    session: Session, team_id: str, channel_id: str, week_start: datetime, customer_ids: list[int]
+) -> list[DecisionItem]:
+    """Decisions recorded before this week, not yet held or changed (up to five weeks back): those made in this
+    channel, and those about any customer this digest covers, wherever they were recorded."""
     rows: list[Learning] = list(
-        repo.decisions_to_review(session, team_id, channel_id, week_start, week_start - timedelta(weeks=5))
+        repo.decisions_to_review(
+            session, team_id, channel_id, week_start, week_start - timedelta(weeks=5), customer_ids
+        )
     )
     return [
         DecisionItem(r.id, r.decision or "", r.text, r.owner_id, r.review_on, r.outcome, r.created_at) for r in rows

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -55,6 +56,7 @@ class Directory:
         self._names: dict[tuple[str, str], str] = {}
         self._private: dict[tuple[str, str], bool] = {}
         self._urls: dict[str, str] = {}
+        self._channel_names: dict[tuple[str, str], str] = {}
         self._pending: set[tuple[str, str]] = set()  # (team, user id) or (team, "") for the workspace URL
         self._again: set[tuple[str, str]] = set()
         self._queue: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
@@ -82,6 +84,24 @@ class Directory:
             with self._lock:
                 self._names[k] = name
         return name
+
+    def learn_channels(self, team_id: str, text: str) -> None:
+        """Channels a message mentions without their name (`<#C…>`): their names are looked up in the background,
+        so quotes show #name."""
+        for channel_id in re.findall(r"<#([CG][A-Z0-9]+)(?:\|)?>", text):
+            if (team_id, channel_id) not in self._channel_names:
+                self._ask(team_id, "#" + channel_id)
+
+    def remember_channel(self, team_id: str, channel_id: str, name: str | None) -> None:
+        """A channel's name as a command's payload gave it (no Web API call)."""
+        if not name or name in ("privategroup", "directmessage") or name.startswith("mpdm-"):
+            return
+        if self._channel_names.get((team_id, channel_id)) == name:
+            return
+        with self.sf.begin() as s:
+            repo.save_channel_name(s, team_id, channel_id, name, self.clock())
+        with self._lock:
+            self._channel_names[(team_id, channel_id)] = name
 
     def learn(self, team_id: str, user_id: str | None) -> None:
         """After signals were committed without a name or permalink: look the person (and, once, the workspace's
@@ -191,6 +211,14 @@ class Directory:
         assert self.client_for is not None
         try:
             client = self.client_for(team_id)
+            if user_id.startswith("#"):
+                ch = client.conversations_info(channel=user_id[1:])["channel"]
+                private = bool(ch.get("is_private") or ch.get("is_im") or ch.get("is_mpim"))
+                with self.sf.begin() as s:
+                    repo.save_channel_info(s, team_id, user_id[1:], ch.get("name"), private, self.clock())
+                with self._lock:
+                    self._channel_names[(team_id, user_id[1:])] = ch.get("name") or ""
+                return True
             if not user_id:
                 url = client.auth_test().get("url")
                 if url:
@@ -208,7 +236,7 @@ class Directory:
             user = client.users_info(user=user_id)["user"]
         except SlackApiError as e:
             err = e.response.get("error") if e.response is not None else str(e)
-            if err in ("user_not_found", "account_inactive"):
+            if err in ("user_not_found", "account_inactive", "channel_not_found"):
                 return True
             log.warning("Slack look-up failed for %s/%s: %s; trying again later", team_id, user_id or "workspace", err)
             return False

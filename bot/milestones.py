@@ -304,6 +304,11 @@ def is_quiet(
     return now - since >= timedelta(weeks=weeks)
 
 
+def live(ms: Sequence[Milestone]) -> list[Milestone]:
+    """The milestones not removed (a removed one stays in the history, out of every count)."""
+    return [m for m in ms if m.removed_at is None]
+
+
 def next_milestone(ms: Sequence[Milestone]) -> Milestone | None:
     """The first milestone not yet achieved, in order."""
     return next((m for m in sorted(ms, key=lambda m: m.position) if m.status != ACHIEVED), None)
@@ -332,13 +337,13 @@ class CustomerStatus:
 def customer_status(c: Customer, now: datetime, last_signal: datetime | None) -> CustomerStatus:
     """Progress, next milestone and flags (stalled, overdue, at risk, quiet) with their reasons."""
     rules = segment_rules(c.segment)
-    ms = list(c.milestones)
+    ms = live(c.milestones)
     today = now.date()
     stalled = [m for m in ms if is_stalled(m, now, rules.stall_days)]
     overdue = [m for m in ms if is_overdue(m, today)]
     at_risk = [m for m in ms if m.status == AT_RISK]
-    live = any(m.status in (IN_PROGRESS, AT_RISK) for m in ms)
-    quiet = is_quiet(last_signal, c.created_at, now, live, rules.quiet_weeks)
+    working = any(m.status in (IN_PROGRESS, AT_RISK) for m in ms)
+    quiet = is_quiet(last_signal, c.created_at, now, working, rules.quiet_weeks)
     flags = []
     flags += [f":warning: #{m.position} at risk" for m in at_risk]
     flags += [f":alarm_clock: #{m.position} overdue {days_overdue(m, today)}d" for m in overdue]

@@ -27,6 +27,22 @@ def defuse(text: str) -> str:
     return _BARE_MASS.sub(lambda m: "@" + ZWSP + m.group(1), text)
 
 
+_REF_USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
+_REF_CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
+_REF_LINK = re.compile(r"<((?:https?|mailto):[^|>]*)(?:\|([^>]*))?>")
+
+
+def readable(text: str, names: dict[str, str] | None = None) -> str:
+    """Slack markup as a person reads it: `<@U…>` as @name, `<#C…>` as #channel, a link as its label.
+
+    Plain text, so still to be escaped (quote() does): nothing in it can ping or link.
+    """
+    names = names or {}
+    t = _REF_USER.sub(lambda m: "@" + (names.get(m.group(1)) or m.group(2) or "someone"), text)
+    t = _REF_CHANNEL.sub(lambda m: "#" + (m.group(2) or names.get(m.group(1)) or "channel"), t)
+    return _REF_LINK.sub(lambda m: m.group(2) or m.group(1).removeprefix("mailto:"), t)
+
+
 def quote(text: str, limit: int | None = None) -> str:
     """Customer text ready for mrkdwn: one line, shortened, escaped, defused."""
     one_line = " ".join(text.split())

@@ -70,13 +70,23 @@ def _extractor() -> yake.KeywordExtractor:
     return yake.KeywordExtractor(lan="en", n=3, top=60, dedupLim=0.9)
 
 
+# a theme names a thing, not an action: phrases opening with one of these verbs are not themes
+_VERBS = frozenset(
+    """
+show shows showing see sees get gets getting make makes making use uses using add adds adding keep keeps
+send sends sending take takes taking give gives find finds look looks looking work works working help helps
+go goes going come comes try tries trying call calls calling tell tells let lets put puts set sets
+""".split()
+)
+
+
 def _candidates(texts: Sequence[str], excluded: frozenset[str]) -> list[str]:
     """Keyphrases worth checking: YAKE's, with no stop word or excluded name at either edge."""
     doc = ".\n".join(t.strip().rstrip(".!?") for t in texts[-MAX_TEXTS_FOR_CANDIDATES:])
     out = []
     for phrase, _ in _extractor().extract_keywords(doc):
         ws = phrase.casefold().split()
-        if not ws or ws[0] in excluded or ws[-1] in excluded or any(not _WORD.fullmatch(w) for w in ws):
+        if not ws or any(w in excluded or not _WORD.fullmatch(w) for w in ws) or ws[0] in _VERBS:
             continue
         out.append(" ".join(ws))
     return out
@@ -112,9 +122,10 @@ def themes(
             surface.setdefault(stem_key, phrase)
         else:
             counted[k] = ids
-    # a single word gives way to a phrase that holds it and covers half its texts ("shift" to "shift swaps")
+    # a single word gives way to a phrase that holds it and covers a third of its texts ("shift" to "shift
+    # swaps", "prefers" to "hygienist preference"): phrases are what a person would write
     for k in [k for k in counted if " " not in k]:
-        if any(" " in p and k in p.split() and 2 * len(counted[p]) >= len(counted[k]) for p in counted):
+        if any(" " in p and k in p.split() and 3 * len(counted[p]) >= len(counted[k]) for p in counted):
             del counted[k]
     ranked = sorted(counted, key=lambda k: (-len(counted[k]), -k.count(" "), k))
     out: list[tuple[str, list[int]]] = []

@@ -46,6 +46,7 @@ def register(app: App, deps: Deps) -> None:
             else:
                 ack()  # the answer follows from the work the reply asks for (e.g. `/loop digest now`)
             perform(deps, client, ctx.team_id, reply.effects, ctx.trigger_id)
+            deps.directory.remember_channel(ctx.team_id, ctx.channel_id, command.get("channel_name"))
             if deps.directory.user_name(ctx.team_id, ctx.user_id) is None:
                 deps.directory.learn(ctx.team_id, ctx.user_id)  # after the command's writes are committed
 

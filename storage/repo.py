@@ -206,6 +206,14 @@ def save_channel_info(
     )
 
 
+def save_channel_name(session: Session, team_id: str, channel_id: str, name: str, now: datetime) -> None:
+    """A channel's name (privacy unknown: a new row is taken as private until Slack says otherwise)."""
+    stmt = _insert(session, ChannelInfo).values(
+        team_id=team_id, channel_id=channel_id, name=name, is_private=channel_id[:1] in ("G", "D"), updated_at=now
+    )
+    session.execute(stmt.on_conflict_do_update(index_elements=["team_id", "channel_id"], set_={"name": name}))
+
+
 def slack_user(session: Session, team_id: str, user_id: str) -> SlackUser | None:
     return session.get(SlackUser, (team_id, user_id))
 
@@ -681,14 +689,21 @@ def learnings(
 
 
 def decisions_to_review(
-    session: Session, team_id: str, channel_id: str, before: datetime, since: datetime
+    session: Session,
+    team_id: str,
+    channel_id: str,
+    before: datetime,
+    since: datetime,
+    customer_ids: Iterable[int] = (),
 ) -> Sequence[Learning]:
-    """Decisions made in this channel between `since` and `before`, still to be reviewed."""
+    """Decisions still to be reviewed, made between `since` and `before`: those recorded in this channel, and
+    those about any of `customer_ids` wherever they were recorded."""
+    about = select(LearningCustomer.learning_id).where(LearningCustomer.customer_id.in_(list(customer_ids)))
     return session.scalars(
         select(Learning)
         .where(
             Learning.team_id == team_id,
-            Learning.channel_id == channel_id,
+            (Learning.channel_id == channel_id) | Learning.id.in_(about),
             Learning.decision.is_not(None),
             Learning.created_at < before,
             Learning.created_at >= since,

@@ -25,6 +25,7 @@ from bot.services import Deps
 from devtools.fakeslack import FakeSlackServer, FakeSlackState
 from storage import db
 
+CHANNEL_NAMES = {"C1": "cs-acme", "C2": "feedback", "C3": "general", "G1": "privategroup", "C4": "cs-portfolio"}
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SECRET = "test-signing-secret"
 TEAM = "T0TEAM"
@@ -222,9 +223,11 @@ class SlackDriver:
         user: str = "U1",
         channel: str = "C1",
         team: str = TEAM,
-        channel_name: str = "cs-acme",
+        channel_name: str | None = None,
     ) -> Response:
         self._n += 1
+        # what Slack sends as the channel's name (the names of the fake Slack's channels)
+        channel_name = channel_name or CHANNEL_NAMES.get(channel, "general")
         form = {
             "token": "x",
             "team_id": team,

@@ -110,8 +110,8 @@ def test_digest_sections_by_content(running: Running) -> None:
     text = all_text(digest_messages(dg, 1))
     assert "*Weekly customer loop — week 47 (Nov 16–22)*" in text
     assert "8 signals from 4 people (last week 7)" not in text and "(last week 2)" in text
-    assert ":white_check_mark: *Achieved:* Every site books from one shared calendar (Nov 17)" in text
-    assert ":warning: *At risk:* Cancelled slots are offered to the waiting list automatically" in text
+    assert ":white_check_mark: *Achieved:* 1. Every site books from one shared calendar (Nov 17)" in text
+    assert ":warning: *At risk:* 2. Cancelled slots are offered to the waiting list automatically" in text
     assert "re-tender the contract" in text and "Marco, Nov 16" in text
     assert "*Success gap*" in text and "hygienist" in text
     assert "What are we learning, and what decision does it affect?" in text
@@ -629,7 +629,9 @@ def test_huge_week_caps_the_thread_and_attaches_the_whole_digest(running: Runnin
     for i in range(90):
         r.driver.command("/loop", f"customer add Customer {i:02d}")
         for j in range(3):
-            r.driver.command("/signal", f"Customer {i:02d} problem number {j} with the export at site {i}-{j}")
+            # three different problems (near-identical ones would be folded into one line, rightly)
+            what = ["the export times out", "invoices are missing the VAT line", "the calendar sync drops bookings"][j]
+            r.driver.command("/signal", f"Customer {i:02d} {what} at site {i}-{j}")
     r.clock.now = at(20, 15)
     r.slack.reset()
     res = r.deps.digest_runner.post(TEAM, "C4", WEEK47, late=False, requested_by=None)

@@ -153,7 +153,7 @@ def test_milestone_command_forms_and_block_kit(running: Running) -> None:
     assert "Added milestone 5" in text and "due Dec 4" in text and "Fewer calls" in text
     r = d.command("/milestone", "start tallwood dental group 1")
     blocks = r.json()["blocks"]
-    assert blocks[1]["type"] == "header" and "0 of 5 achieved" in blocks[1]["text"]["text"]
+    assert blocks[1]["type"] == "header" and "milestone 1 of 5 (0 achieved)" in blocks[1]["text"]["text"]
     assert "Desired outcome: fill cancelled chair time" in blocks_text(blocks)
     assert ":large_blue_circle: *1. Every site books from one shared calendar* — in progress" in blocks_text(blocks)
     acts = next(b for b in blocks if b.get("block_id", "").startswith("ms:"))
@@ -188,8 +188,8 @@ def test_milestone_command_forms_and_block_kit(running: Running) -> None:
     d.command("/loop", "customer add Northwind segment smb")
     r = d.command("/milestone", "")
     text = blocks_text(r.json()["blocks"])
-    assert "*Tallwood Dental Group* (multi-site) — 0/5 · next: 1." in text
-    assert "*Northwind* (smb) — 0/3" in text
+    assert "*Tallwood Dental Group* (multi-site) — milestone 1 of 5 (0 achieved) · next: Every site" in text
+    assert "*Northwind* (smb) — milestone 1 of 3 (0 achieved)" in text
 
 
 MS_BAD = [
@@ -273,7 +273,11 @@ def test_app_home_published_on_open_and_refreshed_after_change(running: Running)
     [pub] = running.slack.calls("views.publish")
     assert pub.args["user_id"] == "U1" and pub.args["view"]["type"] == "home"
     text = blocks_text(pub.args["view"]["blocks"])
-    assert "*multi-site*" in text and "*smb*" in text and "*Acme* (smb) — 0/3 · next: 1." in text
+    assert (
+        "*multi-site*" in text
+        and "*smb*" in text
+        and "*Acme* (smb) — milestone 1 of 3 (0 achieved) · next: First payroll" in text
+    )
     assert "no signals yet" in text
     running.clock.advance(days=20)
     d.command("/milestone", "start Acme 1")

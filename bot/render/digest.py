@@ -8,32 +8,64 @@ from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock
 
 from bot.kinds import KIND_EMOJI, KIND_ORDER, kind_count
 from bot.render.blocks import MAX_BLOCKS, button, chunks, context, section, to_dicts
-from bot.safety import quote
+from bot.safety import quote, readable
 from bot.text import QUESTION, fmt_date, plural
 
 QUOTES_IN_MAIN = 4  # quotes per customer in the digest itself; the rest continue in the thread
 
 
 def _who_when(q: Any) -> str:
-    who = f"{quote(q.author, 40)}, " if q.author else ""
+    people = [p for p in (*getattr(q, "others", ()), q.author) if p]
+    if len(people) > 3:
+        who = ", ".join(quote(p, 30) for p in people[:2]) + f" and {len(people) - 2} others"
+    elif len(people) > 1:
+        who = ", ".join(quote(p, 30) for p in people[:-1]) + f" and {quote(people[-1], 30)}"
+    else:
+        who = quote(people[0], 40) if people else ""
+    times = f" · {q.count}×" if getattr(q, "count", 1) > 1 else ""
     link = f" <{q.permalink}|link>" if q.permalink and q.permalink.startswith("https://") else ""
-    return f"— {who}{fmt_date(q.at)}{link}"
+    return f"— {who}{times}{', ' if who else ''}{fmt_date(q.at)}{link}"
 
 
-def quote_line(q: Any, limit: int = 200) -> str:
+def quote_line(q: Any, names: dict[str, str] | None = None, limit: int = 200) -> str:
     tie = f" · #{q.milestone}" if q.milestone else ""
-    return f"> {KIND_EMOJI.get(q.kind, '')} “{quote(q.text, limit)}” {_who_when(q)}{tie}"
+    return f"> {KIND_EMOJI.get(q.kind, '')} “{quote(readable(q.text, names), limit)}” {_who_when(q)}{tie}"
+
+
+STATE_LABEL = {
+    "achieved": ":white_check_mark: *Achieved:*",
+    "at_risk": ":warning: *At risk:*",
+    "overdue": ":alarm_clock: *Overdue:*",
+    "stalled": ":hourglass: *Stalled:*",
+    "started": ":arrow_forward: *Started:*",
+    "reopened": ":arrow_forward: *Reopened:*",
+    "back_on_track": ":arrow_forward: *Back on track:*",
+}
+
+
+def state_line(st: Any, names: dict[str, str] | None = None) -> str:
+    """One milestone's latest state: what, which, since when, why, whose."""
+    when = f" ({fmt_date(st.at)})" if st.at else ""
+    details = " · ".join(quote(d, 200) for d in st.details)
+    line = f"{STATE_LABEL[st.state]} {st.position}. {quote(st.title)}{when}" + (f" — {details}" if details else "")
+    if st.ask:
+        line += f"\n      :speech_balloon: time for the ask: {quote(st.ask)}"
+    if st.evidence is not None:
+        line += f"\n      “{quote(readable(st.evidence.text, names), 140)}” {_who_when(st.evidence)}"
+    return line
 
 
 def _kinds_line(kinds: dict[str, int]) -> str:
     return " · ".join(kind_count(k, kinds[k]) for k in KIND_ORDER if kinds.get(k))
 
 
-def customer_blocks(sec: Any, with_gap_buttons: bool = True) -> tuple[list[Block], list[str]]:
+def customer_blocks(
+    sec: Any, with_gap_buttons: bool = True, names: dict[str, str] | None = None, run_id: int | None = None
+) -> tuple[list[Block], list[str]]:
     """One customer's part of the digest, and the quotes that continue in the thread."""
     seg = f" · {quote(sec.segment)}" if sec.segment else ""
     where = (
-        f"milestone {sec.next_position} of {sec.total}"
+        f"milestone {sec.next_position} of {sec.total} ({sec.achieved_count} achieved)"
         if sec.next_position
         else (f"all {sec.total} milestones achieved" if sec.total else "no milestones yet")
     )
@@ -44,25 +76,7 @@ def customer_blocks(sec: Any, with_gap_buttons: bool = True) -> tuple[list[Block
     blocks: list[Block] = [section(head)]
     if sec.narrative:
         blocks.append(section(f":sparkles: {sec.narrative}"))
-    lines: list[str] = []
-    for a in sec.achieved:
-        lines.append(f":white_check_mark: *Achieved:* {quote(a.title)} ({fmt_date(a.at)})")
-        if a.ask:
-            lines.append(f"      :speech_balloon: time for the ask: {quote(a.ask)}")
-    for mv in sec.moves:
-        if mv.to_status in ("in_progress",) and mv.from_status in ("planned", "achieved", "at_risk"):
-            verb = {"planned": "Started", "achieved": "Reopened", "at_risk": "Back on track"}[mv.from_status]
-            lines.append(f":arrow_forward: *{verb}:* {quote(mv.title)} ({fmt_date(mv.at)})")
-    labels = {
-        "at_risk": ":warning: *At risk:*",
-        "stalled": ":hourglass: *Stalled:*",
-        "overdue": ":alarm_clock: *Overdue:*",
-    }
-    for f in sec.flags:
-        line = f"{labels[f.kind]} {quote(f.title)} — {f.detail}"
-        if f.evidence is not None:
-            line += f"\n      “{quote(f.evidence.text, 140)}” {_who_when(f.evidence)}"
-        lines.append(line)
+    lines: list[str] = [state_line(st, names) for st in sec.states]
     if sec.slowdown is not None:
         lines.append(
             f":turtle: *Slowing down:* {sec.slowdown.recent} milestones in the last 30 days against "
@@ -75,13 +89,20 @@ def customer_blocks(sec: Any, with_gap_buttons: bool = True) -> tuple[list[Block
     if sec.signal_count:
         said = f"*What they said* ({sec.signal_count}) — {_kinds_line(sec.kinds)}"
         shown = sec.quotes[:QUOTES_IN_MAIN]
-        rest = [quote_line(q) for q in sec.quotes[QUOTES_IN_MAIN:]]
-        body = [said] + [quote_line(q) for q in shown]
+        rest = [quote_line(q, names) for q in sec.quotes[QUOTES_IN_MAIN:]]
+        body = [said] + [quote_line(q, names) for q in shown]
         if rest:
             body.append(f"   …and {len(rest)} more in the thread :thread:")
         if sec.private_count:
             body.append(f"   _{sec.private_count} from private channels, counted but not quoted here_")
-        blocks += [section(chunk) for chunk in chunks(body)]
+        said_blocks = [section(chunk) for chunk in chunks(body)]
+        if run_id and sec.quotes:
+            # a kind a careful reader would overrule is one click from being corrected
+            said_blocks[0] = section(
+                said_blocks[0].text.text,
+                accessory=button("Correct kinds", "correct_kinds", f"{run_id}|{sec.customer_id}"),
+            )
+        blocks += said_blocks
     else:
         rest = []
         blocks.append(context("No signals this week."))
@@ -111,7 +132,13 @@ def digest_header(dg: Any) -> list[Block]:
         f"{people} (last week {dg.last_week_count}) · {plural(dg.achieved_count, 'milestone')} achieved · "
         f"{dg.at_risk_count} at risk"
     )
+    if dg.churn:
+        n = sum(k for _, k in dg.churn)
+        who = ", ".join(quote(name, 60) for name, _ in dg.churn[:5]) + ("…" if len(dg.churn) > 5 else "")
+        stats += f" · :red_circle: {kind_count('churn-risk', n)}: {who}"
     blocks: list[Block] = [section(title), context(stats)]
+    if dg.focus:
+        blocks.append(context(f":dart: Focus: “{quote(dg.focus, 200)}” — what matches it comes first"))
     if dg.late:
         blocks.append(context(":clock3: Posted late: the app was not running at the scheduled time."))
     if dg.llm_note:
@@ -124,7 +151,7 @@ def decision_blocks(dg: Any) -> list[Block]:
         return []
     blocks: list[Block] = [section(":arrows_counterclockwise: *Last week's decisions — did they hold?*")]
     for d in dg.decisions[:8]:
-        owner = f" — <@{d.owner_id}>" if d.owner_id else ""
+        owner = f" — {quote(dg.names.get(d.owner_id) or 'someone', 40)}" if d.owner_id else ""
         due = f", review {fmt_date(d.review_on)}" if d.review_on else ""
         again = " _(still open)_" if d.outcome == "still_open" else ""
         blocks.append(
@@ -152,6 +179,12 @@ def tail_blocks(dg: Any, run_id: int | None) -> tuple[list[Block], list[str]]:
     """Quiet / collecting-without-acting / themes, then the question; lines that don't fit go to the thread."""
     blocks: list[Block] = []
     lines = []
+    if dg.silent:
+        heard = ", ".join(
+            f"{quote(name)} ({plural(n, 'signal')} last week)" if n else quote(name) for name, n in dg.silent[:10]
+        )
+        more = f" and {len(dg.silent) - 10} more" if len(dg.silent) > 10 else ""
+        lines.append(f"*Heard here recently, nothing this week:* {heard}{more}")
     for name, weeks, title in dg.quiet:
         during = f" while “{quote(title)}” is in progress" if title else ""
         lines.append(f"*Quiet:* {quote(name)} — no signals for {plural(weeks, 'week')}{during}")
@@ -192,7 +225,7 @@ def digest_messages(dg: Any, run_id: int | None = None) -> list[tuple[str, list[
     more_quotes: list[str] = []
     overflowed = 0
     for sec in dg.customers:
-        blocks, rest = customer_blocks(sec)
+        blocks, rest = customer_blocks(sec, names=dg.names, run_id=run_id)
         more_quotes += rest
         group = [DividerBlock(), *blocks][:MAX_BLOCKS]
         if len(group) <= budget and not overflowed:

@@ -80,7 +80,7 @@ def customer_milestones(status: CustomerStatus, now: datetime) -> list[dict[str,
     c = status.customer
     rules = segment_rules(c.segment)
     seg = f" · {c.segment}" if c.segment else ""
-    blocks: list[Block] = [header(f"{c.name}{seg} — {status.achieved} of {status.total} achieved")]
+    blocks: list[Block] = [header(f"{c.name}{seg} — {where(status)}".replace(" :tada:", ""))]
     if (line := outcome_line(c)) is not None:
         blocks.append(context(line))
     else:
@@ -113,16 +113,21 @@ def customer_milestones(status: CustomerStatus, now: datetime) -> list[dict[str,
     return to_dicts(blocks)
 
 
+def where(st: CustomerStatus) -> str:
+    """ "milestone 2 of 5 (1 achieved)": the same words in the digest, App Home and /milestone."""
+    if st.next is not None:
+        return f"milestone {st.next.position} of {st.total} ({st.achieved} achieved)"
+    if st.total:
+        return f"all {st.total} milestones achieved :tada:"
+    return "no milestones yet"
+
+
 def portfolio_line(st: CustomerStatus) -> str:
     c = st.customer
     seg = f" ({quote(c.segment)})" if c.segment else ""
-    head = f"*{quote(c.name)}*{seg} — {st.achieved}/{st.total}"
+    head = f"*{quote(c.name)}*{seg} — {where(st)}"
     if st.next is not None:
-        head += f" · next: {st.next.position}. {quote(st.next.title, 80)} ({STATUS_LABEL[st.next.status]})"
-    elif st.total:
-        head += " · every milestone achieved :tada:"
-    else:
-        head += " · no milestones yet"
+        head += f" · next: {quote(st.next.title, 80)} ({STATUS_LABEL[st.next.status]})"
     if st.flags:
         head += " · " + " ".join(st.flags)
     return head

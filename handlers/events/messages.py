@@ -49,6 +49,7 @@ def register(app: App, deps: Deps) -> None:
         deps.signal_writer.insert(capture.channel_message_rows(msg, route, deps.clock()))
         if msg.author_name is None or msg.permalink is None:
             deps.directory.learn(team_id, msg.user_id)  # the name follows, without holding the acknowledgement
+        deps.directory.learn_channels(team_id, msg.text)
 
     @app.event("message", matchers=[is_edit])
     def on_edit(event: dict, body: dict, context: BoltContext) -> None:
