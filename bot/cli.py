@@ -36,9 +36,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.app import build_app, make_web_client
     from bot.scheduler import start_scheduler
     from bot.server import health_server, make_server
-    from bot.socket_mode import SocketMode, check_app_token
+    from bot.socket_mode import SocketMode, check_app_token, check_bot_token
 
-    if settings.socket_mode:  # a refused app-level token: one line and exit 2, before anything starts
+    # a refused token: one line naming the variable, and exit 2, before anything starts
+    if settings.slack_bot_token:
+        check_bot_token(make_web_client(settings))
+    if settings.socket_mode:
         check_app_token(make_web_client(settings), settings.slack_app_token or "")
     # `run` applies pending migrations itself (several instances on PostgreSQL take turns on a lock)
     engine, sf = _engine_and_sessions(settings)
@@ -182,6 +185,14 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return run_digest_cli(settings, sf, args)
 
 
+def cmd_llm(args: argparse.Namespace) -> int:
+    from bot.llm_cli import run_preview
+
+    settings = _settings()
+    _, sf = _engine_and_sessions(settings)
+    return run_preview(settings, sf, _team(args, sf), args)
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     from bot.classify_cli import run_classify
 
@@ -244,6 +255,13 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--team", help="with --export-corrections: one workspace only")
     c.set_defaults(fn=cmd_classify)
 
+    lp = sub.add_parser("llm", help="the LLM step: `llm preview` prints the exact prompt it would send")
+    lp.add_argument("action", choices=["preview"], help="print this week's prompt for a channel (nothing is sent)")
+    lp.add_argument("--channel", required=True, help="channel id, e.g. C0123ABC")
+    lp.add_argument("--week", help="ISO week YYYY-Www (default: this week)")
+    lp.add_argument("--team", help="workspace id (needed when the database holds several)")
+    lp.set_defaults(fn=cmd_llm)
+
     pg = sub.add_parser("purge", help="delete a customer's signals and learnings")
     pg.add_argument("--customer", required=True, help="customer name or alias")
     pg.add_argument("--team", help="workspace id (needed when the database holds several)")
@@ -253,7 +271,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    quiet = args.command in ("demo", "digest", "import", "manifest", "purge", "db", "classify")
+    quiet = args.command in ("demo", "digest", "import", "manifest", "purge", "db", "classify", "llm")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else (logging.WARNING if quiet else logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -337,8 +337,11 @@ class LLMStep:
     def __init__(self, settings: Settings, client: OpenAI | None = None, timeout: float = 20.0) -> None:
         self.settings = settings
         self.prompt = load_prompt()
-        self.client = client or OpenAI(
-            api_key=settings.openai_api_key, base_url=settings.openai_base_url, timeout=timeout, max_retries=1
+        # no key (a preview of the prompt): nothing is ever sent, so no client is made
+        self.client = client or (
+            OpenAI(api_key=settings.openai_api_key, base_url=settings.openai_base_url, timeout=timeout, max_retries=1)
+            if settings.openai_api_key
+            else None
         )
         # several digests build at once (bot.runner's pool): this many wait on the model together, at most
         self._slots = threading.BoundedSemaphore(settings.llm_concurrency)
@@ -346,6 +349,8 @@ class LLMStep:
     def call(self, messages: list[dict[str, str]], out: type[Out]) -> Out:
         """One completion in structured-output mode (the openai client's `parse` helper with the pydantic model),
         at most `llm_concurrency` at once per process; LLMFailure saying why on anything but a valid answer."""
+        if self.client is None:
+            raise LLMFailure("no OPENAI_API_KEY: the model is not called")
         with self._slots:
             try:
                 res = self.client.chat.completions.parse(

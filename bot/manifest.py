@@ -48,6 +48,10 @@ def manifest(url: str | None = None, socket_mode: bool = False, name: str = "sig
             c["url"] = endpoint
         commands.append(c)
     events: dict[str, Any] = {"bot_events": BOT_EVENTS}
+    oauth: dict[str, Any] = {"scopes": {"bot": BOT_SCOPES}}
+    if url:
+        # multi-workspace installs come back here (SLACK_CLIENT_ID / SLACK_CLIENT_SECRET set)
+        oauth["redirect_urls"] = [f"{url.rstrip('/')}/slack/oauth_redirect"]
     interactivity: dict[str, Any] = {"is_enabled": True}
     if endpoint:
         events["request_url"] = endpoint
@@ -76,7 +80,7 @@ def manifest(url: str | None = None, socket_mode: bool = False, name: str = "sig
             ],
             "slash_commands": commands,
         },
-        "oauth_config": {"scopes": {"bot": BOT_SCOPES}},
+        "oauth_config": oauth,
         "settings": {
             "event_subscriptions": events,
             "interactivity": interactivity,

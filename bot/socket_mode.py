@@ -47,6 +47,26 @@ class OncePerHour(logging.Filter):
         return True
 
 
+def check_bot_token(client: WebClient) -> None:
+    """auth.test once for SLACK_BOT_TOKEN: a refusal stops start-up with one clear line."""
+    try:
+        client.auth_test()
+    except SlackApiError as e:
+        err = e.response.get("error") if e.response is not None else str(e)
+        fix = {
+            "invalid_auth": "the token is not valid",
+            "token_revoked": "the token was revoked",
+            "account_inactive": "the app was uninstalled or its workspace is no longer active",
+            "not_authed": "no token reached Slack",
+        }.get(err, "Slack refused it")
+        raise ConfigError(
+            f"SLACK_BOT_TOKEN was refused by Slack ({err}): {fix}; copy the Bot User OAuth Token "
+            "(xoxb-…) from your app's OAuth & Permissions page"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"cannot reach the Slack Web API at SLACK_API_URL: {e}") from None
+
+
 def check_app_token(client: WebClient, app_token: str) -> None:
     """apps.connections.open once: a refused app-level token stops start-up with one clear line."""
     try:

@@ -40,6 +40,8 @@ class FakeSlackState:
     bot_user_id: str = "UBOT"
     lock: threading.Lock = field(default_factory=threading.Lock)
     ts_counter: int = 0
+    # where apps.connections.open sends Socket Mode clients (a WebSocket server of the tests)
+    socket_url: str | None = None
     # called with (method, args) as each call arrives, before it is answered: for fault tests
     on_call: Callable[[str, dict[str, Any]], None] | None = None
 
@@ -55,6 +57,10 @@ def _answer(state: FakeSlackState, method: str, args: dict[str, Any]) -> dict[st
             "bot_id": "BBOT",
             "user": "signalloop",
         }
+    if method == "apps.connections.open":
+        if not state.socket_url:
+            return {"ok": False, "error": "not_allowed_token_type"}
+        return {"ok": True, "url": state.socket_url}
     if method == "users.info":
         u = state.users.get(args.get("user", ""))
         if u is None:
