@@ -9,12 +9,16 @@ COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage
 COPY prompts ./prompts
+COPY devtools ./devtools
 RUN pip install . && useradd --system --uid 10001 signalloop
 USER signalloop
 
 ENV SIGNALLOOP_PORT=3000
 EXPOSE 3000
+# /healthz answers in HTTP mode and in Socket Mode (503 while the database or Slack's socket is down)
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
   CMD python -c "import os,urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"SIGNALLOOP_PORT\"]}/healthz', timeout=4)"
+# SIGTERM: stop accepting, finish the requests in flight (up to 20 s), then exit; give it that long
+STOPSIGNAL SIGTERM
 # `run` applies pending migrations before it serves (instances take turns on a PostgreSQL lock)
 CMD ["signalloop", "run"]
