@@ -24,7 +24,9 @@ def _settings() -> Settings:
 def _engine_and_sessions(settings: Settings, migrate: bool = True):  # noqa: ANN202
     from storage import db
 
-    engine = db.make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    engine = db.make_engine(
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.digest_workers
+    )
     if migrate:
         db.upgrade(settings.database_url)
     return engine, db.make_session_factory(engine)

@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     retention_days: int | None = Field(default=None, validation_alias="SIGNALLOOP_RETENTION_DAYS")
     impact_review_days: int = Field(default=14, validation_alias="SIGNALLOOP_IMPACT_REVIEW_DAYS")
     http_threads: int = Field(default=16, validation_alias="SIGNALLOOP_HTTP_THREADS")
-    digest_workers: int = Field(default=8, validation_alias="SIGNALLOOP_DIGEST_WORKERS")
-    llm_concurrency: int = Field(default=4, validation_alias="SIGNALLOOP_LLM_CONCURRENCY")
+    digest_workers: int = Field(default=16, validation_alias="SIGNALLOOP_DIGEST_WORKERS")
+    llm_concurrency: int = Field(default=16, validation_alias="SIGNALLOOP_LLM_CONCURRENCY")
 
     @field_validator("slack_api_url")
     @classmethod
@@ -120,8 +120,9 @@ class Settings(BaseSettings):
 
     @property
     def db_pool_size(self) -> int:
-        """Connections one process may need at once: request threads, digest builds, and the background jobs."""
-        return self.http_threads + self.digest_workers + 4
+        """Connections kept open: one per request thread and a few for background jobs. Digest builds borrow
+        beyond that (max overflow) only while they read: none is held while the model thinks."""
+        return self.http_threads + 4
 
     @field_validator("retention_days")
     @classmethod

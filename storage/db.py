@@ -28,6 +28,8 @@ def make_engine(url: str, pool_size: int | None = None, **kwargs) -> Engine:
     if url.startswith("sqlite"):
         if pool_size is not None and ":memory:" not in url:
             kwargs.setdefault("pool_size", pool_size)
+        else:
+            kwargs.pop("max_overflow", None)
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         engine = create_engine(url, **kwargs)
 
@@ -44,7 +46,6 @@ def make_engine(url: str, pool_size: int | None = None, **kwargs) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     if pool_size is not None:
         kwargs.setdefault("pool_size", pool_size)
-        kwargs.setdefault("max_overflow", 4)
     return create_engine(url, **kwargs)
 
 
