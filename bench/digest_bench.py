@@ -11,10 +11,11 @@ from pathlib import Path
 
 from sqlalchemy import delete, insert
 
-from bot import llm, render
+from bot import llm
 from bot.config import Settings
 from bot.digest import build_digest
-from bot.scheduler import DigestRunner
+from bot.render.digest import digest_messages
+from bot.runner import DigestRunner
 from bot.weeks import Week
 from devtools.fakeslack import FakeSlackServer, FakeSlackState
 from storage import db
@@ -169,7 +170,7 @@ def digest_time(history: int, repeats: int = 3) -> dict:
         with sf() as s:
             dg = build_digest(s, TEAM, "CPORT", WEEK, NOW, portfolio=True)
         t1 = time.perf_counter()
-        messages = render.digest_messages(dg, 1)
+        messages = digest_messages(dg, 1)
         times.append(t1 - t0)
         render_times.append(time.perf_counter() - t1)
     times, render_times = times[1:], render_times[1:]

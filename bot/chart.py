@@ -20,11 +20,18 @@ def weekly_counts(
     """(weeks, [(negative, neutral, positive) signals], [milestones achieved]) for the digest's customers."""
     ids = [c.customer_id for c in dg.customers] or [-1]
     ws = [dg.week.previous(n) for n in range(weeks - 1, -1, -1)]
-    start, _ = ws[0].bounds(dg.tz)
-    _, end = ws[-1].bounds(dg.tz)
+    return (ws, *counts(session, dg.team_id, ids, ws, dg.tz))
+
+
+def counts(
+    session: Session, team_id: str, ids: list[int], ws: list[Week], tz: str
+) -> tuple[list[tuple[int, int, int]], list[int]]:
+    """Per week: (negative, neutral, positive) signals, and milestones achieved, for some customers."""
+    start, _ = ws[0].bounds(tz)
+    _, end = ws[-1].bounds(tz)
     rows = session.execute(
         select(Signal.posted_at, Signal.sentiment).where(
-            Signal.team_id == dg.team_id,
+            Signal.team_id == team_id,
             Signal.customer_id.in_(ids),
             Signal.deleted_at.is_(None),
             Signal.posted_at >= start,
@@ -33,14 +40,14 @@ def weekly_counts(
     ).all()
     achieved = session.scalars(
         select(Milestone.achieved_at).where(
-            Milestone.team_id == dg.team_id,
+            Milestone.team_id == team_id,
             Milestone.customer_id.in_(ids),
             Milestone.achieved_at.is_not(None),
             Milestone.achieved_at >= start,
             Milestone.achieved_at < end,
         )
     ).all()
-    bounds = [w.bounds(dg.tz) for w in ws]
+    bounds = [w.bounds(tz) for w in ws]
 
     def index(at) -> int:  # noqa: ANN001
         return next(i for i, (a, b) in enumerate(bounds) if a <= at < b)
@@ -51,16 +58,20 @@ def weekly_counts(
     done = [0 for _ in ws]
     for at in achieved:
         done[index(at)] += 1
-    return ws, [tuple(x) for x in sent], done  # type: ignore[misc]
+    return [tuple(x) for x in sent], done  # type: ignore[misc]
 
 
 def render_png(session: Session, dg: Digest) -> bytes:
+    ws, sent, done = weekly_counts(session, dg)
+    return plot(ws, sent, done, f"Signals by sentiment and milestones achieved — up to week {dg.week.week}")
+
+
+def plot(ws: list[Week], sent: list[tuple[int, int, int]], done: list[int], title: str) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ws, sent, done = weekly_counts(session, dg)
     labels = [f"W{w.week}" for w in ws]
     neg, neu, pos = ([s[i] for s in sent] for i in range(3))
     fig, ax = plt.subplots(figsize=(8, 3.6), dpi=110)
@@ -76,7 +87,7 @@ def render_png(session: Session, dg: Digest) -> bytes:
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=7, frameon=False)
-    ax.set_title(f"Signals by sentiment and milestones achieved — up to week {dg.week.week}", fontsize=9)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -195,6 +195,33 @@ def cmd_llm(args: argparse.Namespace) -> int:
     return run_preview(settings, sf, _team(args, sf), args)
 
 
+def _data(args: argparse.Namespace):  # noqa: ANN202
+    settings = _settings()
+    _, sf = _engine_and_sessions(settings)
+    return settings, sf, _team(args, sf)
+
+
+def cmd_customers(args: argparse.Namespace) -> int:
+    from bot.bulk_cli import run_import
+
+    settings, sf, team = _data(args)
+    return run_import(settings, sf, team, args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bot.bulk_cli import run_export
+
+    _, sf, team = _data(args)
+    return run_export(sf, team, args)
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from bot.bulk_cli import run_review
+
+    _, sf, team = _data(args)
+    return run_review(sf, team, args)
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     from bot.classify_cli import run_classify
 
@@ -257,6 +284,29 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--team", help="with --export-corrections: one workspace only")
     c.set_defaults(fn=cmd_classify)
 
+    cu = sub.add_parser("customers", help="customers from a CSV: `customers import file.csv [--dry-run]`")
+    cu.add_argument("action", choices=["import"], help="create or update customers from a CSV file")
+    cu.add_argument("file", help="the CSV: name, segment, aliases, outcome, experience, owner, channel, milestones")
+    cu.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
+    cu.add_argument("--team", help="workspace id (needed when the database holds several)")
+    cu.set_defaults(fn=cmd_customers)
+
+    ex = sub.add_parser("export", help="signals, customers, milestones or learnings as CSV or JSONL on stdout")
+    ex.add_argument("what", choices=["signals", "customers", "milestones", "learnings"])
+    ex.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    ex.add_argument("--since", help="only from this date (YYYY-MM-DD)")
+    ex.add_argument("--customer", help="only this customer (name or alias)")
+    ex.add_argument("--team", help="workspace id (needed when the database holds several)")
+    ex.set_defaults(fn=cmd_export)
+
+    rv = sub.add_parser("review", help="a customer's quarter for the business review (Markdown or JSON)")
+    rv.add_argument("--customer", required=True, help="customer name or alias")
+    rv.add_argument("--quarter", help="e.g. 2026-Q4 (default: this quarter)")
+    rv.add_argument("--format", choices=["md", "json"], default="md")
+    rv.add_argument("--chart", help="also write the chart of signals by week and milestones achieved to this PNG")
+    rv.add_argument("--team", help="workspace id (needed when the database holds several)")
+    rv.set_defaults(fn=cmd_review)
+
     lp = sub.add_parser("llm", help="the LLM step: `llm preview` prints the exact prompt it would send")
     lp.add_argument("action", choices=["preview"], help="print this week's prompt for a channel (nothing is sent)")
     lp.add_argument("--channel", required=True, help="channel id, e.g. C0123ABC")
@@ -273,7 +323,19 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    quiet = args.command in ("demo", "digest", "import", "manifest", "purge", "db", "classify", "llm")
+    quiet = args.command in (
+        "demo",
+        "digest",
+        "import",
+        "manifest",
+        "purge",
+        "db",
+        "classify",
+        "llm",
+        "customers",
+        "export",
+        "review",
+    )
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else (logging.WARNING if quiet else logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -59,8 +59,9 @@ def resolve_prefix(session: Session, team_id: str, text: str) -> Match | NoMatch
             best, best_len = Match(cid, cname, " ".join(words[n:])), n
     if best is not None:
         return best
-    # no exact name: suggest against the first one to four words, whichever is closest
-    tried = words[0] if words else ""
+    # no exact name: suggest against the first one to four words, whichever is closest; with nothing close, the
+    # name is most likely the leading run of capitalised words ("Fenwick Harbour Lines asked for a demo")
+    tried = plausible_name(words)
     suggestions: list[str] = []
     for n in range(min(4, len(words)), 0, -1):
         s = suggest(index, " ".join(folded[:n]))
@@ -68,6 +69,20 @@ def resolve_prefix(session: Session, team_id: str, text: str) -> Match | NoMatch
             tried, suggestions = " ".join(words[:n]), s
             break
     return NoMatch(clean_name(tried), suggestions)
+
+
+def plausible_name(words: list[str]) -> str:
+    """The longest leading run of capitalised words (joined by &, and, of, the), else the first word."""
+    run: list[str] = []
+    for w in words[:8]:
+        bare = w.strip(QUOTES + ",.:;")
+        if bare[:1].isupper() or bare[:1].isdigit() and run or (run and bare.casefold() in ("&", "and", "of", "the")):
+            run.append(bare)
+        else:
+            break
+    while run and run[-1].casefold() in ("&", "and", "of", "the"):
+        run.pop()
+    return " ".join(run) if run else (words[0] if words else "")
 
 
 def resolve_exact(session: Session, team_id: str, name: str) -> Customer | NoMatch:

@@ -112,6 +112,7 @@ class CustomerSection:
     narrative: str | None = None  # the LLM step's two sentences, when it ran and passed validation
     milestones: list[tuple[int, str, str]] = field(default_factory=list)  # (position, title, status)
     states: list[MilestoneState] = field(default_factory=list)  # one per milestone with news, latest state
+    told: list[tuple[str, bool]] = field(default_factory=list)  # recent outcomes, and whether the customer was told
     focus: bool = False  # the customer's signals or themes match the channel's focus
 
     @property
@@ -374,6 +375,12 @@ def _build_digest(
         moves_by_ms[ev.milestone_id].append(ev)
 
     reviews = impact_reviews(session, custs, as_of, impact_days, channel_id)
+    # the success gap's candidate phrases, read once for every customer of this digest (bot.themes)
+    untied = [s.text for s in history if s.milestone_id is None and s.text]
+    phrases = themes.candidates(untied) if len(untied) >= 2 else []
+    told: dict[int, list[tuple[str, bool]]] = defaultdict(list)
+    for t in repo.outcomes_to_tell(session, team_id, ids, start - timedelta(days=7)):
+        told[t.customer_id].append((t.summary, t.told_at is not None))
     people: set[str] = set()
     for c in custs:
         sec = customer_section(
@@ -387,8 +394,10 @@ def _build_digest(
             hist_start,
             names,
             focus,
+            phrases,
         )
         sec.impact = reviews.get(c.id, [])
+        sec.told = told.get(c.id, [])
         if sec.kinds.get("churn-risk"):
             dg.churn.append((c.name, sec.kinds["churn-risk"]))
         status = ms.customer_status(c, as_of, last_signal.get(c.id))
@@ -403,7 +412,7 @@ def _build_digest(
         weeks_heard = {_week_index(s.posted_at, hist_start) for s in hist_by_customer.get(c.id, [])}
         if len(weeks_heard) >= GAP_WEEKS and c.id not in decided:
             dg.collecting.append((c.name, len(hist_by_customer[c.id])))
-        if sec.signal_count or sec.moves or sec.flags or sec.impact or scope == "customer":
+        if sec.signal_count or sec.moves or sec.flags or sec.impact or sec.told or scope == "customer":
             dg.customers.append(sec)
         elif scope == "watch" and not status.quiet:
             dg.silent.append((c.name, last_week.get(c.id, 0)))
@@ -467,6 +476,7 @@ def customer_section(
     hist_start: datetime,
     names: dict[str, str],
     focus: Focus | None = None,
+    phrases: list[str] | None = None,
 ) -> CustomerSection:
     live_milestones = ms.live(c.milestones)
     positions = {m.id: m.position for m in live_milestones}
@@ -526,7 +536,7 @@ def customer_section(
         else None
     )
     sec.states = milestone_states(sec, live_milestones, now, names)
-    sec.gap, sec.gap_count = success_gap(c, week_signals, history, hist_start, focus)
+    sec.gap, sec.gap_count = success_gap(c, week_signals, history, hist_start, focus, phrases)
     sec.focus = sec.focus or any(focus.matches(g.theme) for g in sec.gap) if focus else False
     return sec
 
@@ -596,21 +606,26 @@ def _evidence(quotes: list[Quote]) -> dict[int, Quote]:
     return out
 
 
-def gap_themes(c: Customer, untied: list) -> list[tuple[str, list[int]]]:
+def gap_themes(c: Customer, untied: list, phrases: list[str] | None = None) -> list[tuple[str, list[int]]]:
     """(theme, signal ids) of what a customer's untied signals talk about, most shared first."""
     exclude = themes.words(c.name) + [w for a in c.aliases for w in themes.words(a.alias)]
-    return themes.themes([(s.id, s.text) for s in untied], exclude=exclude, min_count=2, limit=8)
+    return themes.themes([(s.id, s.text) for s in untied], exclude=exclude, min_count=2, limit=8, phrases=phrases)
 
 
 def success_gap(
-    c: Customer, week_signals: list[Signal], history: list[Signal], hist_start: datetime, focus: Focus | None = None
+    c: Customer,
+    week_signals: list[Signal],
+    history: list[Signal],
+    hist_start: datetime,
+    focus: Focus | None = None,
+    phrases: list[str] | None = None,
 ) -> tuple[list[GapTheme], int]:
     """What the customer talks about that no milestone covers: signals tied to no milestone, by theme."""
     untied_week = [s for s in week_signals if s.milestone_id is None]
     if len(untied_week) == 0:
         return [], 0
     untied_hist = [s for s in history if s.milestone_id is None]
-    found = gap_themes(c, untied_hist)
+    found = gap_themes(c, untied_hist, phrases)
     week_ids = {s.id for s in untied_week}
     when = {s.id: s.posted_at for s in untied_hist}
     out = []
@@ -634,10 +649,7 @@ def gap_signal_ids(session: Session, c: Customer, theme: str, now: datetime, tz:
         for r in repo.signal_trail(session, c.team_id, hist_start, now + timedelta(days=1), [c.id])
         if r.milestone_id is None
     ]
-    for name, ids in gap_themes(c, rows):
-        if name == theme:
-            return ids
-    return []
+    return themes.matching([(r.id, r.text) for r in rows], theme)
 
 
 def decisions_for_review(

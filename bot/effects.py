@@ -49,13 +49,32 @@ class RunDigest:
 
 
 @dataclass(frozen=True)
+class RunAsk:
+    """Answer `/loop ask` (slow: after the acknowledgement)."""
+
+    channel: str
+    user: str
+    question: str
+
+
+@dataclass(frozen=True)
+class RunReview:
+    """Post a customer's quarterly review in a channel (slow: after the acknowledgement)."""
+
+    channel: str
+    user: str
+    customer_id: int
+    quarter: str
+
+
+@dataclass(frozen=True)
 class ScheduleChanged:
     """The channel's digest schedule changed: the scheduler picks it up (after the change is committed)."""
 
     channel: str
 
 
-Effect = Post | Ephemeral | DirectMessage | RefreshHome | OpenModal | RunDigest | ScheduleChanged
+Effect = Post | Ephemeral | DirectMessage | RefreshHome | OpenModal | RunDigest | RunAsk | RunReview | ScheduleChanged
 
 
 @dataclass

@@ -95,7 +95,12 @@ def check(title: str) -> Framing:
 
 def suggestion(title: str, customer: str) -> str:
     """A customer-centric rewrite pattern for a vendor-activity title."""
-    return f"“{customer} can <do what this enables> without <the pain it removes>”"
+    return f"“{rewrite(customer)}”"
+
+
+def rewrite(customer: str) -> str:
+    """The outcome-shaped title to start from."""
+    return f"{customer} can <do what this enables> without <the pain it removes>"
 
 
 def advice(title: str, customer: str) -> str | None:

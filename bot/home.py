@@ -12,6 +12,8 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import milestones as ms
+from bot import search
+from bot.errors import UsageError
 from bot.render.milestones import home_view
 from storage import repo
 
@@ -23,19 +25,27 @@ class Home:
         self.sf = sf
         self.clock = clock
 
-    def view(self, team_id: str, user_id: str | None = None) -> dict[str, Any]:
+    def view(self, team_id: str, user_id: str | None = None, search_text: str = "") -> dict[str, Any]:
         now = self.clock()
         with self.sf() as s:
             last = repo.last_signal_at(s, team_id)
             statuses = [ms.customer_status(c, now, last.get(c.id)) for c in repo.list_customers(s, team_id)]
             me = repo.slack_user(s, team_id, user_id) if user_id else None
-            return home_view(statuses, now, dm_opt_out=bool(me and me.dm_opt_out))
+            found: list[dict[str, Any]] = []
+            if search_text:
+                try:
+                    q = search.parse(s, team_id, search_text, now)
+                    # App Home is no channel: private channels' signals are not shown here
+                    found = search.results_blocks(s, team_id, q, "")[1]
+                except UsageError as e:
+                    found = [{"type": "context", "elements": [{"type": "mrkdwn", "text": str(e)}]}]
+            return home_view(statuses, now, dm_opt_out=bool(me and me.dm_opt_out), search_text=search_text, found=found)
 
-    def publish(self, client: WebClient, team_id: str, user_id: str) -> None:
+    def publish(self, client: WebClient, team_id: str, user_id: str, search_text: str = "") -> None:
         with self.sf.begin() as s:
             repo.mark_home_opened(s, team_id, user_id, self.clock())
         try:
-            client.views_publish(user_id=user_id, view=self.view(team_id, user_id))
+            client.views_publish(user_id=user_id, view=self.view(team_id, user_id, search_text))
         except SlackApiError as e:
             log.warning("views.publish failed for %s: %s", user_id, e.response.get("error"))
 

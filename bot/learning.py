@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import outcomes
 from bot.effects import Effect, Ephemeral
 from bot.errors import UsageError
 from bot.safety import quote, safe
@@ -167,12 +168,21 @@ def submit_learning(
                 [m.id for m in milestones],
             )
         assert row is not None
+        effects: list[Effect] = []
+        if decision:
+            # the people behind the signals it rests on hear about the decision
+            s.flush()
+            s.refresh(row)
+            cited = outcomes.cite_signals(s, row, now)
+            outcome = outcomes.decision_taken(s, row)
+            if outcome is not None:
+                effects = outcomes.announce(s, team_id, outcome, cited, now)
         what = (
             f" — decision: “{safe(decision)}”, reviewed in next week's digest"
             if decision
             else " (no decision named yet: add one from `/loop learnings`)"
         )
-        return Submitted({}, f":bulb: Learning recorded{what}.", row.id)
+        return Submitted({}, f":bulb: Learning recorded{what}.", row.id, effects)
 
 
 def outcome_line(row: Learning) -> str:

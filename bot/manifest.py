@@ -13,6 +13,7 @@ BOT_SCOPES = [
     "commands",  # /signal, /milestone, /loop and the message shortcut
     "reactions:read",  # the capture reaction
     "users:read",  # display names for quotes (names, never mentions) and time zones
+    "users:read.email",  # the customers import resolves owners given by e-mail (users.lookupByEmail)
     "files:write",  # the weekly chart, when a channel turns it on
 ]
 # app_uninstalled and tokens_revoked: a multi-workspace install deletes the workspace's tokens

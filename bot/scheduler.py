@@ -24,6 +24,8 @@ from storage import repo
 
 if TYPE_CHECKING:
     from bot.llm import LLMClassifier
+    from bot.nudges import Nudger
+    from bot.outcomes import Outbox
     from bot.runner import DigestRunner
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,8 @@ def register_jobs(
     runner: DigestRunner,
     classifier: LLMClassifier | None = None,
     retention: bool = False,
+    outbox: Outbox | None = None,
+    nudger: Nudger | None = None,
 ) -> DigestJobs:
     """Wire the scheduled work, mirroring handlers.register(app): digests, reminders, catch-up, retention."""
     jobs = DigestJobs(scheduler, runner)
@@ -130,6 +134,10 @@ def register_jobs(
     scheduler.add_job(runner.catch_up, "interval", minutes=15, id="catch_up", next_run_time=runner.clock())
     if retention:
         scheduler.add_job(runner.apply_retention, "interval", hours=6, id="retention", next_run_time=runner.clock())
+    if outbox is not None:  # what came of people's signals, nudges: sent in their daytime
+        scheduler.add_job(outbox.send_due, "interval", minutes=2, id="outbox")
+    if nudger is not None:
+        scheduler.add_job(nudger.run, "interval", minutes=10, id="nudges")
     if classifier is not None:  # optional: the model re-reads recent signals' kind and sentiment
         scheduler.add_job(classifier.run, "interval", minutes=10, id="llm_classify")
     return jobs

@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.ask import Asker
 from bot.commands import Commands
 from bot.config import Settings
 from bot.directory import Directory
 from bot.home import Home
+from bot.nudges import Nudger
+from bot.outcomes import Outbox
 from bot.routing import Router
 from bot.runner import DigestRunner
 from storage.writer import SignalWriter
@@ -43,6 +46,9 @@ class Deps:
     home: Home
     signal_writer: SignalWriter
     digest_runner: DigestRunner
+    outbox: Outbox
+    nudger: Nudger
+    asker: Asker
     classifier: LLMClassifier | None = None
     digest_jobs: DigestJobs | None = None  # set when the scheduler runs in this process
 
@@ -61,6 +67,7 @@ def make_deps(
 
     enrich = None
     classifier = None
+    step = None
     if settings.llm_enabled:
         from bot.llm import LLMClassifier, LLMStep
 
@@ -80,5 +87,8 @@ def make_deps(
         home=Home(sf, clock),
         signal_writer=SignalWriter(sf.kw["bind"]),
         digest_runner=DigestRunner(settings, sf, clock, client_for=client_for, chart=render_png, enrich=enrich),
+        outbox=Outbox(sf, clock, client_for),
+        nudger=Nudger(sf, clock, client_for),
+        asker=Asker(sf, clock, step),
         classifier=classifier,
     )

@@ -10,6 +10,7 @@ Stems are also what impact reviews match milestones and signals by.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
@@ -80,8 +81,11 @@ go goes going come comes try tries trying call calls calling tell tells let lets
 )
 
 
-def _candidates(texts: Sequence[str], excluded: frozenset[str]) -> list[str]:
-    """Keyphrases worth checking: YAKE's, with no stop word or excluded name at either edge."""
+def candidates(texts: Sequence[str], exclude: Iterable[str] = ()) -> list[str]:
+    """Keyphrases worth checking: YAKE's, read over (at most the newest MAX_TEXTS_FOR_CANDIDATES of) `texts`,
+    with no stop word or excluded name in them and no verb opening them. Reading many customers' texts once
+    gives the candidates for all of them (a digest), which is what keeps YAKE affordable."""
+    excluded = STOP.union(w.casefold() for w in exclude)
     doc = ".\n".join(t.strip().rstrip(".!?") for t in texts[-MAX_TEXTS_FOR_CANDIDATES:])
     out = []
     for phrase, _ in _extractor().extract_keywords(doc):
@@ -92,36 +96,45 @@ def _candidates(texts: Sequence[str], excluded: frozenset[str]) -> list[str]:
     return out
 
 
-def _contains(seq: list[str], sub: list[str]) -> bool:
-    n = len(sub)
-    return any(seq[i : i + n] == sub for i in range(len(seq) - n + 1))
+def _grams(text: str) -> set[str]:
+    """The text's stem sequences of one to three words, as keys."""
+    seq = _stem_seq(text)
+    return {" ".join(seq[i : i + n]) for n in (1, 2, 3) for i in range(len(seq) - n + 1)}
 
 
 def themes(
-    texts: Sequence[tuple[int, str]], exclude: Iterable[str] = (), min_count: int = 2, limit: int = 5
+    texts: Sequence[tuple[int, str]],
+    exclude: Iterable[str] = (),
+    min_count: int = 2,
+    limit: int = 5,
+    phrases: Sequence[str] | None = None,
 ) -> list[tuple[str, list[int]]]:
     """(theme, ids) for phrases shared by at least `min_count` texts, most shared first (longer phrases first
-    when as common); a text counts toward one theme only, so counts add up."""
+    when as common); a text counts toward one theme only, so counts add up.
+
+    `phrases`: candidates already read (bot.digest reads them once for all its customers); else YAKE reads
+    these texts. The texts' own frequent content words are candidates too.
+    """
     if len(texts) < min_count:
         return []
     excluded = STOP.union(w.casefold() for w in exclude)
-    seqs = [(tid, _stem_seq(text)) for tid, text in texts]
-    having: dict[str, list[int]] = {}
-    for phrase in _candidates([text for _, text in texts], excluded):
-        key = [stem(w) for w in phrase.split()]
-        ids = [tid for tid, seq in seqs if _contains(seq, key)]
-        if len(ids) >= min_count:
-            # the same stems written another way: keep the form first seen
-            having.setdefault(" ".join(key), ids)
-            having[" ".join(key) + "\0" + phrase] = ids
-    surface: dict[str, str] = {}
+    grams = [(tid, _grams(text)) for tid, text in texts]
+    own = [
+        w for w, _ in Counter(w for _, t in texts for w in set(_words(t, excluded)) if w not in _VERBS).most_common(20)
+    ]
+    pool = list(phrases) if phrases is not None else candidates([t for _, t in texts], excluded)
     counted: dict[str, list[int]] = {}
-    for k, ids in having.items():
-        if "\0" in k:
-            stem_key, phrase = k.split("\0", 1)
-            surface.setdefault(stem_key, phrase)
-        else:
-            counted[k] = ids
+    surface: dict[str, str] = {}
+    for phrase in [*pool, *own]:
+        ws = phrase.split()
+        if any(w in excluded for w in ws):
+            continue
+        key = " ".join(stem(w) for w in ws)
+        if key in counted:
+            continue
+        ids = [tid for tid, g in grams if key in g]
+        if len(ids) >= min_count:
+            counted[key], surface[key] = ids, phrase
     # a single word gives way to a phrase that holds it and covers a third of its texts ("shift" to "shift
     # swaps", "prefers" to "hygienist preference"): phrases are what a person would write
     for k in [k for k in counted if " " not in k]:
@@ -139,3 +152,9 @@ def themes(
         if len(out) >= limit:
             break
     return out
+
+
+def matching(texts: Sequence[tuple[int, str]], phrase: str) -> list[int]:
+    """Ids of the texts that contain `phrase`, matched by stems as themes are."""
+    key = " ".join(stem(w) for w in phrase.casefold().split())
+    return [tid for tid, text in texts if key in _grams(text)]

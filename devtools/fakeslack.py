@@ -40,6 +40,8 @@ class FakeSlackState:
     bot_user_id: str = "UBOT"
     lock: threading.Lock = field(default_factory=threading.Lock)
     ts_counter: int = 0
+    # seconds every call takes before it is answered (a slow Slack, for the benchmarks)
+    latency: float = 0.0
     # where apps.connections.open sends Socket Mode clients (a WebSocket server of the tests)
     socket_url: str | None = None
     # called with (method, args) as each call arrives, before it is answered: for fault tests
@@ -162,6 +164,8 @@ class _Handler(BaseHTTPRequestHandler):
             step = scripted.pop(0) if scripted else st.always.get(method)
         if st.on_call is not None:
             st.on_call(method, args)
+        if st.latency:
+            time.sleep(st.latency)
         if step is not None and step.get("delay"):
             time.sleep(step["delay"])
         if step is not None and step.get("status") == 429:

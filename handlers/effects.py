@@ -15,7 +15,9 @@ from bot.effects import (
     OpenModal,
     Post,
     RefreshHome,
+    RunAsk,
     RunDigest,
+    RunReview,
     ScheduleChanged,
 )
 
@@ -52,9 +54,46 @@ def perform(deps: Deps, client: WebClient, team_id: str, effects: list[Effect], 
             elif isinstance(eff, RunDigest):
                 # slow: on the runner's pool, after the command was answered
                 deps.digest_runner.pool.submit(deps.digest_runner.run_now, client, team_id, eff.channel, eff.user)
+            elif isinstance(eff, RunAsk):
+                deps.digest_runner.pool.submit(deps.asker.answer, client, team_id, eff.channel, eff.user, eff.question)
+            elif isinstance(eff, RunReview):
+                deps.digest_runner.pool.submit(post_review, deps, client, team_id, eff)
             elif isinstance(eff, ScheduleChanged) and deps.digest_jobs is not None:
                 deps.digest_jobs.sync_channel(team_id, eff.channel)
         except SlackApiError as e:
             log.warning("Slack refused %s: %s", type(eff).__name__, e.response.get("error"))
     if refresh:
         deps.home.refresh(client, team_id)
+
+
+def post_review(deps: Deps, client: WebClient, team_id: str, eff: RunReview) -> None:
+    """The quarterly review, after the command was answered; a failure is told to the person who asked."""
+    from bot.review import parse_quarter, post
+    from storage import repo
+
+    try:
+        with deps.session_factory() as s:
+            c = repo.customer_by_id(s, team_id, eff.customer_id)
+            if c is None:
+                return
+            post(
+                s,
+                client,
+                team_id,
+                eff.channel,
+                c,
+                parse_quarter(eff.quarter, deps.clock()),
+                deps.clock(),
+                deps.digest_runner.pacer,
+            )
+    except Exception as e:  # noqa: BLE001 - the person who asked must hear about it
+        log.exception("quarterly review failed for %s", team_id)
+        why = e.response.get("error") if isinstance(e, SlackApiError) else "an internal error (logged)"
+        try:
+            client.chat_postEphemeral(
+                channel=eff.channel,
+                user=eff.user,
+                text=f":warning: The review could not be posted: {why}. Try again in a minute.",
+            )
+        except SlackApiError:
+            pass

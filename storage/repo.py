@@ -15,14 +15,18 @@ from storage.models import (
     ChannelLink,
     Customer,
     CustomerAlias,
+    CustomerTold,
     DigestRun,
     DigestSchedule,
     Learning,
     LearningCustomer,
     LearningMilestone,
+    LearningSignal,
     Milestone,
     MilestoneEvent,
     MilestoneTemplate,
+    Nudge,
+    Outbox,
     Signal,
     SlackUser,
     Workspace,
@@ -357,6 +361,13 @@ def update_message_text(
     return res.rowcount or 0
 
 
+def untie_signals(session: Session, team_id: str, milestone_id: int) -> int:
+    res = session.execute(
+        update(Signal).where(Signal.team_id == team_id, Signal.milestone_id == milestone_id).values(milestone_id=None)
+    )
+    return res.rowcount or 0
+
+
 def tie_signals(session: Session, team_id: str, ids: Iterable[int], milestone_id: int) -> int:
     """Tie untied signals to a milestone."""
     ids = list(ids)
@@ -543,6 +554,7 @@ def erase_signal_text_before(session: Session, cutoff: datetime) -> int:
 
 
 def milestone_at(session: Session, customer: Customer, position: int) -> Milestone | None:
+    """The customer's live milestone at `position` (removed ones sit at negative positions)."""
     return session.scalar(
         select(Milestone).where(
             Milestone.team_id == customer.team_id, Milestone.customer_id == customer.id, Milestone.position == position
@@ -805,3 +817,394 @@ def set_classifications(
             .where(Signal.team_id == team_id, Signal.id.in_(kept), Signal.classified_by == "rules")
             .values(classified_by="kept")
         )
+
+
+# --- closing the loop: citations, the outbox, outcomes told --------------------------------------
+
+
+def latest_digest_for(session: Session, team_id: str, channel_ids: Iterable[int | str]) -> DigestRun | None:
+    """The newest posted digest in one of these channels, else in a portfolio channel."""
+    posted = (DigestRun.team_id == team_id, DigestRun.status == "posted", DigestRun.message_ts.is_not(None))
+    ids = list(channel_ids)
+    if ids:
+        run = session.scalar(
+            select(DigestRun).where(*posted, DigestRun.channel_id.in_(ids)).order_by(DigestRun.posted_at.desc())
+        )
+        if run is not None:
+            return run
+    portfolio = select(DigestSchedule.channel_id).where(
+        DigestSchedule.team_id == team_id, DigestSchedule.portfolio.is_(True)
+    )
+    return session.scalar(
+        select(DigestRun).where(*posted, DigestRun.channel_id.in_(portfolio)).order_by(DigestRun.posted_at.desc())
+    )
+
+
+def recent_signal_ids(
+    session: Session,
+    team_id: str,
+    since: datetime,
+    customer_ids: Iterable[int],
+    milestone_ids: Iterable[int],
+    limit: int = 20,
+) -> list[int]:
+    """Live signals since `since` tied to one of the milestones or, failing that, about one of the customers."""
+    cids, mids = list(customer_ids), list(milestone_ids)
+    if not cids and not mids:
+        return []
+    about = Signal.milestone_id.in_(mids) if mids else Signal.customer_id.in_(cids)
+    if mids and cids:
+        about = Signal.milestone_id.in_(mids) | Signal.customer_id.in_(cids)
+    rows = session.scalars(
+        select(Signal.id)
+        .where(Signal.team_id == team_id, Signal.posted_at >= since, Signal.deleted_at.is_(None), about)
+        .order_by(Signal.milestone_id.is_(None), Signal.posted_at.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+def cite_signals(session: Session, learning_id: int, signal_ids: Iterable[int]) -> None:
+    for sid in signal_ids:
+        session.execute(
+            _insert(session, LearningSignal)
+            .values(learning_id=learning_id, signal_id=sid)
+            .on_conflict_do_nothing(index_elements=["learning_id", "signal_id"])
+        )
+
+
+def signals_tied_to(session: Session, team_id: str, milestone_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(Signal.id).where(
+                Signal.team_id == team_id, Signal.milestone_id == milestone_id, Signal.deleted_at.is_(None)
+            )
+        )
+    )
+
+
+def signals_by_id(session: Session, team_id: str, ids: Iterable[int]) -> Sequence[Any]:
+    ids = list(ids)
+    if not ids:
+        return []
+    return session.execute(
+        select(
+            Signal.id,
+            Signal.user_id,
+            Signal.text,
+            Signal.posted_at,
+            Signal.channel_id,
+            Signal.message_ts,
+            Signal.thread_ts,
+            Signal.customer_id,
+        ).where(Signal.team_id == team_id, Signal.id.in_(ids), Signal.deleted_at.is_(None))
+    ).all()
+
+
+def user_tzs(session: Session, team_id: str, users: Iterable[str]) -> dict[str, str | None]:
+    users = list(users)
+    if not users:
+        return {}
+    return dict(
+        session.execute(
+            select(SlackUser.user_id, SlackUser.tz).where(SlackUser.team_id == team_id, SlackUser.user_id.in_(users))
+        ).all()
+    )
+
+
+def opted_out(session: Session, team_id: str, users: Iterable[str]) -> set[str]:
+    users = list(users)
+    if not users:
+        return set()
+    return set(
+        session.scalars(
+            select(SlackUser.user_id).where(
+                SlackUser.team_id == team_id, SlackUser.user_id.in_(users), SlackUser.dm_opt_out.is_(True)
+            )
+        )
+    )
+
+
+def is_opted_out(session: Session, team_id: str, user: str) -> bool:
+    return user in opted_out(session, team_id, [user])
+
+
+def queue_message(
+    session: Session,
+    team_id: str,
+    user: str,
+    kind: str,
+    dedupe_key: str,
+    payload: str,
+    due_at: datetime,
+    now: datetime,
+) -> None:
+    """One message to one person, once (the same dedupe key is never queued twice)."""
+    session.execute(
+        _insert(session, Outbox)
+        .values(
+            team_id=team_id,
+            user_id=user,
+            kind=kind,
+            dedupe_key=dedupe_key[:200],
+            payload=payload,
+            due_at=due_at,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["team_id", "dedupe_key"])
+    )
+
+
+def due_messages(session: Session, now: datetime, limit: int = 500) -> Sequence[Outbox]:
+    return session.scalars(
+        select(Outbox).where(Outbox.sent_at.is_(None), Outbox.due_at <= now).order_by(Outbox.due_at).limit(limit)
+    ).all()
+
+
+def claim_messages(session: Session, ids: list[int], now: datetime) -> set[int]:
+    """Mark messages sent before sending them: what another instance claimed first is not sent twice."""
+    if not ids:
+        return set()
+    res = session.execute(
+        update(Outbox).where(Outbox.id.in_(ids), Outbox.sent_at.is_(None)).values(sent_at=now).returning(Outbox.id)
+    )
+    return set(res.scalars())
+
+
+def mark_sent(session: Session, ids: list[int], now: datetime) -> None:
+    session.execute(update(Outbox).where(Outbox.id.in_(ids)).values(sent_at=now))
+
+
+def postpone(session: Session, ids: list[int], due_at: datetime) -> None:
+    session.execute(update(Outbox).where(Outbox.id.in_(ids), Outbox.sent_at.is_(None)).values(due_at=due_at))
+
+
+def sent_since(session: Session, team_id: str, user: str, kind: str, since: datetime) -> bool:
+    return (
+        session.scalar(
+            select(Outbox.id)
+            .where(Outbox.team_id == team_id, Outbox.user_id == user, Outbox.kind == kind, Outbox.sent_at >= since)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def sent_today(session: Session, team_id: str, user: str, kind: str, now: datetime, tz: str | None) -> bool:
+    """A message of `kind` already went to `user` on their local day."""
+    from datetime import time as _time
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz) if tz else ZoneInfo("UTC")
+    midnight = datetime.combine(now.astimezone(zone).date(), _time(0), tzinfo=zone)
+    return sent_since(session, team_id, user, kind, midnight)
+
+
+def queued_messages(session: Session, team_id: str, user: str | None = None) -> Sequence[Outbox]:
+    q = select(Outbox).where(Outbox.team_id == team_id)
+    if user:
+        q = q.where(Outbox.user_id == user)
+    return session.scalars(q.order_by(Outbox.id)).all()
+
+
+def add_outcome_to_tell(
+    session: Session, team_id: str, customer_id: int, key: str, summary: str, owner: str | None, now: datetime
+) -> int | None:
+    """Record an outcome the customer should be told about; None when it is recorded already."""
+    stmt = (
+        _insert(session, CustomerTold)
+        .values(
+            team_id=team_id,
+            customer_id=customer_id,
+            outcome_key=key[:64],
+            summary=summary,
+            owner_id=owner,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["team_id", "outcome_key"])
+        .returning(CustomerTold.id)
+    )
+    return session.scalar(stmt)
+
+
+def mark_told(session: Session, team_id: str, told_id: int, user: str, now: datetime) -> CustomerTold | None:
+    row = session.get(CustomerTold, told_id)
+    if row is None or row.team_id != team_id:
+        return None
+    if row.told_at is None:
+        row.told_by, row.told_at = user, now
+    return row
+
+
+def outcomes_to_tell(session: Session, team_id: str, customer_ids: Iterable[int], since: datetime) -> Sequence[Any]:
+    ids = list(customer_ids)
+    if not ids:
+        return []
+    return session.scalars(
+        select(CustomerTold)
+        .where(CustomerTold.team_id == team_id, CustomerTold.customer_id.in_(ids), CustomerTold.created_at >= since)
+        .order_by(CustomerTold.created_at)
+    ).all()
+
+
+def thread_reply_channels(session: Session, team_id: str) -> set[str]:
+    return set(
+        session.scalars(
+            select(ChannelLink.channel_id).where(ChannelLink.team_id == team_id, ChannelLink.thread_replies.is_(True))
+        )
+    )
+
+
+# --- nudges ------------------------------------------------------------------------------------
+
+
+def team_ids(session: Session) -> list[str]:
+    return list(session.scalars(select(Workspace.team_id)))
+
+
+def negative_signals_by_customer(
+    session: Session, team_id: str, since: datetime, until: datetime, at_least: int
+) -> dict[int, list[Any]]:
+    """Customers with `at_least` problem or churn-risk signals posted in [since, until): their signals, newest first."""
+    rows = session.execute(
+        select(Signal.customer_id, Signal.text, Signal.author_name, Signal.posted_at)
+        .where(
+            Signal.team_id == team_id,
+            Signal.posted_at >= since,
+            Signal.posted_at < until,
+            Signal.deleted_at.is_(None),
+            Signal.kind.in_(("problem", "churn-risk")),
+        )
+        .order_by(Signal.posted_at.desc())
+    ).all()
+    out: dict[int, list[Any]] = {}
+    for r in rows:
+        out.setdefault(r.customer_id, []).append(r)
+    return {cid: rs for cid, rs in out.items() if len(rs) >= at_least}
+
+
+def claim_nudge(
+    session: Session, team_id: str, subject: str, kind: str, period: str, sent_to: str | None, now: datetime
+) -> bool:
+    """True the first time (subject, kind, period) is claimed: a nudge goes out once per period."""
+    stmt = (
+        _insert(session, Nudge)
+        .values(team_id=team_id, subject=subject, kind=kind, period=period, sent_to=sent_to, created_at=now)
+        .on_conflict_do_nothing(index_elements=["team_id", "subject", "kind", "period"])
+        .returning(Nudge.id)
+    )
+    return session.scalar(stmt) is not None
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+def search_signals(
+    session: Session,
+    team_id: str,
+    terms: list[str],
+    phrases: list[str],
+    *,
+    customer_id: int | None = None,
+    kind: str | None = None,
+    since: datetime | None = None,
+    visible_private_channel: str | None = None,
+    any_term: bool = False,
+    limit: int = 10,
+    offset: int = 0,
+) -> tuple[list[Any], dict[int, int]]:
+    """Signals matching every term and phrase (or any term), best first then newest, and the count per customer.
+
+    Deleted signals never match; private channels' signals only in their own channel (`visible_private_channel`).
+    SQLite reads the FTS5 index (porter stems), PostgreSQL the tsvector column (English stems), both made by
+    migration 0005.
+    """
+    from sqlalchemy import Boolean, bindparam
+    from sqlalchemy import text as _text
+
+    from storage.models import TZDateTime
+
+    def sql(statement: str) -> Any:
+        # the datetime goes through the column's type, as the ORM would bind it on either database
+        return (
+            _text(statement).bindparams(bindparam("since", type_=TZDateTime)) if since is not None else _text(statement)
+        )
+
+    def typed(statement: str) -> Any:
+        # rows read like the ORM's: aware datetimes and booleans on either database
+        return sql(statement).columns(posted_at=TZDateTime, is_private=Boolean)
+
+    where = ["s.team_id = :team", "s.deleted_at IS NULL", "s.text != ''"]
+    params: dict[str, Any] = {"team": team_id, "limit": limit, "offset": offset}
+    if customer_id is not None:
+        where.append("s.customer_id = :customer")
+        params["customer"] = customer_id
+    if kind:
+        where.append("s.kind = :kind")
+        params["kind"] = kind
+    if since is not None:
+        where.append("s.posted_at >= :since")
+        params["since"] = since
+    where.append("(s.is_private = :false OR s.channel_id = :own)")
+    params["false"] = False
+    params["own"] = visible_private_channel or ""
+    cols = (
+        "s.id, s.customer_id, s.channel_id, s.message_ts, s.text, s.kind, s.author_name, s.user_id, "
+        "s.permalink, s.posted_at, s.is_private"
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        parts = [f"plainto_tsquery('english', :t{i})" for i in range(len(terms))]
+        parts += [f"phraseto_tsquery('english', :p{i})" for i in range(len(phrases))]
+        params.update({f"t{i}": t for i, t in enumerate(terms)})
+        params.update({f"p{i}": p for i, p in enumerate(phrases)})
+        query = "(" + (" || " if any_term else " && ").join(parts) + ")"
+        base = f"FROM signals s WHERE s.search @@ {query} AND " + " AND ".join(where)
+        rows = session.execute(
+            typed(
+                f"SELECT {cols}, ts_rank(s.search, {query}) AS rank {base} "
+                "ORDER BY rank DESC, s.posted_at DESC, s.id DESC LIMIT :limit OFFSET :offset"
+            ),
+            params,
+        ).all()
+        counts = session.execute(sql(f"SELECT s.customer_id, count(*) {base} GROUP BY s.customer_id"), params).all()
+    else:
+
+        def q(x: str) -> str:
+            return '"' + x.replace('"', '""') + '"'
+
+        match = (" OR " if any_term else " ").join([q(t) for t in terms] + [q(p) for p in phrases])
+        params["match"] = match
+        base = (
+            "FROM signals_fts JOIN signals s ON s.id = signals_fts.rowid WHERE signals_fts MATCH :match AND "
+            + " AND ".join(where)
+        )
+        rows = session.execute(
+            typed(
+                f"SELECT {cols}, bm25(signals_fts) AS rank {base} "
+                "ORDER BY rank, s.posted_at DESC, s.id DESC LIMIT :limit OFFSET :offset"
+            ),
+            params,
+        ).all()
+        counts = session.execute(sql(f"SELECT s.customer_id, count(*) {base} GROUP BY s.customer_id"), params).all()
+    return list(rows), {cid: n for cid, n in counts}
+
+
+def signals_for_export(
+    session: Session, team_id: str, since: datetime | None, customer_id: int | None
+) -> Iterable[Any]:
+    q = select(
+        Signal.posted_at,
+        Signal.customer_id,
+        Signal.kind,
+        Signal.sentiment,
+        Signal.text,
+        Signal.author_name,
+        Signal.channel_id,
+        Signal.permalink,
+        Signal.corrected_by,
+    ).where(Signal.team_id == team_id, Signal.deleted_at.is_(None))
+    if since is not None:
+        q = q.where(Signal.posted_at >= since)
+    if customer_id is not None:
+        q = q.where(Signal.customer_id == customer_id)
+    return session.execute(q.order_by(Signal.posted_at, Signal.id).execution_options(yield_per=1000))

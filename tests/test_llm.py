@@ -15,9 +15,9 @@ from sqlalchemy import select
 from bot import llm
 from bot.digest import CustomerSection, Digest, Quote
 from bot.weeks import Week
+from devtools.fakeopenai import FakeOpenAI, evidence_of, good_answer
 from storage.models import DigestRun
 from tests.conftest import TEAM, Running
-from tests.fakeopenai import FakeOpenAI
 from tests.helpers import figure
 from tests.test_digest import WEEK47, all_text, at, scenario, ts
 
@@ -62,47 +62,6 @@ def llm_app(start_app, openai_server: FakeOpenAI) -> Running:  # noqa: ANN001
         SIGNALLOOP_LLM_TIMEOUT="1",
         SIGNALLOOP_LLM_MODEL="test-model",
     )
-
-
-def evidence_of(request: dict) -> dict:
-    user = request["messages"][1]["content"]
-    return json.loads(user.split("```json", 1)[1].rsplit("```", 1)[0])
-
-
-def good_answer(request: dict) -> dict:
-    """A model that does its job: cites real ids and quotes verbatim."""
-    ev = evidence_of(request)
-    customers = []
-    for c in ev["customers"]:
-        if not c["signals"]:
-            continue
-        s = c["signals"][0]
-        words = " ".join(s["text"].split()[:4])
-        customers.append(
-            {
-                "customer": c["customer"],
-                "signal_ids": [s["id"]],
-                "narrative": f"The team heard “{words}” this week; the at-risk milestone is the focus.",
-            }
-        )
-    ids = [s["id"] for c in ev["customers"] for s in c["signals"]][:2]
-    return {
-        "content": json.dumps(
-            {
-                "customers": customers,
-                "themes": [
-                    {"title": "Reminder reliability", "summary": "Double reminders keep coming up.", "signal_ids": ids}
-                ],
-                "suggestions": [
-                    {
-                        "kind": "decision",
-                        "text": "Decide whether the SMS fix ships before WhatsApp.",
-                        "signal_ids": ids[:1],
-                    }
-                ],
-            }
-        )
-    }
 
 
 def run_digest(r: Running) -> tuple[float, list]:

@@ -276,7 +276,7 @@ def test_app_home_published_on_open_and_refreshed_after_change(running: Running)
     assert (
         "*multi-site*" in text
         and "*smb*" in text
-        and "*Acme* (smb) — milestone 1 of 3 (0 achieved) · next: First payroll" in text
+        and "*Acme* (smb) — milestone 1 of 3 (0 achieved) · next: The owner gets the first result" in text
     )
     assert "no signals yet" in text
     running.clock.advance(days=20)

@@ -10,11 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.redact import redact
+from devtools.fakeopenai import FakeOpenAI, good_answer
 from storage.models import DigestRun
 from tests.conftest import TEAM, Running
-from tests.fakeopenai import FakeOpenAI
 from tests.test_digest import ROOT, all_text, at, ts
-from tests.test_llm import good_answer
 
 # (text, what must be gone, what must stay)
 SNIPPETS = [

@@ -13,10 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import milestones as ms
-from bot.commands import customers, digest, signal
+from bot import nudges
+from bot.ask import ASK_USAGE
+from bot.commands import customers, digest, reviews, signal, templates
 from bot.commands.milestone import MilestoneCommands
 from bot.commands.parsing import Clock, Ctx, UsageError, did_you_mean
-from bot.effects import Reply
+from bot.effects import OpenModal, Reply, RunAsk
+from bot.render.modals import import_modal
 from bot.safety import safe
 from storage import repo
 
@@ -29,6 +32,7 @@ LOOP_HELP = (
     "• `/loop customer alias <name> <alias>` — another name people use for them\n"
     "• `/loop customer outcome <name> <the outcome they need> | <the experience they need it in>`\n"
     "• `/loop customer owner <name> @person` — who looks after them (nudges go there)\n"
+    "• `/loop customers import` — paste a CSV of customers (or `signalloop customers import file.csv`)\n"
     "*Channels*\n"
     "• `/loop link <customer>` — every message in this channel is a signal for that customer\n"
     "• `/loop watch` — a shared feedback channel: messages naming a customer are recorded\n"
@@ -43,6 +47,13 @@ LOOP_HELP = (
     "• `/loop digest now` · `/loop digest off` · `/loop digest llm on|off` · `/loop digest chart on|off`\n"
     "• `/loop digest focus <what the team wants to learn>|off`\n"
     "• `/loop learnings [customer]` · `/loop decisions`\n"
+    "*Finding and reviewing*\n"
+    "• `/signal search <words> [customer:<name>] [kind:<kind>] [since:<date or 30d>]` — what customers said\n"
+    "• `/loop ask <question>` — an answer from what customers said, with the signals it rests on\n"
+    "• `/loop review <customer> [2026-Q4]` — the customer's quarter, for the business review\n"
+    "• `/loop nudges` — bursts of problems, stalled and overdue milestones, quiet customers (on/off, thresholds)\n"
+    "• `/loop replies on|off` — a thread reply on a captured message when something comes of it\n"
+    "• `/loop template [show|add|remove] …` — this workspace's milestone templates\n"
     "*Data*\n"
     "• `/loop forget <customer>` — delete a customer's signals and learnings\n"
     "• `/loop privacy` — what the LLM step may read (`llm private on|off`, `llm redact on|off`)"
@@ -99,7 +110,7 @@ class Commands:
         now = self.clock()
         if verb in ("", "help", "-h", "--help"):
             return Reply(self.help_text(s, ctx.team_id))
-        if verb in ("customer", "customers"):
+        if verb in ("customer", "customers") and not rest.casefold().startswith("import"):
             return customers.customer(s, ctx, rest, now)
         if verb == "link":
             return customers.link(s, ctx, rest, now)
@@ -123,6 +134,20 @@ class Commands:
             return digest.learnings(s, ctx, rest)
         if verb == "decisions":
             return digest.decisions(s, ctx, rest)
+        if verb == "ask":
+            if not rest:
+                raise UsageError(ASK_USAGE)
+            return Reply("", effects=[RunAsk(ctx.channel_id, ctx.user_id, rest)])
+        if verb == "review":
+            return reviews.command(s, ctx, rest, now)
+        if verb in ("customers",) and rest.casefold().startswith("import"):
+            return Reply("", effects=[OpenModal(import_modal())])
+        if verb == "nudges":
+            return Reply(nudges.command(s, ctx.team_id, rest, now))
+        if verb == "replies":
+            return customers.replies(s, ctx, rest)
+        if verb in ("template", "templates"):
+            return templates.template(s, ctx, rest, now)
         raise UsageError(
             f"Unknown command `/loop {safe(verb)}`.{did_you_mean(verb, LOOP_VERBS)} Try `/loop help` for the full list."
         )

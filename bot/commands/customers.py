@@ -233,6 +233,29 @@ def unlink(s: Session, ctx: Ctx) -> Reply:
     )
 
 
+def replies(s: Session, ctx: Ctx, rest: str) -> Reply:
+    value = rest.strip().casefold()
+    if value not in ("on", "off"):
+        raise UsageError(
+            "Usage: `/loop replies on|off` in a linked or watch channel — on: when a milestone or a "
+            "decision comes of a signal captured here, a short reply goes in that message's thread."
+        )
+    link = repo.channel_link(s, ctx.team_id, ctx.channel_id)
+    if link is None:
+        raise UsageError(
+            "This channel isn't linked or watched, so nothing is captured here to reply to. "
+            "`/loop link <customer>` or `/loop watch` first."
+        )
+    link.thread_replies = value == "on"
+    if link.thread_replies:
+        return Reply(
+            ":thread: When something comes of a signal captured here, its thread gets a short reply. "
+            "`/loop replies off` stops them.",
+            public=True,
+        )
+    return Reply(":thread: No more thread replies on captured messages in this channel.", public=True)
+
+
 def forget(s: Session, ctx: Ctx, rest: str) -> Reply:
     usage = "Usage: `/loop forget <customer> confirm`"
     parts = rest.rsplit(" ", 1)

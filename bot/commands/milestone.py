@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from sqlalchemy.orm import Session
 
 from bot import customers as cust
-from bot import framing
+from bot import framing, outcomes
 from bot import milestones as ms
 from bot.commands.parsing import (
     USER_MENTION,
@@ -18,6 +19,7 @@ from bot.commands.parsing import (
     did_you_mean,
     milestone_of,
     parse_date,
+    parse_number,
     split_title,
     strip_quotes,
     take_quoted,
@@ -39,9 +41,13 @@ MILESTONE_USAGE = (
     "• `/milestone risk <customer> <number> [reason]`\n"
     "• `/milestone impact <customer> <number> <what the customer should notice>`\n"
     "• `/milestone owner <customer> <number> @person`\n"
-    "• `/milestone due <customer> <number> YYYY-MM-DD|none`"
+    "• `/milestone due <customer> <number> YYYY-MM-DD|none`\n"
+    '• `/milestone rename <customer> <number> "<new title>"`\n'
+    "• `/milestone move <customer> <number> <new position>`\n"
+    "• `/milestone remove <customer> <number>` — kept in the history; its signals are untied\n"
+    "• `/milestone ask <customer> <number> [advocacy|expansion] <the ask when it is achieved>`"
 )
-VERBS = ["add", "start", "done", "reopen", "risk", "impact", "owner", "due", "help"]
+VERBS = ["add", "start", "done", "reopen", "risk", "impact", "owner", "due", "rename", "move", "remove", "ask", "help"]
 
 
 class MilestoneCommands:
@@ -67,11 +73,24 @@ class MilestoneCommands:
             return self._owner(s, ctx, rest)
         if verb == "due":
             return self._due(s, ctx, rest)
+        if verb == "rename":
+            return self._rename(s, ctx, rest)
+        if verb == "move":
+            return self._move(s, ctx, rest)
+        if verb == "remove":
+            return self._remove(s, ctx, rest)
+        if verb == "ask":
+            return self._ask(s, ctx, rest)
         found = cust.resolve_exact(s, ctx.team_id, strip_quotes(text))
         if isinstance(found, cust.NoMatch):
-            hint = did_you_mean(verb, VERBS) if rest else ""
-            if hint:
-                raise UsageError(f"Unknown command `/milestone {safe(verb)}`.{hint}\n{MILESTONE_USAGE}")
+            # "/milestone finish Acme 2": a sub-command nobody knows, not a customer called "finish Acme 2"
+            if rest and (
+                cust.resolve_prefix(s, ctx.team_id, rest.strip()).__class__ is cust.Match or did_you_mean(verb, VERBS)
+            ):
+                raise UsageError(
+                    f"Unknown command `/milestone {safe(verb)}`.{did_you_mean(verb, VERBS)} "
+                    f"The commands: {', '.join(f'`{v}`' for v in VERBS)}.\n{MILESTONE_USAGE}"
+                )
             raise UsageError(cust.no_match_message(found) + "\n" + MILESTONE_USAGE)
         return self.customer_reply(s, found)
 
@@ -130,6 +149,8 @@ class MilestoneCommands:
         if advice:
             note += "\n" + advice
         reply = self.customer_reply(s, c, note)
+        if advice:
+            reply.blocks = [*reply.blocks[:1], rename_offer(m), *reply.blocks[1:]][: rb.MAX_BLOCKS]
         reply.effects.append(RefreshHome())
         return reply
 
@@ -184,6 +205,9 @@ class MilestoneCommands:
                     f":tada: Milestone reached for *{safe(c.name)}*: “{quote(m.title)}” ({done} of {total}).",
                 )
             )
+        # the people whose signals are tied to it hear what came of them; the owner is prompted to tell the customer
+        outcome = outcomes.milestone_achieved(s, c, m, now)
+        out += outcomes.announce(s, c.team_id, outcome, repo.signals_tied_to(s, c.team_id, m.id), now)
         # the advocacy or expansion ask, once per milestone: reopening and achieving again does not ask twice
         if m.owner_id and m.ask and m.ask_sent_at is None:
             m.ask_sent_at = now
@@ -229,6 +253,124 @@ class MilestoneCommands:
             )
         )
 
+    def confirm_on_track(self, s: Session, actor: str, m: Milestone) -> Reply:
+        """ "Still on track" from a nudge: recorded, and the stall clock starts again."""
+        if m.status not in (ms.IN_PROGRESS, ms.PLANNED):
+            raise UsageError(
+                f"Milestone {m.position} (“{m.title}”) is {ms.STATUS_LABEL[m.status]}; nothing to confirm."
+            )
+        self.note_change(m, actor, "confirmed on track")
+        m.status_changed_at = self.clock()
+        s.flush()
+        return Reply(
+            f":white_check_mark: Noted: *{safe(m.customer.name)}* milestone {m.position} “{quote(m.title)}” "
+            "is on track. The stall clock starts again.",
+            effects=[RefreshHome()],
+        )
+
+    def _rename(self, s: Session, ctx: Ctx, rest: str) -> Reply:
+        usage = 'Usage: `/milestone rename <customer> <number> "<new title>"`'
+        c, m, tail = self._target(s, ctx, rest, usage)
+        title = strip_quotes(tail)
+        if not title:
+            raise UsageError(f"Give the new title after the number. {usage}")
+        if len(title) > ms.MAX_TITLE:
+            raise UsageError(f"That title is {len(title)} characters; keep it under {ms.MAX_TITLE}.")
+        return self.rename(s, ctx.user_id, c, m, title)
+
+    def rename(self, s: Session, actor: str, c: Customer, m: Milestone, title: str) -> Reply:
+        """A new title (command or the framing check's button); the old one stays in the history."""
+        old = m.title
+        if title == old:
+            raise UsageError(f"Milestone {m.position} is already called “{quote(title)}”.")
+        m.title = title
+        self.note_change(m, actor, f"renamed from “{old}”")
+        s.flush()
+        note = f":pencil2: Milestone {m.position} of *{safe(c.name)}* is now “{quote(title)}” (was “{quote(old)}”)."
+        if advice := framing.advice(title, c.name):
+            note += "\n" + advice
+        reply = self.customer_reply(s, c, note)
+        if advice:
+            reply.blocks = [*reply.blocks[:1], rename_offer(m), *reply.blocks[1:]][: rb.MAX_BLOCKS]
+        reply.effects.append(RefreshHome())
+        return reply
+
+    def _move(self, s: Session, ctx: Ctx, rest: str) -> Reply:
+        usage = "Usage: `/milestone move <customer> <number> <new position>`"
+        c, m, tail = self._target(s, ctx, rest, usage)
+        live = sorted(ms.live(c.milestones), key=lambda x: x.position)
+        to = parse_number(tail) if tail else None
+        if to is None:
+            raise UsageError(f"Give the new position as a number from 1 to {len(live)}. {usage}")
+        if not 1 <= to <= len(live):
+            raise UsageError(f"{safe(c.name)} has milestones 1–{len(live)}: pick a position in that range.")
+        if to == m.position:
+            raise UsageError(f"Milestone {m.position} is already at position {to}.")
+        order = [x for x in live if x.id != m.id]
+        order.insert(to - 1, m)
+        old = m.position
+        _renumber(s, c, order)
+        self.note_change(m, ctx.user_id, f"moved from {old} to {to}")
+        s.flush()
+        reply = self.customer_reply(s, c, f":arrow_up_down: “{quote(m.title)}” moved from {old} to {to}.")
+        reply.effects.append(RefreshHome())
+        return reply
+
+    def _remove(self, s: Session, ctx: Ctx, rest: str) -> Reply:
+        usage = "Usage: `/milestone remove <customer> <number>`"
+        c, m, tail = self._target(s, ctx, rest, usage)
+        if tail:
+            raise UsageError(f"Unexpected “{safe(tail)}” after the milestone number. {usage}")
+        now = self.clock()
+        untied = repo.untie_signals(s, c.team_id, m.id)
+        m.removed_at = now
+        self.note_change(m, ctx.user_id, f"removed (was milestone {m.position})")
+        m.position = -m.id  # off the list; its history stays
+        s.flush()
+        _renumber(s, c, sorted((x for x in ms.live(c.milestones) if x.id != m.id), key=lambda x: x.position))
+        s.refresh(c)
+        what = f" {plural(untied, 'signal')} tied to it now count toward the success gap again." if untied else ""
+        reply = self.customer_reply(
+            s,
+            c,
+            f":wastebasket: Removed “{quote(m.title)}” from *{safe(c.name)}*'s milestones (kept in the history).{what}",
+        )
+        reply.effects.append(RefreshHome())
+        return reply
+
+    def _ask(self, s: Session, ctx: Ctx, rest: str) -> Reply:
+        usage = "Usage: `/milestone ask <customer> <number> [advocacy|expansion] <the ask when it is achieved>`"
+        c, m, tail = self._target(s, ctx, rest, usage)
+        kind_word, _, after = tail.partition(" ")
+        kind = kind_word.casefold() if kind_word.casefold() in ("advocacy", "expansion") else None
+        text = strip_quotes(after if kind else tail)
+        if not text:
+            raise UsageError(f"Say what to ask {safe(c.name)} once it is achieved. {usage}")
+        if len(text) > 500:
+            raise UsageError("Keep the ask under 500 characters.")
+        m.ask, m.ask_kind = (
+            text,
+            kind
+            or (
+                "expansion"
+                if re.search(
+                    r"\b(upgrade|add-?on|expand|expansion|more (seats|sites|licen[cs]es)|upsell|rollout)\b", text, re.I
+                )
+                else "advocacy"
+            ),
+        )
+        m.ask_sent_at = None
+        self.note_change(m, ctx.user_id, f"ask ({m.ask_kind}): {text}")
+        s.flush()
+        who = f" <@{m.owner_id}> gets it" if m.owner_id else " Its owner gets it (set one with `/milestone owner`)"
+        return self.customer_reply(
+            s,
+            c,
+            f":speech_balloon: When “{quote(m.title)}” is achieved, it is time for "
+            f"an {m.ask_kind} ask: "
+            f"“{quote(text)}”.{who}.",
+        )
+
     def set_impact(self, s: Session, actor: str, m: Milestone, text: str) -> None:
         m.expected_impact = text
         self.note_change(m, actor, f"expected impact: {text}")
@@ -266,6 +408,25 @@ class MilestoneCommands:
             else "no longer has a due date"
         )
         return self.customer_reply(s, c, f":calendar: Milestone {m.position} “{quote(m.title)}” {when}.")
+
+
+def rename_offer(m: Milestone) -> dict:
+    """The framing check's rewrite, one click away."""
+    return {
+        "type": "actions",
+        "block_id": f"rename:{m.id}",
+        "elements": [rb.button("Rewrite it as their outcome", "ms_rename", str(m.id), "primary").to_dict()],
+    }
+
+
+def _renumber(s: Session, c: Customer, order: list[Milestone]) -> None:
+    """Give the milestones positions 1..n in `order` without ever breaking the one-per-position rule."""
+    for m in order:
+        m.position = -m.id  # out of the way first
+    s.flush()
+    for i, m in enumerate(order, start=1):
+        m.position = i
+    s.flush()
 
 
 def _parse_add_options(opts: str, usage: str) -> tuple[date | None, str | None]:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from bot import search
 from bot.capture import PATH_COMMAND, MessageIn, record
 from bot.commands.parsing import Ctx, UsageError, customer_prefix, milestone_of, strip_quotes
 from bot.effects import RefreshHome, Reply
@@ -22,7 +23,12 @@ SIGNAL_USAGE = (
 
 def run(s: Session, ctx: Ctx, text: str, now: datetime) -> Reply:
     if not text.strip():
-        raise UsageError(f"Nothing to record. {SIGNAL_USAGE}")
+        raise UsageError(f"Nothing to record. {SIGNAL_USAGE}\nTo find what customers said: {search.SEARCH_USAGE}")
+    verb, _, rest = text.strip().partition(" ")
+    if verb.casefold() == "search":
+        q = search.parse(s, ctx.team_id, rest, now)
+        answer, blocks = search.results_blocks(s, ctx.team_id, q, ctx.channel_id)
+        return Reply(answer, blocks=blocks)
     c, rest = customer_prefix(s, ctx, text, SIGNAL_USAGE)
     milestone: Milestone | None = None
     m = re.match(r"^#(\S+)\s*", rest)

@@ -84,6 +84,13 @@ def customer_blocks(
         )
     for rv in sec.impact:
         lines.append(rv.line())
+    if sec.told:
+        told = [quote(t, 160) for t, done in sec.told if done]
+        untold = [quote(t, 160) for t, done in sec.told if not done]
+        if told:
+            lines.append(":speech_balloon: *Told the customer:* " + " · ".join(told))
+        if untold:
+            lines.append(":mute: *Not told yet:* " + " · ".join(untold))
     if lines:
         blocks += [section(chunk) for chunk in chunks(lines)]
     if sec.signal_count:

@@ -155,8 +155,33 @@ def portfolio(statuses: Sequence[CustomerStatus]) -> list[dict[str, Any]]:
     return to_dicts(blocks[:MAX_BLOCKS])
 
 
-def home_view(statuses: Sequence[CustomerStatus], now: datetime, dm_opt_out: bool = False) -> dict[str, Any]:
-    """App Home: the portfolio by segment — next milestone, status, flags, last signal — and your settings."""
+def home_view(
+    statuses: Sequence[CustomerStatus],
+    now: datetime,
+    dm_opt_out: bool = False,
+    search_text: str = "",
+    found: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """App Home: a search box over what customers said, the portfolio by segment — next milestone, status, flags,
+    last signal — and your settings."""
+    box: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "home_search",
+        "dispatch_action_config": {"trigger_actions_on": ["on_enter_pressed"]},
+        "placeholder": {"type": "plain_text", "text": 'e.g. "single sign-on" customer:Marlow since:90d'},
+    }
+    if search_text:
+        box["initial_value"] = search_text[:150]
+    search_blocks: list[Any] = [
+        {
+            "type": "input",
+            "block_id": "home_search",
+            "dispatch_action": True,
+            "label": {"type": "plain_text", "text": "Search what customers said"},
+            "element": box,
+        },
+        *list(found)[:12],
+    ]
     blocks: list[Block] = [header("Customer portfolio")]
     if not statuses:
         blocks.append(
@@ -188,4 +213,5 @@ def home_view(statuses: Sequence[CustomerStatus], now: datetime, dm_opt_out: boo
         toggle = button("Turn them off", "home_dm_opt_out", "off")
     blocks.append(section(note, accessory=toggle))
     blocks.append(context(f"Updated {now:%Y-%m-%d %H:%M} UTC · `/loop help`"))
-    return {"type": "home", "blocks": to_dicts(blocks[:MAX_BLOCKS])}
+    room = MAX_BLOCKS - len(search_blocks)
+    return {"type": "home", "blocks": search_blocks + to_dicts(blocks[:room])}

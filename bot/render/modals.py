@@ -397,3 +397,89 @@ def kinds_modal(customer: str, rows: Sequence[Any], metadata: str) -> dict[str, 
     if rows:
         view["submit"] = {"type": "plain_text", "text": "Save"}
     return view
+
+
+def rename_modal(m: Milestone, suggestion: str) -> dict[str, Any]:
+    """Rename a milestone, starting from the framing check's suggested rewrite."""
+    return {
+        "type": "modal",
+        "callback_id": "rename_modal",
+        "private_metadata": str(m.id),
+        "title": {"type": "plain_text", "text": "Rename the milestone"},
+        "submit": {"type": "plain_text", "text": "Rename"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"Now: *{m.position}. {quote(m.title)}*\n"
+                    "Say what the customer can do, and what stops hurting.",
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "title",
+                "label": {"type": "plain_text", "text": "New title"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "title",
+                    "initial_value": suggestion[:200],
+                    "max_length": 200,
+                },
+            },
+        ],
+    }
+
+
+IMPORT_HINT = (
+    "Columns: name, segment, aliases (a;b), outcome, experience, owner (U… or e-mail), channel (C… or "
+    "#name), milestones (title due YYYY-MM-DD; …). The first line names the columns."
+)
+
+
+def import_modal(error: str | None = None) -> dict[str, Any]:
+    """Paste a CSV of customers: the next step shows what would change, before anything is written."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": IMPORT_HINT}]},
+        {
+            "type": "input",
+            "block_id": "csv",
+            "label": {"type": "plain_text", "text": "Customers (CSV)"},
+            "element": {
+                "type": "plain_text_input",
+                "action_id": "csv",
+                "multiline": True,
+                "max_length": 2900,
+                "placeholder": {"type": "plain_text", "text": "name,segment,owner\nMarlow Dental,smb,U0123"},
+            },
+        },
+    ]
+    if error:
+        blocks.insert(0, {"type": "section", "text": {"type": "mrkdwn", "text": f":warning: {error}"}})
+    return {
+        "type": "modal",
+        "callback_id": "import_modal",
+        "title": {"type": "plain_text", "text": "Import customers"},
+        "submit": {"type": "plain_text", "text": "Check"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
+
+
+def import_summary_modal(summary: str, problems: list[str], csv_text: str) -> dict[str, Any]:
+    """What the import would do; submitting applies it."""
+    body = f"*{summary}*"
+    if problems:
+        body += "\nLeft out:\n" + "\n".join(f"• {quote(p, 200)}" for p in problems[:25])
+        if len(problems) > 25:
+            body += f"\n…and {len(problems) - 25} more"
+    return {
+        "type": "modal",
+        "callback_id": "import_apply",
+        "private_metadata": csv_text[:3000],
+        "title": {"type": "plain_text", "text": "Import customers"},
+        "submit": {"type": "plain_text", "text": "Apply"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}}],
+    }

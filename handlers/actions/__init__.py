@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from handlers.actions import capture, home, learning, milestones, signals
+from handlers.actions import capture, home, learning, milestones, outcomes, search, signals
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -18,3 +18,5 @@ def register(app: App, deps: Deps) -> None:
     learning.register(app, deps)
     signals.register(app, deps)
     home.register(app, deps)
+    outcomes.register(app, deps)
+    search.register(app, deps)

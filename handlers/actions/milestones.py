@@ -9,8 +9,8 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.errors import UsageError
-from bot.framing import gap_title
-from bot.render.modals import impact_modal, milestone_add_modal
+from bot.framing import gap_title, rewrite
+from bot.render.modals import impact_modal, milestone_add_modal, rename_modal
 from handlers.effects import perform
 from handlers.payloads import channel_of, tell
 from storage import repo
@@ -51,6 +51,34 @@ def register(app: App, deps: Deps) -> None:
 
     for verb in ("start", "done", "reopen", "risk"):
         app.action(f"ms_{verb}")(transition_button(verb))
+
+    @app.action("ms_on_track")
+    def on_track(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext, respond: Respond) -> None:
+        ack()
+        team_id, user = context.team_id or "", body["user"]["id"]
+        value = action.get("value") or ""
+        try:
+            with deps.session_factory.begin() as s:
+                m = repo.milestone_by_id(s, team_id, int(value)) if value.isdigit() else None
+                if m is None or m.removed_at is not None:
+                    raise UsageError("That milestone no longer exists.")
+                reply = deps.commands.milestones.confirm_on_track(s, user, m)
+        except UsageError as e:
+            tell(client, body, user, str(e), respond)
+            return
+        tell(client, body, user, reply.text, respond)
+        perform(deps, client, team_id, reply.effects)
+
+    @app.action("ms_rename")
+    def on_rename_button(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
+        ack()
+        value = action.get("value") or ""
+        with deps.session_factory() as s:
+            m = repo.milestone_by_id(s, context.team_id or "", int(value)) if value.isdigit() else None
+            if m is None:
+                return
+            view = rename_modal(m, rewrite(m.customer.name))
+        client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.action("ms_impact")
     def on_impact_button(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:

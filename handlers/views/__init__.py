@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from handlers.views import capture, learning, milestones, signals
+from handlers.views import capture, imports, learning, milestones, signals
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -17,3 +17,4 @@ def register(app: App, deps: Deps) -> None:
     milestones.register(app, deps)
     learning.register(app, deps)
     signals.register(app, deps)
+    imports.register(app, deps)

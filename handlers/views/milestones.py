@@ -10,6 +10,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.effects import Ephemeral
+from bot.errors import UsageError
 from handlers.effects import perform
 from handlers.payloads import view_value
 from storage import repo
@@ -38,6 +39,30 @@ def register(app: App, deps: Deps) -> None:
             deps.commands.milestones.set_impact(s, body["user"]["id"], m, text)
         ack()
         deps.home.refresh(client, team_id)
+
+    @app.view("rename_modal")
+    def on_rename(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:
+        team_id, user = context.team_id or "", body["user"]["id"]
+        title = (view_value(view.get("state") or {}, "title", "title") or "").strip()
+        if not title:
+            ack(response_action="errors", errors={"title": "Give the milestone a title."})
+            return
+        if "<" in title or ">" in title:
+            ack(response_action="errors", errors={"title": "Replace the <placeholders> with the customer's words."})
+            return
+        try:
+            with deps.session_factory.begin() as s:
+                mid = view.get("private_metadata") or ""
+                m = repo.milestone_by_id(s, team_id, int(mid)) if mid.isdigit() else None
+                if m is None or m.removed_at is not None:
+                    ack(response_action="errors", errors={"title": "That milestone no longer exists."})
+                    return
+                reply = deps.commands.milestones.rename(s, user, m.customer, m, title)
+        except UsageError as e:
+            ack(response_action="errors", errors={"title": str(e)})
+            return
+        ack()
+        perform(deps, client, team_id, reply.effects)
 
     @app.view("milestone_add_modal")
     def on_milestone_add(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:

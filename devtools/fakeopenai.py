@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible server (POST /v1/chat/completions) with scripted answers."""
+"""A local OpenAI-compatible server (POST /v1/chat/completions) with scripted answers: tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -90,3 +90,44 @@ class FakeOpenAI(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+
+def evidence_of(request: dict) -> dict:
+    user = request["messages"][1]["content"]
+    return json.loads(user.split("```json", 1)[1].rsplit("```", 1)[0])
+
+
+def good_answer(request: dict) -> dict:
+    """A model that does its job: cites real ids and quotes verbatim."""
+    ev = evidence_of(request)
+    customers = []
+    for c in ev["customers"]:
+        if not c["signals"]:
+            continue
+        s = c["signals"][0]
+        words = " ".join(s["text"].split()[:4])
+        customers.append(
+            {
+                "customer": c["customer"],
+                "signal_ids": [s["id"]],
+                "narrative": f"The team heard “{words}” this week; the at-risk milestone is the focus.",
+            }
+        )
+    ids = [s["id"] for c in ev["customers"] for s in c["signals"]][:2]
+    return {
+        "content": json.dumps(
+            {
+                "customers": customers,
+                "themes": [
+                    {"title": "Reminder reliability", "summary": "Double reminders keep coming up.", "signal_ids": ids}
+                ],
+                "suggestions": [
+                    {
+                        "kind": "decision",
+                        "text": "Decide whether the SMS fix ships before WhatsApp.",
+                        "signal_ids": ids[:1],
+                    }
+                ],
+            }
+        )
+    }

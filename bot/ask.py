@@ -1,0 +1,165 @@
+"""`/loop ask <question>`: an answer from what customers said, citing the signals it rests on.
+
+The best-matching signals are retrieved by full-text search, budgeted and redacted as the digest's prompt is,
+and the model's answer is validated and sanitised exactly as the digest's is: every cited id must have been
+sent, every quote must be verbatim, no mentions or foreign links survive. Without a model, or when the call
+or the validation fails, the answer is the search results, and it says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import llm, search
+from bot.errors import UsageError
+from bot.redact import Redactor
+from bot.render.blocks import context, section, to_dicts
+from bot.safety import model_text, quote, readable
+from bot.text import fmt_date
+from storage import repo
+
+log = logging.getLogger(__name__)
+
+# words a question is made of, that say nothing of what to look for
+QUESTION_WORDS = frozenset(
+    """
+who whom whose what when where why how which anyone anybody else ask asks asked asking said say says told tell
+want wants wanted customer customers client clients us we they them any did does do has have had about there
+""".split()
+)
+MAX_ANSWER = 700
+RETRIEVE = 40
+ASK_BUDGET = 6_000
+ASK_USAGE = "Usage: `/loop ask <question>` — e.g. `/loop ask who else asked for an offline mode?`"
+
+
+class AskOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    answer: str
+    signal_ids: list[str]
+
+
+class Asker:
+    def __init__(self, sf: sessionmaker[Session], clock: Callable[[], datetime], step: llm.LLMStep | None) -> None:
+        self.sf = sf
+        self.clock = clock
+        self.step = step
+        self.prompt = llm.load_prompt("ask")
+
+    def answer(self, client: WebClient, team_id: str, channel_id: str, user: str, question: str) -> str:
+        """Answer and tell the person (ephemeral); returns how it was answered: model | search | none."""
+        now = self.clock()
+        with self.sf() as s:
+            try:
+                q = search.parse(s, team_id, question, now)
+            except UsageError as e:
+                self._tell(client, channel_id, user, str(e))
+                return "none"
+            q.terms = [t for t in q.terms if t not in QUESTION_WORDS] or q.terms
+            rows, _ = repo.search_signals(
+                s,
+                team_id,
+                q.terms,
+                q.phrases,
+                customer_id=q.customer_id,
+                kind=q.kind,
+                since=q.since,
+                visible_private_channel=channel_id,
+                any_term=True,
+                limit=RETRIEVE,
+            )
+            ws = repo.get_workspace(s, team_id)
+            customers = {c.id: c.name for c in repo.list_customers(s, team_id)}
+            names = repo.display_names(s, team_id)
+            found_text, found_blocks = search.results_blocks(s, team_id, q, channel_id)
+        if not rows:
+            self._tell(client, channel_id, user, found_text, found_blocks)
+            return "none"
+        if self.step is None or self.step.client is None:
+            self._fallback(client, channel_id, user, "no model is set up (OPENAI_API_KEY)", found_blocks)
+            return "search"
+        allowed = [r for r in rows if not r.is_private or (ws is not None and ws.llm_include_private)]
+        redactor = Redactor() if ws is None or ws.llm_redact else None
+        clean = redactor or (lambda t: t)
+        items, sent = [], {}
+        used = llm.messages_tokens(llm.render_prompt(self.prompt, evidence="", max_answer=MAX_ANSWER))
+        for r in allowed:
+            item = {
+                "id": f"S{r.id}",
+                "customer": customers.get(r.customer_id, "?"),
+                "kind": r.kind,
+                "text": clean(r.text[: llm.MAX_SIGNAL_CHARS]),
+            }
+            cost = llm.count_tokens(json.dumps(item, ensure_ascii=False)) + 2
+            if used + cost > ASK_BUDGET:
+                break
+            used += cost
+            items.append(item)
+            sent[item["id"]] = r
+        payload = {"question": clean(question), "signals": items}
+        messages = llm.render_prompt(self.prompt, evidence=llm.evidence_json(payload), max_answer=MAX_ANSWER)
+        try:
+            out = self.step.call(messages, AskOut)
+            cited = [sid for sid in dict.fromkeys(out.signal_ids) if sid in sent]
+            texts = [next(i["text"] for i in items if i["id"] == sid).casefold() for sid in cited]
+            quotes_ok = all(
+                any(qt.strip().casefold() in t for t in texts)
+                for qt in re.findall(r"[“\"]([^”\"]{3,})[”\"]", out.answer)
+            )
+            if not cited or not quotes_ok or not out.answer.strip():
+                raise llm.LLMFailure("the answer cited no signal it was given, or quoted words not in them")
+        except llm.LLMFailure as e:
+            log.warning("/loop ask fell back to search results for %s: %s", team_id, e)
+            self._fallback(
+                client, channel_id, user, "the AI answer could not be checked against the signals", found_blocks
+            )
+            return "search"
+        hosts = {urlparse(r.permalink).hostname for r in sent.values() if r.permalink}
+        text = model_text(out.answer, set(), {h for h in hosts if h}, MAX_ANSWER)
+        lines = [f":speech_balloon: *{quote(question, 200)}*", text, "", "*What it rests on*"]
+        for sid in cited[:8]:
+            r = sent[sid]
+            link = f" <{r.permalink}|link>" if r.permalink and r.permalink.startswith("https://") else ""
+            who = quote(r.author_name or names.get(r.user_id or "") or "someone", 40)
+            lines.append(
+                f"> “{quote(readable(r.text, names), 200)}” — {who}, {fmt_date(r.posted_at)}{link} · "
+                f"*{quote(customers.get(r.customer_id, '?'), 50)}*"
+            )
+        blocks = to_dicts(
+            [
+                section("\n".join(lines)[:2900]),
+                context(
+                    "An AI answer from the signals above, checked against them: every quote is "
+                    "theirs. `/signal search` lists every match."
+                ),
+            ]
+        )
+        self._tell(client, channel_id, user, f"{question[:100]}: {text[:200]}", blocks)
+        return "model"
+
+    def _fallback(self, client: WebClient, channel_id: str, user: str, why: str, found: list[dict[str, Any]]) -> None:
+        note = {
+            "type": "context",
+            "elements": [
+                {"type": "mrkdwn", "text": f":information_source: No AI answer: {why}. Here is what the search found."}
+            ],
+        }
+        self._tell(client, channel_id, user, f"No AI answer ({why}); the search results follow.", [note, *found])
+
+    @staticmethod
+    def _tell(client: WebClient, channel_id: str, user: str, text: str, blocks: list | None = None) -> None:
+        try:
+            client.chat_postEphemeral(channel=channel_id, user=user, text=text, blocks=blocks)
+        except SlackApiError as e:
+            log.warning("could not answer /loop ask for %s: %s", user, e.response.get("error"))

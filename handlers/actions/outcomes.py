@@ -1,0 +1,31 @@
+"""The owner's "Customer told" button on a "tell the customer" prompt."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot.text import fmt_date
+from handlers.payloads import tell
+from storage import repo
+
+if TYPE_CHECKING:
+    from bot.services import Deps
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.action("customer_told")
+    def on_told(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext, respond: Respond) -> None:
+        ack()
+        team_id, user = context.team_id or "", body["user"]["id"]
+        value = action.get("value") or ""
+        with deps.session_factory.begin() as s:
+            row = repo.mark_told(s, team_id, int(value), user, deps.clock()) if value.isdigit() else None
+            summary = row.summary if row else None
+            when = fmt_date(row.told_at) if row and row.told_at else ""
+        if summary is None:
+            tell(client, body, user, "That outcome no longer exists.", respond)
+            return
+        respond(replace_original=True, text=f":white_check_mark: Customer told ({when}): {summary}")
