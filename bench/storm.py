@@ -18,7 +18,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -26,73 +25,11 @@ from pathlib import Path
 
 from devtools.fakeopenai import FakeOpenAI, good_answer
 from devtools.fakeslack import FakeSlackServer, FakeSlackState
+from devtools.proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[1]
 TEAM = "T0STORM"
 RESULTS = ROOT / "bench" / "results"
-
-
-class Proxy:
-    """A loopback TCP proxy to PostgreSQL that can be cut and restored."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.port = self.sock.getsockname()[1]
-        self.up = True
-        self.conns: list[socket.socket] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                if not self.up:
-                    client.close()
-                    continue
-                try:
-                    upstream = socket.create_connection(self.target, timeout=5)
-                except OSError:
-                    client.close()
-                    continue
-                self.conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-    def cut(self) -> None:
-        with self.lock:
-            self.up = False
-            conns, self.conns = self.conns, []
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-                c.close()
-            except OSError:
-                pass
-
-    def restore(self) -> None:
-        self.up = True
 
 
 def populate(url: str, channels: int, minute: datetime) -> None:
@@ -193,7 +130,7 @@ def run(
         return {**good_answer(request), "delay": model_delay}
 
     model.default = slow_answer
-    proxy = Proxy(("127.0.0.1", 5432)) if outage else None
+    proxy = TcpProxy(("127.0.0.1", 5432)) if outage else None
     app_url = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}") if proxy else url
     procs: list[subprocess.Popen] = []
     logs = []
@@ -254,7 +191,7 @@ def run(
         for log in logs:
             log.close()
         if proxy:
-            proxy.cut()
+            proxy.close()
         model.stop()
     posts = tops()
     slack.stop()

@@ -67,20 +67,9 @@ class Asker:
                 self._tell(client, channel_id, user, str(e))
                 return "none"
             q.terms = [t for t in q.terms if t not in QUESTION_WORDS] or q.terms
-            rows, _ = repo.search_signals(
-                s,
-                team_id,
-                q.terms,
-                q.phrases,
-                customer_id=q.customer_id,
-                kind=q.kind,
-                since=q.since,
-                visible_private_channel=channel_id,
-                any_term=True,
-                limit=RETRIEVE,
-            )
+            rows, _ = search.run(s, team_id, q, channel_id, limit=RETRIEVE, any_term=True)
             ws = repo.get_workspace(s, team_id)
-            customers = {c.id: c.name for c in repo.list_customers(s, team_id)}
+            customers = repo.customer_names(s, team_id, [r.customer_id for r in rows])
             names = repo.display_names(s, team_id)
             found_text, found_blocks = search.results_blocks(s, team_id, q, channel_id)
         if not rows:

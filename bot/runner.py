@@ -2,8 +2,9 @@
 
 Exactly once comes from the database, not the scheduler: a digest_runs row unique on (team, channel,
 ISO week) is claimed and committed before anything is built, so two instances, a restart across the
-scheduled minute and the start-up catch-up all post one digest. An instance claims a due digest before
-it spends a thread on it: the one that loses the claim does no work at all.
+scheduled minute and the start-up catch-up all post one digest. A build thread claims a due digest when it
+is free, before it builds: the instance that loses the claim builds nothing and moves to the next, and a
+minute with a thousand digests is shared among every instance instead of taken whole by the first.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 LATE_AFTER = timedelta(minutes=5)
 STALE_CLAIM = timedelta(minutes=15)
 REMIND_AFTER = timedelta(days=2)
+CLAIM_RETRY_SECONDS = 5.0  # a claim the database could not take (it went away) is tried again this soon
 CHANNEL_GAP = 1.0  # Slack allows about one message per second per channel
 
 
@@ -104,9 +106,11 @@ class DigestRunner:
         # posted to Slack, but the database went away before it could be recorded: record, never repost
         self._unrecorded: dict[int, tuple[str, dict]] = {}
         self._lock = threading.Lock()
+        self._closing = threading.Event()
 
     def close(self) -> None:
         """Let digests being built finish, then stop the pool."""
+        self._closing.set()
         self.pool.shutdown(wait=True)
 
     # --- entry points -------------------------------------------------------------------
@@ -124,15 +128,28 @@ class DigestRunner:
         return week, now - due > LATE_AFTER
 
     def on_due(self, team_id: str, channel_id: str) -> Future[PostResult] | None:
-        """The scheduled minute came: claim this week's digest, and only if this instance won, queue its build."""
+        """The scheduled minute came: queue this week's digest. A build thread claims it when it is free and
+        builds only if it won; one that lost moves to the next at once. Claiming when a thread is free, rather
+        than when the minute fires, shares a minute with a thousand digests among every instance."""
         due = self._due(team_id, channel_id, self.clock())
         if due is None:
             return None
         week, late = due
-        run_id = self.claim(team_id, channel_id, week, late, retry_failed=False)
+        return self.pool.submit(self._claim_and_run, team_id, channel_id, week, late)
+
+    def _claim_and_run(self, team_id: str, channel_id: str, week: Week, late: bool) -> PostResult:
+        while True:
+            try:
+                run_id = self.claim(team_id, channel_id, week, late, retry_failed=False)
+                break
+            except OperationalError:
+                if self._closing.is_set():
+                    raise
+                log.warning("database unavailable while claiming %s/%s; trying again shortly", team_id, channel_id)
+                self._closing.wait(CLAIM_RETRY_SECONDS)
         if run_id is None:
-            return None
-        return self.pool.submit(self.run_claimed, run_id, team_id, channel_id, week, late, None, None)
+            return PostResult("already")
+        return self.run_claimed(run_id, team_id, channel_id, week, late, None, None)
 
     def run_scheduled(self, team_id: str, channel_id: str) -> PostResult | None:
         """The scheduled minute's work done here and now (the demo, the CLI and the tests wait for it)."""
@@ -165,9 +182,7 @@ class DigestRunner:
                 if run is not None and not self._retakeable(run, now):
                     continue
             late = now - due > LATE_AFTER
-            run_id = self.claim(team_id, channel_id, week, late, retry_failed=False)
-            if run_id is not None:
-                futures.append(self.pool.submit(self.run_claimed, run_id, team_id, channel_id, week, late, None, None))
+            futures.append(self.pool.submit(self._claim_and_run, team_id, channel_id, week, late))
         if not wait:
             return []
         out = []
@@ -176,7 +191,7 @@ class DigestRunner:
                 out.append(f.result())
             except Exception as e:  # noqa: BLE001 - logged where it happened; the others still count
                 out.append(PostResult("failed", error=str(e)))
-        return out
+        return [r for r in out if r.status != "already"]  # another instance took those
 
     def run_now(self, client: WebClient | None, team_id: str, channel_id: str, user_id: str) -> PostResult:
         """`/loop digest now`: one answer — "already posted (link)", or "building…" followed by the digest.

@@ -25,6 +25,8 @@ from bot.text import fmt_date, plural
 from storage import repo
 
 PAGE = 10
+# ranked and counted per search: the newest this many matches (a common word can match a tenth of the history)
+CANDIDATES = 500
 SEARCH_USAGE = (
     "Usage: `/signal search <words> [customer:<name>] [kind:<kind>] [since:<YYYY-MM-DD or 30d>]` — e.g. "
     '`/signal search "single sign-on" customer:Marlow since:90d`'
@@ -100,7 +102,10 @@ def parse_since(value: str, now: datetime) -> datetime:
     return d if d.tzinfo else d.replace(tzinfo=now.tzinfo)
 
 
-def run(s: Session, team_id: str, q: Query, channel_id: str, offset: int = 0, limit: int = PAGE) -> tuple[list, dict]:
+def run(
+    s: Session, team_id: str, q: Query, channel_id: str, offset: int = 0, limit: int = PAGE, any_term: bool = False
+) -> tuple[list, dict]:
+    """A page of the best matches the person in `channel_id` may see, and the count per customer."""
     return repo.search_signals(
         s,
         team_id,
@@ -110,8 +115,10 @@ def run(s: Session, team_id: str, q: Query, channel_id: str, offset: int = 0, li
         kind=q.kind,
         since=q.since,
         visible_private_channel=channel_id,
+        any_term=any_term,
         limit=limit,
         offset=offset,
+        candidates=CANDIDATES,
     )
 
 
@@ -135,8 +142,14 @@ def results_blocks(s: Session, team_id: str, q: Query, channel_id: str, offset: 
             to_dicts([section(f":mag: No signals match {what}. Try fewer words or a wider `since:`.")]),
         )
     names = repo.display_names(s, team_id)
-    customers = {c.id: c.name for c in repo.list_customers(s, team_id)}
-    lines = [f":mag: *{plural(total, 'signal')}* match {what} — showing {offset + 1}–{offset + len(rows)}"]
+    by_customer = sorted(counts.items(), key=lambda kv: -kv[1])
+    customers = repo.customer_names(s, team_id, [r.customer_id for r in rows] + [c for c, _ in by_customer[:12]])
+    if total >= CANDIDATES:  # more matched than were ranked: say so, and how to narrow it
+        head = f":mag: *More than {CANDIDATES:,} signals* match {what}; the newest {CANDIDATES:,} are ranked"
+        hint = " Narrow it with `customer:`, `kind:` or `since:`."
+    else:
+        head, hint = f":mag: *{plural(total, 'signal')}* match {what}", ""
+    lines = [f"{head} — showing {offset + 1}–{offset + len(rows)}.{hint}"]
     lines += [result_line(r, customers.get(r.customer_id, "?"), names) for r in rows]
     body = "\n".join(lines)
     blocks = []
@@ -146,7 +159,6 @@ def results_blocks(s: Session, team_id: str, q: Query, channel_id: str, offset: 
             cut = cut[: cut.rfind("\n")] if "\n" in cut else cut
         blocks.append(section(cut))
         body = body[len(cut) :].lstrip("\n")
-    by_customer = sorted(counts.items(), key=lambda kv: -kv[1])
     blocks.append(
         context(
             "By customer: " + " · ".join(f"{quote(customers.get(cid, '?'), 40)} {n}" for cid, n in by_customer[:12])
@@ -158,4 +170,5 @@ def results_blocks(s: Session, team_id: str, q: Query, channel_id: str, offset: 
         more = [
             {"type": "actions", "block_id": "search_more", "elements": [button("More", "search_more", value).to_dict()]}
         ]
-    return f"{plural(total, 'signal')} match {q.text[:100]}", to_dicts(blocks) + more
+    count = f"More than {CANDIDATES:,} signals" if total >= CANDIDATES else plural(total, "signal")
+    return f"{count} match {q.text[:100]}", to_dicts(blocks) + more

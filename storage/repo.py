@@ -105,6 +105,17 @@ def list_customers(session: Session, team_id: str) -> Sequence[Customer]:
     ).all()
 
 
+def customer_names(session: Session, team_id: str, ids: Iterable[int]) -> dict[int, str]:
+    """Names of just these customers (a search shows ten of a thousand)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Customer.id, Customer.name).where(Customer.team_id == team_id, Customer.id.in_(wanted))
+    ).all()
+    return {cid: name for cid, name in rows}
+
+
 def name_index(session: Session, team_id: str) -> list[tuple[str, int, str]]:
     """(key, customer_id, customer name) for every name and alias of the team."""
     rows = [
@@ -1112,81 +1123,91 @@ def search_signals(
     any_term: bool = False,
     limit: int = 10,
     offset: int = 0,
+    candidates: int = 500,
 ) -> tuple[list[Any], dict[int, int]]:
     """Signals matching every term and phrase (or any term), best first then newest, and the count per customer.
 
-    Deleted signals never match; private channels' signals only in their own channel (`visible_private_channel`).
-    SQLite reads the FTS5 index (porter stems), PostgreSQL the tsvector column (English stems), both made by
-    migration 0005.
+    Ranking and counts cover the newest `candidates` matches: a word in every tenth message would otherwise cost
+    a relevance score and a row read for each of its hundred thousand matches. When the counts add up to
+    `candidates`, more matched. Deleted signals never match; private channels' signals only in their own channel
+    (`visible_private_channel`). SQLite reads the FTS5 index (porter stems), PostgreSQL the tsvector column
+    (English stems), both made by migration 0005.
     """
     from sqlalchemy import Boolean, bindparam
     from sqlalchemy import text as _text
 
     from storage.models import TZDateTime
 
-    def sql(statement: str) -> Any:
-        # the datetime goes through the column's type, as the ORM would bind it on either database
-        return (
-            _text(statement).bindparams(bindparam("since", type_=TZDateTime)) if since is not None else _text(statement)
-        )
-
-    def typed(statement: str) -> Any:
-        # rows read like the ORM's: aware datetimes and booleans on either database
-        return sql(statement).columns(posted_at=TZDateTime, is_private=Boolean)
-
     where = ["s.team_id = :team", "s.deleted_at IS NULL", "s.text != ''"]
-    params: dict[str, Any] = {"team": team_id, "limit": limit, "offset": offset}
+    params: dict[str, Any] = {"team": team_id, "cap": candidates}
     if customer_id is not None:
         where.append("s.customer_id = :customer")
         params["customer"] = customer_id
     if kind:
         where.append("s.kind = :kind")
         params["kind"] = kind
+    pg = session.get_bind().dialect.name == "postgresql"
     if since is not None:
         where.append("s.posted_at >= :since")
         params["since"] = since
     where.append("(s.is_private = :false OR s.channel_id = :own)")
     params["false"] = False
     params["own"] = visible_private_channel or ""
-    cols = (
-        "s.id, s.customer_id, s.channel_id, s.message_ts, s.text, s.kind, s.author_name, s.user_id, "
-        "s.permalink, s.posted_at, s.is_private"
-    )
-    if session.get_bind().dialect.name == "postgresql":
+    if pg:
         parts = [f"plainto_tsquery('english', :t{i})" for i in range(len(terms))]
         parts += [f"phraseto_tsquery('english', :p{i})" for i in range(len(phrases))]
         params.update({f"t{i}": t for i, t in enumerate(terms)})
         params.update({f"p{i}": p for i, p in enumerate(phrases)})
         query = "(" + (" || " if any_term else " && ").join(parts) + ")"
-        base = f"FROM signals s WHERE s.search @@ {query} AND " + " AND ".join(where)
-        rows = session.execute(
-            typed(
-                f"SELECT {cols}, ts_rank(s.search, {query}) AS rank {base} "
-                "ORDER BY rank DESC, s.posted_at DESC, s.id DESC LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        ).all()
-        counts = session.execute(sql(f"SELECT s.customer_id, count(*) {base} GROUP BY s.customer_id"), params).all()
+        # the kind is a lexeme of the indexed column (migration 0005): the index narrows by it too
+        indexed = query
+        if kind:
+            indexed = f"({query} && CAST(:kind_lexeme AS tsquery))"
+            params["kind_lexeme"] = f"'~kind:{kind}'"
+        # the newest matches first, then a score for just those (ts_rank reads each one's whole tsvector)
+        statement = (
+            f"SELECT c.id, c.customer_id, c.posted_at, ts_rank(c.search, {query}) AS rank FROM ("
+            f"SELECT s.id, s.customer_id, s.posted_at, s.search FROM signals s WHERE s.search @@ {indexed} AND "
+            + " AND ".join(where)
+            + " ORDER BY s.posted_at DESC, s.id DESC LIMIT :cap) c"
+        )
+        better = -1.0  # ts_rank: higher is better
     else:
 
         def q(x: str) -> str:
             return '"' + x.replace('"', '""') + '"'
 
-        match = (" OR " if any_term else " ").join([q(t) for t in terms] + [q(p) for p in phrases])
-        params["match"] = match
-        base = (
+        params["match"] = (" OR " if any_term else " ").join([q(t) for t in terms] + [q(p) for p in phrases])
+        # FTS5 walks the index newest rowid first and stops at the cap; bm25 comes from the index alone
+        statement = (
+            "SELECT s.id, s.customer_id, s.posted_at, bm25(signals_fts) AS rank "
             "FROM signals_fts JOIN signals s ON s.id = signals_fts.rowid WHERE signals_fts MATCH :match AND "
             + " AND ".join(where)
+            + " ORDER BY signals_fts.rowid DESC LIMIT :cap"
         )
-        rows = session.execute(
-            typed(
-                f"SELECT {cols}, bm25(signals_fts) AS rank {base} "
-                "ORDER BY rank, s.posted_at DESC, s.id DESC LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        ).all()
-        counts = session.execute(sql(f"SELECT s.customer_id, count(*) {base} GROUP BY s.customer_id"), params).all()
-    return list(rows), {cid: n for cid, n in counts}
+        better = 1.0  # bm25: lower is better
+    found = _text(statement).columns(posted_at=TZDateTime)
+    if since is not None:  # the datetime goes through the column's type, as the ORM would bind it
+        found = found.bindparams(bindparam("since", type_=TZDateTime))
+    hits = session.execute(found, params).all()
+    counts: dict[int, int] = {}
+    for h in hits:
+        counts[h.customer_id] = counts.get(h.customer_id, 0) + 1
+    hits.sort(key=lambda h: (better * h.rank, -h.posted_at.timestamp(), -h.id))
+    page = [h.id for h in hits[offset : offset + limit]]
+    if not page:
+        return [], counts
+    rows = session.execute(
+        _text(
+            "SELECT s.id, s.customer_id, s.channel_id, s.message_ts, s.text, s.kind, s.author_name, s.user_id, "
+            "s.permalink, s.posted_at, s.is_private FROM signals s WHERE s.id IN :ids"
+        )
+        .bindparams(bindparam("ids", expanding=True))
+        .columns(posted_at=TZDateTime, is_private=Boolean),
+        {"ids": page},
+    ).all()
+    order = {sid: i for i, sid in enumerate(page)}
+    return sorted(rows, key=lambda r: order[r.id]), counts
 
 
 def signals_for_export(

@@ -11,10 +11,12 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from bot import search as search_module
 from devtools.fakeopenai import FakeOpenAI, evidence_of
-from storage.models import ChannelLink, Customer
+from storage import repo
+from storage.models import ChannelLink, Customer, Signal
 from tests.conftest import Running
 from tests.helpers import figure
 from tests.test_digest import ROOT, all_text, at, ts
@@ -87,6 +89,12 @@ def test_search_by_stems_phrases_and_filters_within_the_rules(running: Running) 
         }
     )
     assert "No signals match" in search(r, "Sage")
+    # a corrected kind is searched by its new kind at once (PostgreSQL keeps it in the indexed column)
+    with r.sf() as s:
+        s.execute(update(Signal).where(Signal.text.like("Drivers want%")).values(kind="problem"))
+        s.commit()
+    assert "Drivers want" in search(r, "offline kind:problem") and "clinics" not in search(r, "offline kind:problem")
+    assert "1 signal " in search(r, "offline kind:request")
     for bad, expect in [
         ("", "Search for some words"),
         ("kind:maybe sso", "is not a kind"),
@@ -109,6 +117,25 @@ def test_search_pages_with_more(running: Running) -> None:
     button(r, "search_more", more["value"])
     page = r.slack.calls("response_url")[-1].args
     assert "showing 11–13" in all_text([("", page["blocks"])])
+
+
+def test_a_search_matching_more_than_it_ranks_says_so(running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = running
+    r.driver.command("/loop", "customer add Acme")
+    r.driver.command("/loop", "link Acme", channel="C1")
+    for i in range(8):
+        r.driver.message(
+            "C1", f"The dashboard number {i} looks wrong" + (" again, dashboard" if i == 1 else ""), ts=ts(18, 10, i)
+        )
+    with r.sf() as s:
+        team = s.scalar(select(Customer.team_id))
+        rows, counts = repo.search_signals(s, team, ["dashboard"], [], limit=3, candidates=5)
+    # the newest five are ranked and counted; the oldest three (the twice-said one among them) are not
+    assert sum(counts.values()) == 5
+    assert [row.text.split()[3] for row in rows] == ["7", "6", "5"]
+    monkeypatch.setattr(search_module, "CANDIDATES", 5)
+    out = search(r, "dashboard", channel="C1")
+    assert "More than 5 signals" in out and "Narrow it with" in out
 
 
 def answering(answer: str, cite: str = "first") -> dict:  # noqa: ANN001

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import threading
 import time
 import urllib.error
@@ -18,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from devtools.fakeslack import FakeSlackServer
+from devtools.proxy import TcpProxy
 from storage import db
 from storage.models import Signal
 from tests.conftest import PG_URL, TEAM
@@ -70,73 +70,6 @@ def test_no_acknowledged_signal_is_lost_across_sigkill(
     )
     assert first_round <= set(stored)  # every acknowledged event is stored
     assert len(stored) == len(set(stored)) == 500  # exactly once
-
-
-class TcpProxy:
-    """A loopback TCP proxy to PostgreSQL that the test can cut and restore (the database 'goes down')."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.up = True
-        self.conns: list[socket.socket] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:  # a cut() cannot slip between connecting upstream and being listed
-                if not self.up:
-                    client.close()
-                    continue
-                try:
-                    upstream = socket.create_connection(self.target, timeout=5)
-                except OSError:
-                    client.close()
-                    continue
-                self.conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-    def cut(self) -> None:
-        with self.lock:
-            self.up = False
-            conns, self.conns = self.conns, []
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-                c.close()
-            except OSError:
-                pass
-
-    def restore(self) -> None:
-        self.up = True
-
-    def close(self) -> None:
-        self.cut()  # nothing it carried outlives the test
-        self.sock.close()
 
 
 def test_database_down_answers_500_and_503_then_recovers(
