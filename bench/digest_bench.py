@@ -199,11 +199,7 @@ def llm_tokens(week_sizes: tuple[int, ...] = (1_000, 20_000, 100_000)) -> list[d
         naive_payload = {
             "customers": [{"customer": c.name, "signals": [q.text for q in c.quotes]} for c in dg.customers]
         }
-        naive = llm.messages_tokens(
-            llm.render_prompt(
-                prompt, week=dg.week.label, span=dg.week.span_label(), evidence=llm.evidence_json(naive_payload)
-            )
-        )
+        naive = llm.messages_tokens(llm.digest_prompt(prompt, dg, llm.evidence_json(naive_payload), ""))
         out.append(
             {
                 "week_signals": n,
