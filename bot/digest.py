@@ -230,27 +230,26 @@ def fold(quotes: list[Quote], name_words: frozenset[str], limit: int = 300) -> l
     The same ask from three people, or a message cross-posted with a "Customer:" prefix, is one line. Only
     the first `limit` quotes are compared pairwise; beyond that only identical text folds.
     """
-    from rapidfuzz import fuzz
+    from rapidfuzz import fuzz, process
 
     groups: list[list[Quote]] = []
-    keys: list[str] = []
     exact: dict[str, int] = {}
+    # per kind, the keys long enough to compare and their groups: rapidfuzz scans a list in C
+    comparable: dict[str, tuple[list[str], list[int]]] = {}
     for i, q in enumerate(quotes):
         key = _fold_key(q.text, name_words)
         at = exact.get(key)
-        if at is None and i < limit and len(key) >= 12:
-            at = next(
-                (
-                    g
-                    for g, k in enumerate(keys)
-                    if len(k) >= 12 and fuzz.token_set_ratio(key, k) >= SAME_ENOUGH and groups[g][0].kind == q.kind
-                ),
-                None,
-            )
+        keys, owners = comparable.setdefault(q.kind, ([], []))
+        if at is None and i < limit and len(key) >= 12 and keys:
+            best = process.extractOne(key, keys, scorer=fuzz.token_set_ratio, score_cutoff=SAME_ENOUGH)
+            if best is not None:
+                at = owners[best[2]]
         if at is None:
             exact[key] = len(groups)
+            if len(key) >= 12:
+                keys.append(key)
+                owners.append(len(groups))
             groups.append([q])
-            keys.append(key)
         else:
             groups[at].append(q)
     out = []

@@ -35,9 +35,6 @@ great good bad love could would can will make makes made see seen
 )
 
 _WORD = re.compile(r"[a-z][a-z'\-]{2,}")
-
-
-_WORD = re.compile(r"[a-z][a-z'\-]{2,}")
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9'\-]*")
 _STEMMER = snowballstemmer.stemmer("english")
 MAX_TEXTS_FOR_CANDIDATES = 300  # the newest messages YAKE reads; every message is still matched
@@ -118,7 +115,8 @@ def themes(
     if len(texts) < min_count:
         return []
     excluded = STOP.union(w.casefold() for w in exclude)
-    grams = [(tid, _grams(text)) for tid, text in texts]
+    # each text as its stems, space-delimited: a phrase's stems are found by one substring test
+    seqs = [(tid, " " + " ".join(_stem_seq(text)) + " ") for tid, text in texts]
     own = [
         w for w, _ in Counter(w for _, t in texts for w in set(_words(t, excluded)) if w not in _VERBS).most_common(20)
     ]
@@ -132,13 +130,15 @@ def themes(
         key = " ".join(stem(w) for w in ws)
         if key in counted:
             continue
-        ids = [tid for tid, g in grams if key in g]
+        needle = f" {key} "
+        ids = [tid for tid, seq in seqs if needle in seq]
         if len(ids) >= min_count:
             counted[key], surface[key] = ids, phrase
     # a single word gives way to a phrase that holds it and covers a third of its texts ("shift" to "shift
     # swaps", "prefers" to "hygienist preference"): phrases are what a person would write
+    longer = [(set(p.split()), len(ids)) for p, ids in counted.items() if " " in p]
     for k in [k for k in counted if " " not in k]:
-        if any(" " in p and k in p.split() and 3 * len(counted[p]) >= len(counted[k]) for p in counted):
+        if any(k in ws and 3 * n >= len(counted[k]) for ws, n in longer):
             del counted[k]
     ranked = sorted(counted, key=lambda k: (-len(counted[k]), -k.count(" "), k))
     out: list[tuple[str, list[int]]] = []
