@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -15,42 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import digest_bench, ingest, search_bench, storm
+from bench.pg import PG, drop_pg_schema, fresh_pg_schema, pg_available
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PG = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def pg_available() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def fresh_pg_schema() -> str:
-    from sqlalchemy import text
-
-    from storage import db
-
-    schema = f"bench_{int(time.time())}"
-    eng = db.make_engine(PG)
-    with eng.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    eng.dispose()
-    return f"{PG}?options=-csearch_path%3D{schema}"
-
-
-def drop_pg_schema(url: str) -> None:
-    from sqlalchemy import text
-
-    from storage import db
-
-    schema = url.rsplit("%3D", 1)[1]
-    eng = db.make_engine(PG)
-    with eng.begin() as c:
-        c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    eng.dispose()
 
 
 def idle_rss_mb() -> float:

@@ -217,7 +217,7 @@ def run(n: int, pg_url: str | None) -> list[dict]:
 if __name__ == "__main__":
     import sys
 
-    from bench.run import drop_pg_schema, fresh_pg_schema, pg_available
+    from bench.pg import drop_pg_schema, fresh_pg_schema, pg_available
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     url = fresh_pg_schema() if pg_available() else None
