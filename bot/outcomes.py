@@ -14,7 +14,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
@@ -225,8 +225,8 @@ class Outbox:
                     repo.mark_sent(s, [r.id for r in rows], now)  # turned off since: dropped, not delayed
                     continue
                 tz = repo.user_tzs(s, team_id, [user]).get(user)
-                if kind == "outcome" and repo.sent_today(s, team_id, user, kind, now, tz):
-                    repo.postpone(s, [r.id for r in rows], next_sending_time(_tomorrow(now, tz), tz))
+                if kind == "outcome" and repo.sent_since(s, team_id, user, kind, _midnight(now, tz)):
+                    repo.postpone(s, [r.id for r in rows], next_sending_time(_midnight(now, tz, 1), tz))
                     continue
                 # claim them first: two instances never send the same message
                 ids = repo.claim_messages(s, [r.id for r in rows], now)
@@ -248,11 +248,8 @@ class Outbox:
         return sent
 
 
-def _tomorrow(now: datetime, tz: str | None) -> datetime:
+def _midnight(now: datetime, tz: str | None, days: int = 0) -> datetime:
+    """The start of the person's local day, `days` from today (UTC when their zone is unknown)."""
     zone = ZoneInfo(tz if tz and valid_tz(tz) else "UTC")
     local = now.astimezone(zone)
-    return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone).astimezone(now.tzinfo)
-
-
-def local_day(now: datetime, tz: str | None) -> date:
-    return now.astimezone(ZoneInfo(tz if tz and valid_tz(tz) else "UTC")).date()
+    return datetime.combine(local.date() + timedelta(days=days), time(0), tzinfo=zone).astimezone(now.tzinfo)

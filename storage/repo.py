@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Boolean, Connection, bindparam, delete, func, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -29,6 +31,7 @@ from storage.models import (
     Outbox,
     Signal,
     SlackUser,
+    TZDateTime,
     Workspace,
 )
 
@@ -1001,16 +1004,6 @@ def sent_since(session: Session, team_id: str, user: str, kind: str, since: date
     )
 
 
-def sent_today(session: Session, team_id: str, user: str, kind: str, now: datetime, tz: str | None) -> bool:
-    """A message of `kind` already went to `user` on their local day."""
-    from datetime import time as _time
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(tz) if tz else ZoneInfo("UTC")
-    midnight = datetime.combine(now.astimezone(zone).date(), _time(0), tzinfo=zone)
-    return sent_since(session, team_id, user, kind, midnight)
-
-
 def queued_messages(session: Session, team_id: str, user: str | None = None) -> Sequence[Outbox]:
     q = select(Outbox).where(Outbox.team_id == team_id)
     if user:
@@ -1133,11 +1126,6 @@ def search_signals(
     (`visible_private_channel`). SQLite reads the FTS5 index (porter stems), PostgreSQL the tsvector column
     (English stems), both made by migration 0005.
     """
-    from sqlalchemy import Boolean, bindparam
-    from sqlalchemy import text as _text
-
-    from storage.models import TZDateTime
-
     where = ["s.team_id = :team", "s.deleted_at IS NULL", "s.text != ''"]
     params: dict[str, Any] = {"team": team_id, "cap": candidates}
     if customer_id is not None:
@@ -1186,19 +1174,17 @@ def search_signals(
             + " ORDER BY signals_fts.rowid DESC LIMIT :cap"
         )
         better = 1.0  # bm25: lower is better
-    found = _text(statement).columns(posted_at=TZDateTime)
+    found = sql_text(statement).columns(posted_at=TZDateTime)
     if since is not None:  # the datetime goes through the column's type, as the ORM would bind it
         found = found.bindparams(bindparam("since", type_=TZDateTime))
     hits = session.execute(found, params).all()
-    counts: dict[int, int] = {}
-    for h in hits:
-        counts[h.customer_id] = counts.get(h.customer_id, 0) + 1
+    counts = dict(Counter(h.customer_id for h in hits))
     hits.sort(key=lambda h: (better * h.rank, -h.posted_at.timestamp(), -h.id))
     page = [h.id for h in hits[offset : offset + limit]]
     if not page:
         return [], counts
     rows = session.execute(
-        _text(
+        sql_text(
             "SELECT s.id, s.customer_id, s.channel_id, s.message_ts, s.text, s.kind, s.author_name, s.user_id, "
             "s.permalink, s.posted_at, s.is_private FROM signals s WHERE s.id IN :ids"
         )
