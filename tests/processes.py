@@ -7,13 +7,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from sqlalchemy import select
+
 from devtools.fakeslack import FakeSlackServer
-from tests.conftest import SECRET, SlackDriver
+from storage import db
+from storage.models import Signal
+from tests.conftest import SECRET, TEAM, SlackDriver
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,3 +102,40 @@ def events(n: int) -> list[tuple[str, dict]]:
         )
         for i in range(n)
     ]
+
+
+def send_until_stopped(
+    app: AppProcess, batch: list[tuple[str, dict]], after: int, stop: Callable[[], None]
+) -> set[str]:
+    """Send `batch` from 8 threads and call `stop` once `after` events are acknowledged; the ids acknowledged."""
+    acked: set[str] = set()
+    lock = threading.Lock()
+
+    def send(item: tuple[str, dict]) -> None:
+        eid, ev = item
+        try:
+            resp = app.driver.event(ev, event_id=eid)
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return
+        if resp.status == 200:
+            with lock:
+                acked.add(eid)
+                if len(acked) == after:
+                    stop()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(send, batch))
+    return set(acked)
+
+
+def resend_unacknowledged(app: AppProcess, db_url: str, batch: list[tuple[str, dict]], acked: set[str]) -> list[str]:
+    """Start the app again and re-send what got no 200, as Slack retries it; the event ids stored."""
+    app.start()
+    for eid, ev in batch:
+        if eid not in acked:
+            assert app.driver.event(ev, event_id=eid, retry=1).status == 200
+    engine = db.make_engine(db_url)
+    with db.make_session_factory(engine)() as s:
+        stored = list(s.scalars(select(Signal.event_id).where(Signal.team_id == TEAM)))
+    engine.dispose()
+    return stored

@@ -6,9 +6,6 @@ import json
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +19,7 @@ from storage import db
 from storage.models import Signal
 from tests.conftest import PG_URL, TEAM
 from tests.helpers import figure
-from tests.processes import AppProcess, events
+from tests.processes import AppProcess, events, resend_unacknowledged, send_until_stopped
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,34 +33,10 @@ def test_no_acknowledged_signal_is_lost_across_sigkill(
     app.driver.command("/loop", "customer add Acme")
     app.driver.command("/loop", "link Acme", channel="C1")
     batch = events(500)
-    acked: set[str] = set()
-    lock = threading.Lock()
     kill_after = random.Random().randint(50, 400)
-
-    def send(item: tuple[str, dict]) -> None:
-        eid, ev = item
-        try:
-            resp = app.driver.event(ev, event_id=eid)
-        except (urllib.error.URLError, ConnectionError, OSError):
-            return
-        if resp.status == 200:
-            with lock:
-                acked.add(eid)
-                if len(acked) == kill_after:
-                    app.kill()
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(send, batch))
-    first_round = set(acked)
+    first_round = send_until_stopped(app, batch, kill_after, app.kill)
     assert app.proc is not None and app.proc.poll() is not None, "the app was killed mid-load"
-    app.start()  # restart; Slack retries everything that did not get a 200
-    for eid, ev in batch:
-        if eid not in first_round:
-            assert app.driver.event(ev, event_id=eid, retry=1).status == 200
-    engine = db.make_engine(db_url)
-    with db.make_session_factory(engine)() as s:
-        stored = list(s.scalars(select(Signal.event_id).where(Signal.team_id == TEAM)))
-    engine.dispose()
+    stored = resend_unacknowledged(app, db_url, batch, first_round)
     figure(
         f"events sent 500, acknowledged before SIGKILL {len(first_round)} (killed after {kill_after}), "
         f"re-sent {500 - len(first_round)}, stored {len(stored)}, distinct {len(set(stored))}"

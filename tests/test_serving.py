@@ -8,7 +8,6 @@ import socket
 import statistics
 import threading
 import time
-import urllib.error
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,10 +16,10 @@ from sqlalchemy import select, text
 
 from devtools.fakeslack import FakeSlackServer
 from storage import db
-from storage.models import Signal, SlackUser
-from tests.conftest import PG_URL, TEAM, Running
+from storage.models import SlackUser
+from tests.conftest import PG_URL, Running
 from tests.helpers import figure, signals
-from tests.processes import AppProcess, events
+from tests.processes import AppProcess, events, resend_unacknowledged, send_until_stopped
 
 
 def raw_request(port: int, data: bytes, read: bool = True, timeout: float = 5.0) -> bytes:
@@ -160,36 +159,12 @@ def test_sigterm_under_load_loses_no_acknowledged_signal(
     app.driver.command("/loop", "customer add Acme")
     app.driver.command("/loop", "link Acme", channel="C1")
     batch = events(400)
-    acked: set[str] = set()
-    lock = threading.Lock()
-
-    def send(item: tuple[str, dict]) -> None:
-        eid, ev = item
-        try:
-            resp = app.driver.event(ev, event_id=eid)
-        except (urllib.error.URLError, ConnectionError, OSError):
-            return
-        if resp.status == 200:
-            with lock:
-                acked.add(eid)
-                if len(acked) == 100:
-                    app.proc.send_signal(signal.SIGTERM)
-
     t0 = time.monotonic()
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(send, batch))
+    first_round = send_until_stopped(app, batch, 100, lambda: app.proc.send_signal(signal.SIGTERM))
     code = app.proc.wait(timeout=30)
     stopped = time.monotonic() - t0
-    first_round = set(acked)
     assert code == 0, app.log.read_text()[-2000:]
-    app.start()
-    for eid, ev in batch:
-        if eid not in first_round:
-            assert app.driver.event(ev, event_id=eid, retry=1).status == 200
-    engine = db.make_engine(db_url)
-    with db.make_session_factory(engine)() as s:
-        stored = list(s.scalars(select(Signal.event_id).where(Signal.team_id == TEAM)))
-    engine.dispose()
+    stored = resend_unacknowledged(app, db_url, batch, first_round)
     figure(
         f"SIGTERM after 100 acknowledged: acknowledged before exit {len(first_round)}, exit code {code} after "
         f"{stopped:.1f}s, stored {len(stored)} of 400, distinct {len(set(stored))}"
