@@ -71,4 +71,9 @@ class TcpProxy:
 
     def close(self) -> None:
         self.cut()  # nothing it carried outlives the test
+        try:
+            # wakes the thread blocked in accept(): a closed listening socket alone keeps accepting on Linux
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()

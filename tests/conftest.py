@@ -83,7 +83,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: 
     with admin.begin() as c:
         c.execute(text("SET LOCAL lock_timeout = '15s'"))
         mine = "state = 'idle in transaction' AND application_name = :app AND pid <> pg_backend_pid()"
-        leaked = c.execute(text(f"SELECT count(*) FROM pg_stat_activity WHERE {mine}"), {"app": schema}).scalar()
+        # each leaked connection's last statement says which code left it open
+        leaked = c.execute(text(f"SELECT query FROM pg_stat_activity WHERE {mine}"), {"app": schema}).scalars().all()
         c.execute(
             text(
                 f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {mine} "
@@ -93,7 +94,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: 
         )
         c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
-    assert not leaked, f"{leaked} database connection(s) left idle in a transaction by the test"
+    assert not leaked, f"{len(leaked)} database connection(s) left idle in a transaction by the test: {leaked}"
 
 
 @pytest.fixture

@@ -75,6 +75,7 @@ def test_database_down_answers_500_and_503_then_recovers(
         engine.dispose()
         figure("database cut: /healthz 503, event answered 500; restored: /healthz 200, retried event stored once")
     finally:
+        app.stop()  # while the proxy still carries the close of its connections to the database
         proxy.close()
 
 
