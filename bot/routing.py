@@ -1,24 +1,31 @@
 """Which customers a channel message is about, from a per-workspace cache that is never stale.
 
 Every message event asks this, so it must not read every link and name each time. The cache holds
-a workspace's links and names with the workspace's routing version; each event reads that one
-number (a primary-key read) and reloads the cache when it moved. Every change to links, customers
-and aliases bumps the version in the same transaction (storage.repo.bump_routing), so the next
-event on any instance routes with it: an acknowledged message is never dropped because a cache
-was behind. (PostgreSQL LISTEN/NOTIFY would save the read, but arrives a little after the commit:
-an event in between would still be routed with the old links.)
+a workspace's links and names with the workspace's routing version. Every change to links, customers
+and aliases bumps the version in the same transaction (storage.repo.bump_routing).
+
+A new message is routed from the cache without reading the database. When that says "store it", the
+rows go to the group-commit writer with the version they were routed by; the writer compares it with
+the workspace's version inside the insert's own transaction and writes nothing if it moved, and the
+message is routed again with fresh links. When the cache says "nothing to store", the version is read
+(a primary-key read) before the message is let go. So an acknowledged message is never dropped nor
+misfiled because a cache was behind, on any instance. (PostgreSQL LISTEN/NOTIFY would save the read,
+but arrives a little after the commit: an event in between would still be routed with the old links.)
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import customers
-from bot.capture import PATH_CHANNEL, PATH_WATCH, MessageIn
+from bot.capture import PATH_CHANNEL, PATH_WATCH, MessageIn, channel_message_rows
 from storage import repo
+from storage.writer import RoutingChanged, SignalWriter
 
 
 @dataclass(frozen=True)
@@ -28,31 +35,77 @@ class _Routes:
     index: list[tuple[str, int, str]]  # (name key, customer id, name)
 
 
+Route = tuple[str, list[int]]  # (capture path, customer ids)
+
+
 class Router:
     def __init__(self, sf: sessionmaker[Session]) -> None:
         self.sf = sf
+        self.engine: Engine = sf.kw["bind"]
         self._lock = threading.Lock()
         self._teams: dict[str, _Routes] = {}
 
-    def _routes(self, team_id: str) -> _Routes:
+    def _routes(self, team_id: str, check: bool = True) -> _Routes:
+        """The workspace's routes; `check`: read its version first and reload when it moved."""
         cached = self._teams.get(team_id)
+        if cached is not None and not check:
+            return cached
+        with self.engine.connect() as conn:
+            version = repo.routing_version(conn, team_id)
+        if cached is not None and cached.version == version:
+            return cached
         with self.sf() as s:
-            version = repo.routing_version(s, team_id)
-            if cached is not None and cached.version == version:
-                return cached
             links = {link.channel_id: (link.kind, link.customer_id) for link in repo.channel_links(s, team_id)}
             fresh = _Routes(version, links, repo.name_index(s, team_id))
         with self._lock:
             self._teams[team_id] = fresh
         return fresh
 
-    def route(self, msg: MessageIn) -> tuple[str, list[int]] | None:
-        """(capture path, customer ids) for a message, or None when its channel is neither linked nor watched."""
-        routes = self._routes(msg.team_id)
-        link = routes.links.get(msg.channel_id)
-        if link is None:
-            return None
-        kind, customer_id = link
-        if kind == "customer" and customer_id is not None:
-            return PATH_CHANNEL, [customer_id]
-        return PATH_WATCH, customers.mentioned(routes.index, msg.text)
+    def route(self, msg: MessageIn) -> Route | None:
+        """(capture path, customer ids) for a message by the workspace's current routing, or None when its channel
+        is neither linked nor watched."""
+        return _route(self._routes(msg.team_id), msg)
+
+    def route_cached(self, msg: MessageIn) -> tuple[Route | None, int]:
+        """The route of a new message and the routing version it was made by, for `store`.
+
+        When the cache says there is something to store, no database read: the writer checks the version in
+        its own transaction. When it says there is nothing, that is checked against the database now.
+        """
+        routes = self._routes(msg.team_id, check=False)
+        route = _route(routes, msg)
+        if route is None or not route[1]:
+            routes = self._routes(msg.team_id)
+            route = _route(routes, msg)
+        return route, routes.version
+
+    def store(self, writer: SignalWriter, msg: MessageIn, route: Route, version: int, now: datetime) -> bool:
+        """Store a message's signals as routed by `route_cached`; False when, routed again, it has none.
+
+        If the workspace's routing moved after the route was made, the writer writes nothing and the message
+        is routed again by the current links and names (a change of links never drops nor misfiles a message).
+        """
+        for _ in range(_REROUTES):
+            try:
+                writer.insert(channel_message_rows(msg, route, now), routed=(msg.team_id, version))
+                return True
+            except RoutingChanged:
+                routes = self._routes(msg.team_id)
+                again = _route(routes, msg)
+                if again is None or not again[1]:
+                    return False
+                route, version = again, routes.version
+        raise RoutingChanged(msg.team_id)
+
+
+_REROUTES = 5  # routing changing this many times during one message's write is not a thing people do
+
+
+def _route(routes: _Routes, msg: MessageIn) -> Route | None:
+    link = routes.links.get(msg.channel_id)
+    if link is None:
+        return None
+    kind, customer_id = link
+    if kind == "customer" and customer_id is not None:
+        return PATH_CHANNEL, [customer_id]
+    return PATH_WATCH, customers.mentioned(routes.index, msg.text)

@@ -13,9 +13,14 @@ if TYPE_CHECKING:
 
 
 def register(app: App, deps: Deps) -> None:
-    """Wire every listener."""
+    """Wire every listener.
+
+    Bolt tries listeners in the order they were registered, until one matches. Events come first:
+    channel messages are nearly all of the traffic, and each listener tried costs a match. The
+    catch-all event listener at the end of `events` matches only events, never a command or an action.
+    """
+    events.register(app, deps)
     commands.register(app, deps)
     shortcuts.register(app, deps)
     actions.register(app, deps)
     views.register(app, deps)
-    events.register(app, deps)  # last: it ends with the catch-all event listener

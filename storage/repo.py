@@ -70,9 +70,24 @@ def bump_routing(session: Session, team_id: str) -> None:
     )
 
 
-def routing_version(session: Session, team_id: str) -> int:
-    """The workspace's routing version (0 before anything was set up): one primary-key read."""
-    return session.scalar(select(Workspace.routing_version).where(Workspace.team_id == team_id)) or 0
+_ROUTING_VERSION = select(Workspace.routing_version).where(Workspace.team_id == bindparam("team_id"))
+_ROUTING_VERSIONS = select(Workspace.team_id, Workspace.routing_version).where(
+    Workspace.team_id.in_(bindparam("team_ids", expanding=True))
+)
+
+
+def routing_version(conn: Connection, team_id: str) -> int:
+    """The workspace's routing version (0 before anything was set up): one primary-key read.
+
+    Every message event asks, so it is one prepared Core statement on a plain connection, not an ORM query.
+    """
+    return conn.scalar(_ROUTING_VERSION, {"team_id": team_id}) or 0
+
+
+def routing_versions(conn: Connection, team_ids: Iterable[str]) -> dict[str, int]:
+    """The routing versions of several workspaces at once (a workspace not set up yet is absent: version 0)."""
+    rows = conn.execute(_ROUTING_VERSIONS, {"team_ids": list(team_ids)})
+    return {team_id: version or 0 for team_id, version in rows}
 
 
 def workspace_templates(session: Session, team_id: str) -> Sequence[MilestoneTemplate]:

@@ -4,6 +4,11 @@ Each Slack request thread hands its rows to the writer and waits; the writer ins
 in one transaction, commits, and only then releases the waiting threads, which acknowledge Slack.
 "Acknowledged means stored" still holds, and the cost of a commit is shared by all the requests
 that arrived while the previous one was being written.
+
+Rows routed from an in-memory cache come with the workspace's routing version they were routed by.
+The writer reads the versions once per batch, in the insert's own transaction, and writes nothing for
+a request whose workspace's routing moved since: that request gets RoutingChanged and routes again.
+So the hot path reads no routing from the database, and a cache that fell behind drops nothing.
 """
 
 from __future__ import annotations
@@ -24,9 +29,14 @@ MAX_BATCH = 256
 WAIT_SECONDS = 20.0  # well past any healthy commit; Slack itself gives up after 3 s and retries
 
 
+class RoutingChanged(Exception):
+    """The workspace's links or names changed after these rows were routed: nothing was written."""
+
+
 @dataclass
 class _Batch:
     rows: list[dict[str, Any]]
+    routed: tuple[str, int] | None = None  # (team id, the routing version the rows were routed by)
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
 
@@ -41,11 +51,15 @@ class SignalWriter:
         self._thread = threading.Thread(target=self._run, name="signal-writer", daemon=True)
         self._thread.start()
 
-    def insert(self, rows: list[dict[str, Any]]) -> None:
-        """Store `rows`; returns once they are committed, raises if they could not be."""
+    def insert(self, rows: list[dict[str, Any]], routed: tuple[str, int] | None = None) -> None:
+        """Store `rows`; returns once they are committed, raises if they could not be.
+
+        `routed`: (team id, routing version) the rows were routed by; RoutingChanged when the workspace's
+        version is no longer that one (nothing written).
+        """
         if not rows:
             return
-        item = _Batch(rows)
+        item = _Batch(rows, routed)
         self._queue.put(item)
         if not item.done.wait(WAIT_SECONDS):
             raise TimeoutError(f"signals not committed within {WAIT_SECONDS:.0f} s")
@@ -75,7 +89,7 @@ class SignalWriter:
 
     def _write(self, batch: list[_Batch]) -> None:
         try:
-            self._commit([row for item in batch for row in item.rows])
+            self._commit(batch)
         except Exception as e:
             if len(batch) == 1:
                 batch[0].error = e
@@ -85,13 +99,23 @@ class SignalWriter:
                     "a batch of %d signal writes failed (%s): writing each request alone", len(batch), type(e).__name__
                 )
                 for item in batch:
+                    item.error = None
                     try:
-                        self._commit(item.rows)
+                        self._commit([item])
                     except Exception as each:
                         item.error = each
         for item in batch:
             item.done.set()
 
-    def _commit(self, rows: list[dict[str, Any]]) -> None:
+    def _commit(self, batch: list[_Batch]) -> None:
         with db.write_lock(self.engine), self.engine.begin() as conn:
-            repo.insert_signals(conn, rows)
+            teams = {item.routed[0] for item in batch if item.routed is not None}
+            versions = repo.routing_versions(conn, teams) if teams else {}
+            rows = []
+            for item in batch:
+                if item.routed is not None and versions.get(item.routed[0], 0) != item.routed[1]:
+                    item.error = RoutingChanged(item.routed[0])
+                else:
+                    rows.extend(item.rows)
+            if rows:
+                repo.insert_signals(conn, rows)

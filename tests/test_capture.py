@@ -327,6 +327,62 @@ def test_retries_and_duplicates_never_create_a_second_signal(running: Running) -
     assert count(running.sf, Signal) == 200
 
 
+def test_a_change_of_links_applies_to_the_very_next_message(running: Running) -> None:
+    """Messages are routed from a cache without a database read; a link changed since is never missed."""
+    setup_acme(running)
+    running.driver.message("C1", "Exports keep failing every Monday", ts="1763460101.000100")
+    # C1 now belongs to Tallwood: the next message there is Tallwood's (the cache still says Acme)
+    assert running.driver.command("/loop", "link Tallwood Dental Group", channel="C1").status == 200
+    running.driver.message("C1", "The new rota screen is lovely", ts="1763460102.000100")
+    assert running.driver.command("/loop", "unlink", channel="C1").status == 200
+    running.driver.message("C1", "Lunch order is in", ts="1763460103.000100")
+    with running.sf() as s:
+        got = [(x.message_ts, s.get(Customer, x.customer_id).name) for x in signals(running.sf)]
+    assert sorted(got) == [("1763460101.000100", "Acme Health"), ("1763460102.000100", "Tallwood Dental Group")]
+
+
+def test_group_commit_writes_nothing_routed_by_a_routing_that_moved(engine, sf) -> None:  # noqa: ANN001
+    """The writer checks the routing version in the insert's own transaction, per request in a batch."""
+    from datetime import UTC, datetime
+
+    from storage import repo
+    from storage.writer import RoutingChanged, SignalWriter, _Batch
+
+    now = datetime(2026, 11, 18, 10, tzinfo=UTC)
+    with sf.begin() as s:
+        repo.ensure_workspace(s, "T1", now)
+        cid = repo.add_customer(s, "T1", "Acme", "acme", None, now).id
+        repo.bump_routing(s, "T1")
+        repo.bump_routing(s, "T1")
+    with engine.connect() as c:
+        version = repo.routing_version(c, "T1")
+        assert version >= 2 and repo.routing_versions(c, ["T1", "T9"]) == {"T1": version}
+
+    def row(ts: str) -> dict:
+        return dict(
+            team_id="T1", channel_id="C1", message_ts=ts, thread_ts=None, user_id="U1", author_name=None,
+            text=f"message {ts}", note=None, permalink=None, customer_id=cid, milestone_id=None,
+            capture_path="channel", kind="problem", sentiment=-0.5, is_private=False, event_id=None,
+            recorded_by=None, posted_at=now, recorded_at=now,
+        )  # fmt: skip
+
+    writer = SignalWriter(engine)
+    try:
+        current, stale, unchecked = (
+            _Batch([row("2.1")], ("T1", version)),
+            _Batch([row("2.2")], ("T1", version - 1)),
+            _Batch([row("2.3")]),
+        )
+        writer._write([current, stale, unchecked])
+        assert current.error is None and unchecked.error is None and isinstance(stale.error, RoutingChanged)
+        with pytest.raises(RoutingChanged):
+            writer.insert([row("2.4")], routed=("T1", version + 1))
+    finally:
+        writer.close()
+    with sf() as s:
+        assert sorted(x.message_ts for x in s.query(Signal)) == ["2.1", "2.3"]
+
+
 def test_group_commit_isolates_a_bad_request_and_ignores_duplicates(engine, sf) -> None:  # noqa: ANN001
     """Requests written together: one that cannot be stored fails alone; the others are committed, once."""
     from datetime import UTC, datetime

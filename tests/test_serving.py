@@ -18,7 +18,7 @@ from devtools.fakeslack import FakeSlackServer
 from storage import db
 from storage.models import SlackUser
 from tests.conftest import PG_URL, Running
-from tests.helpers import figure, signals
+from tests.helpers import figure, heap_frozen, signals
 from tests.processes import AppProcess, events, resend_unacknowledged, send_until_stopped
 
 
@@ -74,6 +74,9 @@ def test_slow_and_oversized_requests_are_cut_off_without_blocking_others(start_a
     assert closed == 20
 
 
+EVENTS = 400  # enough that the 99th percentile is not one scheduler hiccup of the machine running the tests
+
+
 @pytest.mark.parametrize("fault", ["429", "500", "stall"])
 def test_acknowledgement_never_waits_on_slacks_web_api(start_app, slack: FakeSlackServer, fault: str) -> None:  # noqa: ANN001
     """users.info rate-limited, failing or stalling 5 s: every event from new authors is still answered 200 fast
@@ -107,15 +110,15 @@ def test_acknowledgement_never_waits_on_slacks_web_api(start_app, slack: FakeSla
         latencies.append(time.monotonic() - t0)
         return resp.status
 
-    with ThreadPoolExecutor(4) as pool:
-        statuses = list(pool.map(send, range(120)))
+    with heap_frozen(), ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(send, range(EVENTS)))
     p99 = statistics.quantiles(latencies, n=100)[98]
     stored = signals(r.sf)
     figure(
-        f"users.info {fault}: events 120 from 40 new people, answered 200 {statuses.count(200)}, stored "
+        f"users.info {fault}: events {EVENTS} from 40 new people, answered 200 {statuses.count(200)}, stored "
         f"{len(stored) - 8}, median {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
     )
-    assert statuses.count(200) == 120 and len(stored) == 128
+    assert statuses.count(200) == EVENTS and len(stored) == EVENTS + 8
     assert p99 < 0.1
     slack.state.always.pop("users.info")
     deadline = time.monotonic() + 60

@@ -41,12 +41,13 @@ def register(app: App, deps: Deps) -> None:
                 perform(deps, client, team_id, effects)
                 return
         raw = MessageIn(team_id=team_id, channel_id=channel_id, ts=event["ts"], text=text, user_id=event.get("user"))
-        route = deps.router.route(raw)
+        route, version = deps.router.route_cached(raw)
         if route is None or not route[1]:
             return  # not a linked or watch channel, or no customer named: nothing to store
         msg = message_in(deps, team_id, channel_id, event, body.get("event_id"), event.get("channel_type"))
         # returns once committed (with whatever else arrived meanwhile): the ack that follows means stored
-        deps.signal_writer.insert(capture.channel_message_rows(msg, route, deps.clock()))
+        if not deps.router.store(deps.signal_writer, msg, route, version, deps.clock()):
+            return  # routed again after a change of links: no longer a customer's
         if msg.author_name is None or msg.permalink is None:
             deps.directory.learn(team_id, msg.user_id)  # the name follows, without holding the acknowledgement
         deps.directory.learn_channels(team_id, msg.text)
