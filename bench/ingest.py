@@ -53,12 +53,12 @@ def signed(body: str, verifier: SignatureVerifier, content_type: str) -> dict[st
     }
 
 
-def make_events(n: int) -> list[str]:
+def make_events(n: int, channel: str = "C1") -> list[str]:
     out = []
     for i in range(n):
         ev = {
             "type": "message",
-            "channel": "C1",
+            "channel": channel,
             "user": f"U{i % 40:03d}",
             "channel_type": "channel",
             "text": f"Bench message {i}: the export failed again for the Leeds depot",
@@ -79,8 +79,17 @@ def make_events(n: int) -> list[str]:
     return out
 
 
-def load(port: int, bodies: list[str], concurrency: int = 8) -> dict[str, float]:
-    """Send every body once from `concurrency` keep-alive connections; latency = time to the acknowledgement."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process `pid` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(port: int, bodies: list[str], concurrency: int = 8, pid: int | None = None) -> dict[str, float]:
+    """Send every body once from `concurrency` keep-alive connections; latency = time to the acknowledgement.
+
+    With the server's `pid`: also the server's CPU time per event, which says where a lower throughput
+    comes from on a machine whose cores the load generator shares."""
     verifier = SignatureVerifier(SECRET)
     latencies: list[float] = []
     errors = 0
@@ -108,12 +117,14 @@ def load(port: int, bodies: list[str], concurrency: int = 8) -> dict[str, float]
         conn.close()
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
+    cpu = cpu_seconds(pid) - cpu0 if pid else None
     latencies.sort()
     return {
         "events": len(latencies),
@@ -122,6 +133,7 @@ def load(port: int, bodies: list[str], concurrency: int = 8) -> dict[str, float]
         "events_per_s": round(len(latencies) / elapsed, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+        **({"server_cpu_ms_per_event": round(cpu * 1000 / len(latencies), 3)} if cpu is not None else {}),
     }
 
 
@@ -150,7 +162,7 @@ def run(database_url: str, n: int = 5000, label: str = "sqlite") -> dict:
         try:
             wait_up(port, bare)
             load(port, warm)
-            results["bare"] = load(port, bodies)
+            results["bare"] = load(port, bodies, pid=bare.pid)
         finally:
             bare.terminate()
             bare.wait()
@@ -185,7 +197,9 @@ def run(database_url: str, n: int = 5000, label: str = "sqlite") -> dict:
                 )
                 urllib.request.urlopen(req).read()
             load(port, warm)
-            results["signalloop"] = load(port, bodies)
+            results["signalloop"] = load(port, bodies, pid=app.pid)
+            # the same events in a channel that is not linked: routed and let go, nothing stored
+            results["signalloop_not_stored"] = load(port, make_events(n, channel="C9"), pid=app.pid)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as r:
                 results["healthz"] = r.status
         finally:
@@ -195,3 +209,20 @@ def run(database_url: str, n: int = 5000, label: str = "sqlite") -> dict:
         slack.stop()
     results["ratio"] = round(results["signalloop"]["events_per_s"] / results["bare"]["events_per_s"], 3)
     return results
+
+
+if __name__ == "__main__":
+    # ingestion alone (make bench runs it with everything else): python -m bench.ingest [events]
+    import tempfile
+
+    from bench.pg import drop_pg_schema, fresh_pg_schema, pg_available
+
+    events = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+    with tempfile.TemporaryDirectory() as tmp:
+        print(json.dumps(run(f"sqlite:///{tmp}/ingest.db", events, "sqlite"), indent=2))
+    if pg_available():
+        url = fresh_pg_schema()
+        try:
+            print(json.dumps(run(url, events, "postgresql"), indent=2))
+        finally:
+            drop_pg_schema(url)

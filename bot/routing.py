@@ -7,10 +7,11 @@ and aliases bumps the version in the same transaction (storage.repo.bump_routing
 A new message is routed from the cache without reading the database. When that says "store it", the
 rows go to the group-commit writer with the version they were routed by; the writer compares it with
 the workspace's version inside the insert's own transaction and writes nothing if it moved, and the
-message is routed again with fresh links. When the cache says "nothing to store", the version is read
-(a primary-key read) before the message is let go. So an acknowledged message is never dropped nor
-misfiled because a cache was behind, on any instance. (PostgreSQL LISTEN/NOTIFY would save the read,
-but arrives a little after the commit: an event in between would still be routed with the old links.)
+message is routed again with fresh links. When the cache says "nothing to store", the writer checks
+the version before the message is let go, in one read for every message waiting at that moment. So
+an acknowledged message is never dropped nor misfiled because a cache was behind, on any instance.
+(PostgreSQL LISTEN/NOTIFY would save the read, but arrives a little after the commit: an event in
+between would still be routed with the old links.)
 """
 
 from __future__ import annotations
@@ -66,17 +67,21 @@ class Router:
         is neither linked nor watched."""
         return _route(self._routes(msg.team_id), msg)
 
-    def route_cached(self, msg: MessageIn) -> tuple[Route | None, int]:
+    def route_cached(self, msg: MessageIn, writer: SignalWriter) -> tuple[Route | None, int]:
         """The route of a new message and the routing version it was made by, for `store`.
 
-        When the cache says there is something to store, no database read: the writer checks the version in
-        its own transaction. When it says there is nothing, that is checked against the database now.
+        When the cache says there is something to store, the writer checks the version in the insert's own
+        transaction. When it says there is nothing, the writer checks the version now, with the writes
+        waiting at that moment, and the message is routed again if it moved.
         """
         routes = self._routes(msg.team_id, check=False)
         route = _route(routes, msg)
         if route is None or not route[1]:
-            routes = self._routes(msg.team_id)
-            route = _route(routes, msg)
+            try:
+                writer.check((msg.team_id, routes.version))
+            except RoutingChanged:
+                routes = self._routes(msg.team_id)
+                route = _route(routes, msg)
         return route, routes.version
 
     def store(self, writer: SignalWriter, msg: MessageIn, route: Route, version: int, now: datetime) -> bool:

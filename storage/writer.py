@@ -57,7 +57,7 @@ class SignalWriter:
         `routed`: (team id, routing version) the rows were routed by; RoutingChanged when the workspace's
         version is no longer that one (nothing written).
         """
-        if not rows:
+        if not rows and routed is None:
             return
         item = _Batch(rows, routed)
         self._queue.put(item)
@@ -65,6 +65,11 @@ class SignalWriter:
             raise TimeoutError(f"signals not committed within {WAIT_SECONDS:.0f} s")
         if item.error is not None:
             raise item.error
+
+    def check(self, routed: tuple[str, int]) -> None:
+        """Raise RoutingChanged if the workspace's routing version is no longer `routed`'s; read together with the
+        writes waiting at that moment (one query for the batch), not on its own."""
+        self.insert([], routed)
 
     def close(self) -> None:
         self._queue.put(None)

@@ -377,6 +377,10 @@ def test_group_commit_writes_nothing_routed_by_a_routing_that_moved(engine, sf) 
         assert current.error is None and unchecked.error is None and isinstance(stale.error, RoutingChanged)
         with pytest.raises(RoutingChanged):
             writer.insert([row("2.4")], routed=("T1", version + 1))
+        # a message the cache says nothing about is checked the same way, with nothing to write
+        writer.check(("T1", version))
+        with pytest.raises(RoutingChanged):
+            writer.check(("T1", version - 1))
     finally:
         writer.close()
     with sf() as s:

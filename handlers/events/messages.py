@@ -41,7 +41,7 @@ def register(app: App, deps: Deps) -> None:
                 perform(deps, client, team_id, effects)
                 return
         raw = MessageIn(team_id=team_id, channel_id=channel_id, ts=event["ts"], text=text, user_id=event.get("user"))
-        route, version = deps.router.route_cached(raw)
+        route, version = deps.router.route_cached(raw, deps.signal_writer)
         if route is None or not route[1]:
             return  # not a linked or watch channel, or no customer named: nothing to store
         msg = message_in(deps, team_id, channel_id, event, body.get("event_id"), event.get("channel_type"))
