@@ -117,6 +117,7 @@ def themes(
     excluded = STOP.union(w.casefold() for w in exclude)
     # each text as its stems, space-delimited: a phrase's stems are found by one substring test
     seqs = [(tid, " " + " ".join(_stem_seq(text)) + " ") for tid, text in texts]
+    present = {st for _, seq in seqs for st in seq.split()}  # a phrase with a stem none of them has is skipped
     own = [
         w for w, _ in Counter(w for _, t in texts for w in set(_words(t, excluded)) if w not in _VERBS).most_common(20)
     ]
@@ -127,8 +128,9 @@ def themes(
         ws = phrase.split()
         if any(w in excluded for w in ws):
             continue
-        key = " ".join(stem(w) for w in ws)
-        if key in counted:
+        key_stems = [stem(w) for w in ws]
+        key = " ".join(key_stems)
+        if key in counted or not present.issuperset(key_stems):
             continue
         needle = f" {key} "
         ids = [tid for tid, seq in seqs if needle in seq]
