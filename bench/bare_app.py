@@ -9,6 +9,7 @@ import sys
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.app import http_handler
 from bot.server import make_server
 from storage import db
 
@@ -28,7 +29,7 @@ def main() -> None:
         pass
 
     threads = int(os.environ.get("SIGNALLOOP_HTTP_THREADS", "16"))
-    make_server(app, db.make_engine("sqlite://"), port, threads=threads, host="127.0.0.1").run()
+    make_server(http_handler(app), db.make_engine("sqlite://"), port, threads=threads, host="127.0.0.1").run()
 
 
 if __name__ == "__main__":

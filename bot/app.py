@@ -1,11 +1,19 @@
-"""build_app(settings, session_factory) -> (slack_bolt.App, Deps): the Bolt app with every listener wired."""
+"""build_app(settings, session_factory) -> (slack_bolt.App, Deps): the Bolt app with every listener wired.
+
+The one module of bot/ that knows Bolt: it also builds Bolt's adapters for the two ways Slack reaches the
+app, the WSGI handler bot.server serves and the Socket Mode handler bot.socket_mode runs.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable, Iterable
 from urllib.error import URLError
 
 from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
@@ -25,6 +33,18 @@ class _NoBodies(logging.Filter):
 
 
 logging.getLogger("slack_bolt.RequestVerification").addFilter(_NoBodies())
+
+
+class _SameToken(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN "will be unused" whenever a client is passed as well. The client passed
+    (for SLACK_API_URL and the retry handlers) is built with that very token, so in production logs the line
+    would only mislead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_SAME_TOKEN = _SameToken()
 
 
 def make_web_client(settings: Settings, token: str | None = None) -> WebClient:
@@ -71,11 +91,13 @@ def build_app(
             installation_store=installation_store,
             state_store=SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=engine, logger=log),
         )
+    web = client or make_web_client(settings, token=None if settings.oauth_enabled else settings.slack_bot_token)
+    if web.token and web.token == os.environ.get("SLACK_BOT_TOKEN"):
+        logging.getLogger("slack_bolt.App").addFilter(_SAME_TOKEN)
     try:
         app = App(
             signing_secret=settings.slack_signing_secret or "",
-            client=client
-            or make_web_client(settings, token=None if settings.oauth_enabled else settings.slack_bot_token),
+            client=web,
             oauth_settings=oauth_settings,
             # ack only after the listener ran: an acknowledged signal is a stored signal
             process_before_response=True,
@@ -102,3 +124,13 @@ def build_app(
         app.enable_token_revocation_listeners()  # uninstalled or revoked: the workspace's tokens are deleted
     register(app, deps)
     return app, deps
+
+
+def http_handler(app: App) -> Callable[..., Iterable[bytes]]:
+    """Bolt's WSGI adapter for `app`: events, commands, interactivity and the OAuth routes (bot.server serves it)."""
+    return SlackRequestHandler(app)
+
+
+def socket_mode_handler(app: App, app_token: str) -> SocketModeHandler:
+    """Bolt's Socket Mode adapter for `app` (bot.socket_mode runs it and reports its health)."""
+    return SocketModeHandler(app, app_token)

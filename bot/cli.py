@@ -36,7 +36,7 @@ def _engine_and_sessions(settings: Settings, migrate: bool = True):  # noqa: ANN
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     settings.require_slack()
-    from bot.app import build_app, make_web_client
+    from bot.app import build_app, http_handler, make_web_client, socket_mode_handler
     from bot.scheduler import start_scheduler
     from bot.server import health_server, make_server
     from bot.socket_mode import SocketMode, check_app_token, check_bot_token
@@ -64,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     if settings.socket_mode:
-        socket_mode = SocketMode(app, settings.slack_app_token or "")
+        socket_mode = SocketMode(socket_mode_handler(app, settings.slack_app_token or ""))
         health = health_server(engine, settings.port, socket_mode.connected)
         health.serve_in_thread()
         socket_mode.start()
@@ -73,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         socket_mode.close()
         health.drain(timeout=1)
     else:
-        server = make_server(app, engine, settings.port, threads=settings.http_threads)
+        server = make_server(http_handler(app), engine, settings.port, threads=settings.http_threads)
         server.serve_in_thread()
         log.info(
             "signalloop listening on :%d (POST /slack/events, GET /healthz), %d threads",

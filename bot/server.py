@@ -20,8 +20,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import Engine
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
@@ -73,9 +71,9 @@ def health_app(health: HealthCheck, inner: Callable[..., Iterable[bytes]] | None
     return app
 
 
-def slack_wsgi(app: App) -> Callable[..., Iterable[bytes]]:
-    """Bolt's WSGI adapter; a request that fails inside is answered 500 (Slack retries it), never 200."""
-    handler = SlackRequestHandler(app)
+def slack_wsgi(handler: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """Bolt's WSGI adapter (bot.app.http_handler); a request that fails inside is answered 500 (Slack retries it),
+    never 200."""
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         status: list[str] = []
@@ -203,10 +201,15 @@ class SlackHTTPServer(TcpWSGIServer):
 
 
 def make_server(
-    app: App, engine: Engine, port: int, threads: int = 16, host: str = "0.0.0.0", read_timeout: float = READ_TIMEOUT
+    slack: Callable[..., Iterable[bytes]],
+    engine: Engine,
+    port: int,
+    threads: int = 16,
+    host: str = "0.0.0.0",
+    read_timeout: float = READ_TIMEOUT,
 ) -> SlackHTTPServer:
-    """The HTTP server for Slack's requests and health checks."""
-    wsgi = health_app(HealthCheck(engine), slack_wsgi(app))
+    """The HTTP server for Slack's requests (`slack`: Bolt's WSGI adapter, bot.app.http_handler) and health checks."""
+    wsgi = health_app(HealthCheck(engine), slack_wsgi(slack))
     return SlackHTTPServer(wsgi, host=host, port=port, threads=threads, read_timeout=read_timeout)
 
 

@@ -11,11 +11,11 @@ import json
 import logging
 import threading
 import time
+from typing import Protocol
 
-from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.client import BaseSocketModeClient
 
 from bot.config import ConfigError
 
@@ -85,11 +85,21 @@ def check_app_token(client: WebClient, app_token: str) -> None:
         raise ConfigError(f"cannot reach the Slack Web API at SLACK_API_URL to open Socket Mode: {e}") from None
 
 
+class Handler(Protocol):
+    """What this module needs of Bolt's Socket Mode adapter (built by bot.app.socket_mode_handler)."""
+
+    client: BaseSocketModeClient
+
+    def connect(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class SocketMode:
     """The Socket Mode connection, and whether it is up."""
 
-    def __init__(self, app: App, app_token: str) -> None:
-        self.handler = SocketModeHandler(app, app_token)
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
         self._up = threading.Event()
         self._ever = False
         client = self.handler.client

@@ -18,7 +18,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
 
-from bot.app import build_app
+from bot.app import build_app, http_handler
 from bot.config import Settings
 from bot.server import SlackHTTPServer, make_server
 from bot.services import Deps
@@ -283,7 +283,7 @@ def start_app(db_url: str, slack: FakeSlackServer, clock: Clock, engine, sf):  #
         app, deps = build_app(settings, sf, clock=clock)
         # posts to one channel are spaced 1 s apart in production (tests.test_scale checks it); here they need not be
         deps.digest_runner.pacer.gap = 0.01
-        server = make_server(app, engine, 0, threads=8, host="127.0.0.1", read_timeout=read_timeout)
+        server = make_server(http_handler(app), engine, 0, threads=8, host="127.0.0.1", read_timeout=read_timeout)
         server.serve_in_thread()
         driver = SlackDriver(f"http://127.0.0.1:{server.port}", slack.url.removesuffix("api/"))
         slack.reset()
