@@ -7,6 +7,7 @@ after: problems and churn-risk counts, mean sentiment, and the newest quotes aft
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import mean
@@ -163,10 +164,14 @@ def due_reviews(
     """Reviews of the customer's achieved milestones whose after-window has closed (shown for three weeks)."""
     out = []
     stems: dict[int, set[str]] = {}
+    w = timedelta(days=window_days)
+    ordered = sorted(signals, key=lambda s: s.posted_at)  # each review reads only its windows' slice
+    times = [s.posted_at for s in ordered]
     for m in customer.milestones:
         if m.status != "achieved" or m.achieved_at is None:
             continue
-        due = m.achieved_at + timedelta(days=window_days)
+        due = m.achieved_at + w
         if due <= now < due + SHOW_FOR:
-            out.append(review(customer, m, signals, window_days, channel_id, stems))
+            window = ordered[bisect_left(times, m.achieved_at - w) : bisect_left(times, due)]
+            out.append(review(customer, m, window, window_days, channel_id, stems))
     return out

@@ -59,6 +59,12 @@ def stems(text: str) -> set[str]:
     return {stem(w) for w in words(text)}
 
 
+@lru_cache(maxsize=1 << 12)
+def _phrase_stems(phrase: str) -> tuple[str, ...]:
+    """A candidate phrase's stems: a digest checks the same phrases against every customer's texts."""
+    return tuple(stem(w) for w in phrase.split())
+
+
 def _stem_seq(text: str) -> list[str]:
     return [stem(t.strip("'-")) for t in _TOKEN.findall(text.casefold())]
 
@@ -128,7 +134,7 @@ def themes(
         ws = phrase.split()
         if any(w in excluded for w in ws):
             continue
-        key_stems = [stem(w) for w in ws]
+        key_stems = _phrase_stems(phrase)
         key = " ".join(key_stems)
         if key in counted or not present.issuperset(key_stems):
             continue
