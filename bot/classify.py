@@ -255,6 +255,13 @@ PROBLEM = _cues(
     r"upsetting|complain(s|ed|ing|t)\b|moan)",
     slow=r"\b(slow|too slow|takes? (three|3|ages|forever)|lag(s|ging)?|behind\b|late\b|delay(ed)?)",
     exposed=r"\b(sent (a document|.*) to the wrong|in german for some reason|wrong client|for some reason)",
+    # something that should have happened did not: a reminder never went out, statements weren't sent
+    not_done=r"\b(wasn't|weren't|was not|were not|isn't|aren't|is not|are not|hasn't|haven't|has not|have not|"
+    r"never|didn't|did not) (been |yet been )?(sent|offered|received|receive|delivered|generated|"
+    r"processed|paid|posted|printed|uploaded|updated|synced|syncing|imported|saved|triggered|applied|issued|"
+    r"emailed|texted|notified|scheduled|charged|refunded|booked|created|go(ne)? out|went out|show(ed)? up|"
+    r"turn(ed)? up|c[ao]me through|went through|arrived?|reach(ed)?)\b|"
+    r"\b(nobody|no one)\b[^.;!?]{0,40}\b(got|received|was (told|notified|sent)|were (told|notified|sent)|heard)\b",
 )
 
 REQUEST = _cues(
@@ -309,7 +316,7 @@ PRAISE = _cues(
     improved=r"\b(now\b.*\binstead of|instead of .* now|from \d+(\.\d+)?%? (minutes |days |hours )?to \d|"
     r"(down|dropped|fell|up|cut|went) (from|to|by) \d|\bdown \d+%|\bup \d+%|halved|(dropped|fell|"
     r"is|are) (to )?(zero|almost none|under \d)|no more\b|no longer\b|used to\b.*\bnow\b|"
-    r"used to (take|crash|be)|takes? (only )?(\d+|five|ten|twenty|two|one) (minutes?|hours?|days?) now|"
+    r"(?<!like it )(?<!as it )(?<!like they )(?<!as they )used to (take|crash|be)|takes? (only )?(\d+|five|ten|twenty|two|one) (minutes?|hours?|days?) now|"
     r"(in|within|under) (\d+|an|one|two|five|ten|twenty) (minutes?|hours?|days?|mins?) (now|instead)|"
     r"(same day|same shift|one call|one touch|a day|one afternoon|minutes|an hour) now|"
     r"(is|are) ready in|all-time low|dried up|(basically|finally) stopped|stopped (calling|chasing|"
@@ -335,7 +342,8 @@ PRAISE = _cues(
 _PROBLEM_ENDED = re.compile(
     r"\b(no complaints?( about [^,.!]+)?|nobody has complained|not a single complaint|haven't had a single "
     r"[a-z ]+|hasn't had a single [a-z ]+|no (issues|problems)|no more [a-z]+|no longer [a-z]+|"
-    r"without (a hitch|any (phone )?calls)|used to (crash|fail|take|be)[^;.]*[;.]?|was slow|were slow|"
+    r"without (a hitch|any (phone )?calls)|(?<!like it )(?<!as it )(?<!like they )(?<!as they )"
+    r"used to (crash|fail|take|be)[^;.]*[;.]?|was slow|were slow|"
     r"(bug|issue|problem|mess|sync issue|scanner bug|pension issue) (was |got )?(fixed|sorted)|fixed (it|the)|"
     r"sorted the|complaints? (about [a-z ]+ )?(have )?(dropped|dried up|basically stopped)|"
     r"zero (complaints|issues|findings|corrections|manual corrections)|first [a-z ]+ with zero [a-z ]+|"
@@ -343,7 +351,7 @@ _PROBLEM_ENDED = re.compile(
     r"no-?shows? (dropped|down)|(downtime|scrap|void|claim|"
     r"no-show) (rate |periods )?(fell|dropped|down|are down)|(not|never) (missed|late)|"
     r"customer complaints about [a-z ]+ are at an all-time low|dropped to almost none|lost letters basically "
-    r"stopped|stopped altogether)"
+    r"stopped|stopped altogether|not (one|a single) [a-z ]{1,30} (went missing|was lost|got lost|failed|bounced))"
 )
 _CLAUSE = re.compile(r"(?<=[.!;?])\s+|\s+(?:but|however|though|although|yet|except)\s+|\s+-\s+")
 # someone passing on what a customer said: the words after it are the customer's
