@@ -248,12 +248,15 @@ PROBLEM = _cues(
     r"listed|printing)|still (isn't|not) (resolved|fixed|sorted)|isn't fixed|not fixed|was promised|"
     r"we were promised",
     manual=r"\b(manually|by hand|hand-?writing|workaround|had to fix|fix(ing)? (it|payslips|them) manually|"
-    r"phone the waiting list|copy and paste)",
+    r"phone the waiting list|copy and paste|on paper|pen and paper|paper (forms?|sheets?|copies))",
     unhappy=r"\b(frustrat|annoy|angry|unhappy|not happy|isn't happy|upset|hate|useless|painful|"
     r"terrible|awful|chaos|nightmare|unacceptable|disappointed|confus(ed|ing)|losing patience|"
     r"sigh|ugh|ouch|not impressed|wouldn't say it's working|sort it out|painfully|worries me|"
     r"upsetting|complain(s|ed|ing|t)\b|moan)",
-    slow=r"\b(slow|too slow|takes? (three|3|ages|forever)|lag(s|ging)?|behind\b|late\b|delay(ed)?)",
+    slow=r"\b(slow|too slow|takes? (three|3|ages|forever)|lag(s|ging)?|behind\b|late\b|delay(ed)?|"
+    r"takes? (about |around |nearly |over |almost |up to )?(\d+|five|ten|fifteen|twenty|thirty|forty) "
+    r"(minutes?|mins?|hours?) to (load|open|sync|print|save|refresh|generate|export|come up)|"
+    r"took (\d+|two|three|four|five|a few|several) (days|weeks) to (reply|respond|answer|get back|fix|sort|resolve))",
     exposed=r"\b(sent (a document|.*) to the wrong|in german for some reason|wrong client|for some reason)",
     # something that should have happened did not: a reminder never went out, statements weren't sent
     not_done=r"\b(wasn't|weren't|was not|were not|isn't|aren't|is not|are not|hasn't|haven't|has not|have not|"
@@ -296,10 +299,12 @@ QUESTION = _cues(
     wondering=r"\b(wondering (whether|if|how)|not sure (if|whether)|curious (if|whether|how)|any idea (if|"
     r"whether|how)|need to know|want(s)? to know|like to know|trying to figure out|quick one|"
     r"can you check|do you know (if|whether|how)|anyone know|not clear (to us )?whether|asking how|"
-    r"asking what|asking whether|asking if)",
+    r"asking what|asking whether|asking if|asked (if|whether) (there's|there is|there are|it's possible|"
+    r"we (offer|have|support|do)))",
     is_there=r"\b(is there (a|any) (way|limit|api|sandbox|discount)|any way to|is it possible to|is it normal|"
     r"how do (we|i|you|engineers)|how does|how long|how are|how is|what's the (best|process|max|"
-    r"retention)|what happens|do you (support|integrate|have)|does (it|the|deleting) )",
+    r"retention)|what happens|do you (support|integrate|have)|"
+    r"(?<!still )(?<!also )(?<!always )(?<!never )(?<!who )does (it|the|deleting) )",
 )
 
 PRAISE = _cues(
@@ -312,7 +317,9 @@ PRAISE = _cues(
     r"nice|lovely|relief|compliment|wow|finally|look forward|easiest|so easy|way easier|easier|"
     r"massive win|huge difference|celebrate|thanks? (for|so much|to whoever|team)|massive thanks|"
     r"couldn't be happier|life ?saver|works perfectly|perfectly|(really |so |very )?(useful|helpful)|saves? (a "
-    r"fortune|them|hours|time)|without a hitch|noticed)",
+    r"fortune|them|hours|time)|without a hitch|noticed|saved (them|us|me|the [a-z ]{1,20}?) (about |around |nearly |"
+    r"over |a full |an? )?(\d+ |one |two |three |four |five |ten |twenty |half (a |an )?)?(hours?|days?|day|minutes?|"
+    r"week|afternoon|morning))",
     improved=r"\b(now\b.*\binstead of|instead of .* now|from \d+(\.\d+)?%? (minutes |days |hours )?to \d|"
     r"(down|dropped|fell|up|cut|went) (from|to|by) \d|\bdown \d+%|\bup \d+%|halved|(dropped|fell|"
     r"is|are) (to )?(zero|almost none|under \d)|no more\b|no longer\b|used to\b.*\bnow\b|"
@@ -352,7 +359,9 @@ _PROBLEM_ENDED = re.compile(
     r"no-?shows? (dropped|down)|(downtime|scrap|void|claim|"
     r"no-show) (rate |periods )?(fell|dropped|down|are down)|(not|never) (missed|late)|"
     r"customer complaints about [a-z ]+ are at an all-time low|dropped to almost none|lost letters basically "
-    r"stopped|stopped altogether|not (one|a single) [a-z ]{1,30} (went missing|was lost|got lost|failed|bounced))"
+    r"stopped|stopped altogether|not (one|a single) [a-z ]{1,30} (went missing|was lost|got lost|failed|bounced)|"
+    r"(complaints|errors|mistakes|tickets|calls|no-?shows?|(failed|missed|late) [a-z]+) (are|is|have|has) (been )?"
+    r"(way |well |much |right |a lot |really )?(down|dropped|fallen|lower))"
 )
 _CLAUSE = re.compile(r"(?<=[.!;?])\s+|\s+(?:but|however|though|although|yet|except)\s+|\s+-\s+")
 # someone passing on what a customer said: the words after it are the customer's
