@@ -202,7 +202,9 @@ CHURN = _cues(
     r"using|active)|usage (is )?(down|low|dropped)|because usage is low|(dropping|cut|cutting|"
     r"shrinking|reduc(e|ing)) (the )?(licen[cs]e|seat|contract)|(licen[cs]es?|seats?) (went|dropped|"
     r"down) from|from \d+ (store )?licen|(went|gone|going) back to (paper|spreadsheets?|the bureau|a "
-    r"spreadsheet)|using a spreadsheet .* again|haven't logged in|stopped (using|logging)|only the \w+ "
+    r"spreadsheet)|(is|are|'s|'re) back to (using )?(the |a |their )?(paper|spreadsheets?|excel|whiteboards?|"
+    r"the old (system|tool|way))|using a spreadsheet .* again|haven't logged in|"
+    r"stopped (using|logging|opening|reading|checking)|only the \w+ "
     r"team uses|rest (of the regions )?stopped|rest moved to|moved to the (internal|parent)",
     budget=r"\b(budget (for next year )?doesn't include|cut software costs|biggest line|price increase is a "
     r"dealbreaker|dealbreaker|frozen the expansion|paused the expansion|cost per carer|"
@@ -210,7 +212,7 @@ CHURN = _cues(
     ultimatum=r"\b(if|unless) .*(they'll|they will|we'll|we will|they'd|they are going|they're going) "
     r"(have to )?(look|switch|move|pause|leave|cancel|go back|revisit|decide|stop)|"
     r"(or|else) (they'll|we'll) (look|leave|switch)|we'll give it until|then we'll decide|"
-    r"might not roll out|pause the rollout|revisit the contract",
+    r"might not roll out|pause the rollout|revisit the contract|patience (is |'s )?(wearing |running )?(thin|out)",
     consolidating=r"\b(consolidat|standardis|standardiz|single (mis|platform|system|supplier)|one system|"
     r"group('s)? (mes|platform|system)|parent('s| company's)? (platform|system|hr)|"
     r"(merging|merger|acquired|being sold|is sold|buyer has its own|own system)|"
@@ -256,7 +258,8 @@ PROBLEM = _cues(
     slow=r"\b(slow|too slow|takes? (three|3|ages|forever)|lag(s|ging)?|behind\b|late\b|delay(ed)?|"
     r"takes? (about |around |nearly |over |almost |up to )?(\d+|five|ten|fifteen|twenty|thirty|forty) "
     r"(minutes?|mins?|hours?) to (load|open|sync|print|save|refresh|generate|export|come up)|"
-    r"took (\d+|two|three|four|five|a few|several) (days|weeks) to (reply|respond|answer|get back|fix|sort|resolve))",
+    r"took (\d+|two|three|four|five|a few|several) (days|weeks) to (reply|respond|answer|get back|fix|sort|resolve)|"
+    r"takes? (\d+|four|five|six|seven|eight|nine|ten|a dozen) (clicks|steps|screens))",
     exposed=r"\b(sent (a document|.*) to the wrong|in german for some reason|wrong client|for some reason)",
     # something that should have happened did not: a reminder never went out, statements weren't sent
     not_done=r"\b(wasn't|weren't|was not|were not|isn't|aren't|is not|are not|hasn't|haven't|has not|have not|"
@@ -264,7 +267,8 @@ PROBLEM = _cues(
     r"processed|paid|posted|printed|uploaded|updated|synced|syncing|imported|saved|triggered|applied|issued|"
     r"emailed|texted|notified|scheduled|charged|refunded|booked|created|go(ne)? out|went out|show(ed)? up|"
     r"turn(ed)? up|c[ao]me through|went through|arrived?|reach(ed)?)\b|"
-    r"\b(nobody|no one)\b[^.;!?]{0,40}\b(got|received|was (told|notified|sent)|were (told|notified|sent)|heard)\b",
+    r"\b(nobody|no one)\b[^.;!?]{0,40}\b(got|received|was (told|notified|sent)|were (told|notified|sent)|heard)\b|"
+    r"\bnothing (has |have )?(synced|arrived|come through|came through|loaded|updated|printed|imported|uploaded)\b",
 )
 
 REQUEST = _cues(
@@ -317,7 +321,10 @@ PRAISE = _cues(
     r"nice|lovely|relief|compliment|wow|finally|look forward|easiest|so easy|way easier|easier|"
     r"massive win|huge difference|celebrate|thanks? (for|so much|to whoever|team)|massive thanks|"
     r"couldn't be happier|life ?saver|works perfectly|perfectly|(really |so |very )?(useful|helpful)|saves? (a "
-    r"fortune|them|hours|time)|without a hitch|noticed|saved (them|us|me|the [a-z ]{1,20}?) (about |around |nearly |"
+    r"fortune|them|hours|time)|without a hitch|noticed|"
+    r"(quick |big |huge )?thanks from|much (clearer|better|easier|faster|quicker|simpler)|went well|"
+    r"adding (\d+|two|three|four|five|a few|more) (more )?(sites|seats|licen[cs]es|users|locations|clinics|"
+    r"stores|depots|schools)|saved (them|us|me|the [a-z ]{1,20}?) (about |around |nearly |"
     r"over |a full |an? )?(\d+ |one |two |three |four |five |ten |twenty |half (a |an )?)?(hours?|days?|day|minutes?|"
     r"week|afternoon|morning))",
     improved=r"\b(now\b.*\binstead of|instead of .* now|from \d+(\.\d+)?%? (minutes |days |hours )?to \d|"
