@@ -74,7 +74,7 @@ def test_slow_and_oversized_requests_are_cut_off_without_blocking_others(start_a
     assert closed == 20
 
 
-EVENTS = 400  # enough that the 99th percentile is not one scheduler hiccup of the machine running the tests
+EVENTS = 600  # enough that one pause of the machine running the tests (a scheduler hiccup, autovacuum) is under 1%
 
 
 @pytest.mark.parametrize("fault", ["429", "500", "stall"])
