@@ -65,7 +65,12 @@ class Router:
     def route(self, msg: MessageIn) -> Route | None:
         """(capture path, customer ids) for a message by the workspace's current routing, or None when its channel
         is neither linked nor watched."""
-        return _route(self._routes(msg.team_id), msg)
+        return self._current(msg)[0]
+
+    def _current(self, msg: MessageIn) -> tuple[Route | None, int]:
+        """The message's route by the workspace's current routing, and that routing's version."""
+        routes = self._routes(msg.team_id)
+        return _route(routes, msg), routes.version
 
     def route_cached(self, msg: MessageIn, writer: SignalWriter) -> tuple[Route | None, int]:
         """The route of a new message and the routing version it was made by, for `store`.
@@ -80,8 +85,7 @@ class Router:
             try:
                 writer.check((msg.team_id, routes.version))
             except RoutingChanged:
-                routes = self._routes(msg.team_id)
-                route = _route(routes, msg)
+                return self._current(msg)
         return route, routes.version
 
     def store(self, writer: SignalWriter, msg: MessageIn, route: Route, version: int, now: datetime) -> bool:
@@ -95,11 +99,10 @@ class Router:
                 writer.insert(channel_message_rows(msg, route, now), routed=(msg.team_id, version))
                 return True
             except RoutingChanged:
-                routes = self._routes(msg.team_id)
-                again = _route(routes, msg)
+                again, version = self._current(msg)
                 if again is None or not again[1]:
                     return False
-                route, version = again, routes.version
+                route = again
         raise RoutingChanged(msg.team_id)
 
 

@@ -99,10 +99,13 @@ def candidates(texts: Sequence[str], exclude: Iterable[str] = ()) -> list[str]:
     return out
 
 
-def _grams(text: str) -> set[str]:
-    """The text's stem sequences of one to three words, as keys."""
-    seq = _stem_seq(text)
-    return {" ".join(seq[i : i + n]) for n in (1, 2, 3) for i in range(len(seq) - n + 1)}
+def _stem_line(text: str) -> str:
+    """The text as its stems, space-delimited and space-bounded: a phrase is in it when `_needle(phrase)` is."""
+    return " " + " ".join(_stem_seq(text)) + " "
+
+
+def _needle(key_stems: Sequence[str]) -> str:
+    return " " + " ".join(key_stems) + " "
 
 
 def themes(
@@ -121,8 +124,8 @@ def themes(
     if len(texts) < min_count:
         return []
     excluded = STOP.union(w.casefold() for w in exclude)
-    # each text as its stems, space-delimited: a phrase's stems are found by one substring test
-    seqs = [(tid, " " + " ".join(_stem_seq(text)) + " ") for tid, text in texts]
+    # each text as its stems: a phrase's stems are found by one substring test
+    seqs = [(tid, _stem_line(text)) for tid, text in texts]
     present = {st for _, seq in seqs for st in seq.split()}  # a phrase with a stem none of them has is skipped
     own = [
         w for w, _ in Counter(w for _, t in texts for w in set(_words(t, excluded)) if w not in _VERBS).most_common(20)
@@ -138,7 +141,7 @@ def themes(
         key = " ".join(key_stems)
         if key in counted or not present.issuperset(key_stems):
             continue
-        needle = f" {key} "
+        needle = _needle(key_stems)
         ids = [tid for tid, seq in seqs if needle in seq]
         if len(ids) >= min_count:
             counted[key], surface[key] = ids, phrase
@@ -164,5 +167,5 @@ def themes(
 
 def matching(texts: Sequence[tuple[int, str]], phrase: str) -> list[int]:
     """Ids of the texts that contain `phrase`, matched by stems as themes are."""
-    key = " ".join(stem(w) for w in phrase.casefold().split())
-    return [tid for tid, text in texts if key in _grams(text)]
+    needle = _needle(_phrase_stems(phrase.casefold()))
+    return [tid for tid, text in texts if needle in _stem_line(text)]

@@ -70,22 +70,20 @@ def bump_routing(session: Session, team_id: str) -> None:
     )
 
 
-_ROUTING_VERSION = select(Workspace.routing_version).where(Workspace.team_id == bindparam("team_id"))
 _ROUTING_VERSIONS = select(Workspace.team_id, Workspace.routing_version).where(
     Workspace.team_id.in_(bindparam("team_ids", expanding=True))
 )
 
 
 def routing_version(conn: Connection, team_id: str) -> int:
-    """The workspace's routing version (0 before anything was set up): one primary-key read.
-
-    Every message event asks, so it is one prepared Core statement on a plain connection, not an ORM query.
-    """
-    return conn.scalar(_ROUTING_VERSION, {"team_id": team_id}) or 0
+    """The workspace's routing version (0 before anything was set up): one primary-key read."""
+    return routing_versions(conn, [team_id]).get(team_id, 0)
 
 
 def routing_versions(conn: Connection, team_ids: Iterable[str]) -> dict[str, int]:
-    """The routing versions of several workspaces at once (a workspace not set up yet is absent: version 0)."""
+    """The routing versions of several workspaces at once (a workspace not set up yet is absent: version 0).
+
+    The group-commit writer asks once per batch, so it is one prepared Core statement, not an ORM query."""
     rows = conn.execute(_ROUTING_VERSIONS, {"team_ids": list(team_ids)})
     return {team_id: version or 0 for team_id, version in rows}
 
