@@ -49,7 +49,14 @@ class TcpProxy:
         except OSError:
             pass
         finally:
+            # shut down before closing: close() alone leaves the other direction's thread blocked in recv() on
+            # the same socket, which keeps it open, so the database never hears its client went away and a
+            # backend stays idle in its transaction
             for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
                 try:
                     s.close()
                 except OSError:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -43,6 +45,38 @@ def test_no_acknowledged_signal_is_lost_across_sigkill(
     )
     assert first_round <= set(stored)  # every acknowledged event is stored
     assert len(stored) == len(set(stored)) == 500  # exactly once
+
+
+def test_a_client_gone_through_the_proxy_leaves_no_backend_behind() -> None:
+    """The outage tests' proxy passes a client's going away on to the database at once: a process that exits
+    mid-transaction leaves no backend idle in that transaction (it once did, and failed teardowns)."""
+    if PG_URL is None:
+        pytest.skip("PostgreSQL is not answering at 127.0.0.1:5432")
+    from sqlalchemy import text
+
+    proxy = TcpProxy(("127.0.0.1", 5432))
+    name = f"proxy_{random.randrange(1 << 30)}"
+    url = PG_URL.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    url += ("&" if "?" in url else "?") + f"application_name={name}"
+    code = (
+        "import os, sys\nfrom sqlalchemy import create_engine, text\n"
+        "c = create_engine(sys.argv[1]).connect()\nc.execute(text('SELECT 1'))\nos._exit(0)\n"
+    )
+    admin = db.make_engine(PG_URL)
+    try:
+        subprocess.run([sys.executable, "-c", code, url], check=True, timeout=30)
+        deadline = time.monotonic() + 2
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :n")
+        while time.monotonic() < deadline:
+            with admin.connect() as c:
+                left = c.execute(query, {"n": name}).scalar()
+            if not left:
+                break
+            time.sleep(0.1)
+    finally:
+        proxy.close()
+        admin.dispose()
+    assert left == 0, "a backend outlived its client that exited through the proxy"
 
 
 def test_database_down_answers_500_and_503_then_recovers(
