@@ -15,13 +15,23 @@ from storage.models import Customer
 MAX_NAME = 80
 
 
+# Slack turns a typed domain into a link when the command escapes ("acme.io" arrives as
+# "<http://acme.io|acme.io>"): https://docs.slack.dev/interactivity/implementing-slash-commands
+_LINK = re.compile(r"<((?:https?|mailto):[^|>]*)(?:\|([^>]*))?>")
+
+
+def unlink(text: str) -> str:
+    """Slack's link markup as the person typed it: the label, else the address."""
+    return _LINK.sub(lambda m: m.group(2) or m.group(1).removeprefix("mailto:"), text)
+
+
 def key(name: str) -> str:
     """The case-insensitive, whitespace-folded form names and aliases are matched by."""
-    return " ".join(name.strip().strip(QUOTES).split()).casefold()
+    return " ".join(unlink(name).strip().strip(QUOTES).split()).casefold()
 
 
 def clean_name(name: str) -> str:
-    return " ".join(name.strip().strip(QUOTES).split())
+    return " ".join(unlink(name).strip().strip(QUOTES).split())
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,7 @@ def resolve_prefix(session: Session, team_id: str, text: str) -> Match | NoMatch
                 return Match(cid, cname, rest)
         return NoMatch(clean_name(name), suggest(index, k))
     words = text.split()
-    folded = [w.casefold() for w in words]
+    folded = [unlink(w).casefold() for w in words]
     best: Match | None = None
     best_len = 0
     for nk, cid, cname in index:

@@ -9,6 +9,7 @@ from slack_sdk import WebClient
 
 from bot import capture, learning
 from bot.capture import MessageIn, is_person_message
+from bot.kinds import BURST_KINDS
 from bot.safety import unescape
 from handlers.effects import perform
 from handlers.payloads import message_in, team_of
@@ -17,8 +18,16 @@ if TYPE_CHECKING:
     from bot.services import Deps
 
 
-def is_edit(event: dict) -> bool:
-    return event.get("subtype") == "message_changed"
+def is_edit(event: dict, context: BoltContext) -> bool:
+    """A person's message edited. Another integration's (or the app's own) message changing is not a customer's
+    edit: it carries bot_id or subtype bot_message inside `message`, like bolt-python's ignoring_self_events
+    looks for (https://docs.slack.dev/reference/events/message/message_changed)."""
+    if event.get("subtype") != "message_changed":
+        return False
+    new = event.get("message") or {}
+    if new.get("bot_id") or new.get("subtype") == "bot_message" or new.get("app_id"):
+        return False
+    return not new.get("user") or new.get("user") != context.bot_user_id
 
 
 def is_delete(event: dict) -> bool:
@@ -46,8 +55,11 @@ def register(app: App, deps: Deps) -> None:
             return  # not a linked or watch channel, or no customer named: nothing to store
         msg = message_in(deps, team_id, channel_id, event, body.get("event_id"), event.get("channel_type"))
         # returns once committed (with whatever else arrived meanwhile): the ack that follows means stored
-        if not deps.router.store(deps.signal_writer, msg, route, version, deps.clock()):
+        rows = deps.router.store(deps.signal_writer, msg, route, version, deps.clock())
+        if not rows:
             return  # routed again after a change of links: no longer a customer's
+        if any(row["kind"] in BURST_KINDS for row in rows):
+            deps.wake("nudges_burst")  # it may complete a burst: the owner hears in seconds, not at the next scan
         if msg.author_name is None or msg.permalink is None:
             deps.directory.learn(team_id, msg.user_id)  # the name follows, without holding the acknowledgement
         deps.directory.learn_channels(team_id, msg.text)
