@@ -6,6 +6,8 @@ import argparse
 import gc
 import json
 import logging
+import os
+import re
 import signal
 import sys
 import threading
@@ -22,15 +24,70 @@ def _settings() -> Settings:
     return load_settings()
 
 
-def _engine_and_sessions(settings: Settings, migrate: bool = True):  # noqa: ANN202
+def _where(settings: Settings) -> str:
+    if "database_url" in settings.model_fields_set:
+        return "from DATABASE_URL"
+    return "DATABASE_URL is not set, so the default sqlite:///signalloop.db"
+
+
+def _engine_and_sessions(settings: Settings, migrate: bool = True, existing: bool = False):  # noqa: ANN202
+    """An engine on DATABASE_URL. `existing`: the command reads data, so a database that is not there is an
+    error naming where it looked, never a new empty file."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
     from storage import db
 
-    engine = db.make_engine(
-        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.digest_workers
-    )
+    url = make_url(settings.database_url)
+    if existing and url.get_backend_name() == "sqlite":
+        path = url.database or ""
+        if not path or path == ":memory:" or not os.path.exists(path):
+            raise ConfigError(
+                f"no database at {os.path.abspath(path) if path else '(in memory)'} ({_where(settings)}): "
+                "point DATABASE_URL at the app's database, or create one with `signalloop db upgrade`"
+            )
+    try:
+        engine = db.make_engine(
+            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.digest_workers
+        )
+    except (ArgumentError, NoSuchModuleError, ImportError) as e:
+        raise ConfigError(f"DATABASE_URL cannot be used: {str(e).splitlines()[0]}") from None
+    if existing and not inspect(engine).has_table("workspaces"):
+        engine.dispose()
+        raise ConfigError(
+            f"the database {url.render_as_string(hide_password=True)} ({_where(settings)}) holds no signalloop "
+            "data: point DATABASE_URL at the app's database, or create the tables with `signalloop db upgrade`"
+        )
     if migrate:
         db.upgrade(settings.database_url)
     return engine, db.make_session_factory(engine)
+
+
+def _channel(sf, team: str, value: str) -> str:  # noqa: ANN001
+    """--channel as an id (C…) or a #name, from what the database knows; a channel it never saw is an error."""
+    from storage import repo
+
+    v = value.strip()
+    with sf() as s:
+        names = repo.channel_names(s, team)
+        if m := re.fullmatch(r"<?#?([CGD][A-Z0-9]{2,})(\|[^>]*)?>?", v):
+            cid = m.group(1)
+            if cid in names or repo.channel_link(s, team, cid) or repo.schedule_for(s, team, cid):
+                return cid
+            problem = f"--channel {v}: the database knows no such channel (not linked, watched, scheduled or seen)"
+        else:
+            name = v.lstrip("#").casefold()
+            hits = sorted(cid for cid, n in names.items() if n.casefold() == name)
+            if len(hits) == 1:
+                return hits[0]
+            problem = (
+                f"--channel {v}: several channels were called #{name} ({', '.join(hits)}); give the id"
+                if hits
+                else f"--channel {v}: the database knows no channel called #{name}"
+            )
+    known = sorted(f"#{n}" for n in names.values())
+    raise ConfigError(problem + (f"; known: {', '.join(known[:12])}" if known else "; give the channel's id (C…)"))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -49,9 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # `run` applies pending migrations itself (several instances on PostgreSQL take turns on a lock)
     engine, sf = _engine_and_sessions(settings)
     app, deps = build_app(settings, sf)
-    scheduler, deps.digest_jobs = start_scheduler(
-        deps.digest_runner, deps.classifier, retention=bool(settings.retention_days)
-    )
+    scheduler, deps.digest_jobs = start_scheduler(deps)
     # what start-up made (modules, the Slack and OpenAI clients' types, the app) lives as long as the process:
     # leave it out of the garbage collector's full passes, which would otherwise pause every request for it
     gc.collect()
@@ -65,7 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     if settings.socket_mode:
         socket_mode = SocketMode(socket_mode_handler(app, settings.slack_app_token or ""))
-        health = health_server(engine, settings.port, socket_mode.connected)
+        health = health_server(engine, settings.port, socket_mode.connected, host=settings.host)
         health.serve_in_thread()
         socket_mode.start()
         log.info("signalloop health checks on :%d (GET /healthz)", settings.port)
@@ -73,10 +128,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         socket_mode.close()
         health.drain(timeout=1)
     else:
-        server = make_server(http_handler(app), engine, settings.port, threads=settings.http_threads)
+        server = make_server(
+            http_handler(app), engine, settings.port, threads=settings.http_threads, host=settings.host
+        )
         server.serve_in_thread()
         log.info(
-            "signalloop listening on :%d (POST /slack/events, GET /healthz), %d threads",
+            "signalloop listening on %s:%d (POST /slack/events, GET /healthz), %d threads",
+            settings.host,
             settings.port,
             settings.http_threads,
         )

@@ -74,7 +74,23 @@ class ScheduleChanged:
     channel: str
 
 
-Effect = Post | Ephemeral | DirectMessage | RefreshHome | OpenModal | RunDigest | RunAsk | RunReview | ScheduleChanged
+@dataclass(frozen=True)
+class OutboxQueued:
+    """Messages to people were queued (bot.outcomes): send what is due now rather than at the next scan."""
+
+
+Effect = (
+    Post
+    | Ephemeral
+    | DirectMessage
+    | RefreshHome
+    | OpenModal
+    | RunDigest
+    | RunAsk
+    | RunReview
+    | ScheduleChanged
+    | OutboxQueued
+)
 
 
 @dataclass

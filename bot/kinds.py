@@ -6,6 +6,7 @@ from __future__ import annotations
 KIND_ORDER = ("churn-risk", "problem", "request", "question", "praise", "other")
 KINDS = KIND_ORDER
 KIND_RANK = {k: i for i, k in enumerate(KIND_ORDER)}
+BURST_KINDS = ("problem", "churn-risk")  # what makes a burst worth a nudge (bot.nudges)
 KIND_EMOJI = {
     "churn-risk": ":red_circle:",
     "problem": ":large_orange_circle:",

@@ -124,20 +124,33 @@ class Nudger:
         self.client_for = client_for
 
     def run(self) -> int:
+        """Every check: bursts, then the weekly ones (stalled, overdue, quiet)."""
+        return self._each_team(bursts=True, weekly=True)
+
+    def run_bursts(self) -> int:
+        """Bursts only: cheap (one indexed count per workspace), so it runs every minute and on a new signal."""
+        return self._each_team(bursts=True, weekly=False)
+
+    def run_weekly(self) -> int:
+        """Stalled, overdue and quiet: once a week per subject, so a scan every few minutes is soon enough."""
+        return self._each_team(bursts=False, weekly=True)
+
+    def _each_team(self, bursts: bool, weekly: bool) -> int:
         now = self.clock()
         with self.sf() as s:
             teams = repo.team_ids(s)
-        return sum(self.check_team(team, now) for team in teams)
+        return sum(self.check_team(team, now, bursts=bursts, weekly=weekly) for team in teams)
 
-    def check_team(self, team_id: str, now: datetime) -> int:
+    def check_team(self, team_id: str, now: datetime, bursts: bool = True, weekly: bool = True) -> int:
+        """Queue (people) or post (channels) what is due for one workspace; returns the channel posts made."""
         sent = 0
         with self.sf.begin() as s:
             ws = repo.get_workspace(s, team_id)
             cfg = NudgeSettings.load(ws.nudge_settings if ws else None)
             posts: list[tuple[str, str, list]] = []
-            if cfg.burst:
+            if bursts and cfg.burst:
                 posts += self._bursts(s, team_id, cfg, now)
-            if cfg.stalled or cfg.overdue or cfg.quiet:
+            if weekly and (cfg.stalled or cfg.overdue or cfg.quiet):
                 self._weekly(s, team_id, cfg, now)
         for channel, text, blocks in posts:  # channel nudges go out at once, after the claim is committed
             try:

@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.effects import Effect, Post
+from bot.effects import Effect, OutboxQueued, Post
 from bot.render.blocks import button, section, to_dicts
 from bot.safety import quote, safe
 from bot.text import fmt_date
@@ -152,6 +152,7 @@ def announce(s: Session, team_id: str, outcome: Outcome, signal_ids: list[int], 
                 next_sending_time(now, repo.user_tzs(s, team_id, [owner]).get(owner)),
                 now,
             )
+    effects.append(OutboxQueued())  # the DMs above go out in seconds when it is the person's daytime
     replies = repo.thread_reply_channels(s, team_id)
     for r in rows:
         if r.channel_id in replies and not r.message_ts.startswith("cmd:"):

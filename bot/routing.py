@@ -17,7 +17,7 @@ between would still be routed with the old links.)
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import customers
 from bot.capture import PATH_CHANNEL, PATH_WATCH, MessageIn, channel_message_rows
+from storage import connect as connect_repo
 from storage import repo
 from storage.writer import RoutingChanged, SignalWriter
 
@@ -34,6 +35,7 @@ class _Routes:
     version: int
     links: dict[str, tuple[str, int | None]]  # channel -> (kind, customer id)
     index: list[tuple[str, int, str]]  # (name key, customer id, name)
+    orgs: dict[str, int] = field(default_factory=dict)  # Slack Connect: organisation team id -> customer id
 
 
 Route = tuple[str, list[int]]  # (capture path, customer ids)
@@ -57,7 +59,7 @@ class Router:
             return cached
         with self.sf() as s:
             links = {link.channel_id: (link.kind, link.customer_id) for link in repo.channel_links(s, team_id)}
-            fresh = _Routes(version, links, repo.name_index(s, team_id))
+            fresh = _Routes(version, links, repo.name_index(s, team_id), connect_repo.org_customers(s, team_id))
         with self._lock:
             self._teams[team_id] = fresh
         return fresh
@@ -88,20 +90,22 @@ class Router:
                 return self._current(msg)
         return route, routes.version
 
-    def store(self, writer: SignalWriter, msg: MessageIn, route: Route, version: int, now: datetime) -> bool:
-        """Store a message's signals as routed by `route_cached`; False when, routed again, it has none.
+    def store(self, writer: SignalWriter, msg: MessageIn, route: Route, version: int, now: datetime) -> list[dict]:
+        """Store a message's signals as routed by `route_cached`: the rows written, none when, routed again, it
+        has no customer.
 
         If the workspace's routing moved after the route was made, the writer writes nothing and the message
         is routed again by the current links and names (a change of links never drops nor misfiles a message).
         """
         for _ in range(_REROUTES):
             try:
-                writer.insert(channel_message_rows(msg, route, now), routed=(msg.team_id, version))
-                return True
+                rows = channel_message_rows(msg, route, now)
+                writer.insert(rows, routed=(msg.team_id, version))
+                return rows
             except RoutingChanged:
                 again, version = self._current(msg)
                 if again is None or not again[1]:
-                    return False
+                    return []
                 route = again
         raise RoutingChanged(msg.team_id)
 
@@ -114,6 +118,17 @@ def _route(routes: _Routes, msg: MessageIn) -> Route | None:
     if link is None:
         return None
     kind, customer_id = link
+    if msg.external:
+        # Slack Connect (https://docs.slack.dev/apis/slack-connect: user_team): someone of another organisation
+        # speaks for their own organisation's customer, never for the channel's. Unknown organisation: the linked
+        # customer's people while it has no organisation on record, else a third party, not stored.
+        theirs = routes.orgs.get(msg.author_team_id or "")
+        path = PATH_CHANNEL if kind == "customer" else PATH_WATCH
+        if theirs is not None:
+            return path, [theirs]
+        if kind == "customer" and customer_id is not None and customer_id not in routes.orgs.values():
+            return PATH_CHANNEL, [customer_id]
+        return path, []
     if kind == "customer" and customer_id is not None:
         return PATH_CHANNEL, [customer_id]
     return PATH_WATCH, customers.mentioned(routes.index, msg.text)

@@ -9,6 +9,9 @@ in `digest_runs` (bot.runner), not from the scheduler.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -23,10 +26,8 @@ from bot.weeks import WEEKDAYS
 from storage import repo
 
 if TYPE_CHECKING:
-    from bot.llm import LLMClassifier
-    from bot.nudges import Nudger
-    from bot.outcomes import Outbox
     from bot.runner import DigestRunner
+    from bot.services import Deps
 
 log = logging.getLogger(__name__)
 
@@ -118,35 +119,110 @@ def make_scheduler(workers: int = 10) -> BackgroundScheduler:
     )
 
 
-def register_jobs(
-    scheduler: BackgroundScheduler,
-    runner: DigestRunner,
-    classifier: LLMClassifier | None = None,
-    retention: bool = False,
-    outbox: Outbox | None = None,
-    nudger: Nudger | None = None,
-) -> DigestJobs:
-    """Wire the scheduled work, mirroring handlers.register(app): digests, reminders, catch-up, retention."""
-    jobs = DigestJobs(scheduler, runner)
-    jobs.resync()
-    scheduler.add_job(jobs.resync, "interval", seconds=RESYNC_SECONDS, id="resync")
-    scheduler.add_job(runner.send_reminders, "interval", minutes=10, id="reminders")
-    scheduler.add_job(runner.catch_up, "interval", minutes=15, id="catch_up", next_run_time=runner.clock())
-    if retention:
-        scheduler.add_job(runner.apply_retention, "interval", hours=6, id="retention", next_run_time=runner.clock())
-    if outbox is not None:  # what came of people's signals, nudges: sent in their daytime
-        scheduler.add_job(outbox.send_due, "interval", minutes=2, id="outbox")
-    if nudger is not None:
-        scheduler.add_job(nudger.run, "interval", minutes=10, id="nudges")
-    if classifier is not None:  # optional: the model re-reads recent signals' kind and sentiment
-        scheduler.add_job(classifier.run, "interval", minutes=10, id="llm_classify")
+@dataclass(frozen=True)
+class PeriodicJob:
+    """One job the app runs on the clock: `run` every `seconds`, the first time at start-up when `at_start`."""
+
+    id: str
+    run: Callable[[], object]
+    seconds: int
+    at_start: bool = False
+
+
+# How often the loop's messages are looked for. A burst is found within BURST_SCAN s of the signal that completes
+# it (sooner: a stored problem or churn risk wakes the scan) and the outbox sends within OUTBOX_SCAN s of a row
+# falling due, so a burst reaches its owner within 2 minutes, and what came of a signal reaches its author within
+# 2 minutes of the milestone or decision when it is their daytime.
+OUTBOX_SCAN = 30
+BURST_SCAN = 60
+WAKE_DELAY = 1.0  # a wake-up runs the job this soon: the signals of one burst arriving together make one scan
+
+
+def periodic_jobs(deps: Deps) -> list[PeriodicJob]:
+    """Every periodic job the app defines. The entry point registers exactly this list, so none is forgotten."""
+    runner = deps.digest_runner
+    jobs = [
+        PeriodicJob("reminders", runner.send_reminders, 10 * 60),
+        PeriodicJob("catch_up", runner.catch_up, 15 * 60, at_start=True),
+        PeriodicJob("outbox", deps.outbox.send_due, OUTBOX_SCAN),
+        PeriodicJob("nudges_burst", _bursts_then_outbox(deps), BURST_SCAN),
+        PeriodicJob("nudges_weekly", deps.nudger.run_weekly, 10 * 60),
+    ]
+    if deps.settings.retention_days:
+        jobs.append(PeriodicJob("retention", runner.apply_retention, 6 * 3600, at_start=True))
+    if deps.classifier is not None:  # optional: the model re-reads recent signals' kind and sentiment
+        jobs.append(PeriodicJob("llm_classify", deps.classifier.run, 10 * 60))
     return jobs
 
 
-def start_scheduler(
-    runner: DigestRunner, classifier: LLMClassifier | None = None, retention: bool = False
-) -> tuple[BackgroundScheduler, DigestJobs]:
+def _bursts_then_outbox(deps: Deps) -> Callable[[], object]:
+    def bursts() -> object:
+        found = deps.nudger.run_bursts()
+        deps.outbox.send_due()  # a burst queued for its owner goes out now, not at the next outbox scan
+        return found
+
+    return bursts
+
+
+class Wakeups:
+    """Runs a periodic job soon, off the caller's thread: a signal that may complete a burst, an outcome queued.
+
+    It moves the job's next run forward (APScheduler's `modify_job(next_run_time=…)`), so wake-ups coalesce
+    and the job still never runs twice at once (max_instances=1).
+    """
+
+    def __init__(self, scheduler: BackgroundScheduler) -> None:
+        self.scheduler = scheduler
+        self._lock = threading.Lock()
+        self._soonest: dict[str, datetime] = {}
+
+    def __call__(self, job_id: str) -> None:
+        now = datetime.now(UTC)
+        when = now + timedelta(seconds=WAKE_DELAY)
+        with self._lock:
+            pending = self._soonest.get(job_id)
+            if pending is not None and now <= pending <= when:
+                return  # already woken for a run at least this soon
+            self._soonest[job_id] = when
+        try:
+            job = self.scheduler.get_job(job_id)
+            if job is not None and (job.next_run_time is None or job.next_run_time > when):
+                job.modify(next_run_time=when)
+        except JobLookupError:
+            pass
+
+    def ran(self, job_id: str) -> None:
+        with self._lock:
+            self._soonest.pop(job_id, None)
+
+
+def register_jobs(scheduler: BackgroundScheduler, deps: Deps) -> DigestJobs:
+    """Wire the scheduled work, mirroring handlers.register(app): the digests' cron jobs and every periodic job."""
+    jobs = DigestJobs(scheduler, deps.digest_runner)
+    jobs.resync()
+    scheduler.add_job(jobs.resync, "interval", seconds=RESYNC_SECONDS, id="resync")
+    wake = Wakeups(scheduler)
+    for job in periodic_jobs(deps):
+        # (next_run_time=None would add the job paused: leave it out for "one interval from now")
+        first = {"next_run_time": datetime.now(UTC)} if job.at_start else {}
+        scheduler.add_job(_then_ready(job, wake), "interval", seconds=job.seconds, id=job.id, **first)
+    deps.wake = wake
+    return jobs
+
+
+def _then_ready(job: PeriodicJob, wake: Wakeups) -> Callable[[], object]:
+    def run() -> object:
+        wake.ran(job.id)
+        return job.run()
+
+    run.__name__ = job.id
+    return run
+
+
+def start_scheduler(deps: Deps) -> tuple[BackgroundScheduler, DigestJobs]:
+    """The scheduler `signalloop run` starts: every job of `periodic_jobs` and one cron job per digest schedule."""
     scheduler = make_scheduler()
-    jobs = register_jobs(scheduler, runner, classifier, retention)
+    jobs = register_jobs(scheduler, deps)
     scheduler.start()
+    log.info("scheduled jobs: %s", ", ".join(sorted(j.id for j in scheduler.get_jobs() if ":" not in j.id)))
     return scheduler, jobs

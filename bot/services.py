@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,7 @@ from bot.ask import Asker
 from bot.commands import Commands
 from bot.config import Settings
 from bot.directory import Directory
+from bot.history import HistoryReader, RecentMessages
 from bot.home import Home
 from bot.nudges import Nudger
 from bot.outcomes import Outbox
@@ -30,6 +31,10 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _no_scheduler(job_id: str) -> None:
+    """Without a scheduler in this process (tests, one-off CLI commands) the periodic scans are run by hand."""
 
 
 @dataclass
@@ -49,14 +54,20 @@ class Deps:
     outbox: Outbox
     nudger: Nudger
     asker: Asker
+    history: HistoryReader | None = None  # Slack's history read back, paced (bot.history)
+    recent: RecentMessages = field(default_factory=RecentMessages)  # messages received as events
     classifier: LLMClassifier | None = None
     digest_jobs: DigestJobs | None = None  # set when the scheduler runs in this process
+    # runs a periodic job (bot.scheduler.periodic_jobs) soon, off the caller's thread; no-op without a scheduler
+    wake: Callable[[str], None] = _no_scheduler
 
     def close(self) -> None:
         """Finish digests being built, stop the signal writer and the directory's look-ups."""
         self.digest_runner.close()
         self.signal_writer.close()
         self.directory.close()
+        if self.history is not None:
+            self.history.close()
 
 
 def make_deps(
@@ -90,5 +101,6 @@ def make_deps(
         outbox=Outbox(sf, clock, client_for),
         nudger=Nudger(sf, clock, client_for),
         asker=Asker(sf, clock, step),
+        history=HistoryReader(client_for, clock, settings.distribution),
         classifier=classifier,
     )

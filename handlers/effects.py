@@ -13,6 +13,7 @@ from bot.effects import (
     Effect,
     Ephemeral,
     OpenModal,
+    OutboxQueued,
     Post,
     RefreshHome,
     RunAsk,
@@ -60,6 +61,8 @@ def perform(deps: Deps, client: WebClient, team_id: str, effects: list[Effect], 
                 deps.digest_runner.pool.submit(post_review, deps, client, team_id, eff)
             elif isinstance(eff, ScheduleChanged) and deps.digest_jobs is not None:
                 deps.digest_jobs.sync_channel(team_id, eff.channel)
+            elif isinstance(eff, OutboxQueued):
+                deps.wake("outbox")
         except SlackApiError as e:
             log.warning("Slack refused %s: %s", type(eff).__name__, e.response.get("error"))
     if refresh:

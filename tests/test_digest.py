@@ -309,14 +309,14 @@ def test_jobs_are_rebuilt_from_the_schedule_table_after_a_restart(running: Runni
     """Jobs live in memory; a new scheduler (a restart, another instance) rebuilds them from digest_schedules."""
     running.driver.command("/loop", "customer add Acme")
     sched = make_scheduler()
-    running.deps.digest_jobs = jobs = register_jobs(sched, running.deps.digest_runner)
+    running.deps.digest_jobs = jobs = register_jobs(sched, running.deps)
     sched.start(paused=True)
     r = running.driver.command("/loop", "digest schedule tue 09:30 Europe/Berlin portfolio", channel="C4")
     assert "every Tuesday at 09:30 Europe/Berlin" in r.json()["text"]
     assert sched.get_job(f"digest:{TEAM}:C4") is not None  # the change applied at once in this process
     sched.shutdown(wait=False)
     again = make_scheduler()
-    running.deps.digest_jobs = register_jobs(again, running.deps.digest_runner)
+    running.deps.digest_jobs = register_jobs(again, running.deps)
     again.start(paused=True)
     job = again.get_job(f"digest:{TEAM}:C4")
     assert job is not None and str(job.trigger.timezone) == "Europe/Berlin"

@@ -450,5 +450,5 @@ def test_llm_classification_runs_only_when_asked_for(classify_app: Running, llm_
 
     for r, expected in ((classify_app, True), (llm_app, False)):
         scheduler = make_scheduler()
-        register_jobs(scheduler, r.deps.digest_runner, r.deps.classifier)
+        register_jobs(scheduler, r.deps)
         assert (scheduler.get_job("llm_classify") is not None) is expected
