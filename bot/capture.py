@@ -40,6 +40,8 @@ class MessageIn:
     is_private: bool = False
     author_name: str | None = None
     permalink: str | None = None
+    # Slack Connect: the author's organisation (the event's user_team); None = the workspace's own
+    author_team_id: str | None = None
 
     @property
     def posted_at(self) -> datetime:
@@ -48,6 +50,11 @@ class MessageIn:
 
 # message subtypes that are a person speaking; joins, bots, topic changes … are not
 PERSON_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
+
+    @property
+    def external(self) -> bool:
+        """Written by someone of another organisation (https://docs.slack.dev/apis/slack-connect: user_team)."""
+        return self.author_team_id is not None and self.author_team_id != self.team_id
 
 
 def is_person_message(event: dict) -> bool:
@@ -117,6 +124,10 @@ def signal_row(
         kind=kind if kind in KINDS else c.kind,
         sentiment=c.sentiment,
         is_private=msg.is_private,
+        # routing stores an external author's message only for the customer whose organisation they are (or the
+        # linked customer while it has none on record): such a signal is the customer's own words
+        author_team_id=msg.author_team_id,
+        first_hand=msg.external,
         event_id=msg.event_id,
         recorded_by=recorded_by,
         posted_at=posted_at or msg.posted_at,

@@ -23,6 +23,7 @@ from functools import lru_cache
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from bot import textmodel
 from bot.kinds import KINDS  # noqa: F401 - re-exported: callers validate kinds against it
 
 # --- normalising -------------------------------------------------------------------------------------
@@ -399,12 +400,15 @@ def _score(cues: list[Cue], text: str, found: list[str]) -> float:
     return total
 
 
-def _kind(t: str, why: list[str]) -> tuple[str, bool]:
-    """The kind of normalised text `t`, and whether it was sarcasm; the deciding cues go into `why`."""
+def _kind(t: str, why: list[str], found: dict[str, list[str]] | None = None) -> tuple[str, bool]:
+    """The kind of normalised text `t`, and whether it was sarcasm; the deciding cues go into `why`, every
+    cue that matched (by kind) into `found`."""
     sarcasm = bool(_SARCASM.search(t))
     ended = _PROBLEM_ENDED.search(t) is not None
     live = _PROBLEM_ENDED.sub(" ", t)  # what is still wrong, once the pains reported as over are taken out
-    found: dict[str, list[str]] = {k: [] for k in ("churn-risk", "problem", "request", "question", "praise")}
+    if found is None:
+        found = {}
+    found.update({k: [] for k in ("churn-risk", "problem", "request", "question", "praise")})
     churn = _score(CHURN, t, found["churn-risk"])
     problem = _score(PROBLEM, live, found["problem"])
     request = _score(REQUEST, t, found["request"])
@@ -478,11 +482,46 @@ def _sentiment(text: str, t: str, kind: str, sarcasm: bool) -> float:
     return round(max(-1.0, min(1.0, s)), 2)
 
 
-def classify(text: str) -> Classification:
-    """Kind, sentiment and the cues that decided, for one message."""
+# the model overrules the cues only when it is at least this sure (chosen on the leave-one-source-out
+# figures, EVAL.md); below it, the cues' kind stands
+MODEL_OVERRULES_AT = 0.7
+
+
+def classify(text: str, team_id: str | None = None) -> Classification:
+    """Kind, sentiment and what decided them, for one message; with `team_id`, what people in that
+    workspace corrected in similar messages comes first (bot.memory)."""
+    return classify_with(text, textmodel.shipped(), team_id)
+
+
+def classify_with(
+    text: str,
+    model: textmodel.LinearModel | None,
+    team_id: str | None = None,
+    overrule_at: float = MODEL_OVERRULES_AT,
+) -> Classification:
+    """`classify` with a given model (None: the cues alone), for the evaluation's leave-one-source-out runs."""
     t = normalise(text)
     why: list[str] = []
-    kind, sarcasm = _kind(t, why)
+    found: dict[str, list[str]] = {}
+    kind, sarcasm = _kind(t, why, found)
+    if model is not None:
+        cues = [c for k in found for c in found[k]]
+        pred = model.predict(textmodel.features(t, cues, kind))
+        # an ask ending in "?" is still an ask (the labelling rule): a question mark does not overrule it
+        asked = kind == "request" and pred.kind == "question"
+        if pred.kind != kind and pred.probability >= overrule_at and not asked:
+            kind = pred.kind
+            why = list(found.get(kind, []))
+            said = ", ".join(pred.evidence) or "the wording as a whole"
+            why.append(f"{kind}: the model, {pred.probability:.0%} sure ({said})")
+    if team_id is not None:
+        from bot import memory  # the workspace's corrections, loaded from storage
+
+        recalled = memory.recall(team_id, t)
+        if recalled is not None:
+            kind = recalled.kind
+            n = recalled.count
+            why = [f"{kind}: people here corrected {n} similar message{'s' if n != 1 else ''} to it"]
     if _REPORTED.search(t) and kind != "other":
         why.append("read as reported speech")
     return Classification(kind, _sentiment(text, t, kind, sarcasm), tuple(dict.fromkeys(why)))

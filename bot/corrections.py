@@ -1,5 +1,6 @@
 """People correct a signal's kind from Slack: stored with who and when, never overwritten afterwards,
-and exported as labelled data so the corpus grows from real use."""
+taught to the workspace's classifier (bot.memory: its later similar messages are classified the corrected
+way) and exported as labelled data so the corpus grows from real use."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot import memory
 from bot.kinds import KINDS
 from bot.weeks import parse_week
 from storage import repo
@@ -35,6 +37,8 @@ def correct(s: Session, team_id: str, changes: dict[int, str], user: str, now: d
     for sid, kind in changes.items():
         if kind in KINDS and repo.correct_kind(s, team_id, sid, kind, user, now):
             n += 1
+    if n:
+        memory.forget(team_id)  # the workspace's later messages like these are classified the corrected way
     return n
 
 

@@ -20,6 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage import connect as connect_repo
 from storage import repo
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,22 @@ def permalink(base: str | None, channel_id: str, ts: str, thread_ts: str | None 
     if thread_ts and thread_ts != ts:
         link += f"?thread_ts={thread_ts}&cid={channel_id}"
     return link
+
+
+def _save_channel(s: Session, team_id: str, ch: dict, now: datetime) -> None:
+    """What conversations.info said, Slack Connect's fields with it (https://docs.slack.dev/apis/slack-connect)."""
+    connect_repo.save_channel(
+        s,
+        team_id,
+        ch["id"],
+        name=ch.get("name"),
+        is_private=bool(ch.get("is_private") or ch.get("is_im") or ch.get("is_mpim")),
+        is_ext_shared=bool(ch.get("is_ext_shared")),
+        is_shared=bool(ch.get("is_shared")),
+        connected_team_ids=ch.get("connected_team_ids") or [],
+        is_member=None,
+        now=now,
+    )
 
 
 class Directory:
@@ -141,26 +158,36 @@ class Directory:
         """
         if channel_type:
             return channel_type in ("group", "im", "mpim")
-        if channel_id[:1] in ("G", "D"):
-            return True
+        # never from the id's first letter: Slack's own is_private (conversations.info), cached
         k = (team_id, channel_id)
         if k in self._private:
             return self._private[k]
-        with self.sf() as s:
-            info = repo.channel_info(s, team_id, channel_id)
-            if info is not None:
-                self._private[k] = info.is_private
-                return info.is_private
+        known = self.cached_private(team_id, channel_id)
+        if known is not None:
+            return known
         try:
             ch = client.conversations_info(channel=channel_id)["channel"]
             private = bool(ch.get("is_private") or ch.get("is_im") or ch.get("is_mpim"))
-            name = ch.get("name")
         except SlackApiError as e:
             # unknown: treat as private, the safe side for quoting
             log.warning("conversations.info failed for %s: %s", channel_id, e.response.get("error"))
             return True
         with self.sf.begin() as s:
-            repo.save_channel_info(s, team_id, channel_id, name, private, self.clock())
+            _save_channel(s, team_id, ch, self.clock())
+        with self._lock:
+            self._private[k] = private
+        return private
+
+    def cached_private(self, team_id: str, channel_id: str) -> bool | None:
+        """Whether Slack said the channel is private, from the cache; None when Slack has not said yet."""
+        k = (team_id, channel_id)
+        if k in self._private:
+            return self._private[k]
+        with self.sf() as s:
+            info = repo.channel_info(s, team_id, channel_id)
+            if info is None or info.checked_at is None:
+                return None
+            private = info.is_private
         with self._lock:
             self._private[k] = private
         return private
@@ -215,7 +242,7 @@ class Directory:
                 ch = client.conversations_info(channel=user_id[1:])["channel"]
                 private = bool(ch.get("is_private") or ch.get("is_im") or ch.get("is_mpim"))
                 with self.sf.begin() as s:
-                    repo.save_channel_info(s, team_id, user_id[1:], ch.get("name"), private, self.clock())
+                    _save_channel(s, team_id, {**ch, "id": user_id[1:], "is_private": private}, self.clock())
                 with self._lock:
                     self._channel_names[(team_id, user_id[1:])] = ch.get("name") or ""
                 return True

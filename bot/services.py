@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.ask import Asker
 from bot.commands import Commands
 from bot.config import Settings
+from bot.connect import Connector
 from bot.directory import Directory
 from bot.history import HistoryReader, RecentMessages
 from bot.home import Home
@@ -57,6 +58,7 @@ class Deps:
     history: HistoryReader | None = None  # Slack's history read back, paced (bot.history)
     recent: RecentMessages = field(default_factory=RecentMessages)  # messages received as events
     classifier: LLMClassifier | None = None
+    connect: Connector | None = None  # Slack Connect: shared channels, proposals, unanswered questions
     digest_jobs: DigestJobs | None = None  # set when the scheduler runs in this process
     # runs a periodic job (bot.scheduler.periodic_jobs) soon, off the caller's thread; no-op without a scheduler
     wake: Callable[[str], None] = _no_scheduler
@@ -103,4 +105,5 @@ def make_deps(
         asker=Asker(sf, clock, step),
         history=HistoryReader(client_for, clock, settings.distribution),
         classifier=classifier,
+        connect=Connector(sf, clock, client_for),
     )

@@ -80,3 +80,11 @@ def evaluate(rows: Iterable[dict], classify: Callable[[str], tuple[str, float]])
         per_kind[k] = (tp / said if said else 0.0, tp / support if support else 0.0, support)
     correct = sum(confusion[k][k] for k in KINDS)
     return Report(len(rows), correct / len(rows), agree / len(rows), per_kind, confusion, misses)
+
+
+SOURCES = HERE / "sources"
+
+
+def source_rows() -> dict[str, list[dict]]:
+    """Labelled text written by others, one list per source (eval/sources/README.md), by file name."""
+    return {p.stem: load(p) for p in sorted(SOURCES.glob("*.jsonl"))}

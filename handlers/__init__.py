@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
+from bot import memory
 from handlers import actions, commands, events, shortcuts, views
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ def register(app: App, deps: Deps) -> None:
     channel messages are nearly all of the traffic, and each listener tried costs a match. The
     catch-all event listener at the end of `events` matches only events, never a command or an action.
     """
+    memory.install(deps.session_factory)  # each workspace's corrected kinds, read when its messages are classified
     events.register(app, deps)
     commands.register(app, deps)
     shortcuts.register(app, deps)

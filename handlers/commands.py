@@ -21,9 +21,12 @@ def command_ctx(deps: Deps, command: dict) -> Ctx:
     team_id = command.get("team_id") or ""
     user_id = command.get("user_id") or ""
     channel_id = command.get("channel_id") or ""
-    # the payload says it: private channels come as "privategroup", DMs as "directmessage"/"mpdm-…"
+    # Slack's is_private / is_ext_shared as conversations.info said them (cached; never an id's first letter);
+    # not known yet: the payload's own words ("privategroup", "directmessage", "mpdm-…")
     name = command.get("channel_name") or ""
-    private = name in ("privategroup", "directmessage") or name.startswith("mpdm-") or channel_id[:1] in ("G", "D")
+    known = deps.directory.cached_private(team_id, channel_id)
+    private = known if known is not None else name in ("privategroup", "directmessage") or name.startswith("mpdm-")
+    shared = deps.connect.is_shared_cached(team_id, channel_id) if deps.connect is not None else False
     # a name from the cache, else the one in the payload: never a Web API wait, never a failed command
     return Ctx(
         team_id=team_id,
@@ -32,6 +35,7 @@ def command_ctx(deps: Deps, command: dict) -> Ctx:
         trigger_id=command.get("trigger_id"),
         user_name=deps.directory.user_name(team_id, user_id) or command.get("user_name"),
         channel_private=private,
+        channel_shared=shared,
     )
 
 

@@ -54,10 +54,13 @@ def message_in(
     """
     ts = msg["ts"]
     thread_ts = msg.get("thread_ts")
-    if channel_type or client is None:
-        private = channel_type in ("group", "im", "mpim") if channel_type else channel_id[:1] in ("G", "D")
-    else:
+    if channel_type:
+        private = channel_type in ("group", "im", "mpim")
+    elif client is not None:
         private = deps.directory.channel_private(client, team_id, channel_id)
+    else:  # Slack's is_private from the cache; unknown is taken as private, the safe side for quoting
+        known = deps.directory.cached_private(team_id, channel_id)
+        private = True if known is None else known
     return MessageIn(
         team_id=team_id,
         channel_id=channel_id,
@@ -69,6 +72,8 @@ def message_in(
         is_private=private,
         author_name=deps.directory.user_name(team_id, msg.get("user")),
         permalink=deps.directory.permalink(team_id, channel_id, ts, thread_ts),
+        # Slack Connect: the author's own organisation (https://docs.slack.dev/apis/slack-connect)
+        author_team_id=msg.get("user_team") or msg.get("team"),
     )
 
 

@@ -64,6 +64,8 @@ class Workspace(Base):
     routing_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # the workspace's nudge settings as JSON (bot.nudges.NudgeSettings); NULL = the defaults
     nudge_settings: Mapped[str | None] = mapped_column(Text)
+    # Slack Connect settings as JSON (bot.connect.ConnectSettings): name patterns, business hours, where to ask
+    connect_settings: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZDateTime)
 
 
@@ -132,6 +134,29 @@ class ChannelInfo(Base):
     channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Slack Connect (conversations.info): shared with another organisation, and with which teams (JSON list)
+    is_ext_shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    is_shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    connected_team_ids: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime | None] = mapped_column(TZDateTime)  # when Slack last said (not a payload's name)
+    is_member: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # auto-link proposals: once per channel; Ignore stops them; Not this customer remembers (JSON list of ids)
+    link_proposed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    link_ignored: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    link_rejected: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime)
+
+
+class ConnectedTeam(Base):
+    """An organisation a channel is shared with (team.info), and the customer it is, once the team said so."""
+
+    __tablename__ = "connected_teams"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    domain: Mapped[str | None] = mapped_column(String(200))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime)
 
 
@@ -209,6 +234,7 @@ class Signal(Base):
         # the digest reads one week of one team: this index keeps it flat in history size
         Index("ix_signals_team_posted", "team_id", "posted_at"),
         Index("ix_signals_customer_posted", "customer_id", "posted_at"),
+        Index("ix_signals_unanswered", "team_id", "first_hand", "answered_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -228,6 +254,14 @@ class Signal(Base):
     kind: Mapped[str] = mapped_column(String(16))
     sentiment: Mapped[float] = mapped_column(Float)
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Slack Connect: the author's organisation (the event's user_team); first_hand = said by the customer's own
+    # people in a shared channel, not a team member's report of it
+    author_team_id: Mapped[str | None] = mapped_column(String(32))
+    first_hand: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # a first-hand question or request: answered by the team (a thread reply or a reaction), or nudged once
+    answered_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    answered_by: Mapped[str | None] = mapped_column(String(32))
+    unanswered_nudged_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     # rules | model | kept (the model gave no valid answer): see the optional LLM classification
     classified_by: Mapped[str] = mapped_column(String(8), default="rules", server_default="rules")
     # a person corrected the kind in Slack: never overwritten by the rules or the model afterwards

@@ -240,7 +240,7 @@ def save_channel_info(
 def save_channel_name(session: Session, team_id: str, channel_id: str, name: str, now: datetime) -> None:
     """A channel's name (privacy unknown: a new row is taken as private until Slack says otherwise)."""
     stmt = _insert(session, ChannelInfo).values(
-        team_id=team_id, channel_id=channel_id, name=name, is_private=channel_id[:1] in ("G", "D"), updated_at=now
+        team_id=team_id, channel_id=channel_id, name=name, is_private=True, updated_at=now
     )
     session.execute(stmt.on_conflict_do_update(index_elements=["team_id", "channel_id"], set_={"name": name}))
 

@@ -27,6 +27,8 @@ class Ctx:
     trigger_id: str | None = None
     user_name: str | None = None
     channel_private: bool = False
+    # Slack Connect: shared with another organisation (nothing internal is posted here)
+    channel_shared: bool = False
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -1,0 +1,126 @@
+"""A linear model over words, word pairs, character n-grams and the rules' own cues, read from a file shipped
+in the package (bot/model/kinds.npz): no download, no scikit-learn at run time, a few hundred microseconds a
+message. Trained by `python -m eval.train` on every labelled source (eval/sources/README.md); how it was
+chosen and what it scores across sources is in EVAL.md.
+
+Features are computed the same way here and when training (`features`), so the file holds only the
+vocabulary, the idf weights and the coefficients.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+MODEL_FILE = Path(__file__).resolve().parent / "model" / "kinds.npz"
+_TOKEN = re.compile(r"[a-z0-9']+")
+CHAR_N = (3, 4, 5)
+
+
+def features(t: str, cues: Iterable[str] = (), rule_kind: str | None = None) -> Counter:
+    """Counts of each feature of normalised text `t`: words, word pairs, character n-grams within words,
+    the rules' cues that matched and the rules' kind."""
+    f: Counter = Counter()
+    words = _TOKEN.findall(t)
+    for w in words:
+        f["w:" + w] += 1
+        s = f" {w} "
+        for n in CHAR_N:
+            for i in range(len(s) - n + 1):
+                f["c:" + s[i : i + n]] += 1
+    for a, b in zip(words, words[1:], strict=False):
+        f["b:" + a + " " + b] += 1
+    if t.rstrip().endswith("?"):
+        f["p:?"] += 1
+    for c in cues:
+        f["q:" + c] += 1
+    if rule_kind:
+        f["r:" + rule_kind] += 1
+    return f
+
+
+@dataclass(frozen=True)
+class Prediction:
+    kind: str
+    probability: float
+    evidence: tuple[str, ...]  # the readable features that pushed most towards `kind`
+
+
+class LinearModel:
+    """Multinomial logistic regression over sublinear tf-idf features, l2-normalised (as scikit-learn's
+    TfidfTransformer(sublinear_tf=True) then LogisticRegression)."""
+
+    def __init__(self, vocab: list[str], idf: np.ndarray, coef: np.ndarray, intercept: np.ndarray, classes: list[str]):
+        self.index = {f: i for i, f in enumerate(vocab)}
+        self.vocab = vocab
+        self.idf = np.asarray(idf, dtype=np.float64)
+        self.coef = np.asarray(coef, dtype=np.float64)
+        self.intercept = np.asarray(intercept, dtype=np.float64)
+        self.classes = [str(c) for c in classes]
+
+    def predict(self, f: Counter) -> Prediction:
+        idx, tf = [], []
+        for k, n in f.items():
+            i = self.index.get(k)
+            if i is not None:
+                idx.append(i)
+                tf.append(1.0 + math.log(n))
+        if not idx:
+            scores = self.intercept
+            contrib = None
+        else:
+            ix = np.array(idx)
+            v = np.array(tf) * self.idf[ix]
+            v /= np.sqrt(v @ v) or 1.0
+            w = self.coef[:, ix]
+            scores = w @ v + self.intercept
+            contrib = (ix, w * v)
+        p = np.exp(scores - scores.max())
+        p /= p.sum()
+        k = int(p.argmax())
+        evidence: tuple[str, ...] = ()
+        if contrib is not None:
+            ix, cw = contrib
+            order = np.argsort(-cw[k])
+            shown = []
+            for j in order[:12]:
+                name = self.vocab[ix[j]]
+                if cw[k][j] <= 0:
+                    break
+                if name[:2] in ("w:", "b:"):
+                    shown.append(f'"{name[2:]}"')
+                elif name.startswith("q:"):
+                    shown.append(f"cue {name[2:]}")
+                if len(shown) == 3:
+                    break
+            evidence = tuple(shown)
+        return Prediction(self.classes[k], float(p[k]), evidence)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            path,
+            vocab=np.array(self.vocab),
+            idf=self.idf.astype(np.float32),
+            coef=self.coef.astype(np.float16),
+            intercept=self.intercept.astype(np.float32),
+            classes=np.array(self.classes),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> LinearModel:
+        with np.load(path, allow_pickle=False) as z:
+            return cls(list(z["vocab"]), z["idf"], z["coef"], z["intercept"], list(z["classes"]))
+
+
+@lru_cache(maxsize=1)
+def shipped() -> LinearModel | None:
+    """The model in the package, or None when it is absent (the rules then decide alone)."""
+    return LinearModel.load(MODEL_FILE) if MODEL_FILE.exists() else None
