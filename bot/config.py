@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,12 @@ class Settings(BaseSettings):
     llm_prompt_budget: int = Field(default=12_000, validation_alias="SIGNALLOOP_LLM_PROMPT_TOKENS")
     llm_classify: bool = Field(default=False, validation_alias="SIGNALLOOP_LLM_CLASSIFY")
     capture_emoji: str = Field(default="memo", validation_alias="SIGNALLOOP_CAPTURE_EMOJI")
+    # how the Slack app is distributed, which sets the conversations.history/replies rate limit (bot.history):
+    # internal (one workspace) | marketplace | distributed (other workspaces, not Marketplace-approved);
+    # unset: distributed when installed by OAuth, else internal
+    slack_distribution: Literal["internal", "marketplace", "distributed"] | None = Field(
+        default=None, validation_alias="SIGNALLOOP_SLACK_DISTRIBUTION"
+    )
     port: int = Field(default=3000, validation_alias="SIGNALLOOP_PORT")
     retention_days: int | None = Field(default=None, validation_alias="SIGNALLOOP_RETENTION_DAYS")
     impact_review_days: int = Field(default=14, validation_alias="SIGNALLOOP_IMPACT_REVIEW_DAYS")
@@ -149,6 +156,11 @@ class Settings(BaseSettings):
     @property
     def oauth_enabled(self) -> bool:
         return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def distribution(self) -> str:
+        """internal | marketplace | distributed: SIGNALLOOP_SLACK_DISTRIBUTION, else from how the app installs."""
+        return self.slack_distribution or ("distributed" if self.oauth_enabled else "internal")
 
     def require_slack(self) -> None:
         """Check what connecting to Slack needs; raise ConfigError naming the variable."""
