@@ -107,7 +107,7 @@ def signal_row(
 ) -> dict:
     """The row of one signal: the text clipped, kind and sentiment classified."""
     text = _clip(msg.text, MAX_SIGNAL_TEXT)
-    c = classify(text + (" " + note if note else ""))
+    c = classify(text + (" " + note if note else ""), msg.team_id)
     return dict(
         team_id=msg.team_id,
         channel_id=msg.channel_id,
@@ -185,7 +185,7 @@ def edit_message(
     """An edited message: its signals get the new text and classification (a person's correction stays);
     in a watch channel it is re-attributed to the customers it now names. Returns the signals it touches."""
     text = _clip(msg.text, MAX_SIGNAL_TEXT)
-    c = classify(text)
+    c = classify(text, msg.team_id)
     existing = list(repo.signals_for_message(session, msg.team_id, msg.channel_id, msg.ts))
     if route is not None and route[0] == PATH_WATCH:
         named = set(route[1])
