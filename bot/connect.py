@@ -313,10 +313,20 @@ class Connector:
     def shared_for_posting(self, client: WebClient, team_id: str, channel_id: str) -> bool:
         """Before posting the team's notes into a channel: is it shared with another organisation?
 
-        Unknown to Slack too (it failed): treated as shared, the safe side.
+        Slack failing to say (other than "no such channel"): treated as shared, the safe side.
         """
-        info = self.info(client, team_id, channel_id)
-        return info is None or info.is_ext_shared
+        info = self.cached(team_id, channel_id)
+        if info is not None and (info.checked_at is not None or info.is_ext_shared):
+            return info.is_ext_shared
+        try:
+            ch = client.conversations_info(channel=channel_id)["channel"]
+        except SlackApiError as e:
+            err = e.response.get("error") if e.response is not None else None
+            log.warning("conversations.info failed for %s before posting: %s", channel_id, err)
+            # a channel the app cannot see cannot be posted in either; any other failure: the safe side
+            return err not in ("channel_not_found", "not_in_channel")
+        self.save(team_id, ch)
+        return bool(ch.get("is_ext_shared"))
 
     # --- discovery and proposals ------------------------------------------------------------------------
 
@@ -657,3 +667,49 @@ def unanswered_command(s: Session, team_id: str, rest: str, now: datetime) -> st
         f":bell: A customer's question with no answer from the team after {cfg.unanswered_hours:g} business hours "
         "gets one nudge to its owner."
     )
+
+
+def auto_blocks(found: list[dict]) -> tuple[str, list]:
+    """`/loop link auto`'s answer: a checkbox per channel with a match (ticked when the match is clear), one
+    "Link ticked" button; channels with no match are named with what to do."""
+    matched = [f for f in found if f["found"]]
+    unmatched = [f for f in found if not f["found"]]
+    if not found:
+        text = "Every channel I'm in is linked or watched. Invite me to a customer's channel: I'll propose whose it is."
+        return text, [section(text).to_dict()]
+    text = (
+        f":link: {len(found)} channel{'s' if len(found) != 1 else ''} I'm in {'are' if len(found) != 1 else 'is'} "
+        "not linked. Ticked: a clear match. Untick what's wrong, tick what's right, then *Link ticked*."
+    )
+    blocks: list[dict] = [section(text).to_dict()]
+    for n in range(0, min(len(matched), 40), 10):  # 10 options per checkbox group (Block Kit's limit)
+        options, ticked = [], []
+        for f in matched[n : n + 10]:
+            best = f["found"][0]
+            label = f"#{f['name'] or f['channel']} → {best.name}" + ("?" if ambiguous(f["found"]) else "")
+            opt = {
+                "text": {"type": "plain_text", "text": label[:75]},
+                "description": {"type": "plain_text", "text": best.why[:75]},
+                "value": f"{f['channel']}:{best.customer_id}",
+            }
+            options.append(opt)
+            if not ambiguous(f["found"]):
+                ticked.append(opt)
+        el: dict = {"type": "checkboxes", "action_id": f"connect_auto_pick_{n // 10}", "options": options}
+        if ticked:
+            el["initial_options"] = ticked
+        blocks.append({"type": "actions", "block_id": f"connect_auto_{n // 10}", "elements": [el]})
+    if matched:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "connect_auto_go",
+                "elements": [button("Link ticked", "connect_auto_link", "go", "primary").to_dict()],
+            }
+        )
+    if unmatched:
+        names = ", ".join(f"<#{f['channel']}>" for f in unmatched[:30])
+        blocks.append(
+            context(f"No customer matches {names}: `/loop link <customer>` in one links it by hand.").to_dict()
+        )
+    return text, blocks

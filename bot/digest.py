@@ -17,6 +17,7 @@ from bot import impact, themes
 from bot import milestones as ms
 from bot.kinds import KIND_RANK
 from bot.weeks import Week
+from storage import connect as connect_repo
 from storage import repo
 from storage.models import Customer, Learning, Milestone, Signal
 
@@ -38,6 +39,7 @@ class Quote:
     others: tuple[str, ...] = ()  # who else said the same (near-identical signals, folded into this one)
     count: int = 1  # how many signals this quote stands for
     focus: bool = False  # matches the channel's focus
+    first_hand: bool = False  # Slack Connect: the customer's own people said it (not a team member's report)
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,10 @@ class CustomerSection:
     states: list[MilestoneState] = field(default_factory=list)  # one per milestone with news, latest state
     told: list[tuple[str, bool]] = field(default_factory=list)  # recent outcomes, and whether the customer was told
     focus: bool = False  # the customer's signals or themes match the channel's focus
+    first_hand: int = 0  # signals this week in the customer's own words (Slack Connect)
+    first_hand_weighted: dict[str, int] = field(default_factory=dict)  # per kind, first-hand counted twice
+    # Slack Connect: their questions and requests the team has not answered: (text, author, permalink, hours waited)
+    waiting: list[tuple[str, str | None, str | None, int]] = field(default_factory=list)
 
     @property
     def signal_count(self) -> int:
@@ -200,6 +206,7 @@ def _quote(sig: Signal, positions: dict[int, int], names: dict[str, str], focus:
         sig.is_private,
         sig.user_id,
         focus=bool(focus and focus.matches(text)),
+        first_hand=bool(getattr(sig, "first_hand", False)),
     )
 
 
@@ -269,15 +276,17 @@ def fold(quotes: list[Quote], name_words: frozenset[str], limit: int = 300) -> l
                 count=len(g),
                 focus=any(q.focus for q in g),
                 milestone=newest.milestone or next((q.milestone for q in g if q.milestone), None),
+                first_hand=any(q.first_hand for q in g),
             )
         )
     return out
 
 
 def by_priority(quotes: list[Quote]) -> list[Quote]:
-    """What the team asked to focus on first, then churn risk, problems, requests…; newest first within a kind."""
+    """What the team asked to focus on first, then the customer's own words (Slack Connect: first-hand, ahead of
+    a team member's report of them), then churn risk, problems, requests…; newest first within a kind."""
     newest_first = sorted(quotes, key=lambda q: q.at, reverse=True)  # signals arrive newest first: O(n)
-    return sorted(newest_first, key=lambda q: (not q.focus, KIND_RANK.get(q.kind, 9)))
+    return sorted(newest_first, key=lambda q: (not q.focus, not q.first_hand, KIND_RANK.get(q.kind, 9)))
 
 
 _gc_lock = threading.Lock()
@@ -380,6 +389,13 @@ def _build_digest(
     told: dict[int, list[tuple[str, bool]]] = defaultdict(list)
     for t in repo.outcomes_to_tell(session, team_id, ids, start - timedelta(days=7)):
         told[t.customer_id].append((t.summary, t.told_at is not None))
+    # Slack Connect: the customers' questions and requests still waiting for the team's answer (two weeks back)
+    waiting: dict[int, list[tuple[str, str | None, str | None, int]]] = defaultdict(list)
+    for w in connect_repo.waiting(session, team_id, as_of - timedelta(days=14), ids):
+        if w.posted_at <= as_of:
+            hours = int((as_of - w.posted_at).total_seconds() // 3600)
+            waiting[w.customer_id].append((w.text, w.author_name or names.get(w.user_id or ""), w.permalink, hours))
+    churn_weight: dict[str, int] = {}
     people: set[str] = set()
     for c in custs:
         sec = customer_section(
@@ -397,8 +413,11 @@ def _build_digest(
         )
         sec.impact = reviews.get(c.id, [])
         sec.told = told.get(c.id, [])
+        sec.waiting = waiting.get(c.id, [])
         if sec.kinds.get("churn-risk"):
             dg.churn.append((c.name, sec.kinds["churn-risk"]))
+            # churn flags in the customer's own words come first: first-hand counts twice
+            churn_weight[c.name] = sec.kinds["churn-risk"] + sec.first_hand_weighted.get("churn-risk", 0)
         status = ms.customer_status(c, as_of, last_signal.get(c.id))
         people.update(s.user_id or s.author_name or "?" for s in by_customer.get(c.id, []))
         dg.signal_count += sec.signal_count
@@ -411,13 +430,13 @@ def _build_digest(
         weeks_heard = {_week_index(s.posted_at, hist_start) for s in hist_by_customer.get(c.id, [])}
         if len(weeks_heard) >= GAP_WEEKS and c.id not in decided:
             dg.collecting.append((c.name, len(hist_by_customer[c.id])))
-        if sec.signal_count or sec.moves or sec.flags or sec.impact or sec.told or scope == "customer":
+        if sec.signal_count or sec.moves or sec.flags or sec.impact or sec.told or sec.waiting or scope == "customer":
             dg.customers.append(sec)
         elif scope == "watch" and not status.quiet:
             dg.silent.append((c.name, last_week.get(c.id, 0)))
     dg.people = len(people)
     dg.customers.sort(key=lambda s: (not s.focus, -_urgency(s), s.name.casefold()))
-    dg.churn.sort(key=lambda x: (-x[1], x[0].casefold()))
+    dg.churn.sort(key=lambda x: (-churn_weight.get(x[0], x[1]), -x[1], x[0].casefold()))
     dg.decisions = decisions_for_review(session, team_id, channel_id, week_start, ids)
     return dg
 
@@ -449,11 +468,14 @@ def _week_index(at: datetime, hist_start: datetime) -> int:
 
 
 def _urgency(sec: CustomerSection) -> int:
+    # a churn risk or a problem in the customer's own words (first-hand) counts twice a team member's report of it
+    weighted = sec.first_hand_weighted
     return (
-        sec.kinds.get("churn-risk", 0) * 5
+        (sec.kinds.get("churn-risk", 0) + weighted.get("churn-risk", 0)) * 5
         + sum(3 for f in sec.flags if f.kind == "at_risk")
         + len(sec.flags)
         + sec.kinds.get("problem", 0)
+        + weighted.get("problem", 0)
     )
 
 
@@ -497,6 +519,9 @@ def customer_section(
     quotable = [s for s in week_signals if not s.is_private or s.channel_id == channel_id]
     sec.private_count = len(week_signals) - len(quotable)
     sec.kinds = dict(Counter(s.kind for s in week_signals))
+    own_words = [s for s in week_signals if getattr(s, "first_hand", False)]
+    sec.first_hand = len(own_words)
+    sec.first_hand_weighted = dict(Counter(s.kind for s in own_words))
     name_words = frozenset(themes.words(c.name) + [w for a in c.aliases for w in themes.words(a.alias)])
     sec.quotes = by_priority(fold([_quote(s, positions, names, focus) for s in quotable], name_words))
     sec.focus = any(q.focus for q in sec.quotes)

@@ -79,6 +79,14 @@ class OutboxQueued:
     """Messages to people were queued (bot.outcomes): send what is due now rather than at the next scan."""
 
 
+@dataclass(frozen=True)
+class RunLinkAuto:
+    """`/loop link auto`: list the unlinked channels the app is in with their best match (after the answer)."""
+
+    channel: str
+    user: str
+
+
 Effect = (
     Post
     | Ephemeral
@@ -90,6 +98,7 @@ Effect = (
     | RunReview
     | ScheduleChanged
     | OutboxQueued
+    | RunLinkAuto
 )
 
 

@@ -23,6 +23,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import milestones as ms
+from bot.connect import internal_channel_for
 from bot.errors import UsageError
 from bot.outcomes import next_sending_time
 from bot.render.blocks import button, context, section, to_dicts
@@ -194,8 +195,10 @@ class Nudger:
                     now,
                 )
             else:
-                for link in repo.links_for_customer(s, team_id, cid)[:1]:
-                    posts.append((link.channel_id, text, blocks))
+                # the customer's internal channel: never one shared with the customer's organisation (Slack Connect)
+                target = internal_channel_for(s, team_id, cid)
+                if target:
+                    posts.append((target, text, blocks))
         return posts
 
     def _weekly(self, s: Session, team_id: str, cfg: NudgeSettings, now: datetime) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import connect
 from bot.config import Settings
 from bot.digest import Digest, build_digest, gc_paused
 from bot.render import blocks as rb
@@ -322,6 +323,12 @@ class DigestRunner:
     ) -> PostResult:
         """Build and post a digest this instance has claimed."""
         client = client or self.client_for(team_id)
+        if self._shared(client, team_id, channel_id):
+            # Slack Connect: the team's notes about customers never go into a channel shared with another organisation
+            self._finish(run_id, "failed", error="refused: the channel is shared with another organisation")
+            if requested_by:
+                self._ephemeral(client, channel_id, requested_by, connect.refusal("digests"))
+            return PostResult("failed", run_id, error="shared channel")
         with self._lock:
             self._abandoned.discard(run_id)
             self.builds += 1
@@ -423,6 +430,10 @@ class DigestRunner:
             call()
         except SlackApiError as e:
             log.warning("%s not posted in %s: %s", what, channel_id, e.response.get("error"))
+
+    def _shared(self, client: WebClient, team_id: str, channel_id: str) -> bool:
+        """Is the channel shared with another organisation (Slack's is_ext_shared, cached; asked when unknown)?"""
+        return connect.Connector(self.sf, self.clock, self.client_for).shared_for_posting(client, team_id, channel_id)
 
     def _finish(
         self, run_id: int, status: str, ts: str | None = None, error: str | None = None, meta: dict | None = None

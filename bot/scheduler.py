@@ -135,6 +135,7 @@ class PeriodicJob:
 # 2 minutes of the milestone or decision when it is their daytime.
 OUTBOX_SCAN = 30
 BURST_SCAN = 60
+UNANSWERED_SCAN = 90  # a question is nudged within 90 s of its business-hours delay running out
 WAKE_DELAY = 1.0  # a wake-up runs the job this soon: the signals of one burst arriving together make one scan
 
 
@@ -148,11 +149,24 @@ def periodic_jobs(deps: Deps) -> list[PeriodicJob]:
         PeriodicJob("nudges_burst", _bursts_then_outbox(deps), BURST_SCAN),
         PeriodicJob("nudges_weekly", deps.nudger.run_weekly, 10 * 60),
     ]
+    if deps.connect is not None:  # Slack Connect: a customer's question the team left unanswered too long
+        jobs.append(PeriodicJob("unanswered", _unanswered_then_outbox(deps), UNANSWERED_SCAN))
     if deps.settings.retention_days:
         jobs.append(PeriodicJob("retention", runner.apply_retention, 6 * 3600, at_start=True))
     if deps.classifier is not None:  # optional: the model re-reads recent signals' kind and sentiment
         jobs.append(PeriodicJob("llm_classify", deps.classifier.run, 10 * 60))
     return jobs
+
+
+def _unanswered_then_outbox(deps: Deps) -> Callable[[], object]:
+    def unanswered() -> object:
+        assert deps.connect is not None
+        found = deps.connect.run_unanswered()
+        if found:
+            deps.wake("outbox")  # the owner's nudge is queued in the outbox: sent within a second
+        return found
+
+    return unanswered
 
 
 def _bursts_then_outbox(deps: Deps) -> Callable[[], object]:

@@ -473,6 +473,7 @@ SIGNAL_COLUMNS = (
     Signal.is_private,
     Signal.posted_at,
     Signal.deleted_at,
+    Signal.first_hand,
 )
 
 
@@ -489,6 +490,7 @@ IMPACT_COLUMNS = (
     Signal.sentiment,
     Signal.is_private,
     Signal.posted_at,
+    Signal.first_hand,
 )
 
 

@@ -22,7 +22,16 @@ from tests.conftest import TEAM, Running
 from tests.processes import AppProcess
 
 # every periodic job the app defines, by id; a job added to bot.scheduler.periodic_jobs belongs here too
-EVERY_JOB = {"reminders", "catch_up", "outbox", "nudges_burst", "nudges_weekly", "retention", "llm_classify"}
+EVERY_JOB = {
+    "reminders",
+    "catch_up",
+    "outbox",
+    "nudges_burst",
+    "nudges_weekly",
+    "unanswered",
+    "retention",
+    "llm_classify",
+}
 
 
 def test_the_entry_point_registers_every_job_the_app_defines(start_app) -> None:  # noqa: ANN001

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import connect, nudges
 from bot import milestones as ms
-from bot import nudges
 from bot.ask import ASK_USAGE
 from bot.commands import customers, digest, reviews, signal, templates
 from bot.commands.milestone import MilestoneCommands
 from bot.commands.parsing import Clock, Ctx, UsageError, did_you_mean
-from bot.effects import OpenModal, Reply, RunAsk
+from bot.effects import OpenModal, Reply, RunAsk, RunLinkAuto
 from bot.render.modals import import_modal
 from bot.safety import safe
 from storage import repo
@@ -37,6 +37,8 @@ LOOP_HELP = (
     "• `/loop link <customer>` — every message in this channel is a signal for that customer\n"
     "• `/loop watch` — a shared feedback channel: messages naming a customer are recorded\n"
     "• `/loop unlink` — stop recording this channel\n"
+    "• `/loop link auto` — every unlinked channel I'm in with its likely customer, linked in one go\n"
+    "• `/loop connect` — Slack Connect: channel name patterns, business hours, where proposals go\n"
     "*Signals*\n"
     "• `/signal <customer> [#<milestone>] <text>` — record one by hand\n"
     "• React with :{emoji}: to any message, or use the message shortcut *Record as customer signal*\n"
@@ -55,10 +57,38 @@ LOOP_HELP = (
     "• `/loop replies on|off` — a thread reply on a captured message when something comes of it\n"
     "• `/loop template [show|add|remove] …` — this workspace's milestone templates\n"
     "*Data*\n"
-    "• `/loop forget <customer>` — delete a customer's signals and learnings\n"
+    "• `/loop forget <customer>` — delete a customer and everything stored about it (shows what first)\n"
     "• `/loop privacy` — what the LLM step may read (`llm private on|off`, `llm redact on|off`)"
 )
-LOOP_VERBS = ["help", "customer", "link", "watch", "unlink", "forget", "privacy", "digest", "learnings", "decisions"]
+LOOP_VERBS = [
+    "help",
+    "customer",
+    "link",
+    "connect",
+    "watch",
+    "unlink",
+    "forget",
+    "privacy",
+    "digest",
+    "learnings",
+    "decisions",
+]
+
+
+# Slack Connect: what shows the team's notes about customers is never answered in a shared channel
+INTERNAL_WHAT = {
+    "digest": "digests",
+    "ask": "answers from customer signals",
+    "review": "customer reviews",
+    "learnings": "the team's learnings",
+    "decisions": "the team's decisions",
+}
+
+
+def _internal(verb: str, rest: str) -> bool:
+    if verb == "digest":
+        return rest.casefold().split(" ")[0] in ("now", "schedule")
+    return verb in INTERNAL_WHAT
 
 
 class Commands:
@@ -110,8 +140,19 @@ class Commands:
         now = self.clock()
         if verb in ("", "help", "-h", "--help"):
             return Reply(self.help_text(s, ctx.team_id))
+        if ctx.channel_shared and _internal(verb, rest):
+            raise UsageError(connect.refusal(INTERNAL_WHAT.get(verb, "that")))
         if verb in ("customer", "customers") and not rest.casefold().startswith("import"):
             return customers.customer(s, ctx, rest, now)
+        if verb == "link" and rest.casefold() == "auto":
+            return Reply(
+                ":mag: Looking at the channels I'm in; the unlinked ones follow here in a moment.",
+                effects=[RunLinkAuto(ctx.channel_id, ctx.user_id)],
+            )
+        if verb == "connect":
+            return Reply(connect.command(s, ctx.team_id, ctx.channel_id, ctx.channel_shared, rest, now))
+        if verb == "nudges" and rest.casefold().startswith("unanswered"):
+            return Reply(connect.unanswered_command(s, ctx.team_id, rest[len("unanswered") :], now))
         if verb == "link":
             return customers.link(s, ctx, rest, now)
         if verb == "watch":

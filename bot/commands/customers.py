@@ -9,8 +9,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from bot import connect, framing
 from bot import customers as cust
-from bot import framing
 from bot import milestones as ms
 from bot.commands.parsing import (
     Ctx,
@@ -202,6 +202,8 @@ def link(s: Session, ctx: Ctx, name: str, now: datetime) -> Reply:
     elif prev is not None and prev.customer_id != c.id and prev.customer is not None:
         was = f" (it belonged to {safe(prev.customer.name)})"
     repo.set_channel_link(s, ctx.team_id, ctx.channel_id, "customer", c.id, ctx.user_id, now)
+    # Slack Connect: the channel's organisation that is theirs makes their people's words first-hand
+    connect.adopt_orgs(s, ctx.team_id, ctx.channel_id, c.id, now)
     repo.bump_routing(s, ctx.team_id)
     return Reply(
         f":link: This channel now belongs to *{safe(c.name)}*{was}: every message posted here is "

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from bot import search
 from bot.capture import PATH_COMMAND, MessageIn, record
 from bot.commands.parsing import Ctx, UsageError, customer_prefix, milestone_of, strip_quotes
+from bot.connect import refusal
 from bot.effects import RefreshHome, Reply
 from bot.safety import quote, safe
 from storage.models import Milestone, Signal
@@ -26,6 +27,8 @@ def run(s: Session, ctx: Ctx, text: str, now: datetime) -> Reply:
         raise UsageError(f"Nothing to record. {SIGNAL_USAGE}\nTo find what customers said: {search.SEARCH_USAGE}")
     verb, _, rest = text.strip().partition(" ")
     if verb.casefold() == "search":
+        if ctx.channel_shared:
+            raise UsageError(refusal("search results"))
         q = search.parse(s, ctx.team_id, rest, now)
         answer, blocks = search.results_blocks(s, ctx.team_id, q, ctx.channel_id)
         return Reply(answer, blocks=blocks)

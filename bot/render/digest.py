@@ -27,9 +27,24 @@ def _who_when(q: Any) -> str:
     return f"— {who}{times}{', ' if who else ''}{fmt_date(q.at)}{link}"
 
 
+FIRST_HAND = "🗣"  # Slack Connect: in the customer's own words, said in their shared channel
+
+
 def quote_line(q: Any, names: dict[str, str] | None = None, limit: int = 200) -> str:
     tie = f" · #{q.milestone}" if q.milestone else ""
-    return f"> {KIND_EMOJI.get(q.kind, '')} “{quote(readable(q.text, names), limit)}” {_who_when(q)}{tie}"
+    own = f"{FIRST_HAND} " if getattr(q, "first_hand", False) else ""
+    return f"> {own}{KIND_EMOJI.get(q.kind, '')} “{quote(readable(q.text, names), limit)}” {_who_when(q)}{tie}"
+
+
+def waiting_lines(sec: Any) -> list[str]:
+    """Slack Connect: the customer's questions nobody on the team has answered yet, and how long they waited."""
+    out = [f":hourglass: *Still unanswered* ({len(sec.waiting)}) — their questions and requests in their channel"]
+    for text, author, link, hours in sec.waiting[:5]:
+        waited = f"{hours // 24} d {hours % 24} h" if hours >= 24 else f"{hours} h"
+        where = f" <{link}|link>" if link and link.startswith("https://") else ""
+        who = f"{quote(author, 40)}, " if author else ""
+        out.append(f"> {FIRST_HAND} “{quote(text, 160)}” — {who}waiting {waited}{where}")
+    return out
 
 
 STATE_LABEL = {
@@ -102,6 +117,8 @@ def customer_blocks(
             body.append(f"   …and {len(rest)} more in the thread :thread:")
         if sec.private_count:
             body.append(f"   _{sec.private_count} from private channels, counted but not quoted here_")
+        if sec.first_hand:
+            body.append(f"   _{FIRST_HAND} {sec.first_hand} in their own words (their shared channel), shown first_")
         said_blocks = [section(chunk) for chunk in chunks(body)]
         if run_id and sec.quotes:
             # a kind a careful reader would overrule is one click from being corrected
@@ -113,6 +130,8 @@ def customer_blocks(
     else:
         rest = []
         blocks.append(context("No signals this week."))
+    if getattr(sec, "waiting", None):
+        blocks += [section(chunk) for chunk in chunks(waiting_lines(sec))]
     if sec.gap:
         g = sec.gap[0]
         text = (
