@@ -15,6 +15,7 @@ BOT_SCOPES = [
     "users:read",  # display names for quotes (names, never mentions) and time zones
     "users:read.email",  # the customers import resolves owners given by e-mail (users.lookupByEmail)
     "files:write",  # the weekly chart, when a channel turns it on
+    "team:read",  # Slack Connect: the name and domain of an organisation a channel is shared with (team.info)
 ]
 # app_uninstalled and tokens_revoked: a multi-workspace install deletes the workspace's tokens
 BOT_EVENTS = [
@@ -24,6 +25,9 @@ BOT_EVENTS = [
     "app_home_opened",
     "app_uninstalled",
     "tokens_revoked",
+    # Slack Connect: the app added to a channel, a channel shared with another organisation (link proposals)
+    "member_joined_channel",
+    "channel_shared",
 ]
 
 COMMANDS = [
