@@ -53,9 +53,9 @@ def signed(body: str, verifier: SignatureVerifier, content_type: str) -> dict[st
     }
 
 
-def make_events(n: int, channel: str = "C1") -> list[str]:
+def make_events(n: int, channel: str = "C1", start: int = 0) -> list[str]:
     out = []
-    for i in range(n):
+    for i in range(start, start + n):
         ev = {
             "type": "message",
             "channel": channel,
@@ -85,11 +85,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def load(port: int, bodies: list[str], concurrency: int = 8, pid: int | None = None) -> dict[str, float]:
-    """Send every body once from `concurrency` keep-alive connections; latency = time to the acknowledgement.
-
-    With the server's `pid`: also the server's CPU time per event, which says where a lower throughput
-    comes from on a machine whose cores the load generator shares."""
+def send(port: int, bodies: list[str], concurrency: int = 8, pid: int | None = None) -> dict:
+    """Send every body once from `concurrency` keep-alive connections: the latencies (time to the acknowledgement),
+    the errors, the wall time and, with the server's `pid`, the CPU time the server used meanwhile."""
     verifier = SignatureVerifier(SECRET)
     latencies: list[float] = []
     errors = 0
@@ -124,20 +122,92 @@ def load(port: int, bodies: list[str], concurrency: int = 8, pid: int | None = N
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
-    cpu = cpu_seconds(pid) - cpu0 if pid else None
-    latencies.sort()
+    cpu = cpu_seconds(pid) - cpu0 if pid else 0.0
+    return {"latencies": latencies, "errors": errors, "seconds": elapsed, "cpu": cpu}
+
+
+def summarise(parts: list[dict]) -> dict[str, float]:
+    """Rounds of `send` as one figure: events/s over the rounds' wall time, p50/p99 over every request, and
+    the server's CPU per event."""
+    latencies = sorted(x for p in parts for x in p["latencies"])
+    elapsed = sum(p["seconds"] for p in parts)
+    cpu = sum(p["cpu"] for p in parts)
+    n = len(latencies)
     return {
-        "events": len(latencies),
-        "errors": errors,
+        "events": n,
+        "errors": sum(p["errors"] for p in parts),
         "seconds": round(elapsed, 3),
-        "events_per_s": round(len(latencies) / elapsed, 1),
+        "events_per_s": round(n / elapsed, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
-        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
-        **({"server_cpu_ms_per_event": round(cpu * 1000 / len(latencies), 3)} if cpu is not None else {}),
+        "p99_ms": round(latencies[max(0, int(n * 0.99) - 1)] * 1000, 2),
+        "server_cpu_ms_per_event": round(cpu * 1000 / n, 3),
     }
 
 
-def run(database_url: str, n: int = 5000, label: str = "sqlite") -> dict:
+def load(port: int, bodies: list[str], concurrency: int = 8, pid: int | None = None) -> dict[str, float]:
+    """Send every body once (one round) and summarise."""
+    return summarise([send(port, bodies, concurrency, pid)])
+
+
+def _start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_up(port, proc)
+    except Exception:
+        proc.terminate()
+        proc.wait()
+        raise
+    return proc
+
+
+def _link_channel(port: int) -> None:
+    """`/loop customer add Acme` and `/loop link Acme` in C1, as a person would."""
+    verifier = SignatureVerifier(SECRET)
+    for text in ("customer add Acme", "link Acme"):
+        form = urllib.parse.urlencode(
+            {
+                "team_id": TEAM,
+                "channel_id": "C1",
+                "user_id": "U001",
+                "command": "/loop",
+                "text": text,
+                "trigger_id": uuid.uuid4().hex,
+            }
+        )
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/slack/events",
+            data=form.encode(),
+            headers=signed(form, verifier, "application/x-www-form-urlencoded"),
+        )
+        urllib.request.urlopen(req).read()
+
+
+def _count(database_url: str, table: str) -> int:
+    from sqlalchemy import text
+
+    from storage import db
+
+    eng = db.make_engine(database_url)
+    try:
+        with eng.connect() as c:
+            return c.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+    finally:
+        eng.dispose()
+
+
+SERVERS = ("bare", "peer", "signalloop", "signalloop_not_stored")
+
+
+def run(database_url: str, n: int = 4000, label: str = "sqlite", rounds: int = 8, concurrency: int = 8) -> dict:
+    """The no-op Bolt app, the hand-written peer (bench/peer_app.py) and signalloop, all running at once on the
+    same server and database, each sent the same `n` signed events in `rounds` alternating rounds (the order
+    rotating each round), so a change in the machine's load falls on all of them alike.
+
+    signalloop's channel is linked to a customer, so every event is routed, classified and committed before
+    its 200; "signalloop_not_stored" sends the same events to a channel that is not linked. Afterwards the rows
+    are counted: every acknowledged event must be in the database."""
     slack = FakeSlackServer(FakeSlackState(team_id=TEAM)).start()
     for i in range(40):
         uid = f"U{i:03d}"
@@ -146,83 +216,94 @@ def run(database_url: str, n: int = 5000, label: str = "sqlite") -> dict:
     env.update(
         SLACK_SIGNING_SECRET=SECRET, SLACK_BOT_TOKEN="xoxb-bench", SLACK_API_URL=slack.url, DATABASE_URL=database_url
     )
-    bodies = make_events(n)
-    warm = make_events(200)
-    results: dict = {"database": label, "events": n, "concurrency": 8}
+    warm = make_events(200, start=10_000_000)
+    bodies = {
+        "bare": make_events(n),
+        "peer": make_events(n),
+        "signalloop": make_events(n),
+        "signalloop_not_stored": make_events(n, channel="C9"),
+    }
+    results: dict = {"database": label, "events": n, "concurrency": concurrency, "rounds": rounds}
+    procs: dict[str, subprocess.Popen] = {}
+    ports: dict[str, int] = {}
     try:
-        # the bare app
-        port = free_port()
-        bare = subprocess.Popen(
-            [sys.executable, "-m", "bench.bare_app", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        ports["bare"] = free_port()
+        procs["bare"] = _start(["-m", "bench.bare_app", str(ports["bare"])], env, ports["bare"])
+        # signalloop first: it creates the schema (migrations) the peer's table joins
+        ports["signalloop"] = free_port()
+        procs["signalloop"] = _start(
+            ["-m", "bot.cli", "run"], dict(env, SIGNALLOOP_PORT=str(ports["signalloop"])), ports["signalloop"]
         )
-        try:
-            wait_up(port, bare)
-            load(port, warm)
-            results["bare"] = load(port, bodies, pid=bare.pid)
-        finally:
-            bare.terminate()
-            bare.wait()
-        # signalloop, full capture path: a linked channel, every message stored
-        port = free_port()
-        env_app = dict(env, SIGNALLOOP_PORT=str(port))
-        app = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"],
-            cwd=ROOT,
-            env=env_app,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_up(port, app)
-            verifier = SignatureVerifier(SECRET)
-            for text in ("customer add Acme", "link Acme"):
-                form = urllib.parse.urlencode(
-                    {
-                        "team_id": TEAM,
-                        "channel_id": "C1",
-                        "user_id": "U001",
-                        "command": "/loop",
-                        "text": text,
-                        "trigger_id": uuid.uuid4().hex,
-                    }
-                )
-                req = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/slack/events",
-                    data=form.encode(),
-                    headers=signed(form, verifier, "application/x-www-form-urlencoded"),
-                )
-                urllib.request.urlopen(req).read()
-            load(port, warm)
-            results["signalloop"] = load(port, bodies, pid=app.pid)
-            # the same events in a channel that is not linked: routed and let go, nothing stored
-            results["signalloop_not_stored"] = load(port, make_events(n, channel="C9"), pid=app.pid)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as r:
-                results["healthz"] = r.status
-        finally:
-            app.terminate()
-            app.wait()
+        _link_channel(ports["signalloop"])
+        ports["peer"] = free_port()
+        procs["peer"] = _start(["-m", "bench.peer_app", str(ports["peer"])], env, ports["peer"])
+        ports["signalloop_not_stored"] = ports["signalloop"]
+        procs["signalloop_not_stored"] = procs["signalloop"]
+        for name in ("bare", "peer", "signalloop"):
+            send(ports[name], warm, concurrency)
+        parts: dict[str, list[dict]] = {name: [] for name in SERVERS}
+        size = -(-n // rounds)
+        for r in range(rounds):
+            order = SERVERS[r % len(SERVERS) :] + SERVERS[: r % len(SERVERS)]
+            for name in order:
+                chunk = bodies[name][r * size : (r + 1) * size]
+                parts[name].append(send(ports[name], chunk, concurrency, procs[name].pid))
+        for name in SERVERS:
+            results[name] = summarise(parts[name])
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['signalloop']}/healthz") as resp:
+            results["healthz"] = resp.status
     finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait()
         slack.stop()
-    results["ratio"] = round(results["signalloop"]["events_per_s"] / results["bare"]["events_per_s"], 3)
+    results["stored"] = {"signalloop": _count(database_url, "signals"), "peer": _count(database_url, "peer_messages")}
+    results["stored_expected"] = n + len(warm)
+    results["vs_peer"] = round(results["signalloop"]["events_per_s"] / results["peer"]["events_per_s"], 3)
+    results["vs_bare"] = round(results["signalloop"]["events_per_s"] / results["bare"]["events_per_s"], 3)
+    results["cpu_vs_bare"] = round(
+        results["signalloop"]["server_cpu_ms_per_event"] / results["bare"]["server_cpu_ms_per_event"], 3
+    )
     return results
 
 
+def table(results: list[dict]) -> str:
+    """The three-way ingestion table (Markdown) BENCHMARKS.md shows."""
+
+    def cell(m: dict) -> str:
+        return f"{m['events_per_s']:,.0f} ev/s, p99 {m['p99_ms']:.0f} ms, CPU {m['server_cpu_ms_per_event']:.2f} ms/ev"
+
+    lines = [
+        "| database | no-op Bolt app | the hand-written peer | signalloop | signalloop ÷ peer | CPU ÷ no-op's |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['database']} | {cell(r['bare'])} | {cell(r['peer'])} | **{cell(r['signalloop'])}** "
+            f"| {r['vs_peer']:.2f}× | {r['cpu_vs_bare']:.2f}× |"
+        )
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    # ingestion alone (make bench runs it with everything else): python -m bench.ingest [events]
+    # ingestion alone (make bench runs it with everything else): python -m bench.ingest [events] [sqlite|postgresql]
     import tempfile
 
     from bench.pg import drop_pg_schema, fresh_pg_schema, pg_available
 
-    events = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
-    with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(run(f"sqlite:///{tmp}/ingest.db", events, "sqlite"), indent=2))
-    if pg_available():
+    events = int(sys.argv[1]) if len(sys.argv) > 1 else 4000
+    only = sys.argv[2] if len(sys.argv) > 2 else None  # "sqlite" or "postgresql"
+    out = []
+    if only in (None, "sqlite"):
+        with tempfile.TemporaryDirectory() as tmp:
+            out.append(run(f"sqlite:///{tmp}/ingest.db", events, "sqlite"))
+            print(json.dumps(out[-1], indent=2), flush=True)
+    if only in (None, "postgresql") and pg_available():
         url = fresh_pg_schema()
         try:
-            print(json.dumps(run(url, events, "postgresql"), indent=2))
+            out.append(run(url, events, "postgresql"))
+            print(json.dumps(out[-1], indent=2))
         finally:
             drop_pg_schema(url)
+    print(table(out))
