@@ -47,13 +47,22 @@ class _SameToken(logging.Filter):
 _SAME_TOKEN = _SameToken()
 
 
-def make_web_client(settings: Settings, token: str | None = None) -> WebClient:
-    """A WebClient on SLACK_API_URL that retries rate limits (honouring Retry-After) and dropped connections."""
+def make_web_client(settings: Settings, token: str | None = None, wait_out_429: bool = True) -> WebClient:
+    """A WebClient on SLACK_API_URL that retries dropped connections and, unless `wait_out_429` is False, rate
+    limits (sleeping out Retry-After).
+
+    The client Bolt hands to listeners runs on the request's thread, which Slack gives 3 seconds: it must not
+    sleep out a 429 (https://docs.slack.dev/apis/web-api/rate-limits), so it is built with wait_out_429=False;
+    work after the answer uses `client_for`, which waits 429s out on bot.afterwards' pool.
+    """
+    handlers = [ConnectionErrorRetryHandler(max_retry_count=2)]
+    if wait_out_429:
+        handlers.insert(0, RateLimitErrorRetryHandler(max_retry_count=3))
     return WebClient(
         token=token if token is not None else settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=15,
-        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3), ConnectionErrorRetryHandler(max_retry_count=2)],
+        retry_handlers=handlers,
     )
 
 
@@ -91,7 +100,9 @@ def build_app(
             installation_store=installation_store,
             state_store=SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=engine, logger=log),
         )
-    web = client or make_web_client(settings, token=None if settings.oauth_enabled else settings.slack_bot_token)
+    token = None if settings.oauth_enabled else settings.slack_bot_token
+    web = client or make_web_client(settings, token=token, wait_out_429=False)
+    background = client or make_web_client(settings, token=token)
     if web.token and web.token == os.environ.get("SLACK_BOT_TOKEN"):
         logging.getLogger("slack_bolt.App").addFilter(_SAME_TOKEN)
     try:
@@ -99,7 +110,9 @@ def build_app(
             signing_secret=settings.slack_signing_secret or "",
             client=web,
             oauth_settings=oauth_settings,
-            # ack only after the listener ran: an acknowledged signal is a stored signal
+            # ack only after the listener ran: an acknowledged signal is a stored signal. So that the answer
+            # still comes within Slack's 3 seconds, listeners call no Web API before it (one views.open at most,
+            # its trigger_id expiring in 3 s): the rest runs after it (handlers.effects, bot.afterwards)
             process_before_response=True,
             request_verification_enabled=not settings.socket_mode,
             token_verification_enabled=token_verification and bool(settings.slack_bot_token),
@@ -113,9 +126,10 @@ def build_app(
         raise ConfigError(f"cannot reach the Slack Web API at SLACK_API_URL ({settings.slack_api_url}): {e}") from None
 
     def client_for(team_id: str) -> WebClient:
-        """The client background work posts with: the workspace's own bot token when installed by OAuth."""
+        """The client work after the answer posts with (it waits out 429s): the workspace's own bot token when
+        installed by OAuth."""
         if installation_store is None:
-            return app.client
+            return background
         bot = installation_store.find_bot(enterprise_id=None, team_id=team_id)
         return make_web_client(settings, token=bot.bot_token if bot else None)
 

@@ -35,6 +35,7 @@ COMMANDS = [
     ("/milestone", "Milestone status and changes", "[customer] | add | start | done | reopen | risk …"),
     ("/loop", "Customers, channels and the weekly learning loop", "help"),
 ]
+ESCAPED = {"/signal", "/milestone", "/loop"}  # should_escape: people, channels and links as Slack ids
 
 
 def manifest(url: str | None = None, socket_mode: bool = False, name: str = "signalloop") -> dict[str, Any]:
@@ -42,12 +43,14 @@ def manifest(url: str | None = None, socket_mode: bool = False, name: str = "sig
     endpoint = None if socket_mode else f"{(url or 'https://YOUR-HOST.example.com').rstrip('/')}/slack/events"
     commands = []
     for cmd, desc, hint in COMMANDS:
-        # /milestone owner takes an @person: escaping makes Slack send it as <@U…> rather than a bare name
+        # every command takes a person, a channel or a link (`/loop customer owner … @person`, `/milestone owner`,
+        # a customer named like a domain): with escaping on Slack sends them as <@U…|name>, <#C…|name> and
+        # <url|label> rather than plain text (https://docs.slack.dev/interactivity/implementing-slash-commands)
         c: dict[str, Any] = {
             "command": cmd,
             "description": desc,
             "usage_hint": hint,
-            "should_escape": cmd == "/milestone",
+            "should_escape": cmd in ESCAPED,
         }
         if endpoint:
             c["url"] = endpoint

@@ -1,9 +1,10 @@
-"""Carry out the effects bot/ asks for, with the request's WebClient."""
+"""Carry out the effects bot/ asks for: a modal now, every other Web API call after the answer to Slack."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -18,6 +19,7 @@ from bot.effects import (
     RefreshHome,
     RunAsk,
     RunDigest,
+    RunLinkAuto,
     RunReview,
     ScheduleChanged,
 )
@@ -29,8 +31,40 @@ log = logging.getLogger(__name__)
 
 
 def perform(deps: Deps, client: WebClient, team_id: str, effects: list[Effect], trigger_id: str | None = None) -> None:
-    """Run each effect; one failing (say, not_in_channel) does not stop the others."""
-    refresh = False
+    """Carry out what bot/ asked for without delaying the answer to Slack.
+
+    Only opening a modal happens now, on the request's `client`: its trigger_id expires 3 seconds after the
+    interaction (https://docs.slack.dev/surfaces/modals), and it is the one Web API call a request may make.
+    Everything else that reaches Slack (posts, ephemerals, DMs, App Home) runs after the answer, on
+    deps.after with the workspace's background client, which waits out a 429 there.
+    """
+    later: list[Effect] = []
+    for eff in effects:
+        if isinstance(eff, OpenModal):
+            try:
+                client.views_open(trigger_id=trigger_id, view=eff.view)
+            except SlackApiError as e:
+                log.warning("Slack refused %s: %s", type(eff).__name__, e.response.get("error"))
+        elif isinstance(eff, ScheduleChanged):
+            if deps.digest_jobs is not None:  # the scheduler's own store: no Web API call
+                deps.digest_jobs.sync_channel(team_id, eff.channel)
+        elif isinstance(eff, OutboxQueued):
+            deps.wake("outbox")
+        else:
+            later.append(eff)
+    if later:
+        deps.after.submit(perform_after, deps, team_id, later)
+
+
+def later(deps: Deps, fn: Callable[..., Any], *args: Any) -> None:
+    """Run fn(*args) after the answer to Slack (a Web API call a listener would otherwise make before it)."""
+    deps.after.submit(fn, *args)
+
+
+def perform_after(deps: Deps, team_id: str, effects: list[Effect]) -> None:
+    """The effects' Web API calls, in order, after the answer; one failing (say, not_in_channel) does not stop
+    the others."""
+    client = deps.client_for(team_id)
     for eff in effects:
         try:
             if isinstance(eff, Post):
@@ -48,25 +82,63 @@ def perform(deps: Deps, client: WebClient, team_id: str, effects: list[Effect], 
                 )
             elif isinstance(eff, DirectMessage):
                 client.chat_postMessage(channel=eff.user, text=eff.text, blocks=eff.blocks, unfurl_links=False)
-            elif isinstance(eff, OpenModal):
-                client.views_open(trigger_id=trigger_id, view=eff.view)
             elif isinstance(eff, RefreshHome):
-                refresh = True
+                refresh_home(deps, team_id)
+            elif isinstance(eff, RunDigest | RunAsk | RunReview) and refused_in_shared(deps, client, team_id, eff):
+                continue
+            elif isinstance(eff, RunLinkAuto):
+                link_auto(deps, client, team_id, eff)
             elif isinstance(eff, RunDigest):
-                # slow: on the runner's pool, after the command was answered
+                # slow: on the runner's pool
                 deps.digest_runner.pool.submit(deps.digest_runner.run_now, client, team_id, eff.channel, eff.user)
             elif isinstance(eff, RunAsk):
                 deps.digest_runner.pool.submit(deps.asker.answer, client, team_id, eff.channel, eff.user, eff.question)
             elif isinstance(eff, RunReview):
                 deps.digest_runner.pool.submit(post_review, deps, client, team_id, eff)
-            elif isinstance(eff, ScheduleChanged) and deps.digest_jobs is not None:
-                deps.digest_jobs.sync_channel(team_id, eff.channel)
-            elif isinstance(eff, OutboxQueued):
-                deps.wake("outbox")
         except SlackApiError as e:
             log.warning("Slack refused %s: %s", type(eff).__name__, e.response.get("error"))
-    if refresh:
-        deps.home.refresh(client, team_id)
+
+
+def refused_in_shared(deps: Deps, client: WebClient, team_id: str, eff: RunDigest | RunAsk | RunReview) -> bool:
+    """Nothing internal is posted into a channel shared with another organisation (Slack's is_ext_shared, asked
+    of conversations.info here, after the answer, when the cache does not know): the person is told why."""
+    if deps.connect is None or not deps.connect.shared_for_posting(client, team_id, eff.channel):
+        return False
+    from bot.connect import refusal
+
+    what = {RunDigest: "digests", RunAsk: "answers from customer signals", RunReview: "customer reviews"}[type(eff)]
+    client.chat_postEphemeral(channel=eff.channel, user=eff.user, text=refusal(what))
+    return True
+
+
+def link_auto(deps: Deps, client: WebClient, team_id: str, eff: RunLinkAuto) -> None:
+    """`/loop link auto`: the unlinked channels the app is in, each with its best match, ticked when clear."""
+    from bot.connect import auto_blocks
+
+    assert deps.connect is not None
+    text, blocks = auto_blocks(deps.connect.scan(team_id))
+    client.chat_postEphemeral(channel=eff.channel, user=eff.user, text=text, blocks=blocks)
+
+
+def refresh_home(deps: Deps, team_id: str) -> None:
+    """Re-publish App Home for everyone who has opened it, one publish per person on deps.after; a person whose
+    publish is still waiting to start is not queued twice (it will show the newest state anyway)."""
+    from storage import repo
+
+    with deps.session_factory() as s:
+        viewers = repo.home_viewers(s, team_id)
+    for user in viewers:
+        deps.after.submit(publish_home, deps, team_id, user, key=("home", team_id, user))
+
+
+def publish_home(deps: Deps, team_id: str, user: str, search_text: str = "") -> None:
+    deps.home.publish(deps.client_for(team_id), team_id, user, search_text)
+
+
+def home_later(deps: Deps, team_id: str, user: str, search_text: str = "") -> None:
+    """Publish `user`'s App Home after the answer."""
+    key = ("home", team_id, user) if not search_text else None
+    deps.after.submit(publish_home, deps, team_id, user, search_text, key=key)
 
 
 def post_review(deps: Deps, client: WebClient, team_id: str, eff: RunReview) -> None:
@@ -100,3 +172,14 @@ def post_review(deps: Deps, client: WebClient, team_id: str, eff: RunReview) -> 
             )
         except SlackApiError:
             pass
+
+
+def tell_later(deps: Deps, team_id: str, body: dict, user: str, text: str, respond: Callable[..., Any]) -> None:
+    """An answer after a button, sent after the acknowledgement: in the conversation when there is one (its
+    response_url), else by DM."""
+    from handlers.payloads import tell
+
+    if body.get("response_url"):
+        later(deps, lambda: respond(text=text, response_type="ephemeral", replace_original=False))
+    else:
+        later(deps, lambda: tell(deps.client_for(team_id), body, user, text, respond))

@@ -22,7 +22,15 @@ from bot.app import build_app, http_handler
 from bot.config import Settings
 from bot.server import SlackHTTPServer, make_server
 from bot.services import Deps
-from devtools.fakeslack import FakeSlackServer, FakeSlackState
+from devtools.fakeslack import (
+    DEADLINE_SECONDS,
+    DeadlineMissed,
+    FakeSlackServer,
+    FakeSlackState,
+    block_kit_errors,
+    slash_text,
+    view_errors,
+)
 from storage import db
 
 CHANNEL_NAMES = {"C1": "cs-acme", "C2": "feedback", "C3": "general", "G1": "privategroup", "C4": "cs-portfolio"}
@@ -162,19 +170,46 @@ class Response:
     status: int
     body: str
     headers: dict[str, str]
+    elapsed: float = 0.0  # seconds until the app answered (Slack waits DEADLINE_SECONDS)
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
 
 
-class SlackDriver:
-    """Sends what Slack sends: signed HTTP requests to POST /slack/events."""
+# interactive payloads Slack issues a trigger_id with (https://docs.slack.dev/interactivity/handling-user-interaction)
+_TRIGGERING = ("block_actions", "shortcut", "message_action", "view_submission")
 
-    def __init__(self, base: str, response_base: str, secret: str = SECRET) -> None:
+
+class SlackDriver:
+    """Sends what Slack sends: signed HTTP requests to POST /slack/events, held to Slack's contract.
+
+    With the Slack simulator (`slack`) it also: escapes a slash command's text as the manifest's should_escape
+    makes Slack do; issues every trigger_id it hands out; fails a request answered after 3 seconds the way Slack
+    counts it (DeadlineMissed: operation_timeout for commands and interactive payloads; an event is sent again
+    with X-Slack-Retry-Num first); refuses acknowledgements whose blocks Slack would refuse; then waits for the
+    app's after-the-answer work (`settle`) so a test reads what followed.
+    """
+
+    def __init__(
+        self,
+        base: str,
+        response_base: str,
+        secret: str = SECRET,
+        slack: FakeSlackServer | None = None,
+        settle: Any = None,
+    ) -> None:
         self.base = base
         self.response_base = response_base
         self.verifier = SignatureVerifier(secret)
+        self.slack = slack
+        self.settle = settle  # called after each answer: waits for the app's work after the answer
         self._n = 0
+
+    @property
+    def deadline(self) -> float | None:
+        if self.slack is None or not self.slack.state.contract.deadline:
+            return None
+        return DEADLINE_SECONDS
 
     def post(
         self,
@@ -183,6 +218,8 @@ class SlackDriver:
         timestamp: int | None = None,
         signature: str | None = None,
         retry: int | None = None,
+        kind: str = "request",
+        settle: bool = True,
     ) -> Response:
         ts = str(timestamp if timestamp is not None else int(time.time()))
         sig = signature or self.verifier.generate_signature(timestamp=ts, body=body)
@@ -191,14 +228,52 @@ class SlackDriver:
             headers["X-Slack-Retry-Num"] = str(retry)
             headers["X-Slack-Retry-Reason"] = "http_timeout"
         req = urllib.request.Request(self.base + "/slack/events", data=body.encode(), headers=headers)
+        started = time.monotonic()
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
-                return Response(r.status, r.read().decode(), dict(r.headers))
+                resp = Response(r.status, r.read().decode(), dict(r.headers))
         except urllib.error.HTTPError as e:
-            return Response(e.code, e.read().decode(), dict(e.headers))
+            resp = Response(e.code, e.read().decode(), dict(e.headers))
+        resp.elapsed = time.monotonic() - started
+        if self.deadline is not None and resp.elapsed > self.deadline:
+            if kind == "event":
+                # Slack stops waiting after 3 s and sends the event again (https://docs.slack.dev/apis/events-api/)
+                self.post(body, content_type, retry=(retry or 0) + 1, kind="retry", settle=False)
+                raise DeadlineMissed(f"event answered after {resp.elapsed:.2f} s: Slack retried it (X-Slack-Retry-Num)")
+            raise DeadlineMissed(
+                f"{kind} answered after {resp.elapsed:.2f} s: Slack showed the person operation_timeout "
+                "and dropped the answer"
+            )
+        if self.slack is not None and self.slack.state.contract.block_kit and resp.status == 200:
+            self._check_answer(resp)
+        if settle and self.settle is not None:
+            self.settle()
+        return resp
+
+    def _check_answer(self, resp: Response) -> None:
+        """An acknowledgement's blocks or view, checked as Slack checks them before showing them."""
+        try:
+            body = resp.json()
+        except ValueError:
+            return
+        if not isinstance(body, dict):
+            return
+        errors = block_kit_errors(body.get("blocks"))
+        if isinstance(body.get("view"), dict):
+            errors += view_errors(body["view"])
+        if body.get("options") is not None and len(body["options"]) > 100:
+            errors.append("options: must provide at most 100 items")
+        if errors:
+            raise AssertionError(f"Slack would refuse this answer (invalid_blocks): {errors}")
 
     def event(
-        self, event: dict[str, Any], team: str = TEAM, event_id: str | None = None, retry: int | None = None, **kw: Any
+        self,
+        event: dict[str, Any],
+        team: str = TEAM,
+        event_id: str | None = None,
+        retry: int | None = None,
+        settle: bool = True,
+        **kw: Any,
     ) -> Response:
         self._n += 1
         payload = {
@@ -211,7 +286,7 @@ class SlackDriver:
             "event": event,
             "authorizations": [{"team_id": team, "user_id": "UBOT", "is_bot": True}],
         }
-        return self.post(json.dumps(payload), "application/json", retry=retry, **kw)
+        return self.post(json.dumps(payload), "application/json", retry=retry, kind="event", settle=settle, **kw)
 
     def message(
         self, channel: str, text: str, user: str = "U2", ts: str | None = None, team: str = TEAM, **extra: Any
@@ -236,10 +311,17 @@ class SlackDriver:
         channel: str = "C1",
         team: str = TEAM,
         channel_name: str | None = None,
+        settle: bool = True,
     ) -> Response:
+        """`text` is what the person typed; `<@U…>`, `<#C…>` and `<url|label>` in it are people, channels and
+        links they picked, which Slack sends as the manifest's should_escape for `command` says."""
         self._n += 1
         # what Slack sends as the channel's name (the names of the fake Slack's channels)
         channel_name = channel_name or CHANNEL_NAMES.get(channel, "general")
+        trigger_id = f"trig.{self._n}.{uuid.uuid4().hex[:8]}"
+        if self.slack is not None:
+            text = slash_text(self.slack.state, command, text)
+            self.slack.state.issue_trigger(trigger_id)
         form = {
             "token": "x",
             "team_id": team,
@@ -252,15 +334,23 @@ class SlackDriver:
             "text": text,
             "api_app_id": "A1",
             "response_url": f"{self.response_base}response/{self._n}",
-            "trigger_id": f"trig.{self._n}.{uuid.uuid4().hex[:8]}",
+            "trigger_id": trigger_id,
         }
-        return self.post(urlencode(form), "application/x-www-form-urlencoded")
+        return self.post(urlencode(form), "application/x-www-form-urlencoded", kind=command, settle=settle)
 
-    def interact(self, payload: dict[str, Any]) -> Response:
+    def interact(self, payload: dict[str, Any], settle: bool = True) -> Response:
         payload.setdefault("team", {"id": TEAM})
         payload.setdefault("api_app_id", "A1")
         payload.setdefault("token", "x")
-        return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+        kind = str(payload.get("type") or "interaction")
+        if kind in _TRIGGERING:
+            self._n += 1
+            payload.setdefault("trigger_id", f"trig.{self._n}.{uuid.uuid4().hex[:8]}")
+            if self.slack is not None:
+                self.slack.state.issue_trigger(payload["trigger_id"])
+        return self.post(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded", kind=kind, settle=settle
+        )
 
 
 @dataclass
@@ -285,7 +375,10 @@ def start_app(db_url: str, slack: FakeSlackServer, clock: Clock, engine, sf):  #
         deps.digest_runner.pacer.gap = 0.01
         server = make_server(http_handler(app), engine, 0, threads=8, host="127.0.0.1", read_timeout=read_timeout)
         server.serve_in_thread()
-        driver = SlackDriver(f"http://127.0.0.1:{server.port}", slack.url.removesuffix("api/"))
+        # the driver holds the app to Slack's contract (devtools.fakeslack) and waits for its after-answer work
+        driver = SlackDriver(
+            f"http://127.0.0.1:{server.port}", slack.url.removesuffix("api/"), slack=slack, settle=deps.after.wait_idle
+        )
         slack.reset()
         r = Running(deps, slack, driver, sf, clock, server)
         started.append(r)

@@ -48,7 +48,7 @@ class AppProcess:
         )
         self.env = base
         self.proc: subprocess.Popen | None = None
-        self.driver = SlackDriver(f"http://127.0.0.1:{self.port}", slack.url.removesuffix("api/"))
+        self.driver = SlackDriver(f"http://127.0.0.1:{self.port}", slack.url.removesuffix("api/"), slack=slack)
 
     def start(self) -> AppProcess:
         with open(self.log, "ab") as out:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from slack_bolt import Ack, App, BoltContext
-from slack_sdk import WebClient
 
+from handlers.effects import home_later
 from storage import repo
 
 if TYPE_CHECKING:
@@ -15,13 +15,13 @@ if TYPE_CHECKING:
 
 def register(app: App, deps: Deps) -> None:
     def toggle(opt_out: bool):  # noqa: ANN202
-        def handle(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
+        def handle(ack: Ack, body: dict, context: BoltContext) -> None:
             ack()
             team_id = context.team_id or ""
             user = body["user"]["id"]
             with deps.session_factory.begin() as s:
                 repo.set_dm_opt_out(s, team_id, user, opt_out, deps.clock())
-            deps.home.publish(client, team_id, user)
+            home_later(deps, team_id, user)
 
         return handle
 

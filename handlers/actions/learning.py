@@ -11,7 +11,8 @@ from slack_sdk import WebClient
 from bot import learning
 from bot.errors import UsageError
 from bot.render.modals import changed_to_modal
-from handlers.payloads import channel_of, tell
+from handlers.effects import later, tell_later
+from handlers.payloads import channel_of
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -87,14 +88,18 @@ def register(app: App, deps: Deps) -> None:
                     row = learning.set_outcome(s, team_id, int(value), outcome, user, deps.clock())
                     line = learning.outcome_line(row)
             except UsageError as e:
-                tell(client, body, user, str(e), respond)
+                tell_later(deps, team_id, body, user, str(e), respond)
                 return
             if channel and message.get("ts"):
-                client.chat_update(
-                    channel=channel,
-                    ts=message["ts"],
-                    blocks=reviewed_blocks(message, value, line),
-                    text=message.get("text") or "Weekly customer loop",
+                # after the answer, on the client that waits out a 429
+                later(
+                    deps,
+                    lambda: deps.client_for(team_id).chat_update(
+                        channel=channel,
+                        ts=message["ts"],
+                        blocks=reviewed_blocks(message, value, line),
+                        text=message.get("text") or "Weekly customer loop",
+                    ),
                 )
 
         return handle

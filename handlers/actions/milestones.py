@@ -11,8 +11,8 @@ from slack_sdk import WebClient
 from bot.errors import UsageError
 from bot.framing import gap_title, rewrite
 from bot.render.modals import impact_modal, milestone_add_modal, rename_modal
-from handlers.effects import perform
-from handlers.payloads import channel_of, tell
+from handlers.effects import home_later, later, perform, tell_later
+from handlers.payloads import channel_of
 from storage import repo
 
 if TYPE_CHECKING:
@@ -37,14 +37,15 @@ def register(app: App, deps: Deps) -> None:
                     reply = milestones.transition(s, user, m, verb, None)
                     view = milestones.customer_reply(s, m.customer, reply.text)
             except UsageError as e:
-                tell(client, body, user, str(e), respond)
+                tell_later(deps, team_id, body, user, str(e), respond)
                 return
+            # the answer first; the message, App Home and the effects' posts follow it
             if body.get("container", {}).get("type") == "view":
-                deps.home.publish(client, team_id, user)
+                home_later(deps, team_id, user)
             elif body.get("response_url"):
-                respond(replace_original=True, text=view.text, blocks=view.blocks)
+                later(deps, lambda: respond(replace_original=True, text=view.text, blocks=view.blocks))
             else:
-                tell(client, body, user, reply.text, respond)
+                tell_later(deps, team_id, body, user, reply.text, respond)
             perform(deps, client, team_id, reply.effects)
 
         return handle
@@ -64,9 +65,9 @@ def register(app: App, deps: Deps) -> None:
                     raise UsageError("That milestone no longer exists.")
                 reply = deps.commands.milestones.confirm_on_track(s, user, m)
         except UsageError as e:
-            tell(client, body, user, str(e), respond)
+            tell_later(deps, team_id, body, user, str(e), respond)
             return
-        tell(client, body, user, reply.text, respond)
+        tell_later(deps, team_id, body, user, reply.text, respond)
         perform(deps, client, team_id, reply.effects)
 
     @app.action("ms_rename")
@@ -99,7 +100,7 @@ def register(app: App, deps: Deps) -> None:
         with deps.session_factory() as s:
             c = repo.customer_by_id(s, team_id, int(cid)) if cid.isdigit() else None
             if c is None:
-                tell(client, body, body["user"]["id"], "That customer no longer exists.", respond)
+                tell_later(deps, team_id, body, body["user"]["id"], "That customer no longer exists.", respond)
                 return
             meta = json.dumps({"customer": c.id, "channel": channel_of(body), "theme": theme})
             view = milestone_add_modal(c, gap_title(c.name, theme), meta)

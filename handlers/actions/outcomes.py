@@ -8,7 +8,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.text import fmt_date
-from handlers.payloads import tell
+from handlers.effects import later, tell_later
 from storage import repo
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ def register(app: App, deps: Deps) -> None:
             summary = row.summary if row else None
             when = fmt_date(row.told_at) if row and row.told_at else ""
         if summary is None:
-            tell(client, body, user, "That outcome no longer exists.", respond)
+            tell_later(deps, team_id, body, user, "That outcome no longer exists.", respond)
             return
-        respond(replace_original=True, text=f":white_check_mark: Customer told ({when}): {summary}")
+        later(
+            deps, lambda: respond(replace_original=True, text=f":white_check_mark: Customer told ({when}): {summary}")
+        )

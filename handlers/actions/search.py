@@ -6,10 +6,10 @@ import json
 from typing import TYPE_CHECKING
 
 from slack_bolt import Ack, App, BoltContext, Respond
-from slack_sdk import WebClient
 
 from bot import search
 from bot.errors import UsageError
+from handlers.effects import home_later, later
 from handlers.payloads import channel_of
 
 if TYPE_CHECKING:
@@ -27,12 +27,13 @@ def register(app: App, deps: Deps) -> None:
                 q = search.parse(s, team_id, value.get("q") or "", deps.clock())
                 text, blocks = search.results_blocks(s, team_id, q, channel_of(body) or "", int(value.get("o") or 0))
         except (UsageError, ValueError) as e:
-            respond(text=str(e), response_type="ephemeral", replace_original=False)
+            why = str(e)
+            later(deps, lambda: respond(text=why, response_type="ephemeral", replace_original=False))
             return
-        respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=True)
+        later(deps, lambda: respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=True))
 
     @app.action("home_search")
-    def on_home_search(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
+    def on_home_search(ack: Ack, body: dict, action: dict, context: BoltContext) -> None:
         ack()
         team_id, user = context.team_id or "", body["user"]["id"]
-        deps.home.publish(client, team_id, user, search_text=(action.get("value") or "").strip())
+        home_later(deps, team_id, user, (action.get("value") or "").strip())

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from slack_bolt import App, BoltContext
-from slack_sdk import WebClient
 
+from handlers.effects import home_later
 from handlers.payloads import team_of
 
 if TYPE_CHECKING:
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def register(app: App, deps: Deps) -> None:
     @app.event("app_home_opened")
-    def on_home(event: dict, body: dict, context: BoltContext, client: WebClient) -> None:
+    def on_home(event: dict, body: dict, context: BoltContext) -> None:
         if event.get("tab") not in (None, "home"):
             return
-        deps.home.publish(client, team_of(body, context), event.get("user") or "")
+        home_later(deps, team_of(body, context), event.get("user") or "")  # views.publish after the answer

@@ -13,7 +13,7 @@ from bot import learning
 from bot.effects import Ephemeral
 from bot.errors import UsageError
 from handlers.actions.learning import reviewed_blocks
-from handlers.effects import perform
+from handlers.effects import later, perform
 from handlers.payloads import fetch_message, view_value
 
 if TYPE_CHECKING:
@@ -75,7 +75,13 @@ def register(app: App, deps: Deps) -> None:
             return
         ack()
         channel, ts = meta.get("channel"), meta.get("ts")
-        message = fetch_message(client, channel, ts) if channel and ts else None
+        if channel and ts:
+            later(deps, mark_reviewed, team_id, channel, ts, value, line)
+
+    def mark_reviewed(team_id: str, channel: str, ts: str, value: str, line: str) -> None:
+        """The digest message shows how the decision was reviewed (after the answer: two Web API calls)."""
+        client = deps.client_for(team_id)
+        message = fetch_message(client, channel, ts)
         if message is not None and message.get("blocks"):
             try:
                 client.chat_update(

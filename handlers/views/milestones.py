@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot.effects import Ephemeral
+from bot.effects import Ephemeral, RefreshHome
 from bot.errors import UsageError
 from handlers.effects import perform
 from handlers.payloads import view_value
@@ -38,7 +38,7 @@ def register(app: App, deps: Deps) -> None:
                 return
             deps.commands.milestones.set_impact(s, body["user"]["id"], m, text)
         ack()
-        deps.home.refresh(client, team_id)
+        perform(deps, client, team_id, [RefreshHome()])
 
     @app.view("rename_modal")
     def on_rename(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:
