@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,10 +15,13 @@ from bot.effects import Effect, Ephemeral
 from bot.kinds import KINDS
 from bot.render.modals import customer_picker
 from bot.safety import safe
-from storage import repo
+from storage import repo, slack_state
 
 MAX_SIGNAL_TEXT = 4000
 MAX_NOTE = 1000
+# a view's private_metadata holds at most 3000 characters:
+# https://docs.slack.dev/reference/views/modal-views (the message kept server-side when it does not fit)
+MAX_METADATA = 3000
 
 PATH_CHANNEL = "channel"
 PATH_WATCH = "watch"
@@ -47,14 +52,14 @@ class MessageIn:
     def posted_at(self) -> datetime:
         return ts_to_datetime(self.ts)
 
-
-# message subtypes that are a person speaking; joins, bots, topic changes … are not
-PERSON_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
-
     @property
     def external(self) -> bool:
         """Written by someone of another organisation (https://docs.slack.dev/apis/slack-connect: user_team)."""
         return self.author_team_id is not None and self.author_team_id != self.team_id
+
+
+# message subtypes that are a person speaking; joins, bots, topic changes … are not
+PERSON_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
 
 
 def is_person_message(event: dict) -> bool:
@@ -220,13 +225,10 @@ def reaction_capture(session: Session, msg: MessageIn, reactor: str, now: dateti
                     "Add one with `/loop customer add <name>` and react again.",
                 )
             ]
+        # the answer is recorded from the message kept here, not from the message read again from Slack
+        key = keep_message(session, msg, now)
         return [
-            Ephemeral(
-                msg.channel_id,
-                reactor,
-                "Which customer is this message about?",
-                blocks=customer_picker(msg.channel_id, msg.ts, everyone),
-            )
+            Ephemeral(msg.channel_id, reactor, "Which customer is this message about?", blocks=customer_picker(key))
         ]
     names = []
     new = 0
@@ -237,6 +239,48 @@ def reaction_capture(session: Session, msg: MessageIn, reactor: str, now: dateti
         names.append(f"*{safe(c.name)}*" if c else "?")
     what = "Recorded as a signal for " if new else "Already a signal for "
     return [Ephemeral(msg.channel_id, reactor, ":memo: " + what + ", ".join(names) + ".")]
+
+
+def keep_message(session: Session, msg: MessageIn, now: datetime) -> str:
+    """Keep a message a question or a modal is about (its text as people read it); the key to find it again."""
+    key = uuid.uuid4().hex
+    slack_state.save_draft(
+        session,
+        team_id=msg.team_id,
+        draft_key=key,
+        channel_id=msg.channel_id,
+        message_ts=msg.ts,
+        thread_ts=msg.thread_ts,
+        user_id=msg.user_id,
+        text=_clip(msg.text, MAX_SIGNAL_TEXT),
+        now=now,
+    )
+    return key
+
+
+def kept_message(session: Session, team_id: str, key: str) -> tuple[str, dict[str, str | None]] | None:
+    """(channel, message) of a kept message: ts, user, thread_ts and its text; None when it is gone."""
+    d = slack_state.find_draft(session, team_id=team_id, draft_key=key)
+    if d is None:
+        return None
+    return d.channel_id, {"ts": d.message_ts, "user": d.user_id, "thread_ts": d.thread_ts, "text": d.text}
+
+
+def modal_metadata(session: Session, msg: MessageIn, now: datetime) -> str:
+    """What the capture modal carries: the message itself, or the key of its kept copy when it is too long."""
+    meta = json.dumps({"c": msg.channel_id, "ts": msg.ts, "t": msg.thread_ts, "u": msg.user_id, "x": msg.text})
+    if len(meta) <= MAX_METADATA:
+        return meta
+    return json.dumps({"c": msg.channel_id, "ts": msg.ts, "k": keep_message(session, msg, now)})
+
+
+def modal_message(session: Session, team_id: str, meta: dict) -> tuple[str, dict[str, str | None]] | None:
+    """(channel, message) a capture modal is about, from its metadata; None when it cannot be known."""
+    if meta.get("k"):
+        return kept_message(session, team_id, str(meta["k"]))
+    if "x" in meta and meta.get("c") and meta.get("ts"):
+        return meta["c"], {"ts": meta["ts"], "user": meta.get("u"), "thread_ts": meta.get("t"), "text": meta["x"]}
+    return None
 
 
 def shortcut_capture(

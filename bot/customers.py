@@ -81,6 +81,36 @@ def resolve_prefix(session: Session, team_id: str, text: str) -> Match | NoMatch
     return NoMatch(clean_name(tried), suggestions)
 
 
+def search(session: Session, team_id: str, query: str, limit: int = 100) -> list[tuple[int, str]]:
+    """(id, name) of the customers whose name or an alias matches what was typed: names starting with it first,
+    then a word starting with it, then containing it; near misses when nothing matches; by name within each."""
+    q = key(query)
+    index = repo.name_index(session, team_id)
+    best: dict[int, tuple[int, str]] = {}
+    for nk, cid, cname in index:
+        if not q or nk.startswith(q):
+            rank = 0
+        elif any(w.startswith(q) for w in nk.split()):
+            rank = 1
+        elif q in nk:
+            rank = 2
+        else:
+            continue
+        if cid not in best or rank < best[cid][0]:
+            best[cid] = (rank, cname)
+    if not best and len(q) >= 3:
+        # a near miss ("zephir"): the closest part of a name or alias
+        from rapidfuzz import fuzz, process
+
+        keys = {nk: (cid, cname) for nk, cid, cname in index}
+        for nk, score, _ in process.extract(q, list(keys), scorer=fuzz.partial_ratio, score_cutoff=80, limit=limit):
+            cid, cname = keys[nk]
+            if cid not in best:
+                best[cid] = (3 + int(100 - score), cname)
+    ranked = sorted(best.items(), key=lambda kv: (kv[1][0], kv[1][1].casefold()))
+    return [(cid, name) for cid, (_, name) in ranked[:limit]]
+
+
 def plausible_name(words: list[str]) -> str:
     """The longest leading run of capitalised words (joined by &, and, of, the), else the first word."""
     run: list[str] = []

@@ -81,12 +81,14 @@ class HistoryReader:
         distribution: str = "internal",
     ) -> None:
         per_minute, self.page = HISTORY_LIMITS[distribution]
-        self.gap = timedelta(seconds=60 / per_minute)
+        # a token bucket per workspace: `per_minute` requests may go at once, refilled at that rate
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0  # tokens a second
         self.client_for = client_for
         self.clock = clock
         self._cond = threading.Condition()
         self._queue: list[Read] = []
-        self._next_at: dict[str, datetime] = {}  # team -> when its next request may go
+        self._bucket: dict[str, tuple[float, datetime]] = {}  # team -> (tokens, as of)
         self._busy = 0
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -118,10 +120,13 @@ class HistoryReader:
     def wait(self, team_id: str) -> float:
         """Seconds before a read asked for now would go: the workspace's next turn and the reads queued ahead."""
         with self._cond:
-            now = self.clock()
             ahead = sum(1 for r in self._queue if r.team_id == team_id)
-            start = max(self._next_at.get(team_id, now), now)
-            return (start - now).total_seconds() + ahead * self.gap.total_seconds()
+            return max(0.0, (ahead + 1 - self._tokens(team_id, self.clock())) / self.rate)
+
+    def _tokens(self, team_id: str, now: datetime) -> float:
+        """Requests the workspace may send now (below 1 until a 429's Retry-After has passed)."""
+        tokens, at = self._bucket.get(team_id, (self.capacity, now))
+        return min(self.capacity, tokens + (now - at).total_seconds() * self.rate)
 
     def wake(self) -> None:
         """Look again now (the clock moved, in tests)."""
@@ -155,8 +160,9 @@ class HistoryReader:
             while not self._stop:
                 now = self.clock()
                 for i, r in enumerate(self._queue):
-                    if self._next_at.get(r.team_id, now) <= now:
-                        self._next_at[r.team_id] = now + self.gap
+                    tokens = self._tokens(r.team_id, now)
+                    if tokens >= 1:
+                        self._bucket[r.team_id] = (tokens - 1, now)
                         self._busy += 1
                         return self._queue.pop(i)
                 # the injected clock may be a test's: look again at least every half second
@@ -210,7 +216,8 @@ class HistoryReader:
                 wait = float(e.response.headers.get("Retry-After") or 60)
                 log.info("history read for %s rate limited: again in %.0f s", read.team_id, wait)
                 with self._cond:
-                    self._next_at[read.team_id] = self.clock() + timedelta(seconds=wait)
+                    # one request becomes possible when Retry-After has passed
+                    self._bucket[read.team_id] = (1.0, self.clock() + timedelta(seconds=wait))
                     self._queue.insert(0, read)
                 return
             log.warning("could not read history of %s: %s", read.channel_id, error)

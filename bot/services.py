@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.afterwards import Afterwards
 from bot.ask import Asker
+from bot.backfill import Backfill
 from bot.commands import Commands
 from bot.config import Settings
 from bot.connect import Connector
@@ -57,18 +57,16 @@ class Deps:
     nudger: Nudger
     asker: Asker
     history: HistoryReader | None = None  # Slack's history read back, paced (bot.history)
+    backfill: Backfill | None = None  # events Slack held back, read back (bot.backfill)
     recent: RecentMessages = field(default_factory=RecentMessages)  # messages received as events
     classifier: LLMClassifier | None = None
     connect: Connector | None = None  # Slack Connect: shared channels, proposals, unanswered questions
     digest_jobs: DigestJobs | None = None  # set when the scheduler runs in this process
     # runs a periodic job (bot.scheduler.periodic_jobs) soon, off the caller's thread; no-op without a scheduler
     wake: Callable[[str], None] = _no_scheduler
-    # work after an answer to Slack (posts, DMs, App Home, look-ups): never on the request's thread
-    after: Afterwards = field(default_factory=Afterwards)
 
     def close(self) -> None:
         """Finish digests being built, stop the signal writer and the directory's look-ups."""
-        self.after.close()  # first: what it runs may hand digests to the runner
         self.digest_runner.close()
         self.signal_writer.close()
         self.directory.close()
@@ -93,13 +91,15 @@ def make_deps(
         if settings.llm_classify:
             classifier = LLMClassifier(settings, sf, clock, step)
     router = Router(sf)
+    directory = Directory(sf, clock, client_for)
+    history = HistoryReader(client_for, clock, settings.distribution)
     return Deps(
         settings=settings,
         session_factory=sf,
         clock=clock,
         client_for=client_for,
         commands=Commands(sf, clock, settings.capture_emoji),
-        directory=Directory(sf, clock, client_for),
+        directory=directory,
         router=router,
         home=Home(sf, clock),
         signal_writer=SignalWriter(sf.kw["bind"]),
@@ -107,7 +107,8 @@ def make_deps(
         outbox=Outbox(sf, clock, client_for),
         nudger=Nudger(sf, clock, client_for),
         asker=Asker(sf, clock, step),
-        history=HistoryReader(client_for, clock, settings.distribution),
+        history=history,
+        backfill=Backfill(sf, clock, history, directory, client_for),
         classifier=classifier,
         connect=Connector(sf, clock, client_for),
     )

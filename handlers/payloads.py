@@ -27,7 +27,7 @@ def view_value(state: dict, block: str, action: str) -> Any:
     el = (state.get("values", {}).get(block) or {}).get(action) or {}
     if el.get("type") in ("static_select", "external_select", "radio_buttons"):
         return (el.get("selected_option") or {}).get("value")
-    if el.get("type") == "multi_static_select":
+    if el.get("type") in ("multi_static_select", "multi_external_select"):
         return [o["value"] for o in el.get("selected_options") or []]
     if el.get("type") == "users_select":
         return el.get("selected_user")

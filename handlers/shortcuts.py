@@ -1,16 +1,22 @@
-"""The message shortcut *Record as customer signal*: opens the capture modal."""
+"""The message shortcut *Record as customer signal*: opens the capture modal.
+
+Slack sends the message itself in the shortcut's payload, so it is never read again from Slack (whose history
+reads are rate-limited, and refused where the app is not a member): the modal carries it to the submission.
+https://docs.slack.dev/interactivity/implementing-shortcuts#messages
+"""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot import capture
+from bot.effects import Ephemeral, OpenModal
 from bot.render.modals import capture_modal
 from bot.safety import unescape
+from handlers.effects import perform
 from storage import repo
 
 if TYPE_CHECKING:
@@ -25,23 +31,22 @@ def register(app: App, deps: Deps) -> None:
         team_id = context.team_id or (shortcut.get("team") or {}).get("id") or ""
         message = shortcut.get("message") or {}
         channel_id = (shortcut.get("channel") or {}).get("id") or ""
-        meta = json.dumps({"c": channel_id, "ts": message.get("ts"), "t": message.get("thread_ts")})
-        text = unescape(message.get("text") or "")
-        with deps.session_factory() as s:
-            everyone = repo.list_customers(s, team_id)
-            if not everyone:
+        user = shortcut["user"]["id"]
+        raw = capture.MessageIn(
+            team_id=team_id,
+            channel_id=channel_id,
+            ts=message.get("ts") or "0",
+            text=unescape(message.get("text") or ""),
+            user_id=message.get("user"),
+            thread_ts=message.get("thread_ts"),
+        )
+        with deps.session_factory.begin() as s:
+            if not repo.name_index(s, team_id):
                 ack()
-                client.chat_postEphemeral(channel=channel_id, user=shortcut["user"]["id"], text=NO_CUSTOMERS)
+                perform(deps, client, team_id, [Ephemeral(channel_id, user, NO_CUSTOMERS)])
                 return
-            raw = capture.MessageIn(
-                team_id=team_id,
-                channel_id=channel_id,
-                ts=message.get("ts") or "0",
-                text=text,
-                user_id=message.get("user"),
-            )
             ids = capture.customers_for_any_message(s, raw)
             known = repo.customer_by_id(s, team_id, ids[0]) if ids else None
-            view = capture_modal(everyone, known, meta, text)
+            view = capture_modal(known, capture.modal_metadata(s, raw, deps.clock()), raw.text)
         ack()
-        client.views_open(trigger_id=shortcut["trigger_id"], view=view)
+        perform(deps, client, team_id, [OpenModal(view)], trigger_id=shortcut["trigger_id"])

@@ -440,3 +440,34 @@ class MilestoneTemplate(Base):
     titles: Mapped[str] = mapped_column(Text)  # JSON list of {"title", "days", "impact", "ask", "ask_kind"}
     updated_by: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(TZDateTime)
+
+
+class CaptureDraft(Base):
+    """The message a capture modal is about, when it does not fit the modal's private_metadata (3000 characters):
+    the submission reads it here instead of reading the message again from Slack."""
+
+    __tablename__ = "capture_drafts"
+    __table_args__ = (UniqueConstraint("team_id", "draft_key", name="uq_capture_drafts_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    draft_key: Mapped[str] = mapped_column(String(40))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    message_ts: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, index=True)
+
+
+class EventGap(Base):
+    """Minutes Slack stopped sending events (app_rate_limited), and whether they were read back from history."""
+
+    __tablename__ = "event_gaps"
+    __table_args__ = (UniqueConstraint("team_id", "start_at", name="uq_event_gaps_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    start_at: Mapped[datetime] = mapped_column(TZDateTime)  # the minute_rate_limited Slack sent
+    noticed_at: Mapped[datetime] = mapped_column(TZDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(TZDateTime)

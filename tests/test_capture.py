@@ -9,7 +9,7 @@ import pytest
 
 from storage.models import Customer, Signal
 from tests.conftest import Running
-from tests.helpers import count, ephemeral_text, figure, signals
+from tests.helpers import count, ephemeral_text, figure, signals, wait_for
 
 
 def setup_acme(r: Running) -> None:
@@ -63,10 +63,10 @@ def test_watch_channel_records_one_signal_per_named_customer(running: Running) -
 def test_ampersands_as_slack_sends_them_are_stored_as_typed(running: Running) -> None:
     """Slack sends &, < and > as &amp;, &lt; and &gt; in commands and messages: names and quotes keep the real text."""
     d = running.driver
-    d.command("/loop", "customer add Smith & Sons segment smb")  # as typed: the driver sends &amp;
+    d.command("/loop", "customer add Smith &amp; Sons segment smb")
     d.command("/loop", "watch", channel="C2")
     assert d.message("C2", "Smith &amp; Sons: exports &lt;still&gt; fail").status == 200
-    reply = d.command("/signal", "smith & sons R&D team wants SSO").json()["text"]
+    reply = d.command("/signal", "smith &amp; sons R&amp;D team wants SSO").json()["text"]
     assert "*Smith &amp; Sons*" in reply  # shown escaped once, so Slack displays “Smith & Sons”
     with running.sf() as s:
         assert [c.name for c in s.query(Customer)] == ["Smith & Sons"]
@@ -93,6 +93,8 @@ def test_capture_reaction_records_message_anywhere(running: Running) -> None:
         }
     )
     assert resp.status == 200
+    # a message the app never received is read from Slack's history after the answer (bot.history)
+    wait_for(running.deps.history.idle)
     [sig] = signals(running.sf)
     assert sig.capture_path == "reaction" and sig.recorded_by == "U1" and sig.channel_id == "C3"
     [eph] = running.slack.calls("chat.postEphemeral")
@@ -112,12 +114,25 @@ def test_capture_reaction_without_customer_asks_with_a_select(running: Running) 
             "item": {"type": "message", "channel": "C3", "ts": "1763460007.000100"},
         }
     )
+    wait_for(running.deps.history.idle)
     assert count(running.sf, Signal) == 0
     [eph] = running.slack.calls("chat.postEphemeral")
     assert eph.args["user"] == "U1"
     picker = eph.args["blocks"][1]
     assert picker["elements"][0]["action_id"] == "capture_pick_customer"
-    acme = next(o for o in picker["elements"][0]["options"] if o["text"]["text"] == "Acme Health")
+    # the select searches: Slack asks the options listener with what the person typed
+    found = running.driver.interact(
+        {
+            "type": "block_suggestion",
+            "user": {"id": "U1"},
+            "action_id": "capture_pick_customer",
+            "block_id": picker["block_id"],
+            "value": "acme",
+            "container": {"type": "message", "is_ephemeral": True},
+            "channel": {"id": "C3"},
+        }
+    ).json()
+    acme = next(o for o in found["options"] if o["text"]["text"] == "Acme Health")
     resp = running.driver.interact(
         {
             "type": "block_actions",
@@ -128,7 +143,7 @@ def test_capture_reaction_without_customer_asks_with_a_select(running: Running) 
             "channel": {"id": "C3"},
             "actions": [
                 {
-                    "type": "static_select",
+                    "type": "external_select",
                     "action_id": "capture_pick_customer",
                     "block_id": picker["block_id"],
                     "selected_option": acme,
@@ -186,7 +201,7 @@ def test_message_shortcut_opens_modal_and_records(running: Running) -> None:
     state = {
         "values": {
             "customer": {
-                "customer": {"type": "static_select", "selected_option": cust_block["element"]["initial_option"]}
+                "customer": {"type": "external_select", "selected_option": cust_block["element"]["initial_option"]}
             },
             "milestone": {"milestone": {"type": "static_select", "selected_option": first_ms}},
             "kind": {"kind": {"type": "static_select", "selected_option": {"value": "problem"}}},

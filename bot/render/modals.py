@@ -9,16 +9,37 @@ from typing import Any
 from bot.safety import quote
 from storage.models import Customer, Milestone
 
+# a customer is picked from a search, not a list: a static select shows at most 100 options and a team has more
+# customers (https://docs.slack.dev/reference/block-kit/block-elements/select-menu-element#external_select);
+# Slack asks the app's options listener (handlers.actions.capture) as the person types. 0: the first 100 by
+# name show as soon as the menu opens, so a small team never has to type
+CUSTOMER_MIN_QUERY = 0
+MAX_OPTIONS = 100
 
-def customer_options(customers: Sequence[Customer]) -> list[dict[str, Any]]:
-    """Static-select options (Slack allows 100), by name."""
-    return [
-        {"text": {"type": "plain_text", "text": c.name[:75]}, "value": str(c.id)}
-        for c in sorted(customers, key=lambda c: c.name_key)[:100]
-    ]
+
+def customer_option(customer_id: int, name: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": name[:75]}, "value": str(customer_id)}
 
 
-def customer_picker(channel_id: str, ts: str, customers: Sequence[Customer]) -> list[dict[str, Any]]:
+def customer_options(found: Sequence[tuple[int, str]]) -> list[dict[str, Any]]:
+    """The options listener's answer: (id, name) pairs as options, at most the 100 Slack shows."""
+    return [customer_option(cid, name) for cid, name in found[:MAX_OPTIONS]]
+
+
+def customer_select(action_id: str, initial: Customer | None = None, multi: bool = False) -> dict[str, Any]:
+    """A customer picker searched through the options listener; `initial` shown already chosen."""
+    el: dict[str, Any] = {
+        "type": "multi_external_select" if multi else "external_select",
+        "action_id": action_id,
+        "placeholder": {"type": "plain_text", "text": "Type a customer's name"},
+        "min_query_length": CUSTOMER_MIN_QUERY,
+    }
+    if initial is not None:
+        el["initial_option"] = customer_option(initial.id, initial.name)
+    return el
+
+
+def customer_picker(key: str) -> list[dict[str, Any]]:
     """Ephemeral question after the capture reaction when no customer could be found."""
     return [
         {
@@ -30,15 +51,8 @@ def customer_picker(channel_id: str, ts: str, customers: Sequence[Customer]) -> 
         },
         {
             "type": "actions",
-            "block_id": f"capture:{channel_id}:{ts}",
-            "elements": [
-                {
-                    "type": "static_select",
-                    "action_id": "capture_pick_customer",
-                    "placeholder": {"type": "plain_text", "text": "Customer"},
-                    "options": customer_options(customers),
-                }
-            ],
+            "block_id": f"capture:{key}",
+            "elements": [customer_select("capture_pick_customer")],
         },
     ]
 
@@ -54,18 +68,9 @@ KIND_LABELS = {
 }
 
 
-def capture_modal(
-    customers: Sequence[Customer], customer: Customer | None, metadata: str, message_preview: str
-) -> dict[str, Any]:
+def capture_modal(customer: Customer | None, metadata: str, message_preview: str) -> dict[str, Any]:
     """The shortcut's modal: customer (prefilled when known), milestone, kind, optional note."""
-    cust_el: dict[str, Any] = {
-        "type": "static_select",
-        "action_id": "customer",
-        "placeholder": {"type": "plain_text", "text": "Customer"},
-        "options": customer_options(customers),
-    }
-    if customer is not None:
-        cust_el["initial_option"] = next(o for o in cust_el["options"] if o["value"] == str(customer.id))
+    cust_el = customer_select("customer", customer)
     blocks: list[dict[str, Any]] = [
         {"type": "context", "elements": [{"type": "mrkdwn", "text": "> " + quote(message_preview, 280)}]},
         {
@@ -206,15 +211,10 @@ def learning_modal(
             "e.g. ship the SMS fix before adding WhatsApp",
         ),
     ]
-    opts = customer_options(customers)
-    if opts:
-        el: dict[str, Any] = {
-            "type": "multi_static_select",
-            "action_id": "customers",
-            "options": opts,
-            "placeholder": {"type": "plain_text", "text": "Customers"},
-        }
-        chosen = [o for o in opts if int(o["value"]) in set(selected_customers)]
+    if customers:
+        el = customer_select("customers", multi=True)
+        el["placeholder"] = {"type": "plain_text", "text": "Customers"}
+        chosen = [customer_option(c.id, c.name) for c in customers if c.id in set(selected_customers)]
         if chosen:
             el["initial_options"] = chosen
         blocks.append(

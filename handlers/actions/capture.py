@@ -1,22 +1,37 @@
-"""Selects around capture: the customer picker after a reaction, the customer changing in the capture modal."""
+"""Selects around capture: the customer search, the picker after a reaction, the customer changing in the modal."""
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import capture
-from bot.render.modals import capture_modal
-from handlers.payloads import fetch_message, message_in, view_value
+from bot import capture, customers
+from bot.render.modals import capture_modal, customer_options
+from handlers.payloads import message_in, view_value
 from storage import repo
 
 if TYPE_CHECKING:
     from bot.services import Deps
 
+# every customer select (bot.render.modals.customer_select): the capture modal, the reaction's picker, a learning
+CUSTOMER_SELECTS = re.compile(r"^(customer|customers|capture_pick_customer)$")
+
 
 def register(app: App, deps: Deps) -> None:
+    @app.options(CUSTOMER_SELECTS)
+    def on_customer_search(ack: Ack, payload: dict, context: BoltContext) -> None:
+        """What the person typed in a customer select: matching names and aliases, at most 100 (Slack's cap).
+        https://docs.slack.dev/reference/block-kit/block-elements/select-menu-element#external_select"""
+        team_id = context.team_id or ""
+        with deps.session_factory() as s:
+            found = customers.search(s, team_id, payload.get("value") or "")
+        ack(options=customer_options(found))
+
     @app.action("customer")
     def on_modal_customer(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
         """The customer changed in the capture modal: offer that customer's milestones."""
@@ -26,24 +41,28 @@ def register(app: App, deps: Deps) -> None:
         team_id = context.team_id or ""
         with deps.session_factory() as s:
             c = repo.customer_by_id(s, team_id, int(chosen)) if chosen and chosen.isdigit() else None
-            everyone = repo.list_customers(s, team_id)
-            preview = next(
-                (b["elements"][0]["text"][2:] for b in view.get("blocks", []) if b.get("type") == "context"), ""
-            )
-            new = capture_modal(everyone, c, view.get("private_metadata") or "{}", preview)
+            meta = view.get("private_metadata") or "{}"
+            try:
+                found = capture.modal_message(s, team_id, json.loads(meta))
+            except (ValueError, AttributeError):
+                found = None
+            new = capture_modal(c, meta, (found[1]["text"] or "") if found else "")
         client.views_update(view_id=view["id"], hash=view.get("hash"), view=new)
 
     @app.action("capture_pick_customer")
     def on_pick(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext, respond: Respond) -> None:
         ack()
         team_id = context.team_id or ""
-        _, channel_id, ts = (action.get("block_id") or "::").split(":", 2)
+        key = (action.get("block_id") or "").removeprefix("capture:")
         chosen = (action.get("selected_option") or {}).get("value") or ""
-        original = fetch_message(client, channel_id, ts)
-        if original is None or not chosen.isdigit():
-            respond(replace_original=True, text="I can't read that message any more; nothing was recorded.")
+        # the message was kept when the question was asked: Slack is not asked for it again
+        with deps.session_factory() as s:
+            found = capture.kept_message(s, team_id, key)
+        if found is None or not chosen.isdigit():
+            respond(replace_original=True, text="That question has expired; react to the message again.")
             return
-        msg = message_in(deps, team_id, channel_id, original, None, client=client)
+        channel_id, original = found
+        msg = replace(message_in(deps, team_id, channel_id, original, None, client=client), text=original["text"] or "")
         with deps.session_factory.begin() as s:
             text = capture.picked_customer(s, msg, int(chosen), body["user"]["id"], deps.clock())
         if msg.author_name is None or msg.permalink is None:

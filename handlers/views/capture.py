@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from slack_bolt import Ack, App, BoltContext
@@ -12,7 +13,7 @@ from bot import capture
 from bot.effects import Ephemeral
 from bot.safety import safe
 from handlers.effects import perform
-from handlers.payloads import fetch_message, message_in, view_value
+from handlers.payloads import message_in, view_value
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -35,20 +36,22 @@ def register(app: App, deps: Deps) -> None:
             meta = json.loads(view.get("private_metadata") or "{}")
         except ValueError:
             meta = {}
+        if not isinstance(meta, dict):
+            meta = {}
         if errors:
             ack(response_action="errors", errors=errors)
             return
-        original = fetch_message(client, meta.get("c") or "", meta.get("ts") or "")
-        if original is None:
+        # the message travelled in the modal (or was kept by its key): Slack is not asked for it again
+        with deps.session_factory() as s:
+            found = capture.modal_message(s, team_id, meta)
+        if found is None:
             ack(
                 response_action="errors",
-                errors={
-                    "customer": "I can't read that message any more (deleted, "
-                    "or I'm not in the channel). Invite me and retry."
-                },
+                errors={"customer": "This form is too old to know its message. Close it and use the shortcut again."},
             )
             return
-        msg = message_in(deps, team_id, meta["c"], original, None, client=client)
+        channel_id, original = found
+        msg = replace(message_in(deps, team_id, channel_id, original, None, client=client), text=original["text"] or "")
         kind = view_value(state, "kind", "kind")
         milestone = view_value(state, "milestone", "milestone")
         with deps.session_factory.begin() as s:
