@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.afterwards import Afterwards
 from bot.ask import Asker
 from bot.backfill import Backfill
 from bot.commands import Commands
@@ -64,9 +65,12 @@ class Deps:
     digest_jobs: DigestJobs | None = None  # set when the scheduler runs in this process
     # runs a periodic job (bot.scheduler.periodic_jobs) soon, off the caller's thread; no-op without a scheduler
     wake: Callable[[str], None] = _no_scheduler
+    # work after an answer to Slack (posts, DMs, App Home, look-ups): never on the request's thread
+    after: Afterwards = field(default_factory=Afterwards)
 
     def close(self) -> None:
         """Finish digests being built, stop the signal writer and the directory's look-ups."""
+        self.after.close()  # first: what it runs may hand digests to the runner
         self.digest_runner.close()
         self.signal_writer.close()
         self.directory.close()

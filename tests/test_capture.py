@@ -63,10 +63,10 @@ def test_watch_channel_records_one_signal_per_named_customer(running: Running) -
 def test_ampersands_as_slack_sends_them_are_stored_as_typed(running: Running) -> None:
     """Slack sends &, < and > as &amp;, &lt; and &gt; in commands and messages: names and quotes keep the real text."""
     d = running.driver
-    d.command("/loop", "customer add Smith &amp; Sons segment smb")
+    d.command("/loop", "customer add Smith & Sons segment smb")  # as typed: the driver sends &amp;
     d.command("/loop", "watch", channel="C2")
     assert d.message("C2", "Smith &amp; Sons: exports &lt;still&gt; fail").status == 200
-    reply = d.command("/signal", "smith &amp; sons R&amp;D team wants SSO").json()["text"]
+    reply = d.command("/signal", "smith & sons R&D team wants SSO").json()["text"]
     assert "*Smith &amp; Sons*" in reply  # shown escaped once, so Slack displays “Smith & Sons”
     with running.sf() as s:
         assert [c.name for c in s.query(Customer)] == ["Smith & Sons"]
