@@ -79,8 +79,11 @@ def test_manifest_lists_what_the_app_uses() -> None:
         "app_home_opened",
         "app_uninstalled",
         "tokens_revoked",
+        "member_joined_channel",  # Slack Connect: the app added to a channel (a link proposal)
+        "channel_shared",
     }
     assert "reactions:read" in m["oauth_config"]["scopes"]["bot"]
+    assert "team:read" in m["oauth_config"]["scopes"]["bot"]  # a connected organisation's name (team.info)
     assert m["settings"]["socket_mode_enabled"] is False
     sock = json.loads(run_cli("manifest", "--socket-mode").stdout)
     assert sock["settings"]["socket_mode_enabled"] is True
