@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -11,12 +12,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 
 from bot.app import build_app, http_handler
 from bot.config import Settings
@@ -67,25 +70,80 @@ class Clock:
         self.now += timedelta(**kw)
 
 
+class MigratedTemplates:
+    """The migrations run once per test session; each test gets a copy of their result.
+
+    SQLite: a migrated file, copied per test. PostgreSQL: the statements the migrations ran on a scratch
+    schema, recorded as they went to the server and replayed into each test's own schema (unqualified, so the
+    connection's search_path puts them there). The same DDL as `alembic upgrade`, in a fraction of its time.
+    """
+
+    _WRITES = ("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE", "COMMENT")
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._sqlite: Path | None = None
+        self._pg: str | None = None
+
+    def sqlite(self, target: Path) -> str:
+        if self._sqlite is None:
+            self._sqlite = self.folder / "template.db"
+            db.upgrade(f"sqlite:///{self._sqlite}")
+        shutil.copyfile(self._sqlite, target)
+        return f"sqlite:///{target}"
+
+    def postgresql(self, admin: Engine, schema: str) -> None:
+        """Create `schema` and everything the migrations make in it, in one transaction and one round trip."""
+        if self._pg is None:
+            self._pg = self._record_pg()
+        with admin.begin() as c:
+            c.exec_driver_sql(f"CREATE SCHEMA {schema}; SET LOCAL search_path TO {schema};\n{self._pg}")
+
+    def _record_pg(self) -> str:
+        assert PG_URL is not None
+        schema = "tpl_" + uuid.uuid4().hex[:12]
+        admin = db.make_engine(PG_URL)
+        recorded: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+            if statement.lstrip().split(None, 1)[0].upper() in self._WRITES:
+                assert not parameters, f"a migration statement with parameters cannot be replayed: {statement}"
+                recorded.append(statement.strip().rstrip(";"))
+
+        with admin.begin() as c:
+            c.execute(text(f"CREATE SCHEMA {schema}"))
+        sep = "&" if "?" in PG_URL else "?"
+        event.listen(Engine, "before_cursor_execute", record)
+        try:
+            db.upgrade(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
+        finally:
+            event.remove(Engine, "before_cursor_execute", record)
+            with admin.begin() as c:
+                c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
+        return ";\n".join(recorded)
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> MigratedTemplates:
+    return MigratedTemplates(tmp_path_factory.mktemp("templates"))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, migrated: MigratedTemplates) -> Iterator[str]:
     """A migrated database: a fresh SQLite file, or a fresh schema on PostgreSQL (dropped after)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-        db.upgrade(url)
-        yield url
+        yield migrated.sqlite(tmp_path / "test.db")
         return
     if PG_URL is None:
         pytest.skip("PostgreSQL is not answering at 127.0.0.1:5432 (set TEST_DATABASE_URL to run these)")
     schema = "t_" + uuid.uuid4().hex[:12]
     admin = db.make_engine(PG_URL)
-    with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
+    migrated.postgresql(admin, schema)
     sep = "&" if "?" in PG_URL else "?"
     # the schema's name is also the connections' application name: the leak check below looks at this
     # test's connections only, not at another test run sharing the server
     url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
-    db.upgrade(url)
     yield url
     # a connection the test leaked would block the drop forever: fail loudly instead of hanging CI
     mine = "state = 'idle in transaction' AND application_name = :app AND pid <> pg_backend_pid()"
