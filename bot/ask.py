@@ -117,12 +117,14 @@ class Asker:
         hosts = {urlparse(r.permalink).hostname for r in sent.values() if r.permalink}
         text = model_text(out.answer, set(), {h for h in hosts if h}, MAX_ANSWER)
         lines = [f":speech_balloon: *{quote(question, 200)}*", text, "", "*What it rests on*"]
-        for sid in cited[:8]:
+        # the customer's own words (first-hand, Slack Connect) lead what the answer rests on, marked
+        for sid in sorted(cited[:8], key=lambda sid: not getattr(sent[sid], "first_hand", False)):
             r = sent[sid]
             link = f" <{r.permalink}|link>" if r.permalink and r.permalink.startswith("https://") else ""
             who = quote(r.author_name or names.get(r.user_id or "") or "someone", 40)
+            own = "🗣 " if getattr(r, "first_hand", False) else ""
             lines.append(
-                f"> “{quote(readable(r.text, names), 200)}” — {who}, {fmt_date(r.posted_at)}{link} · "
+                f"> {own}“{quote(readable(r.text, names), 200)}” — {who}, {fmt_date(r.posted_at)}{link} · "
                 f"*{quote(customers.get(r.customer_id, '?'), 50)}*"
             )
         blocks = to_dicts(

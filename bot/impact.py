@@ -100,6 +100,10 @@ def is_about(sig: Signal, m: Milestone, words: set[str], stems: dict[int, set[st
     return len(shared) >= 2 or (len(words) <= 2 and bool(shared))
 
 
+PROBLEMS = ("problem", "churn-risk")
+FIRST_HAND_WEIGHT = 2
+
+
 def review(
     customer: Customer,
     m: Milestone,
@@ -123,17 +127,22 @@ def review(
     after = [s for s in about if at <= s.posted_at < at + w]
 
     def problems(xs: list[Signal]) -> int:
-        return sum(1 for s in xs if s.kind in ("problem", "churn-risk"))
+        return sum(1 for s in xs if s.kind in PROBLEMS)
+
+    def weighted(xs: list[Signal]) -> int:
+        # the customer's own words (first-hand, Slack Connect) weigh twice a team member's report of them
+        return sum(FIRST_HAND_WEIGHT if getattr(s, "first_hand", False) else 1 for s in xs if s.kind in PROBLEMS)
 
     pb, pa = problems(before), problems(after)
+    wb, wa = weighted(before), weighted(after)
     sb = round(mean(s.sentiment for s in before), 2) if before else None
     sa = round(mean(s.sentiment for s in after), 2) if after else None
     if not before and not after:
         verdict = NO_EVIDENCE
     else:
         ds = sa - sb if sa is not None and sb is not None else 0.0
-        worse = pa > pb or ds < -SENTIMENT_STEP
-        better = pa < pb or ds > SENTIMENT_STEP
+        worse = wa > wb or ds < -SENTIMENT_STEP
+        better = wa < wb or ds > SENTIMENT_STEP
         verdict = REGRESSED if worse and not better else FELT if better and not worse else NOT_YET
     # private channels' text is quoted only in their own channel
     newest = sorted(

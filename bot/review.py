@@ -75,6 +75,13 @@ class Review:
     signals_before: int = 0
 
 
+OWN_WORDS = "🗣 "  # Slack Connect: said by the customer's own people in their shared channel
+
+
+def _own(r: object) -> bool:
+    return bool(getattr(r, "first_hand", False))
+
+
 def build(s: Session, c: Customer, quarter: Quarter, now: datetime) -> Review:
     start, end = quarter.bounds()
     p_start, p_end = quarter.previous().bounds()
@@ -90,8 +97,9 @@ def build(s: Session, c: Customer, quarter: Quarter, now: datetime) -> Review:
     exclude = themes.words(c.name) + [w for a in c.aliases for w in themes.words(a.alias)]
     by_id = {r.id: r for r in public}
     for theme, ids in themes.themes([(r.id, r.text) for r in public], exclude=exclude, min_count=2, limit=5):
-        newest = sorted((by_id[i] for i in ids), key=lambda r: r.posted_at, reverse=True)[:2]
-        rv.themes.append((theme, len(ids), [readable(r.text, names) for r in newest]))
+        # the customer's own words (first-hand, Slack Connect) lead, marked; then the newest
+        newest = sorted((by_id[i] for i in ids), key=lambda r: (not _own(r), -r.posted_at.timestamp()))[:2]
+        rv.themes.append((theme, len(ids), [OWN_WORDS * _own(r) + readable(r.text, names) for r in newest]))
     window = repo.signals_between(
         s,
         c.team_id,
@@ -124,7 +132,9 @@ def build(s: Session, c: Customer, quarter: Quarter, now: datetime) -> Review:
         if t.created_at < end
     ]
     asked = [
-        readable(r.text, names) for r in sorted(public, key=lambda r: r.posted_at, reverse=True) if r.kind == "question"
+        OWN_WORDS * _own(r) + readable(r.text, names)
+        for r in sorted(public, key=lambda r: (not _own(r), -r.posted_at.timestamp()))
+        if r.kind == "question"
     ][:4]
     rv.questions = [f"They asked: “{q}”" for q in asked]
     rv.questions += [

@@ -125,8 +125,9 @@ def run(
 def result_line(r: Any, customer: str, names: dict[str, str]) -> str:
     who = f"{quote(r.author_name or names.get(r.user_id or '') or 'someone', 40)}, "
     link = f" <{r.permalink}|link>" if r.permalink and r.permalink.startswith("https://") else ""
+    own = "🗣 " if getattr(r, "first_hand", False) else ""  # Slack Connect: in the customer's own words
     return (
-        f"> {KIND_EMOJI.get(r.kind, '')} “{quote(readable(r.text, names), 240)}” — {who}"
+        f"> {own}{KIND_EMOJI.get(r.kind, '')} “{quote(readable(r.text, names), 240)}” — {who}"
         f"{fmt_date(r.posted_at)}{link} · *{quote(customer, 60)}*"
     )
 
@@ -150,6 +151,8 @@ def results_blocks(s: Session, team_id: str, q: Query, channel_id: str, offset: 
     else:
         head, hint = f":mag: *{plural(total, 'signal')}* match {what}", ""
     lines = [f"{head} — showing {offset + 1}–{offset + len(rows)}.{hint}"]
+    # the customer's own words (first-hand, Slack Connect) lead the page; relevance, then newest, within each
+    rows = sorted(rows, key=lambda r: not getattr(r, "first_hand", False))
     lines += [result_line(r, customers.get(r.customer_id, "?"), names) for r in rows]
     body = "\n".join(lines)
     blocks = []

@@ -1201,10 +1201,10 @@ def search_signals(
     rows = session.execute(
         sql_text(
             "SELECT s.id, s.customer_id, s.channel_id, s.message_ts, s.text, s.kind, s.author_name, s.user_id, "
-            "s.permalink, s.posted_at, s.is_private FROM signals s WHERE s.id IN :ids"
+            "s.permalink, s.posted_at, s.is_private, s.first_hand FROM signals s WHERE s.id IN :ids"
         )
         .bindparams(bindparam("ids", expanding=True))
-        .columns(posted_at=TZDateTime, is_private=Boolean),
+        .columns(posted_at=TZDateTime, is_private=Boolean, first_hand=Boolean),
         {"ids": page},
     ).all()
     order = {sid: i for i, sid in enumerate(page)}

@@ -96,6 +96,10 @@ def test_first_hand_words_third_organisations_and_a_report(running: Running) -> 
     assert said[0].startswith("> 🗣") and said[1].startswith("> 🗣"), said
     assert any("Acme mentioned exports" in x and "🗣" not in x for x in said)
     assert "2 in their own words" in text
+    # search results lead with the customer's own words, marked
+    found = json.dumps(r.driver.command("/signal", "search exports", channel="C1").json()["blocks"], ensure_ascii=False)
+    hits = [line for line in found.split("\\n") if line.startswith("> ")]
+    assert len(hits) == 2 and hits[0].startswith("> 🗣") and "🗣" not in hits[1], hits
     # nothing was ever posted in the shared channels
     assert not posts_to(r, "C9") and not posts_to(r, "C8")
 
