@@ -20,6 +20,12 @@ def setup_acme(r: Running) -> None:
     r.driver.command("/loop", "watch", channel="C2")
 
 
+def settled(r: Running) -> None:
+    """The history read done, and what it posts (after the answer) posted."""
+    wait_for(r.deps.history.idle)
+    assert r.deps.after.wait_idle()
+
+
 def test_linked_channel_message_is_a_signal_with_name_and_permalink(running: Running) -> None:
     setup_acme(running)
     resp = running.driver.message("C1", "Exports keep failing every Monday", ts="1763460001.000100")
@@ -94,7 +100,7 @@ def test_capture_reaction_records_message_anywhere(running: Running) -> None:
     )
     assert resp.status == 200
     # a message the app never received is read from Slack's history after the answer (bot.history)
-    wait_for(running.deps.history.idle)
+    settled(running)
     [sig] = signals(running.sf)
     assert sig.capture_path == "reaction" and sig.recorded_by == "U1" and sig.channel_id == "C3"
     [eph] = running.slack.calls("chat.postEphemeral")
@@ -114,7 +120,7 @@ def test_capture_reaction_without_customer_asks_with_a_select(running: Running) 
             "item": {"type": "message", "channel": "C3", "ts": "1763460007.000100"},
         }
     )
-    wait_for(running.deps.history.idle)
+    settled(running)
     assert count(running.sf, Signal) == 0
     [eph] = running.slack.calls("chat.postEphemeral")
     assert eph.args["user"] == "U1"

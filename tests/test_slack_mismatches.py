@@ -139,6 +139,11 @@ def submit(r: Running, view: dict, selected: dict, kind: str = "auto") -> Respon
     )
 
 
+def outside(r: Running, channel: str, private: bool = False) -> None:
+    """A channel the app was not added to: the simulator answers not_in_channel (channel_not_found if private)."""
+    r.slack.state.channels[channel] = {"id": channel, "name": "partners", "is_private": private, "is_member": False}
+
+
 def no_history_reads(r: Running) -> bool:
     return not r.slack.calls("conversations.history") and not r.slack.calls("conversations.replies")
 
@@ -147,8 +152,7 @@ def test_the_shortcut_records_from_its_payload_where_the_app_cannot_read_history
     """The app is not in the channel (history answers not_in_channel): the shortcut's message still records, a
     long one too (kept server-side past the 3000 characters of private_metadata), without one history read."""
     setup_acme(running)
-    for method in ("conversations.history", "conversations.replies"):
-        running.slack.state.always[method] = {"error": "not_in_channel"}
+    outside(running, "C9")
     short = {"type": "message", "ts": "1763460020.000100", "user": "U2", "text": "Acme Health: SSO &amp; SCIM, please"}
     view = shortcut(running, "C9", short)
     assert len(view["private_metadata"]) <= 3000
@@ -202,8 +206,6 @@ def react(r: Running, channel: str, ts: str, user: str = "U1") -> Response:
 
 def test_a_reaction_uses_the_stored_signal_or_the_message_already_seen(running: Running) -> None:
     setup_acme(running)
-    for method in ("conversations.history", "conversations.replies"):
-        running.slack.state.always[method] = {"error": "not_in_channel"}
     d = running.driver
     d.message("C1", "Acme Health exports fail on Mondays", ts="1763460030.000100")  # a signal already
     d.message("C3", "Tallwood asked for a waiting list", ts="1763460031.000100")  # seen, not a signal (C3 unlinked)
@@ -231,6 +233,9 @@ def test_a_reaction_on_an_unseen_message_is_read_once_paced_after_the_answer(sta
     """A distributed app may read history once a minute: the first read goes after the answer, the second waits
     for the next minute (the person is told), a 429 is waited out; each read is one request of one message."""
     r = start_app(SIGNALLOOP_SLACK_DISTRIBUTION="distributed")
+    # the simulator holds the app to the same limit, on the test's clock
+    r.slack.state.app_distribution = "distributed"
+    r.slack.state.monotonic = lambda: r.clock().timestamp()
     setup_acme(r)
     r.slack.state.messages["C3"] = [
         {"type": "message", "ts": f"176346004{i}.000100", "user": "U2", "text": f"Tallwood note {i}: reminders twice"}
@@ -268,13 +273,14 @@ def test_a_reaction_on_an_unseen_message_is_read_once_paced_after_the_answer(sta
 
 def test_a_reaction_where_the_app_cannot_read_says_invite_me(running: Running) -> None:
     setup_acme(running)
-    running.slack.state.always["conversations.history"] = {"error": "not_in_channel"}
-    running.slack.state.always["chat.postEphemeral"] = {"error": "not_in_channel"}
+    outside(running, "C9")
+    outside(running, "G9", private=True)
     assert react(running, "C9", "1763460050.000100").status == 200
+    assert react(running, "G9", "1763460051.000100").status == 200
     wait_for(running.deps.history.idle)
     # not a member: no ephemeral can reach the channel, so the person hears it by DM
-    dm = wait_for(lambda: [c for c in running.slack.calls("chat.postMessage") if c.args["channel"] == "U1"])
-    assert "/invite @signalloop" in dm[0].args["text"]
+    dms = wait_for(lambda: [c for c in running.slack.calls("chat.postMessage") if c.args["channel"] == "U1"][1:])
+    assert all("/invite @signalloop" in c.args["text"] for c in dms)
     assert count(running.sf, Signal) == 0
 
 
