@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     llm_model: str = Field(default=DEFAULT_MODEL, validation_alias="SIGNALLOOP_LLM_MODEL")
     llm_timeout: float = Field(default=20.0, validation_alias="SIGNALLOOP_LLM_TIMEOUT")
     llm_prompt_budget: int = Field(default=12_000, validation_alias="SIGNALLOOP_LLM_PROMPT_TOKENS")
-    llm_classify: bool = Field(default=False, validation_alias="SIGNALLOOP_LLM_CLASSIFY")
+    # the model classifies signals' kind and sentiment: on by default when there is a key (README → Classification)
+    llm_classify: bool | None = Field(default=None, validation_alias="SIGNALLOOP_LLM_CLASSIFY", validate_default=True)
     capture_emoji: str = Field(default="memo", validation_alias="SIGNALLOOP_CAPTURE_EMOJI")
     # how the Slack app is distributed, which sets the conversations.history/replies rate limit (bot.history):
     # internal (one workspace) | marketplace | distributed (other workspaces, not Marketplace-approved);
@@ -88,6 +89,11 @@ class Settings(BaseSettings):
             # psycopg 3 is the driver we ship
             v = "postgresql+psycopg://" + v.split("://", 1)[1]
         return v
+
+    @field_validator("llm_classify")
+    @classmethod
+    def _llm_classify(cls, v: bool | None, info: ValidationInfo) -> bool:
+        return bool(info.data.get("openai_api_key")) if v is None else v
 
     @field_validator("capture_emoji")
     @classmethod

@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -433,7 +434,8 @@ CLASSIFY_WINDOW = timedelta(days=7)
 
 class LLMClassifier:
     """Kind and sentiment of recent signals by the model, in batches per workspace; the rules' answer stays
-    for any signal the model does not answer validly (SIGNALLOOP_LLM_CLASSIFY, off by default)."""
+    for any signal the model does not answer validly (SIGNALLOOP_LLM_CLASSIFY, on by default with a key); how
+    often the model agrees with the rules is logged after each batch."""
 
     def __init__(
         self, settings: Settings, sf: sessionmaker[Session], clock: Callable[[], datetime], step: LLMStep | None = None
@@ -491,4 +493,24 @@ class LLMClassifier:
         with self.sf.begin() as s:
             repo.set_classifications(s, team_id, answers, kept=[i for i in ids.values() if i not in answers])
         log.info("LLM classification for %s: %d of %d signals by the model", team_id, len(answers), len(ids))
+        if answers:
+            log.info("%s", agreement(team_id, {r.id: r.text for r in rows}, answers))
         return len(answers)
+
+
+def agreement(team_id: str, texts: dict[int, str], answers: dict[int, tuple[str, float]]) -> str:
+    """How often the model's kind is the one the rules give (cues, model file, the workspace's corrections),
+    and where they differ most: logged after each batch, so a team sees where the two read differently."""
+    from bot.classify import classify
+
+    differ: Counter[tuple[str, str]] = Counter()
+    for sid, (kind, _) in answers.items():
+        rules = classify(texts.get(sid, ""), team_id).kind
+        if rules != kind:
+            differ[(rules, kind)] += 1
+    same = len(answers) - sum(differ.values())
+    where = "; ".join(f"rules {a} -> model {b}: {n}" for (a, b), n in differ.most_common(3))
+    return (
+        f"LLM classification for {team_id}: the model agreed with the rules on {same} of {len(answers)} "
+        f"({same / len(answers):.0%})" + (f"; {where}" if where else "")
+    )
