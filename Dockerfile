@@ -10,10 +10,14 @@ COPY handlers ./handlers
 COPY storage ./storage
 COPY prompts ./prompts
 COPY devtools ./devtools
-RUN pip install . && useradd --system --uid 10001 signalloop
+# the app's user owns /data, the volume its SQLite file lives on (when DATABASE_URL is not PostgreSQL)
+RUN pip install . && useradd --system --uid 10001 signalloop \
+  && mkdir -p /data && chown signalloop:signalloop /data
 USER signalloop
+VOLUME /data
 
-ENV SIGNALLOOP_PORT=3000
+# in a container the server must listen on every interface to be reachable through the published port
+ENV SIGNALLOOP_PORT=3000 SIGNALLOOP_HOST=0.0.0.0 DATABASE_URL=sqlite:////data/signalloop.db
 EXPOSE 3000
 # /healthz answers in HTTP mode and in Socket Mode (503 while the database or Slack's socket is down)
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 \

@@ -100,7 +100,12 @@ class Asker:
         messages = llm.render_prompt(self.prompt, evidence=llm.evidence_json(payload), max_answer=MAX_ANSWER)
         try:
             out = self.step.call(messages, AskOut)
-            cited = [sid for sid in dict.fromkeys(out.signal_ids) if sid in sent]
+            # the README's promise: a citation of any signal that was not sent means no AI answer at all, even
+            # beside real ones (an invented id is an invented source; dropping it would show the rest as checked)
+            cited = list(dict.fromkeys(sid.strip() for sid in out.signal_ids))
+            invented = [sid for sid in cited if sid not in sent]
+            if invented:
+                raise llm.LLMFailure(f"the answer cited {len(invented)} signal(s) it was not given: {invented[:5]}")
             texts = [next(i["text"] for i in items if i["id"] == sid).casefold() for sid in cited]
             quotes_ok = all(
                 any(qt.strip().casefold() in t for t in texts)
@@ -110,9 +115,12 @@ class Asker:
                 raise llm.LLMFailure("the answer cited no signal it was given, or quoted words not in them")
         except llm.LLMFailure as e:
             log.warning("/loop ask fell back to search results for %s: %s", team_id, e)
-            self._fallback(
-                client, channel_id, user, "the AI answer could not be checked against the signals", found_blocks
+            why = (
+                "the AI answer cited a signal that was not among those sent to it"
+                if "not given" in str(e)
+                else "the AI answer could not be checked against the signals"
             )
+            self._fallback(client, channel_id, user, why, found_blocks)
             return "search"
         hosts = {urlparse(r.permalink).hostname for r in sent.values() if r.permalink}
         text = model_text(out.answer, set(), {h for h in hosts if h}, MAX_ANSWER)

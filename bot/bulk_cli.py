@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,7 +33,14 @@ def run_import(settings: Settings, sf: sessionmaker[Session], team: str, args: a
     try:
         with sf() as s, s.begin():
             report = bulk.import_customers(
-                s, team, text, bulk.Resolver(_client(settings)), None, utcnow(), dry_run=args.dry_run
+                s,
+                team,
+                text,
+                bulk.Resolver(_client(settings)),
+                None,
+                utcnow(),
+                dry_run=args.dry_run,
+                relink=getattr(args, "relink", False),
             )
             if args.dry_run:
                 s.rollback()
@@ -41,8 +48,12 @@ def run_import(settings: Settings, sf: sessionmaker[Session], team: str, args: a
         print(f"signalloop customers import: {args.file}: {e}", file=sys.stderr)
         return 2
     print(f"{args.file}: {report.summary()}")
+    for line in report.changes():
+        print(f"  {line}")
     for line in report.lines():
         print(f"  {line}", file=sys.stderr)
+    if report.errors and any(bulk.RELINK_HINT in why for _, why in report.errors):
+        print("Links were left alone: re-run with --relink to move them.", file=sys.stderr)
     return 1 if report.errors else 0
 
 
@@ -55,15 +66,24 @@ def _customer(s: Session, team: str, name: str | None):  # noqa: ANN202
     return found
 
 
+def parse_since(value: str) -> datetime:
+    """--since as search takes it: YYYY-MM-DD, or 30d / 8w back from now."""
+    from bot.search import parse_since as search_since
+
+    try:
+        return search_since(value, utcnow())
+    except UsageError:
+        raise UsageError(f"“{value}” is not a date: write 2026-09-01, or 30d or 8w back from now") from None
+
+
 def run_export(sf: sessionmaker[Session], team: str, args: argparse.Namespace) -> int:
     since = None
     if args.since:
         try:
-            since = datetime.fromisoformat(args.since)
-        except ValueError:
-            print(f"signalloop export: “{args.since}” is not a date: write it as YYYY-MM-DD", file=sys.stderr)
+            since = parse_since(args.since)
+        except UsageError as e:
+            print(f"signalloop export: --since {e}", file=sys.stderr)
             return 2
-        since = since if since.tzinfo else since.replace(tzinfo=UTC)
     try:
         with sf() as s:
             cols, rows = bulk.export_rows(s, team, args.what, since, _customer(s, team, args.customer))

@@ -24,44 +24,10 @@ def _settings() -> Settings:
     return load_settings()
 
 
-def _where(settings: Settings) -> str:
-    if "database_url" in settings.model_fields_set:
-        return "from DATABASE_URL"
-    return "DATABASE_URL is not set, so the default sqlite:///signalloop.db"
-
-
 def _engine_and_sessions(settings: Settings, migrate: bool = True, existing: bool = False):  # noqa: ANN202
-    """An engine on DATABASE_URL. `existing`: the command reads data, so a database that is not there is an
-    error naming where it looked, never a new empty file."""
-    from sqlalchemy import inspect
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    from bot.clidb import engine_and_sessions
 
-    from storage import db
-
-    url = make_url(settings.database_url)
-    if existing and url.get_backend_name() == "sqlite":
-        path = url.database or ""
-        if not path or path == ":memory:" or not os.path.exists(path):
-            raise ConfigError(
-                f"no database at {os.path.abspath(path) if path else '(in memory)'} ({_where(settings)}): "
-                "point DATABASE_URL at the app's database, or create one with `signalloop db upgrade`"
-            )
-    try:
-        engine = db.make_engine(
-            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.digest_workers
-        )
-    except (ArgumentError, NoSuchModuleError, ImportError) as e:
-        raise ConfigError(f"DATABASE_URL cannot be used: {str(e).splitlines()[0]}") from None
-    if existing and not inspect(engine).has_table("workspaces"):
-        engine.dispose()
-        raise ConfigError(
-            f"the database {url.render_as_string(hide_password=True)} ({_where(settings)}) holds no signalloop "
-            "data: point DATABASE_URL at the app's database, or create the tables with `signalloop db upgrade`"
-        )
-    if migrate:
-        db.upgrade(settings.database_url)
-    return engine, db.make_session_factory(engine)
+    return engine_and_sessions(settings, migrate=migrate, existing=existing)
 
 
 def _channel(sf, team: str, value: str) -> str:  # noqa: ANN001
@@ -158,9 +124,14 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
-    from bot.manifest import manifest
+    from bot.manifest import ManifestError, manifest
 
-    print(json.dumps(manifest(url=args.url, socket_mode=args.socket_mode), indent=2))
+    try:
+        doc = manifest(url=args.url, socket_mode=args.socket_mode, allow_http=args.allow_http)
+    except ManifestError as e:
+        print(f"signalloop manifest: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(doc, indent=2))
     return 0
 
 
@@ -192,7 +163,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from bot.services import utcnow
 
     settings = _settings()
-    _, sf = _engine_and_sessions(settings)
+    _, sf = _engine_and_sessions(settings, existing=True)
     team = _team(args, sf)
     try:
         z, chans, _ = read_export(args.export)
@@ -218,21 +189,34 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
+    """What would be deleted, always; the deletion itself only with --yes, in one transaction."""
     from bot import customers as cust
+    from bot import purge
     from storage import repo
 
     settings = _settings()
-    _, sf = _engine_and_sessions(settings)
+    _, sf = _engine_and_sessions(settings, existing=True)
     team = _team(args, sf)
     with sf.begin() as s:
-        found = cust.resolve_exact(s, team, args.customer)
-        if isinstance(found, cust.NoMatch):
-            print(f"signalloop purge: {cust.no_match_message(found).replace('*', '')}", file=sys.stderr)
+        t = purge.find(s, team, args.customer)
+        if isinstance(t, cust.NoMatch):
+            why = (
+                cust.no_match_message(t).replace("*", "")
+                if t.suggestions
+                else f"no customer or alias is called “{args.customer}”: `signalloop export customers` lists them"
+            )
+            print(f"signalloop purge: {why}", file=sys.stderr)
             return 2
-        n_sig, n_learn = repo.forget_customer(s, team, found.id)
-    from bot.text import plural
-
-    print(f"Deleted {plural(n_sig, 'signal')} and {plural(n_learn, 'learning')} of {found.name}.")
+        if head := purge.resolved(t):
+            print(head)
+        print(f"{'Deleting' if args.yes else 'Would delete'} {t.customer.name} and everything stored about it:")
+        for item in purge.items(t):
+            print(f"  {item}")
+        if not args.yes:
+            print("Nothing was deleted: run it again with --yes to delete all of the above.")
+            return 0
+        repo.forget_customer(s, team, t.customer.id)
+    print(purge.done(t))
     return 0
 
 
@@ -245,22 +229,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_digest(args: argparse.Namespace) -> int:
     from bot.digest_cli import run_digest_cli
 
-    settings = _settings()
-    engine, sf = _engine_and_sessions(settings)
+    settings, sf, args.team = _data(args)
+    args.channel = _channel(sf, args.team, args.channel)
     return run_digest_cli(settings, sf, args)
 
 
 def cmd_llm(args: argparse.Namespace) -> int:
     from bot.llm_cli import run_preview
 
-    settings = _settings()
-    _, sf = _engine_and_sessions(settings)
-    return run_preview(settings, sf, _team(args, sf), args)
+    settings, sf, team = _data(args)
+    args.channel = _channel(sf, team, args.channel)
+    return run_preview(settings, sf, team, args)
 
 
 def _data(args: argparse.Namespace):  # noqa: ANN202
     settings = _settings()
-    _, sf = _engine_and_sessions(settings)
+    _, sf = _engine_and_sessions(settings, existing=True)
     return settings, sf, _team(args, sf)
 
 
@@ -306,7 +290,7 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_demo)
 
     g = sub.add_parser("digest", help="build a digest now and post it (or --print it)")
-    g.add_argument("--channel", required=True, help="channel id, e.g. C0123ABC")
+    g.add_argument("--channel", required=True, help="channel id (C0123ABC) or #name the app has seen")
     g.add_argument("--week", help="ISO week YYYY-Www (default: this week)")
     g.add_argument("--team", help="workspace id (needed when the database holds several)")
     g.add_argument("--print", dest="print_", action="store_true", help="print to the terminal, post nothing")
@@ -324,6 +308,9 @@ def parser() -> argparse.ArgumentParser:
     m = sub.add_parser("manifest", help="print the Slack app manifest (JSON)")
     m.add_argument("--url", help="public base URL for HTTP mode, e.g. https://signalloop.example.com")
     m.add_argument("--socket-mode", action="store_true", help="a Socket Mode app (no request URLs)")
+    m.add_argument(
+        "--allow-http", action="store_true", help="accept an http:// --url (a local tunnel only: Slack wants https)"
+    )
     m.set_defaults(fn=cmd_manifest)
 
     c = sub.add_parser(
@@ -333,6 +320,7 @@ def parser() -> argparse.ArgumentParser:
         "JSONL with a `text` field, or plain lines. Prints one JSON object per message.",
     )
     c.add_argument("file", nargs="?", help="a .csv, .jsonl or text file (default: stdin)")
+    c.add_argument("--column", help="the CSV column (or JSONL field) holding the message (default: text)")
     c.add_argument(
         "--format",
         choices=["auto", "lines", "csv", "jsonl"],
@@ -350,14 +338,19 @@ def parser() -> argparse.ArgumentParser:
     cu = sub.add_parser("customers", help="customers from a CSV: `customers import file.csv [--dry-run]`")
     cu.add_argument("action", choices=["import"], help="create or update customers from a CSV file")
     cu.add_argument("file", help="the CSV: name, segment, aliases, outcome, experience, owner, channel, milestones")
-    cu.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
+    cu.add_argument("--dry-run", action="store_true", help="report what would change, row by row; write nothing")
+    cu.add_argument(
+        "--relink",
+        action="store_true",
+        help="move a channel's link away from another customer or a watch channel (refused without it)",
+    )
     cu.add_argument("--team", help="workspace id (needed when the database holds several)")
     cu.set_defaults(fn=cmd_customers)
 
     ex = sub.add_parser("export", help="signals, customers, milestones or learnings as CSV or JSONL on stdout")
     ex.add_argument("what", choices=["signals", "customers", "milestones", "learnings"])
     ex.add_argument("--format", choices=["csv", "jsonl"], default="csv")
-    ex.add_argument("--since", help="only from this date (YYYY-MM-DD)")
+    ex.add_argument("--since", help="only from this date: YYYY-MM-DD, or 30d / 8w back from now")
     ex.add_argument("--customer", help="only this customer (name or alias)")
     ex.add_argument("--team", help="workspace id (needed when the database holds several)")
     ex.set_defaults(fn=cmd_export)
@@ -372,16 +365,24 @@ def parser() -> argparse.ArgumentParser:
 
     lp = sub.add_parser("llm", help="the LLM step: `llm preview` prints the exact prompt it would send")
     lp.add_argument("action", choices=["preview"], help="print this week's prompt for a channel (nothing is sent)")
-    lp.add_argument("--channel", required=True, help="channel id, e.g. C0123ABC")
+    lp.add_argument("--channel", required=True, help="channel id (C0123ABC) or #name the app has seen")
     lp.add_argument("--week", help="ISO week YYYY-Www (default: this week)")
     lp.add_argument("--team", help="workspace id (needed when the database holds several)")
     lp.set_defaults(fn=cmd_llm)
 
-    pg = sub.add_parser("purge", help="delete a customer's signals and learnings")
+    pg = sub.add_parser("purge", help="delete a customer and everything stored about it (shows what first)")
     pg.add_argument("--customer", required=True, help="customer name or alias")
+    pg.add_argument("--yes", action="store_true", help="delete; without it, only show what would be deleted")
     pg.add_argument("--team", help="workspace id (needed when the database holds several)")
     pg.set_defaults(fn=cmd_purge)
     return p
+
+
+def config_error_exit() -> int:
+    """2, the exit code of a configuration error; SIGNALLOOP_CONFIG_ERROR_EXIT changes it (docker-compose.yml sets
+    0, so `restart: on-failure` does not restart what a restart cannot fix)."""
+    value = os.environ.get("SIGNALLOOP_CONFIG_ERROR_EXIT", "2").strip()
+    return int(value) if value.isdigit() and int(value) < 256 else 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -408,13 +409,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return args.fn(args)
+    except BrokenPipeError:
+        # `signalloop export … | head -1`: the reader has gone; end quietly. Python's advice: point stdout at
+        # devnull so the flush at exit does not fail again (https://docs.python.org/3/library/signal.html#note-on-sigpipe)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except ConfigError as e:
         print(f"signalloop: {e}", file=sys.stderr)
-        return 2
+        return config_error_exit()
     except OperationalError as e:
         reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e).splitlines()[0]
         print(f"signalloop: cannot reach the database (DATABASE_URL): {reason}", file=sys.stderr)
-        return 2
+        return config_error_exit()
     except KeyboardInterrupt:
         return 130
 

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         default=None, validation_alias="SIGNALLOOP_SLACK_DISTRIBUTION"
     )
     port: int = Field(default=3000, validation_alias="SIGNALLOOP_PORT")
+    # the address the HTTP server (and Socket Mode's /healthz) binds: 0.0.0.0 every interface (Docker needs it),
+    # 127.0.0.1 only a reverse proxy on the same host
+    host: str = Field(default="0.0.0.0", validation_alias="SIGNALLOOP_HOST")
     retention_days: int | None = Field(default=None, validation_alias="SIGNALLOOP_RETENTION_DAYS")
     impact_review_days: int = Field(default=14, validation_alias="SIGNALLOOP_IMPACT_REVIEW_DAYS")
     http_threads: int = Field(default=16, validation_alias="SIGNALLOOP_HTTP_THREADS")
@@ -85,6 +88,26 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must be a SQLAlchemy URL such as sqlite:///signalloop.db or postgresql+psycopg://user@host/db"
             )
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            url = make_url(v)
+            url.get_dialect()
+        except NoSuchModuleError:
+            raise ValueError(
+                f"names an unknown database driver “{v.split('://', 1)[0]}”: use sqlite:///signalloop.db "
+                "or postgresql+psycopg://user@host/db"
+            ) from None
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "is not a database URL: write sqlite:///signalloop.db or postgresql+psycopg://user@host/db"
+            ) from None
+        if url.get_backend_name() == "sqlite" and (url.host or url.port or url.username):
+            raise ValueError(
+                "has two slashes after sqlite: — write sqlite:///signalloop.db (three slashes for a file in the "
+                "working directory, four for an absolute path)"
+            )
         if v.startswith("postgresql://") or v.startswith("postgres://"):
             # psycopg 3 is the driver we ship
             v = "postgresql+psycopg://" + v.split("://", 1)[1]
@@ -101,6 +124,14 @@ class Settings(BaseSettings):
         v = v.strip().strip(":")
         if not re.fullmatch(r"[a-z0-9_+\-']+", v):
             raise ValueError("must be a Slack emoji short name such as memo (no colons, no spaces)")
+        return v
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        v = v.strip()
+        if not re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]+|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", v):
+            raise ValueError("must be an address to bind, such as 0.0.0.0 (every interface) or 127.0.0.1")
         return v
 
     @field_validator("port")

@@ -38,8 +38,41 @@ COMMANDS = [
 ESCAPED = {"/signal", "/milestone", "/loop"}  # should_escape: people, channels and links as Slack ids
 
 
-def manifest(url: str | None = None, socket_mode: bool = False, name: str = "signalloop") -> dict[str, Any]:
-    """The manifest; HTTP mode points every request at <url>/slack/events."""
+class ManifestError(ValueError):
+    """A --url the manifest cannot use; the message says why and what to write."""
+
+
+def check_url(url: str, allow_http: bool = False) -> str:
+    """The public base URL Slack will call: https only (Slack calls request URLs over TLS with a valid certificate:
+    https://docs.slack.dev/apis/events-api/using-http-request-urls), http:// only for a local tunnel with
+    --allow-http; a host, no query or fragment."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("https", "http"):
+        host = url.strip().split("/", 1)[0] or "your-host.example.com"
+        raise ManifestError(f"--url {url}: write it with https://, e.g. https://{host}")
+    if parts.scheme == "http" and not allow_http:
+        raise ManifestError(
+            f"--url {url}: Slack only calls https:// URLs; use https://{parts.netloc or 'your-host'}"
+            " (or --allow-http for a local tunnel that Slack reaches by https)"
+        )
+    if not parts.hostname or parts.query or parts.fragment:
+        raise ManifestError(f"--url {url}: give the app's public base URL only, e.g. https://signalloop.example.com")
+    return url.strip().rstrip("/")
+
+
+def manifest(
+    url: str | None = None, socket_mode: bool = False, name: str = "signalloop", allow_http: bool = False
+) -> dict[str, Any]:
+    """The manifest; HTTP mode points every request at <url>/slack/events. A Socket Mode app has no HTTP URL at
+    all (no request URLs, no OAuth redirect)."""
+    if url is not None and socket_mode:
+        raise ManifestError(
+            "--url and --socket-mode together: a Socket Mode app has no request or redirect URLs; drop --url"
+        )
+    if url is not None:
+        url = check_url(url, allow_http)
     endpoint = None if socket_mode else f"{(url or 'https://YOUR-HOST.example.com').rstrip('/')}/slack/events"
     commands = []
     for cmd, desc, hint in COMMANDS:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, bindparam, delete, func, select, update
+from sqlalchemy import Boolean, Connection, bindparam, delete, func, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
@@ -223,6 +224,16 @@ def _upsert(session: Session, model: type, keys: list[str], values: dict[str, An
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=keys)
     session.execute(stmt)
+
+
+def channel_names(session: Session, team_id: str) -> dict[str, str]:
+    """Channel id -> name, for every channel whose name the app has seen."""
+    rows = session.execute(
+        select(ChannelInfo.channel_id, ChannelInfo.name).where(
+            ChannelInfo.team_id == team_id, ChannelInfo.name.is_not(None)
+        )
+    )
+    return {cid: name for cid, name in rows}
 
 
 def save_channel_info(
@@ -768,8 +779,41 @@ def decision_dates(session: Session, team_id: str, since: datetime) -> dict[int,
 # --- deletion ---------------------------------------------------------------------------
 
 
-def forget_customer(session: Session, team_id: str, customer_id: int) -> tuple[int, int]:
-    """Delete a customer's signals and learnings; returns (signals, learnings) deleted."""
+@dataclass
+class Footprint:
+    """Everything stored about one customer: what `purge` and `/loop forget` show, then delete."""
+
+    aliases: list[str]
+    links: list[tuple[str, str]]  # (channel id, kind)
+    milestones: int
+    signals: int
+    learnings: int
+    outbox: int
+    nudges: int
+    told: int
+
+
+def _outbox_about(team_id: str, customer_id: int, milestone_ids: list[int], learning_ids: list[int]) -> Any:
+    """The outbox rows about a customer, by their dedupe keys (bot.outcomes and bot.nudges write them):
+    tell:<outcome>:<customer>, burst|quiet:<customer>:…, milestone:<id>:…, stalled|overdue:<milestone>:…,
+    learning:<id>:…"""
+    keys = [
+        Outbox.dedupe_key.like(f"tell:%:{customer_id}"),
+        Outbox.dedupe_key.like(f"burst:{customer_id}:%"),
+        Outbox.dedupe_key.like(f"quiet:{customer_id}:%"),
+    ]
+    for mid in milestone_ids:
+        keys += [Outbox.dedupe_key.like(f"{k}:{mid}:%") for k in ("milestone", "stalled", "overdue")]
+        keys.append(Outbox.dedupe_key.like(f"tell:milestone:{mid}:%"))
+    for lid in learning_ids:
+        keys += [Outbox.dedupe_key.like(f"learning:{lid}:%"), Outbox.dedupe_key.like(f"tell:learning:{lid}:%")]
+    return (Outbox.team_id == team_id) & or_(*keys)
+
+
+def _footprint_ids(session: Session, team_id: str, customer_id: int) -> tuple[list[int], list[int]]:
+    milestone_ids = list(
+        session.scalars(select(Milestone.id).where(Milestone.team_id == team_id, Milestone.customer_id == customer_id))
+    )
     learning_ids = list(
         session.scalars(
             select(LearningCustomer.learning_id)
@@ -777,17 +821,63 @@ def forget_customer(session: Session, team_id: str, customer_id: int) -> tuple[i
             .where(Learning.team_id == team_id, LearningCustomer.customer_id == customer_id)
         )
     )
-    n_sig = (
-        session.execute(delete(Signal).where(Signal.team_id == team_id, Signal.customer_id == customer_id)).rowcount
-        or 0
+    return milestone_ids, learning_ids
+
+
+def _nudges_about(team_id: str, customer_id: int, milestone_ids: list[int]) -> Any:
+    subjects = [f"customer:{customer_id}"] + [f"milestone:{m}" for m in milestone_ids]
+    return (Nudge.team_id == team_id) & Nudge.subject.in_(subjects)
+
+
+def customer_footprint(session: Session, team_id: str, customer_id: int) -> Footprint:
+    milestone_ids, learning_ids = _footprint_ids(session, team_id, customer_id)
+
+    def n(model: Any, *where: Any) -> int:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+    return Footprint(
+        aliases=list(
+            session.scalars(
+                select(CustomerAlias.alias)
+                .where(CustomerAlias.team_id == team_id, CustomerAlias.customer_id == customer_id)
+                .order_by(CustomerAlias.alias_key)
+            )
+        ),
+        links=[(lk.channel_id, lk.kind) for lk in links_for_customer(session, team_id, customer_id)],
+        milestones=len(milestone_ids),
+        signals=n(Signal, Signal.team_id == team_id, Signal.customer_id == customer_id),
+        learnings=len(learning_ids),
+        outbox=n(Outbox, _outbox_about(team_id, customer_id, milestone_ids, learning_ids)),
+        nudges=n(Nudge, _nudges_about(team_id, customer_id, milestone_ids)),
+        told=n(CustomerTold, CustomerTold.team_id == team_id, CustomerTold.customer_id == customer_id),
     )
-    n_learn = 0
+
+
+def forget_customer(session: Session, team_id: str, customer_id: int) -> Footprint:
+    """Delete the customer and everything stored about it, in the caller's transaction: its aliases, channel
+    links, milestones (and their history), signals, the learnings that name it, the outbox rows and nudges
+    about it, its outcomes to tell. Returns what was deleted (counted first, in the same transaction)."""
+    found = customer_footprint(session, team_id, customer_id)
+    milestone_ids, learning_ids = _footprint_ids(session, team_id, customer_id)
+    session.execute(delete(Outbox).where(_outbox_about(team_id, customer_id, milestone_ids, learning_ids)))
+    session.execute(delete(Nudge).where(_nudges_about(team_id, customer_id, milestone_ids)))
     if learning_ids:
-        n_learn = (
-            session.execute(delete(Learning).where(Learning.team_id == team_id, Learning.id.in_(learning_ids))).rowcount
-            or 0
-        )
-    return n_sig, n_learn
+        session.execute(delete(Learning).where(Learning.team_id == team_id, Learning.id.in_(learning_ids)))
+    session.execute(delete(Signal).where(Signal.team_id == team_id, Signal.customer_id == customer_id))
+    if milestone_ids:
+        session.execute(delete(MilestoneEvent).where(MilestoneEvent.milestone_id.in_(milestone_ids)))
+        session.execute(delete(Milestone).where(Milestone.id.in_(milestone_ids)))
+    session.execute(
+        delete(CustomerTold).where(CustomerTold.team_id == team_id, CustomerTold.customer_id == customer_id)
+    )
+    session.execute(delete(ChannelLink).where(ChannelLink.team_id == team_id, ChannelLink.customer_id == customer_id))
+    session.execute(
+        delete(CustomerAlias).where(CustomerAlias.team_id == team_id, CustomerAlias.customer_id == customer_id)
+    )
+    session.execute(delete(Customer).where(Customer.team_id == team_id, Customer.id == customer_id))
+    session.expire_all()
+    bump_routing(session, team_id)
+    return found
 
 
 def display_names(session: Session, team_id: str) -> dict[str, str]:

@@ -306,10 +306,13 @@ def test_purge_cli_deletes_a_customers_signals(running: Running, db_url: str) ->
     r.driver.command("/signal", "Acme one")
     r.driver.command("/signal", "Beta two")
     res = run_cli("purge", "--customer", "acme", env={"DATABASE_URL": db_url})
-    assert res.returncode == 0 and "Deleted 1 signal and 0 learnings of Acme" in res.stdout
-    assert [s.text for s in signals(r.sf)] == ["two"]
+    assert res.returncode == 0 and "1 signal" in res.stdout and "Nothing was deleted" in res.stdout
+    assert len(signals(r.sf)) == 2
     res = run_cli("purge", "--customer", "Acne", env={"DATABASE_URL": db_url})
     assert res.returncode == 2 and "did you mean" in res.stderr
+    res = run_cli("purge", "--customer", "acme", "--yes", env={"DATABASE_URL": db_url})
+    assert res.returncode == 0 and "Deleted Acme: 1 signal" in res.stdout
+    assert [s.text for s in signals(r.sf)] == ["two"]
 
 
 def test_signal_text_is_bounded(running: Running) -> None:

@@ -25,7 +25,6 @@ from bot.commands.parsing import (
 from bot.effects import RefreshHome, Reply
 from bot.render.milestones import outcome_line
 from bot.safety import safe
-from bot.text import plural
 from storage import repo
 
 log = logging.getLogger(__name__)
@@ -259,23 +258,30 @@ def replies(s: Session, ctx: Ctx, rest: str) -> Reply:
 
 
 def forget(s: Session, ctx: Ctx, rest: str) -> Reply:
-    usage = "Usage: `/loop forget <customer> confirm`"
-    parts = rest.rsplit(" ", 1)
-    confirmed = len(parts) == 2 and parts[1].casefold() == "confirm"
-    name = parts[0] if confirmed else rest
+    """What would be deleted, and a confirm button (handlers.actions.forget deletes it, in one transaction)."""
+    from bot import purge
+    from bot.render.blocks import button, section, to_dicts
+
+    usage = "Usage: `/loop forget <customer>`"
+    name = re.sub(r"\s+confirm$", "", rest.strip(), flags=re.I)
     c = customer_exact(s, ctx, name, usage)
-    if not confirmed:
-        raise UsageError(
-            f"This deletes every signal and learning of *{safe(c.name)}* and cannot be undone. "
-            f"To go ahead: `/loop forget {safe(c.name)} confirm`"
-        )
-    n_sig, n_learn = repo.forget_customer(s, ctx.team_id, c.id)
-    log.info("forgot customer %s of team %s: %d signals, %d learnings", c.id, ctx.team_id, n_sig, n_learn)
-    return Reply(
-        f":wastebasket: Deleted {plural(n_sig, 'signal')} and {plural(n_learn, 'learning')} "
-        f"of *{safe(c.name)}*. The customer and its milestones stay.",
-        effects=[RefreshHome()],
-    )
+    t = purge.find(s, ctx.team_id, name)
+    assert not isinstance(t, cust.NoMatch)
+    head = purge.resolved(t)
+    lines = [f":warning: {safe(head)}" if head else ":warning:"]
+    lines[0] += f" This deletes *{safe(c.name)}* and everything stored about it; it cannot be undone:"
+    lines += [f"• {safe(item)}" for item in purge.items(t, "<#{}>")]
+    text = "\n".join(lines)
+    confirm = {
+        "title": {"type": "plain_text", "text": "Delete this customer?"},
+        "text": {"type": "plain_text", "text": f"Delete {c.name[:100]} and everything stored about it?"},
+        "confirm": {"type": "plain_text", "text": "Delete"},
+        "deny": {"type": "plain_text", "text": "Keep"},
+    }
+    btn = button(f"Delete {c.name[:40]}", "forget_confirm", str(c.id), style="danger").to_dict()
+    btn["confirm"] = confirm
+    blocks = to_dicts([section(text[:2900])]) + [{"type": "actions", "block_id": "forget", "elements": [btn]}]
+    return Reply(text, blocks=blocks)
 
 
 PRIVACY_USAGE = (

@@ -434,8 +434,9 @@ def rename_modal(m: Milestone, suggestion: str) -> dict[str, Any]:
 
 IMPORT_HINT = (
     "Columns: name, segment, aliases (a;b), outcome, experience, owner (U… or e-mail), channel (C… or "
-    "#name), milestones (title due YYYY-MM-DD; …). The first line names the columns."
+    "#name), milestones (title due 2026-12-31 or 31 Dec 2026; …). The first line names the columns."
 )
+RELINK_LABEL = "Move links that belong to another customer or to a watch channel"
 
 
 def import_modal(error: str | None = None) -> dict[str, Any]:
@@ -454,6 +455,17 @@ def import_modal(error: str | None = None) -> dict[str, Any]:
                 "placeholder": {"type": "plain_text", "text": "name,segment,owner\nMarlow Dental,smb,U0123"},
             },
         },
+        {
+            "type": "input",
+            "block_id": "relink",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Links"},
+            "element": {
+                "type": "checkboxes",
+                "action_id": "relink",
+                "options": [{"text": {"type": "plain_text", "text": RELINK_LABEL}, "value": "relink"}],
+            },
+        },
     ]
     if error:
         blocks.insert(0, {"type": "section", "text": {"type": "mrkdwn", "text": f":warning: {error}"}})
@@ -467,19 +479,37 @@ def import_modal(error: str | None = None) -> dict[str, Any]:
     }
 
 
-def import_summary_modal(summary: str, problems: list[str], csv_text: str) -> dict[str, Any]:
-    """What the import would do; submitting applies it."""
-    body = f"*{summary}*"
+def import_summary_modal(
+    summary: str, problems: list[str], csv_text: str, changes: Sequence[str] = (), relink: bool = False
+) -> dict[str, Any]:
+    """What the import would do, row by row; submitting applies exactly that (the CSV and the tick travel along)."""
+    parts = [f"*{summary}*" + ("\n_Links may be moved (ticked)._" if relink else "")]
+    if changes:
+        parts.append("*What would change:*")
+        parts += [f"• {quote(c, 300)}" for c in changes]
     if problems:
-        body += "\nLeft out:\n" + "\n".join(f"• {quote(p, 200)}" for p in problems[:25])
-        if len(problems) > 25:
-            body += f"\n…and {len(problems) - 25} more"
+        parts.append("*Left out:*")
+        parts += [f"• {quote(p, 300)}" for p in problems]
+    blocks: list[dict[str, Any]] = []
+    chunk = ""
+    for i, part in enumerate(parts):
+        if len(chunk) + len(part) + 1 > 2900:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": chunk}})
+            chunk = ""
+            if len(blocks) == 45:
+                blocks.append(
+                    {"type": "context", "elements": [{"type": "mrkdwn", "text": f"…and {len(parts) - i} more lines"}]}
+                )
+                break
+        chunk += ("\n" if chunk else "") + part
+    else:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": chunk}})
     return {
         "type": "modal",
         "callback_id": "import_apply",
-        "private_metadata": csv_text[:3000],
+        "private_metadata": ("R" if relink else "-") + csv_text[:2990],
         "title": {"type": "plain_text", "text": "Import customers"},
         "submit": {"type": "plain_text", "text": "Apply"},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}}],
+        "blocks": blocks,
     }

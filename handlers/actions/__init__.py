@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from handlers.actions import capture, connect, home, learning, milestones, outcomes, search, signals
+from handlers.actions import capture, connect, forget, home, learning, milestones, outcomes, search, signals
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -21,3 +21,4 @@ def register(app: App, deps: Deps) -> None:
     outcomes.register(app, deps)
     search.register(app, deps)
     connect.register(app, deps)
+    forget.register(app, deps)
