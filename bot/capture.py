@@ -283,6 +283,11 @@ def modal_message(session: Session, team_id: str, meta: dict) -> tuple[str, dict
     return None
 
 
+def privacy_known(session: Session, team_id: str, channel_id: str, ts: str, private: bool) -> int:
+    """What Slack said of the channel's privacy, for a message stored before the app knew (taken as private)."""
+    return slack_state.set_message_private(session, team_id=team_id, channel_id=channel_id, ts=ts, private=private)
+
+
 def shortcut_capture(
     session: Session,
     msg: MessageIn,

@@ -121,3 +121,12 @@ def move_channel(session: Session, *, team_id: str, old: str, new: str) -> int:
         update(Workspace).where(Workspace.team_id == team_id).values(routing_version=Workspace.routing_version + 1)
     )
     return moved
+
+
+def set_message_private(session: Session, *, team_id: str, channel_id: str, ts: str, private: bool) -> int:
+    """A message's signals learn what Slack says of their channel's privacy (asked after they were stored)."""
+    return session.execute(
+        update(Signal)
+        .where(Signal.team_id == team_id, Signal.channel_id == channel_id, Signal.message_ts == ts)
+        .values(is_private=private)
+    ).rowcount

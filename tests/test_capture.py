@@ -161,6 +161,7 @@ def test_capture_reaction_without_customer_asks_with_a_select(running: Running) 
     assert resp.status == 200
     [sig] = signals(running.sf)
     assert sig.capture_path == "reaction" and sig.text == "They want a Gantt view"
+    settled(running)  # the answer replaces the question after the request was answered
     assert "Recorded" in running.slack.calls("response_url")[-1].args["text"]
 
 

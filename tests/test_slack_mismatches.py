@@ -176,6 +176,9 @@ def test_the_shortcut_records_from_its_payload_where_the_app_cannot_read_history
     assert sigs[1].text == long_text and sigs[1].thread_ts == "1763460001.1" and sigs[1].user_id == "U3"
     assert sigs[1].kind == "problem"
     assert no_history_reads(running)
+    # the channel's privacy is asked of Slack after the answer (taken as private until then): a public channel
+    assert running.deps.after.wait_idle()
+    assert [s.is_private for s in signals(running.sf)] == [False, False]
 
 
 def test_a_capture_form_without_its_message_asks_for_the_shortcut_again(running: Running) -> None:

@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import capture, customers
 from bot.render.modals import capture_modal, customer_options
+from handlers.effects import later
 from handlers.payloads import message_in, view_value
+from handlers.views.capture import follow_privacy
 from storage import repo
 
 if TYPE_CHECKING:
     from bot.services import Deps
 
+log = logging.getLogger(__name__)
+
 # every customer select (bot.render.modals.customer_select): the capture modal, the reaction's picker, a learning
 CUSTOMER_SELECTS = re.compile(r"^(customer|customers|capture_pick_customer)$")
+
+
+def update_view(client: WebClient, view_id: str, view_hash: str | None, view: dict) -> None:
+    try:
+        client.views_update(view_id=view_id, hash=view_hash, view=view)
+    except SlackApiError as e:
+        log.info("capture modal not updated: %s", e.response.get("error"))
 
 
 def register(app: App, deps: Deps) -> None:
@@ -47,7 +61,8 @@ def register(app: App, deps: Deps) -> None:
             except (ValueError, AttributeError):
                 found = None
             new = capture_modal(c, meta, (found[1]["text"] or "") if found else "")
-        client.views_update(view_id=view["id"], hash=view.get("hash"), view=new)
+        # after the answer, like every Web API call: a stale hash (the person changed it again) is only logged
+        later(deps, update_view, client, view["id"], view.get("hash"), new)
 
     @app.action("capture_pick_customer")
     def on_pick(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext, respond: Respond) -> None:
@@ -59,12 +74,13 @@ def register(app: App, deps: Deps) -> None:
         with deps.session_factory() as s:
             found = capture.kept_message(s, team_id, key)
         if found is None or not chosen.isdigit():
-            respond(replace_original=True, text="That question has expired; react to the message again.")
+            later(deps, partial(respond, replace_original=True, text="That question has expired; react again."))
             return
         channel_id, original = found
-        msg = replace(message_in(deps, team_id, channel_id, original, None, client=client), text=original["text"] or "")
+        msg = replace(message_in(deps, team_id, channel_id, original, None), text=original["text"] or "")
         with deps.session_factory.begin() as s:
             text = capture.picked_customer(s, msg, int(chosen), body["user"]["id"], deps.clock())
         if msg.author_name is None or msg.permalink is None:
             deps.directory.learn(team_id, msg.user_id)
-        respond(replace_original=True, text=text)
+        follow_privacy(deps, msg)
+        later(deps, partial(respond, replace_original=True, text=text))

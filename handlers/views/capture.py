@@ -10,13 +10,29 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot import capture
+from bot.capture import MessageIn
 from bot.effects import Ephemeral
 from bot.safety import safe
-from handlers.effects import perform
+from handlers.effects import later, perform
 from handlers.payloads import message_in, view_value
 
 if TYPE_CHECKING:
     from bot.services import Deps
+
+
+def follow_privacy(deps: Deps, msg: MessageIn) -> None:
+    """A channel Slack has not described yet was taken as private (the safe side); after the answer, Slack is
+    asked (conversations.info, cached) and the message's signals follow what it says."""
+    if deps.directory.cached_private(msg.team_id, msg.channel_id) is not None:
+        return
+
+    def ask() -> None:
+        private = deps.directory.channel_private(deps.client_for(msg.team_id), msg.team_id, msg.channel_id)
+        if not private:
+            with deps.session_factory.begin() as s:
+                capture.privacy_known(s, msg.team_id, msg.channel_id, msg.ts, private)
+
+    later(deps, ask)
 
 
 def register(app: App, deps: Deps) -> None:
@@ -51,7 +67,7 @@ def register(app: App, deps: Deps) -> None:
             )
             return
         channel_id, original = found
-        msg = replace(message_in(deps, team_id, channel_id, original, None, client=client), text=original["text"] or "")
+        msg = replace(message_in(deps, team_id, channel_id, original, None), text=original["text"] or "")
         kind = view_value(state, "kind", "kind")
         milestone = view_value(state, "milestone", "milestone")
         with deps.session_factory.begin() as s:
@@ -74,4 +90,5 @@ def register(app: App, deps: Deps) -> None:
             )
             return
         ack()
+        follow_privacy(deps, msg)
         perform(deps, client, team_id, [Ephemeral(msg.channel_id, user, f":memo: Recorded for *{safe(name)}*.")])
