@@ -293,7 +293,11 @@ def test_the_import_modal_checks_first_and_applies_on_both_databases(running: Ru
             },
         }
     ).json()
-    assert resp["response_action"] == "update" and "5 would be created" in json.dumps(resp["view"])
+    # answered at once ("Checking…"); the rows are checked against Slack after the answer, then shown
+    assert resp["response_action"] == "update" and resp["view"]["callback_id"] == "import_checking"
+    [update] = r.slack.calls("views.update")
+    assert update.args["view_id"] == "V1" and "5 would be created" in json.dumps(update.args["view"])
+    resp = {"view": update.args["view"]}
     with r.sf() as s:
         assert s.scalar(select(Customer.id)) is None
     r.driver.interact(

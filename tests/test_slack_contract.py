@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -163,8 +164,6 @@ def test_a_kinder_slack_is_asked_for_by_name(running: Running) -> None:
 
 
 def test_latency_is_a_few_milliseconds_by_default_and_realistic_on_request(slack: FakeSlackServer) -> None:
-    import time
-
     c = raw_client(slack)
     started = time.monotonic()
     c.users_info(user="U1")
@@ -355,6 +354,7 @@ def test_answers_come_within_three_seconds_with_35_home_viewers_and_slow_slack(r
     answers["/milestone done"] = d.command("/milestone", "done Acme 1", settle=False)
     with running.sf() as s:
         m2 = s.scalar(select(Milestone).where(Milestone.position == 2))
+    before_button = time.time()
     answers["button ms_start"] = d.interact(
         {
             "type": "block_actions",
@@ -368,18 +368,17 @@ def test_answers_come_within_three_seconds_with_35_home_viewers_and_slow_slack(r
     )
     slowest = max(r.elapsed for r in answers.values())
     assert all(r.status == 200 for r in answers.values())
-    assert slowest < 1.0, {k: round(r.elapsed, 2) for k, r in answers.items()}
-    last_answer = max(c.at for c in running.slack.calls())  # nothing of the above waited on these
-    assert d.settle is not None
+    # the driver already failed any answer past 3 s; with the work done inline they took 9-12 s
+    assert slowest < DEADLINE_SECONDS, {k: round(r.elapsed, 2) for k, r in answers.items()}
     d.settle()
     published = [c for c in running.slack.calls("views.publish")]
-    assert {c.args["user_id"] for c in published} == set(VIEWERS)
-    assert "milestone 1" in json.dumps(published[-1].args["view"]) or published
+    # every viewer's App Home was re-published after the last change (the button's), not only before it
+    assert {c.args["user_id"] for c in published if c.at > before_button} == set(VIEWERS)
     posts = [c for c in running.slack.calls("chat.postMessage") if c.args.get("channel") == "C1"]
     assert posts, "the achievement is still posted to the linked channel, after the answer"
     figure(
         f"{len(VIEWERS)} App Home viewers, 0.3 s a Web API call: 6 answers, slowest {slowest * 1000:.0f} ms; "
-        f"{len(published)} re-publishes after them (last call {last_answer:.0f})"
+        f"{len(published)} re-publishes of App Home after them"
     )
 
 
@@ -389,7 +388,7 @@ def test_a_429_on_chat_post_message_does_not_delay_the_answer(running: Running) 
     d.command("/loop", "link Acme", channel="C1")
     running.slack.state.script["chat.postMessage"] = [{"status": 429, "retry_after": 2}]
     r = d.command("/milestone", "done Acme 1", settle=False)
-    assert r.status == 200 and r.elapsed < 1.0 and "achieved" in ephemeral_text(r).lower()
+    assert r.status == 200 and r.elapsed < 1.5 and "achieved" in ephemeral_text(r).lower()
     d.settle()
     posts = [c for c in running.slack.calls("chat.postMessage") if c.args.get("channel") == "C1"]
     assert len(posts) == 2  # refused with 429, then sent after Retry-After, off the request's thread
@@ -401,7 +400,7 @@ def test_the_request_thread_does_not_sleep_out_a_429(running: Running) -> None:
     Retry-After on the request's thread: the answer comes at once."""
     running.slack.state.script["views.open"] = [{"status": 429, "retry_after": 5}]
     r = running.driver.command("/loop", "customers import")
-    assert r.status == 200 and r.elapsed < 1.0
+    assert r.status == 200 and r.elapsed < 2.0
     assert len(running.slack.calls("views.open")) == 1
 
 
@@ -409,3 +408,37 @@ def test_state_defaults_keep_the_demo_and_benchmarks_working() -> None:
     st = FakeSlackState()
     assert st.conversation("C999").get("is_member") is True  # made-up channel ids are public channels the app is in
     assert st.contract == Contract()
+
+
+def test_the_import_check_looks_owners_and_channels_up_after_the_answer(running: Running) -> None:
+    """Owners given by e-mail (users.lookupByEmail) and channels by #name (conversations.list) are looked up after
+    the view submission is answered: with 0.3 s a call the answer still comes at once."""
+    d, st = running.driver, running.slack.state
+    for i, uid in enumerate(["U1", "U2", "U3", "U4"]):
+        st.users[uid]["profile"]["email"] = f"person{i}@example.com"
+    for i in range(8):
+        st.channels[f"C9{i}"] = {"id": f"C9{i}", "name": f"cs-customer-{i}", "is_private": False}
+    rows = "\n".join(f"Customer {i},smb,person{i % 4}@example.com,#cs-customer-{i}" for i in range(8))
+    st.latency = 0.3
+    resp = d.interact(
+        {
+            "type": "view_submission",
+            "user": {"id": "U1"},
+            "view": {
+                "id": "V1",
+                "type": "modal",
+                "callback_id": "import_modal",
+                "state": {
+                    "values": {
+                        "csv": {"csv": {"type": "plain_text_input", "value": f"name,segment,owner,channel\n{rows}"}}
+                    }
+                },
+            },
+        },
+        settle=False,
+    )
+    assert resp.elapsed < 1.5 and resp.json()["view"]["callback_id"] == "import_checking"
+    d.settle()
+    assert running.slack.calls("users.lookupByEmail") and running.slack.calls("conversations.list")
+    [update] = running.slack.calls("views.update")
+    assert "8 would be created" in json.dumps(update.args["view"]), update.args["view"]
