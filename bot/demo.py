@@ -64,7 +64,9 @@ class Dispatcher:
         payload = {"team": {"id": d.TEAM}, "api_app_id": "ADEMO", **payload}
         return self.local.send(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
 
-    def message(self, channel: str, user: str, text: str, ts: str, thread_ts: str | None = None) -> None:
+    def message(
+        self, channel: str, user: str, text: str, ts: str, thread_ts: str | None = None, org: str | None = None
+    ) -> None:
         self.n += 1
         ev = {
             "type": "message",
@@ -72,17 +74,22 @@ class Dispatcher:
             "user": user,
             "text": text,
             "ts": ts,
-            "channel_type": "group" if d.CHANNELS[channel][1] else "channel",
+            "channel_type": "group" if d.CHANNELS.get(channel, ("", False))[1] else "channel",
         }
         if thread_ts:
             ev["thread_ts"] = thread_ts
+        if org:  # Slack Connect: the author's own organisation (https://docs.slack.dev/apis/slack-connect)
+            ev["user_team"] = ev["source_team"] = org
+        self.event(ev, int(float(ts)))
+
+    def event(self, ev: dict[str, Any], at: int) -> None:
         body = {
             "type": "event_callback",
             "team_id": d.TEAM,
             "api_app_id": "ADEMO",
             "event": ev,
             "event_id": f"EvDemo{self.n:06d}",
-            "event_time": int(float(ts)),
+            "event_time": at,
         }
         self.local.send(json.dumps(body), "application/json")
 
@@ -121,6 +128,10 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
     for cid, (name, private) in d.CHANNELS.items():
         state.channels[cid] = {"id": cid, "name": name, "is_private": private}
     slack = FakeSlackServer(state).start()
+    # Slack Connect: one channel shared with Tallwood's own organisation, two of its people
+    slack.share_channel(*d.SHARED_CHANNEL, [d.SHARED_ORG])
+    for uid, name in d.EXTERNAL_USERS.items():
+        slack.add_external_user(uid, name, d.SHARED_ORG[0])
     settings = Settings(
         _env_file=None,
         SLACK_BOT_TOKEN="xoxb-demo",
@@ -143,12 +154,34 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
         if c.channel:
             send.command("/loop", f"link {c.name}", channel=c.channel)
     send.command("/loop", "watch", channel="C05FEED")
+    # the app is added to the shared channel: it proposes Tallwood to Priya (by their organisation's name), who
+    # links it with the proposal's button
+    shared = d.SHARED_CHANNEL[0]
+    joined = {"type": "member_joined_channel", "user": "UBOT", "channel": shared, "inviter": "U01PRIYA"}
+    send.event(joined, int(start.timestamp()))
+    deps.after.wait_idle()
+    proposal = next(c for c in slack.calls("chat.postMessage") if c.args.get("channel") == "U01PRIYA")
+    link = next(e for b in proposal.args["blocks"] if b["type"] == "actions" for e in b["elements"])
+    send.interact(
+        {
+            "type": "block_actions",
+            "user": {"id": "U01PRIYA"},
+            "channel": {"id": "D01PRIYA"},
+            "container": {"type": "message", "channel_id": "D01PRIYA", "message_ts": proposal.args.get("ts", "1.0")},
+            "response_url": slack.url.removesuffix("api/") + "response/demo",
+            "actions": [{**link, "block_id": "connect", "action_ts": "1"}],
+        }
+    )
+    deps.after.wait_idle()
     for name, title in d.EXTRA_MILESTONES:
         send.command("/milestone", f'add {name} "{title}"')
 
     events: list[tuple[datetime, str, tuple]] = []
     for week, minute, channel, user, text in d.messages():
         events.append((start + timedelta(weeks=week, minutes=minute), "msg", (channel, user, text)))
+    for week, minute, user, text in d.SHARED_MESSAGES:
+        org = d.SHARED_ORG[0] if user in d.EXTERNAL_USERS else d.TEAM
+        events.append((start + timedelta(weeks=week, minutes=minute), "msg", (d.SHARED_CHANNEL[0], user, text, org)))
     for name, number, action, week, weekday, reason in d.MOVES:
         at = start + timedelta(weeks=week, days=weekday, hours=15)
         events.append((at, "move", (name, number, action, reason)))
@@ -158,8 +191,8 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
             continue
         clock.now = at
         if kind == "msg":
-            channel, user, text = data
-            send.message(channel, user, text, f"{at.timestamp():.0f}.{i:06d}")
+            channel, user, text, *org = data
+            send.message(channel, user, text, f"{at.timestamp():.0f}.{i:06d}", org=org[0] if org else None)
         else:
             name, number, action, reason = data
             send.command("/milestone", f"{action} {name} {number}" + (f" {reason}" if reason else ""))

@@ -162,6 +162,20 @@ LEARNINGS = [
 ]
 
 
+# Slack Connect: a channel shared with Tallwood's own organisation. Its people's words are first-hand signals
+# (shown first, marked 🗣); the team's replies there stay reports; one question waits for an answer.
+SHARED_CHANNEL = ("C08TALLX", "ext-tallwood")
+SHARED_ORG = ("T0TALLWD", "Tallwood Dental Group Ltd", "tallwooddental.com")
+EXTERNAL_USERS = {"U90DANA": "Dana", "U91EVE": "Eve"}  # Tallwood's practice managers, in their own organisation
+# (week index, minute offset in week, user, text)
+SHARED_MESSAGES = [
+    (5, 540, "U90DANA", "Patients at Elm Street got two reminders again this morning, they are confused"),
+    (5, 610, "U91EVE", "Could you add WhatsApp reminders? Half our patients never read texts"),
+    (5, 700, "U01PRIYA", "Thanks Eve, the double reminders fix ships this week"),
+    (5, 2050, "U90DANA", "Can the waiting list show which hygienist each patient prefers?"),
+]
+
+
 def messages(seed: int = 47) -> list[tuple[int, int, str, str, str]]:
     """(week index, minute offset in week, channel, user, text): about 150 messages over six weeks."""
     rnd = random.Random(seed)

@@ -264,7 +264,8 @@ def fold(quotes: list[Quote], name_words: frozenset[str], limit: int = 300) -> l
         if len(g) == 1:
             out.append(g[0])
             continue
-        newest = max(g, key=lambda q: q.at)
+        # the words shown are the customer's own when any of the group are (Slack Connect: first-hand), else the newest
+        newest = max(g, key=lambda q: (q.first_hand, q.at))
         who = []
         for q in sorted(g, key=lambda q: q.at):
             if q.author and q.author not in who and q.author != newest.author:

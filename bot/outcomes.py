@@ -26,6 +26,7 @@ from bot.render.blocks import button, section, to_dicts
 from bot.safety import quote, safe
 from bot.text import fmt_date
 from bot.weeks import valid_tz
+from storage import connect as connect_repo
 from storage import repo
 from storage.models import Customer, Learning, Milestone
 
@@ -111,7 +112,8 @@ def announce(s: Session, team_id: str, outcome: Outcome, signal_ids: list[int], 
     rows = repo.signals_by_id(s, team_id, signal_ids)
     by_person: dict[str, list] = defaultdict(list)
     for r in rows:
-        if r.user_id:
+        # a customer's own people (Slack Connect: first-hand) are never sent the team's outcomes and links
+        if r.user_id and not getattr(r, "first_hand", False):
             by_person[r.user_id].append(r)
     tz_of = repo.user_tzs(s, team_id, list(by_person))
     opted_out = repo.opted_out(s, team_id, list(by_person))
@@ -154,6 +156,8 @@ def announce(s: Session, team_id: str, outcome: Outcome, signal_ids: list[int], 
             )
     effects.append(OutboxQueued())  # the DMs above go out in seconds when it is the person's daytime
     replies = repo.thread_reply_channels(s, team_id)
+    # never a reply in a channel shared with the customer's organisation: outcomes are the team's notes
+    replies -= {i.channel_id for i in connect_repo.channels(s, team_id, replies) if i.is_ext_shared}
     for r in rows:
         if r.channel_id in replies and not r.message_ts.startswith("cmd:"):
             effects.append(

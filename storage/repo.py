@@ -1016,6 +1016,7 @@ def signals_by_id(session: Session, team_id: str, ids: Iterable[int]) -> Sequenc
             Signal.message_ts,
             Signal.thread_ts,
             Signal.customer_id,
+            Signal.first_hand,
         ).where(Signal.team_id == team_id, Signal.id.in_(ids), Signal.deleted_at.is_(None))
     ).all()
 

@@ -295,3 +295,20 @@ def interact(r: Running, action: dict, state: dict | None = None) -> None:
 
 def click(r: Running, button: dict) -> None:
     interact(r, {**button, "type": "button", "block_id": "connect", "action_ts": "1"})
+
+
+def test_the_demo_has_a_shared_channel_linked_by_its_proposal(tmp_path) -> None:  # noqa: ANN001
+    from bot import demo
+    from bot import demo_data as dd
+
+    sf, _deps, slack, _clock = demo.build(str(tmp_path / "demo.db"))
+    try:
+        with sf() as s:
+            link = s.scalar(select(ChannelLink).where(ChannelLink.channel_id == dd.SHARED_CHANNEL[0]))
+            assert link is not None and link.customer.name == "Tallwood Dental Group" and link.linked_by == "U01PRIYA"
+            mine = list(s.scalars(select(Signal).where(Signal.channel_id == dd.SHARED_CHANNEL[0])))
+        assert {x.user_id for x in mine if x.first_hand} == set(dd.EXTERNAL_USERS)
+        assert {x.user_id for x in mine if not x.first_hand} == {"U01PRIYA"}
+        assert not [c for c in slack.calls("chat.postMessage") if c.args.get("channel") == dd.SHARED_CHANNEL[0]]
+    finally:
+        slack.stop()

@@ -29,6 +29,7 @@ from bot.render import blocks as rb
 from bot.render import milestones as rm
 from bot.safety import quote, safe
 from bot.text import fmt_date, plural
+from storage import connect as connect_repo
 from storage import repo
 from storage.models import Customer, Milestone, MilestoneEvent
 
@@ -198,10 +199,13 @@ class MilestoneCommands:
     def _achieved_effects(self, s: Session, c: Customer, m: Milestone, now) -> list[Effect]:  # noqa: ANN001
         out: list[Effect] = []
         done, total = ms.progress(c.milestones)
-        for link in repo.links_for_customer(s, c.team_id, c.id):
+        links = [link.channel_id for link in repo.links_for_customer(s, c.team_id, c.id)]
+        # not in a channel shared with the customer's organisation (Slack Connect): milestones are the team's notes
+        shared = {i.channel_id for i in connect_repo.channels(s, c.team_id, links) if i.is_ext_shared}
+        for channel_id in (ch for ch in links if ch not in shared):
             out.append(
                 Post(
-                    link.channel_id,
+                    channel_id,
                     f":tada: Milestone reached for *{safe(c.name)}*: “{quote(m.title)}” ({done} of {total}).",
                 )
             )
