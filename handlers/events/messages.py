@@ -51,10 +51,25 @@ def register(app: App, deps: Deps) -> None:
             if effects is not None:
                 perform(deps, client, team_id, effects)
                 return
-        raw = MessageIn(team_id=team_id, channel_id=channel_id, ts=event["ts"], text=text, user_id=event.get("user"))
+        # Slack Connect: the author's own organisation (https://docs.slack.dev/apis/slack-connect: user_team)
+        author_team = event.get("user_team") or event.get("team")
+        raw = MessageIn(
+            team_id=team_id,
+            channel_id=channel_id,
+            ts=event["ts"],
+            text=text,
+            user_id=event.get("user"),
+            author_team_id=author_team,
+        )
+        if deps.connect is not None and deps.connect.met(team_id, channel_id, raw.external):
+            # a channel shared with another organisation: what it is, and whose, asked of Slack after the answer
+            deps.after.submit(deps.connect.discover, team_id, channel_id)
         route, version = deps.router.route_cached(raw, deps.signal_writer)
         if route is None or not route[1]:
             return  # not a linked or watch channel, or no customer named: nothing to store
+        if thread_ts and thread_ts != event["ts"] and not raw.external and deps.connect is not None:
+            # a team member's reply in a customer's thread answers their question (no more waiting, no nudge)
+            deps.connect.answered(team_id, channel_id, thread_ts, event.get("user"))
         msg = message_in(deps, team_id, channel_id, event, body.get("event_id"), event.get("channel_type"))
         # returns once committed (with whatever else arrived meanwhile): the ack that follows means stored
         rows = deps.router.store(deps.signal_writer, msg, route, version, deps.clock())
