@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from handlers.events import home, messages, reactions, slack_changes
+from handlers.events import connect, home, messages, reactions, slack_changes
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 def register(app: App, deps: Deps) -> None:
     messages.register(app, deps)
+    connect.register(app, deps)  # before reactions: a team member's reaction may answer a customer's question
     reactions.register(app, deps)
     home.register(app, deps)
     slack_changes.register(app, deps)
