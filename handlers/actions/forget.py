@@ -9,8 +9,9 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import purge
+from bot.effects import RefreshHome
 from bot.safety import safe
-from handlers.payloads import tell
+from handlers.effects import later, perform, tell_later
 from storage import repo
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ def register(app: App, deps: Deps) -> None:
                 said = purge.done(t)
                 log.info("customer %s of team %s deleted by %s", c.id, team_id, user)
         if said is None:
-            tell(client, body, user, "That customer is already deleted.", respond)
+            tell_later(deps, team_id, body, user, "That customer is already deleted.", respond)
             return
-        respond(replace_original=True, text=f":wastebasket: {safe(said)}")
-        deps.home.refresh(client, team_id)
+        # after the answer: the message, then App Home for everyone who opened it
+        later(deps, lambda: respond(replace_original=True, text=f":wastebasket: {safe(said)}"))
+        perform(deps, client, team_id, [RefreshHome()])
