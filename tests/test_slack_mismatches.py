@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from storage import repo
-from storage.models import Customer, EventGap, Signal
+from storage.models import Customer, EventGap, Learning, Signal
 from tests.conftest import TEAM, Response, Running
 from tests.helpers import count, ephemeral_text, signals, wait_for
 
@@ -412,7 +412,35 @@ def test_more_than_100_customers_are_searched_wherever_a_customer_is_picked(runn
     )
     el = next(b for b in learning[0].args["view"]["blocks"] if b.get("block_id") == "customers")["element"]
     assert el["type"] == "multi_external_select" and "options" not in el
-    assert [o["text"]["text"] for o in suggest(running, "customers", "zep", "customers")] == ["Zephyr Logistics"]
+    zephyr = suggest(running, "customers", "zep", "customers")
+    assert [o["text"]["text"] for o in zephyr] == ["Zephyr Logistics"]
+    last = suggest(running, "customers", "customer 129", "customers")
+    state = {
+        "values": {
+            "learning": {"learning": {"type": "plain_text_input", "value": "Big customers want SSO first"}},
+            "customers": {"customers": {"type": "multi_external_select", "selected_options": zephyr + last}},
+            "owner": {"owner": {"type": "users_select", "selected_user": "U1"}},
+        }
+    }
+    view = learning[0].args["view"]
+    resp = d.interact(
+        {
+            "type": "view_submission",
+            "user": {"id": "U1"},
+            "view": {
+                "id": "V7",
+                "type": "modal",
+                "callback_id": "learning_modal",
+                "state": state,
+                "private_metadata": view["private_metadata"],
+            },
+        }
+    )
+    assert resp.status == 200 and not resp.body, resp.body
+    with running.sf() as s:
+        [row] = s.scalars(select(Learning)).all()
+        names = sorted(s.get(Customer, lc.customer_id).name for lc in row.customers)
+        assert names == ["Customer 129", "Zephyr Logistics"]
 
 
 # --- 6. (above) domain-like names; 7. channel_id_changed -------------------------------------------------------
