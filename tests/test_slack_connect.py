@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from bot.weeks import week_at
-from storage.models import ChannelLink, ConnectedTeam, Signal
+from storage.models import ChannelLink, ConnectedTeam, Outbox, Signal
 from tests.conftest import TEAM, Running
 from tests.helpers import ephemeral_text, signals
 
@@ -100,6 +100,20 @@ def test_first_hand_words_third_organisations_and_a_report(running: Running) -> 
     found = json.dumps(r.driver.command("/signal", "search exports", channel="C1").json()["blocks"], ensure_ascii=False)
     hits = [line for line in found.split("\\n") if line.startswith("> ")]
     assert len(hits) == 2 and hits[0].startswith("> 🗣") and "🗣" not in hits[1], hits
+    # a decision naming Acme: "what came of your signal" reaches the team member behind the report, never the
+    # customer's own people (the team's outcomes and links are internal)
+    state = {
+        "values": {
+            "learning": {"learning": {"type": "plain_text_input", "value": "Exports break trust on Mondays"}},
+            "decision": {"decision": {"type": "plain_text_input", "value": "Fix Monday exports before SSO"}},
+            "customers": {"customers": {"type": "multi_static_select", "selected_options": [{"value": str(acme)}]}},
+        }
+    }
+    view = {"id": "VL1", "type": "modal", "callback_id": "learning_modal", "state": state, "private_metadata": "{}"}
+    assert r.driver.interact({"type": "view_submission", "user": {"id": "U1"}, "view": view}).status == 200
+    with r.sf() as s:  # queued for each person's daytime (the customer's people are in New York)
+        queued = {row.user_id for row in s.scalars(select(Outbox))}
+    assert "U2" in queued and not queued & {"UA1", "UA2", "UT1", "UX1"}, queued
     # nothing was ever posted in the shared channels
     assert not posts_to(r, "C9") and not posts_to(r, "C8")
 
@@ -192,7 +206,18 @@ def test_channels_link_themselves_by_organisation_by_name_and_ambiguity_asks(run
     with r.sf() as s:
         assert s.scalar(select(ChannelLink.customer_id).where(ChannelLink.channel_id == "C8")) == birch
         assert s.scalar(select(ChannelLink).where(ChannelLink.channel_id == "C6")) is None
-    for ch in ("C9", "C8", "C6"):
+    # a shared channel the app only meets through a message from another organisation: proposed in the team's
+    # internal channel (`/loop connect here`), by name this time, and not linked until someone says so
+    assert "come to this channel" in ephemeral_text(d.command("/loop", "connect here", channel="C3"))
+    r.slack.share_channel("C5", "shared-birch-clinics", [("T0BRC", "BC Holdings", "bc-holdings.com")])
+    say(r, "C5", "Hello from the Birch team!", "UB1", "T0BRC", ts_at(r.clock(), 1))
+    [proposed] = posts_to(r, "C3")
+    assert "Birch Clinics" in proposed.args["text"] and "channel name #shared-birch-clinics" in proposed.args["text"]
+    say(r, "C5", "Another message", "UB1", "T0BRC", ts_at(r.clock(), 2))
+    assert len(posts_to(r, "C3")) == 1  # proposed once
+    with r.sf() as s:
+        assert s.scalar(select(ChannelLink).where(ChannelLink.channel_id == "C5")) is None
+    for ch in ("C9", "C8", "C6", "C5"):
         assert not posts_to(r, ch)
 
 
