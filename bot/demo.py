@@ -144,7 +144,8 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
     clock = DemoClock(start)
     app, deps = build_app(settings, sf, clock=clock, token_verification=False)
     deps.digest_runner.pacer.gap = 0  # the demo's Slack is a local stand-in: no rate limit to respect
-    send = Dispatcher(LocalDispatcher(app, SECRET))
+    # commands escaped as the manifest makes Slack send them; each request returns once its after-answer work is done
+    send = Dispatcher(LocalDispatcher(app, SECRET, slack.state, deps.after.wait_idle))
 
     for c in d.CUSTOMERS:
         send.command("/loop", f"customer add {c.name} segment {c.segment}")
