@@ -713,3 +713,35 @@ def auto_blocks(found: list[dict]) -> tuple[str, list]:
             context(f"No customer matches {names}: `/loop link <customer>` in one links it by hand.").to_dict()
         )
     return text, blocks
+
+
+# --- a shared channel's own digest, when the team asks for it -----------------------------------------------
+
+
+def own_digest(s: Session, team_id: str, channel_id: str, now: datetime) -> tuple[str, list]:
+    """`/loop digest own`: this week's messages of this channel only — nothing from any other channel, no
+    milestones, decisions or notes of the team — for a channel shared with the customer, posted when asked."""
+    from bot.weeks import week_at
+
+    link = repo.channel_link(s, team_id, channel_id)
+    if link is None or link.kind != "customer" or link.customer_id is None:
+        raise UsageError("This channel is not linked to a customer, so it has no signals of its own to show.")
+    week = week_at(now)
+    start, end = week.bounds("UTC")
+    rows = [r for r in repo.signals_between(s, team_id, start, end, [link.customer_id]) if r.channel_id == channel_id]
+    names = repo.display_names(s, team_id)
+    head = f":bar_chart: *This week in this channel* ({week.label}): {len(rows)} message(s) recorded"
+    if not rows:
+        text = head + ". Nothing else is shown here: the team's notes stay internal."
+        return text, [section(text).to_dict()]
+    # plain quotes, oldest first: no kinds, churn flags or ranking here (the team's judgements stay internal)
+    lines = [head + ":"]
+    for r in sorted((r for r in rows if r.text), key=lambda r: r.posted_at)[-10:]:
+        who = r.author_name or names.get(r.user_id or "") or "someone"
+        own = "🗣 " if r.first_hand else ""
+        lines.append(f"> {own}“{quote(r.text, 200)}” — {quote(who, 40)}, {r.posted_at:%b} {r.posted_at.day}")
+    blocks = [section("\n".join(lines)[:2900]).to_dict()]
+    blocks.append(
+        context("Only this channel's own messages; nothing from other channels or the team's notes.").to_dict()
+    )
+    return head, blocks

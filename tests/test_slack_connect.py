@@ -145,6 +145,13 @@ def test_nothing_internal_is_posted_into_a_shared_channel(running: Running) -> N
     assert not posts_to(r, "C9") and not posts_to(r, "C7")
     # the same commands still work in the internal channel
     assert refused not in ephemeral_text(d.command("/signal", "search exports", channel="C1"))
+    # asked explicitly, a shared channel gets its own messages only: nothing from the internal channel
+    assert d.message("C1", "Internal: Acme's renewal is at risk, exports are the reason", user="U2").status == 200
+    own = d.command("/loop", "digest own", channel="C9", channel_name="ext-acme").json()
+    assert own["response_type"] == "in_channel"
+    shown = json.dumps(own["blocks"], ensure_ascii=False)
+    assert "🗣 “Exports keep failing every Monday”" in shown
+    assert "renewal" not in shown and "risk" not in shown
 
 
 def test_channels_link_themselves_by_organisation_by_name_and_ambiguity_asks(running: Running) -> None:

@@ -39,6 +39,7 @@ LOOP_HELP = (
     "• `/loop unlink` — stop recording this channel\n"
     "• `/loop link auto` — every unlinked channel I'm in with its likely customer, linked in one go\n"
     "• `/loop connect` — Slack Connect: channel name patterns, business hours, where proposals go\n"
+    "• `/loop digest own` — in a channel shared with the customer: this week's messages of that channel only\n"
     "*Signals*\n"
     "• `/signal <customer> [#<milestone>] <text>` — record one by hand\n"
     "• React with :{emoji}: to any message, or use the message shortcut *Record as customer signal*\n"
@@ -77,7 +78,7 @@ LOOP_VERBS = [
 
 # Slack Connect: what shows the team's notes about customers is never answered in a shared channel
 INTERNAL_WHAT = {
-    "digest": "digests",
+    "digest": "digests (`/loop digest own` shows this channel's own messages only)",
     "ask": "answers from customer signals",
     "review": "customer reviews",
     "learnings": "the team's learnings",
@@ -140,6 +141,10 @@ class Commands:
         now = self.clock()
         if verb in ("", "help", "-h", "--help"):
             return Reply(self.help_text(s, ctx.team_id))
+        if verb == "digest" and rest.casefold() == "own":
+            # asked explicitly: this channel's own messages only (what a shared channel may be shown)
+            text, blocks = connect.own_digest(s, ctx.team_id, ctx.channel_id, now)
+            return Reply(text, blocks=blocks, public=True)
         if ctx.channel_shared and _internal(verb, rest):
             raise UsageError(connect.refusal(INTERNAL_WHAT.get(verb, "that")))
         if verb in ("customer", "customers") and not rest.casefold().startswith("import"):
