@@ -14,7 +14,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -69,6 +69,11 @@ class Read:
     cursor: str | None = None
     replies: bool = False  # the message was not in the channel's history: a thread reply
     finished: Callable[[], None] | None = None  # a window read: after its last page
+    also: list[Callable[[list[dict[str, Any]], str | None], None]] = field(default_factory=list)  # same read
+
+    def answer(self, msgs: list[dict[str, Any]], error: str | None) -> None:
+        for done in (self.done, *self.also):
+            done(msgs, error)
 
 
 class HistoryReader:
@@ -103,6 +108,14 @@ class HistoryReader:
         def found(msgs: list[dict[str, Any]], error: str | None) -> None:
             done(next((m for m in msgs if m.get("ts") == ts), None), error)
 
+        with self._cond:
+            # the same message asked again (a retried event, a second person reacting) rides on the queued read
+            queued = next(
+                (r for r in self._queue if (r.team_id, r.channel_id, r.ts) == (team_id, channel_id, ts)), None
+            )
+            if queued is not None:
+                queued.also.append(found)
+                return
         self._put(Read(team_id, channel_id, found, ts=ts))
 
     def window(
@@ -117,10 +130,17 @@ class HistoryReader:
         for each page, then `finished` once (also after an error)."""
         self._put(Read(team_id, channel_id, page, oldest=f"{oldest.timestamp():.6f}", finished=finished))
 
-    def wait(self, team_id: str) -> float:
-        """Seconds before a read asked for now would go: the workspace's next turn and the reads queued ahead."""
+    def wait(self, team_id: str, channel_id: str | None = None, ts: str | None = None) -> float:
+        """Seconds before a read of this message asked for now would go: the workspace's next turn and the reads
+        queued ahead (only those before it when the same read is queued already)."""
         with self._cond:
-            ahead = sum(1 for r in self._queue if r.team_id == team_id)
+            ahead = 0
+            for r in self._queue:
+                if r.team_id != team_id:
+                    continue
+                if ts is not None and (r.channel_id, r.ts) == (channel_id, ts):
+                    break
+                ahead += 1
             return max(0.0, (ahead + 1 - self._tokens(team_id, self.clock())) / self.rate)
 
     def _tokens(self, team_id: str, now: datetime) -> float:
@@ -221,7 +241,7 @@ class HistoryReader:
                     self._queue.insert(0, read)
                 return
             log.warning("could not read history of %s: %s", read.channel_id, error)
-            read.done([], error)
+            read.answer([], error)
             if read.finished is not None:
                 read.finished()
             return
@@ -230,7 +250,7 @@ class HistoryReader:
             read.replies = True  # not in the channel's history: a reply in a thread, read on the next turn
             self._put(read)
             return
-        read.done(msgs, None)
+        read.answer(msgs, None)
         cursor = (res.get("response_metadata") or {}).get("next_cursor")
         if read.ts is None and res.get("has_more") and cursor:
             self._put(

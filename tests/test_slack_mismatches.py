@@ -261,6 +261,8 @@ def test_a_reaction_on_an_unseen_message_is_read_once_paced_after_the_answer(sta
     told = wait_for(lambda: [c for c in r.slack.calls("chat.postEphemeral") if "in a moment" in c.args["text"]])
     assert told[0].args["user"] == "U1"
     assert len(r.slack.calls("conversations.history")) == 1 and count(r.sf, Signal) == 1
+    # someone else reacts to the same message meanwhile: it rides on the read already queued
+    assert react(r, "C3", "1763460041.000100", user="U4").status == 200
     r.slack.state.script["conversations.history"] = [{"status": 429, "retry_after": 30}]
     r.clock.advance(seconds=61)
     r.deps.history.wake()
@@ -272,6 +274,11 @@ def test_a_reaction_on_an_unseen_message_is_read_once_paced_after_the_answer(sta
     reads = r.slack.calls("conversations.history")
     assert len(reads) == 3 and all(int(c.args.get("limit", 0)) <= 15 for c in reads)
     assert all(read_after_answer)
+    wait_for(r.deps.history.idle)
+    assert r.deps.after.wait_idle()
+    to_u4 = [c.args["text"] for c in r.slack.calls("chat.postEphemeral") if c.args["user"] == "U4"]
+    assert "in a moment" in to_u4[0] and "Already a signal" in to_u4[1], to_u4
+    assert count(r.sf, Signal) == 2
 
 
 def test_a_reaction_where_the_app_cannot_read_says_invite_me(running: Running) -> None:

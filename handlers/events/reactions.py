@@ -107,13 +107,15 @@ def register(app: App, deps: Deps) -> None:
 
         def read_back(found: dict[str, Any] | None, error: str | None) -> None:
             """On the history reader's thread, after the event was answered."""
+            later_client = deps.client_for(team_id)
             if found is None:
                 log.info("capture reaction on a message the app cannot read (%s %s): %s", channel_id, ts, error)
-                tell(client, channel_id, reactor, CANNOT_READ if error in NO_READ else SLACK_FAILED if error else GONE)
+                text = CANNOT_READ if error in NO_READ else SLACK_FAILED if error else GONE
+                tell(later_client, channel_id, reactor, text)
                 return
-            record(client, message_in(deps, team_id, channel_id, found, event_id, client=client), reactor)
+            record(client, message_in(deps, team_id, channel_id, found, event_id, client=later_client), reactor)
 
-        wait = deps.history.wait(team_id)
+        wait = deps.history.wait(team_id, channel_id, ts)
         deps.history.message(team_id, channel_id, ts, read_back)
         if wait > SAY_WAIT:
             # the read waits for Slack's rate limit: say so, rather than leave the reaction unanswered
