@@ -118,5 +118,5 @@ def run_review(sf: sessionmaker[Session], team: str, args: argparse.Namespace) -
     else:
         import json
 
-        print(json.dumps({title: body for title, body in review.lines(rv, md=True)}, ensure_ascii=False, indent=2))
+        print(json.dumps(review.as_json(rv), ensure_ascii=False, indent=2))
     return 0

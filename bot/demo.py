@@ -21,7 +21,7 @@ from bot import demo_data as d
 from bot.app import build_app
 from bot.chart import render_png
 from bot.config import Settings
-from bot.render.terminal import digest_text
+from bot.render.terminal import digest_rich
 from bot.weeks import scheduled_at, week_at
 from devtools.dispatch import LocalDispatcher
 from devtools.fakeslack import FakeSlackServer, FakeSlackState
@@ -264,7 +264,7 @@ def run_demo(db_path: str, chart: str | None = None, console: Console | None = N
             png = render_png(s, dg) if chart else None
             names = repo.display_names(s, d.TEAM) | {cid: name for cid, (name, _) in d.CHANNELS.items()}
         console.rule("This week's digest in #cs-leads (portfolio), as it would be posted")
-        console.print(digest_text(dg, names), markup=False, highlight=False)
+        console.print(digest_rich(dg, names), highlight=False)
         console.rule()
         if png and chart:
             Path(chart).write_bytes(png)

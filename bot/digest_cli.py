@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import build_app
 from bot.config import ConfigError, Settings
-from bot.render.terminal import digest_text
+from bot.render.terminal import digest_rich
 from bot.services import utcnow
 from bot.weeks import parse_week, week_at
 from storage import repo
@@ -52,7 +52,7 @@ def run_digest_cli(settings: Settings, sf: sessionmaker[Session], args: argparse
         with sf() as s:
             dg = runner.build(s, team, args.channel, week)
             names = repo.display_names(s, team)
-        Console().print(digest_text(dg, names), markup=False, highlight=False)
+        Console().print(digest_rich(dg, names), highlight=False)
         return 0
     settings.require_slack()
     app, deps = build_app(settings, sf)

@@ -38,6 +38,9 @@ class ImpactReview:
     signals_before: int
     signals_after: int
     quotes: tuple[tuple[str, str | None, datetime, str | None], ...]  # text, author, when, permalink
+    # problems as the verdict weighed them (the customer's own words count twice); None: as counted
+    weighted_before: int | None = None
+    weighted_after: int | None = None
 
     @property
     def question(self) -> str | None:
@@ -49,16 +52,26 @@ class ImpactReview:
         )
 
     def evidence(self) -> str:
+        """The figures, worded as they moved, so a verdict never reads against them: "regressed" beside
+        "sentiment -0.4 → -0.4" said nothing of what got worse; now each figure says up, down or about the same."""
         if self.verdict == NO_EVIDENCE:
             return f"no signals about it in the {self.window_days} days before or after — no evidence either way"
-        weeks = max(1, self.window_days // 7)
-        sb = "–" if self.sentiment_before is None else f"{self.sentiment_before:+.1f}"
-        sa = "–" if self.sentiment_after is None else f"{self.sentiment_after:+.1f}"
-        return (
-            f"{plural(self.problems_after, 'problem signal')} in the {plural(weeks, 'week')} after vs "
-            f"{self.problems_before} before · sentiment {sb} → {sa} ({self.signals_before} → "
-            f"{plural(self.signals_after, 'signal')})"
-        )
+        weeks = plural(max(1, self.window_days // 7), "week")
+        pb, pa = self.problems_before, self.problems_after
+        wb = pb if self.weighted_before is None else self.weighted_before
+        wa = pa if self.weighted_after is None else self.weighted_after
+        moved = "up" if wa > wb else "down" if wa < wb else "unchanged"
+        problems = f"problem signals {moved}: {pb} in the {weeks} before → {pa} after"
+        if (wb, wa) != (pb, pa):
+            problems += f" ({wb} → {wa} with the customer's own words counted twice)"
+        sb, sa = self.sentiment_before, self.sentiment_after
+        if sb is None or sa is None:
+            mood = f"sentiment {'–' if sb is None else f'{sb:+.1f}'} → {'–' if sa is None else f'{sa:+.1f}'}"
+        else:
+            d = sa - sb
+            how = "up" if d > SENTIMENT_STEP else "down" if d < -SENTIMENT_STEP else "about the same"
+            mood = f"sentiment {how} ({sb:+.1f} → {sa:+.1f})"
+        return f"{problems} · {mood} · {self.signals_before} → {plural(self.signals_after, 'signal')} about it"
 
     def line(self) -> str:
         """The digest's line, mrkdwn-safe."""
@@ -164,6 +177,8 @@ def review(
         len(before),
         len(after),
         quotes,
+        wb,
+        wa,
     )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from bot import impact, themes
 from bot import milestones as ms
 from bot.errors import UsageError
-from bot.kinds import KIND_ORDER, kind_count
+from bot.kinds import KIND_ORDER
 from bot.render.blocks import MAX_BLOCKS, chunks, context, header, section, to_dicts
 from bot.safety import quote, readable
 from bot.text import fmt_date, plural
@@ -57,19 +57,40 @@ def parse_quarter(text: str | None, now: datetime) -> Quarter:
     return Quarter(int(m.group(1)), int(m.group(2))) if m.group(1) else Quarter(int(m.group(4)), int(m.group(3)))
 
 
+@dataclass(frozen=True)
+class Said:
+    """One quote as the review shows it: near-identical signals folded into one (as the digest folds them)."""
+
+    text: str
+    author: str | None
+    at: datetime
+    count: int = 1
+    others: tuple[str, ...] = ()
+    own: bool = False  # Slack Connect: the customer's own people said it
+
+    def who(self) -> str:
+        people = [p for p in (self.author, *self.others) if p]
+        people = people[:3]
+        names = (", ".join(people[:-1]) + " and " + people[-1]) if len(people) > 1 else (people or ["someone"])[0]
+        return f"{names} · {self.count}×, {fmt_date(self.at)}" if self.count > 1 else f"{names}, {fmt_date(self.at)}"
+
+
 @dataclass
 class Review:
     customer: str
     quarter: Quarter
     outcome: str | None
+    as_of: datetime | None = None  # milestone states are as of this moment: the quarter's end, or now
+    milestones: list[tuple[int, str, str, date | None]] = field(default_factory=list)  # position, title, status, due
     achieved: list[tuple[str, datetime, Any]] = field(default_factory=list)  # title, when, ImpactReview
     at_risk: list[tuple[str, str]] = field(default_factory=list)  # title, why
     kinds: dict[str, int] = field(default_factory=dict)
     kinds_before: dict[str, int] = field(default_factory=dict)
-    themes: list[tuple[str, int, list[str]]] = field(default_factory=list)  # theme, signals, two quotes
+    themes: list[tuple[str, int, list[Said]]] = field(default_factory=list)  # theme, signals, quotes (each once)
     decisions: list[tuple[str, str, str | None]] = field(default_factory=list)  # decision, outcome, changed to
     told: list[tuple[str, bool]] = field(default_factory=list)
-    questions: list[str] = field(default_factory=list)
+    asked: list[Said] = field(default_factory=list)  # the customer's questions, folded
+    questions: list[str] = field(default_factory=list)  # open questions for the meeting
     weeks: list = field(default_factory=list)
     signals: int = 0
     signals_before: int = 0
@@ -82,10 +103,32 @@ def _own(r: object) -> bool:
     return bool(getattr(r, "first_hand", False))
 
 
+def _state_at(m: Any, when: datetime) -> tuple[str, datetime, str | None] | None:
+    """A milestone's (status, since, reason) as it stood at `when`, from its history; None: not there yet."""
+    if m.created_at >= when or (m.removed_at is not None and m.removed_at <= when):
+        return None
+    state: tuple[str, datetime, str | None] = (ms.PLANNED, m.created_at, None)
+    for ev in sorted(m.history, key=lambda e: (e.at, e.id)):
+        if ev.at >= when:
+            break
+        state = (ev.to_status, ev.at, ev.reason)
+    return state
+
+
+def _said(qs: list[Any], names: dict[str, str]) -> list[Said]:
+    return [
+        Said(readable(q.text, names), q.author, q.at, q.count, tuple(q.others), q.first_hand)
+        for q in sorted(qs, key=lambda q: (not q.first_hand, -q.at.timestamp()))
+    ]
+
+
 def build(s: Session, c: Customer, quarter: Quarter, now: datetime) -> Review:
+    from bot import digest
+
     start, end = quarter.bounds()
     p_start, p_end = quarter.previous().bounds()
     rv = Review(c.name, quarter, " | ".join(x for x in (c.outcome_required, c.outcome_experience) if x) or None)
+    rv.as_of = as_of = min(now, end)
     rows = repo.signals_between(s, c.team_id, start, end, [c.id])
     before = repo.signal_counts_by_customer(s, c.team_id, p_start, p_end).get(c.id, 0)
     public = [r for r in rows if not r.is_private]
@@ -94,12 +137,29 @@ def build(s: Session, c: Customer, quarter: Quarter, now: datetime) -> Review:
     prev_rows = repo.signals_between(s, c.team_id, p_start, p_end, [c.id], columns=repo.IMPACT_COLUMNS)
     rv.kinds_before = dict(Counter(r.kind for r in prev_rows))
     names = repo.display_names(s, c.team_id)
-    exclude = themes.words(c.name) + [w for a in c.aliases for w in themes.words(a.alias)]
-    by_id = {r.id: r for r in public}
-    for theme, ids in themes.themes([(r.id, r.text) for r in public], exclude=exclude, min_count=2, limit=5):
-        # the customer's own words (first-hand, Slack Connect) lead, marked; then the newest
-        newest = sorted((by_id[i] for i in ids), key=lambda r: (not _own(r), -r.posted_at.timestamp()))[:2]
-        rv.themes.append((theme, len(ids), [OWN_WORDS * _own(r) + readable(r.text, names) for r in newest]))
+    name_words = frozenset(themes.words(c.name) + [w for a in c.aliases for w in themes.words(a.alias)])
+    # every quote once: near-identical signals fold into one line (as in the digest), and a folded quote shown
+    # under one heading is not shown again under another
+    quotes = {q.signal_id: q for q in (digest._quote(r, {}, names, None) for r in public)}
+    shown: set[str] = set()
+
+    def fresh(ids: list[int], kinds: tuple[str, ...] | None = None, n: int = 2) -> list[Said]:
+        picked = [quotes[i] for i in ids if i in quotes and (kinds is None or quotes[i].kind in kinds)]
+        out = []
+        for q in digest.fold(picked, name_words):
+            key = digest._fold_key(q.text, name_words)
+            if key not in shown:
+                shown.add(key)
+                out.append(q)
+        return _said(out, names)[:n]
+
+    # the customer's questions first: they are what the meeting should answer
+    question_ids = [r.id for r in sorted(public, key=lambda r: (not _own(r), -r.posted_at.timestamp()))]
+    rv.asked = fresh(question_ids, ("question",), 4)
+    # themes by the digest's own rules (bot.digest.gap_themes: the same candidates, stop words and names left out)
+    phrases = themes.candidates([r.text for r in public if r.text]) if len(public) >= 2 else []
+    for theme, ids in digest.gap_themes(c, public, phrases)[:5]:
+        rv.themes.append((theme, len(ids), fresh(sorted(ids, key=lambda i: -quotes[i].at.timestamp()))))
     window = repo.signals_between(
         s,
         c.team_id,
@@ -108,19 +168,25 @@ def build(s: Session, c: Customer, quarter: Quarter, now: datetime) -> Review:
         [c.id],
         columns=repo.IMPACT_COLUMNS,
     )
-    for m in ms.live(c.milestones):
-        if m.achieved_at and start <= m.achieved_at < end and m.status == ms.ACHIEVED:
+    rules = ms.segment_rules(c.segment)
+    for m in sorted(c.milestones, key=lambda m: m.position):
+        state = _state_at(m, as_of)
+        if state is None:
+            continue
+        status, since, reason = state
+        rv.milestones.append((m.position, m.title, status, m.due_date))
+        if status == ms.ACHIEVED and start <= since < end:
             verdict = (
                 impact.review(c, m, list(window), IMPACT_DAYS)
-                if m.achieved_at + timedelta(days=IMPACT_DAYS) <= now
+                if m.achieved_at and since + IMPACT_DAYS_TD <= now
                 else None
             )
-            rv.achieved.append((m.title, m.achieved_at, verdict))
-        elif m.status == ms.AT_RISK:
-            rv.at_risk.append((m.title, m.risk_reason or "marked at risk"))
-        elif ms.is_stalled(m, min(now, end), ms.segment_rules(c.segment).stall_days):
-            rv.at_risk.append((m.title, f"stalled: no change for {ms.days_unchanged(m, min(now, end))} days"))
-        elif ms.is_overdue(m, min(now, end).date()):
+            rv.achieved.append((m.title, since, verdict))
+        elif status == ms.AT_RISK:
+            rv.at_risk.append((m.title, reason or m.risk_reason or "marked at risk"))
+        elif status == ms.IN_PROGRESS and as_of - since > timedelta(days=rules.stall_days):
+            rv.at_risk.append((m.title, f"stalled: no change for {(as_of - since).days} days"))
+        elif status != ms.ACHIEVED and m.due_date is not None and m.due_date < as_of.date():
             rv.at_risk.append((m.title, f"overdue since {fmt_date(m.due_date)}"))
     for r in repo.learnings(s, c.team_id, customer_id=c.id, decisions_only=True, limit=200):
         if start <= r.created_at < end:
@@ -131,13 +197,7 @@ def build(s: Session, c: Customer, quarter: Quarter, now: datetime) -> Review:
         for t in repo.outcomes_to_tell(s, c.team_id, [c.id], start)
         if t.created_at < end
     ]
-    asked = [
-        OWN_WORDS * _own(r) + readable(r.text, names)
-        for r in sorted(public, key=lambda r: (not _own(r), -r.posted_at.timestamp()))
-        if r.kind == "question"
-    ][:4]
-    rv.questions = [f"They asked: “{q}”" for q in asked]
-    rv.questions += [
+    rv.questions = [
         f"“{t}” was achieved, and they have not felt it yet: what would they notice?"
         for t, _, v in rv.achieved
         if v is not None and v.verdict == impact.NOT_YET
@@ -153,67 +213,164 @@ def build(s: Session, c: Customer, quarter: Quarter, now: datetime) -> Review:
     return rv
 
 
-def _trend(now: int, before: int) -> str:
-    if before == 0:
-        return "new this quarter" if now else "none"
+IMPACT_DAYS_TD = timedelta(days=IMPACT_DAYS)
+STATUS_WORDS = {"planned": "planned", "in_progress": "in progress", "at_risk": "at risk", "achieved": "achieved"}
+
+
+def _change(now: int, before: int) -> str:
     change = (now - before) / before
     return f"{'+' if change >= 0 else ''}{change:.0%} on last quarter"
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#])")
+
+
+def _md(text: str) -> str:
+    """Customer words as Markdown text: no character of theirs turns into formatting (GitHub and Slack alike)."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
 def lines(rv: Review, md: bool = False) -> list[tuple[str, list[str]]]:
-    """The review's sections as (title, lines); `md` writes plain Markdown, else Slack mrkdwn (escaped)."""
+    """The review's sections as (title, lines); `md` writes Markdown (GitHub), else Slack mrkdwn (escaped)."""
 
     def q(t: str, n: int = 200) -> str:
-        return t if md else quote(t, n)
+        return _md(t) if md else quote(t, n)
+
+    def b(t: str) -> str:
+        return f"**{t}**" if md else f"*{t}*"
+
+    bullet = "- " if md else "• "
+    nest = "  > " if md else "    > "
+
+    def said(x: Said, n: int = 160) -> str:
+        return f"“{(OWN_WORDS if x.own else '')}{q(x.text, n)}” — {q(x.who(), 80)}"
 
     out: list[tuple[str, list[str]]] = []
+    state = f"as of {fmt_date(rv.as_of)} {rv.as_of.year}" if rv.as_of else ""
+    out.append(
+        (
+            f"Milestones ({state})" if state else "Milestones",
+            [
+                f"{bullet}{pos}. {q(t)} — {STATUS_WORDS.get(st, st)}" + (f", due {fmt_date(due)}" if due else "")
+                for pos, t, st, due in rv.milestones
+            ]
+            or [f"{bullet}none"],
+        )
+    )
     out.append(
         (
             "Milestones achieved",
             [
-                f"• {q(t)} — {fmt_date(at)}"
-                + (f": *{v.verdict}* ({v.evidence()})" if v else ": impact review not due yet")
+                f"{bullet}{q(t)} — {fmt_date(at)}"
+                + (f": {b(v.verdict)} ({q(v.evidence(), 400)})" if v else ": impact review not due yet")
                 for t, at, v in rv.achieved
             ]
-            or ["• none this quarter"],
+            or [f"{bullet}none this quarter"],
         )
     )
-    out.append(("At risk or stalled", [f"• {q(t)} — {q(why)}" for t, why in rv.at_risk] or ["• nothing"]))
-    said = [
-        f"{plural(rv.signals, 'signal')} ({_trend(rv.signals, rv.signals_before)}): "
-        + (" · ".join(kind_count(k, rv.kinds[k]) for k in KIND_ORDER if rv.kinds.get(k)) or "none")
-    ]
+    out.append(("At risk or stalled", [f"{bullet}{q(t)} — {q(why)}" for t, why in rv.at_risk] or [f"{bullet}nothing"]))
+    new = rv.signals_before == 0 and rv.signals > 0
+    head = plural(rv.signals, "signal")
+    if new:
+        head += " — all new this quarter (none the quarter before)"
+    elif rv.signals_before:
+        head += f" ({_change(rv.signals, rv.signals_before)})"
+    said_lines = [head]
     for k in KIND_ORDER:
-        if rv.kinds.get(k) or rv.kinds_before.get(k):
-            said.append(f"• {k}: {rv.kinds.get(k, 0)} ({_trend(rv.kinds.get(k, 0), rv.kinds_before.get(k, 0))})")
+        now_k, before_k = rv.kinds.get(k, 0), rv.kinds_before.get(k, 0)
+        if now_k or before_k:
+            said_lines.append(f"{bullet}{k}: {now_k}" + (f" ({_change(now_k, before_k)})" if before_k else ""))
     for theme, n, quotes in rv.themes:
-        said.append(f"• *{q(theme, 60)}* — {plural(n, 'signal')}" + "".join(f"\n    > “{q(x, 160)}”" for x in quotes))
-    out.append(("What they said", said))
+        said_lines.append(f"{bullet}{b(q(theme, 60))} — {plural(n, 'signal')}")
+        said_lines += [nest + said(x) for x in quotes]
+    out.append(("What they said", said_lines))
     out.append(
         (
             "Decisions and whether they held",
-            [f"• “{q(d)}” — *{state}*" + (f" → now “{q(ch)}”" if ch else "") for d, state, ch in rv.decisions]
-            or ["• no decision recorded this quarter"],
+            [f"{bullet}“{q(d)}” — {b(state)}" + (f" → now “{q(ch)}”" if ch else "") for d, state, ch in rv.decisions]
+            or [f"{bullet}no decision recorded this quarter"],
         )
     )
     out.append(
         (
             "Outcomes they were told about",
-            [f"• {'told' if done else 'not told yet'}: {q(t)}" for t, done in rv.told] or ["• none recorded"],
+            [f"{bullet}{'told' if done else 'not told yet'}: {q(t)}" for t, done in rv.told]
+            or [f"{bullet}none recorded"],
         )
     )
-    out.append(("Open questions for the meeting", [f"• {q(x)}" for x in rv.questions] or ["• none"]))
+    meeting = [f"{bullet}They asked: {said(x)}" for x in rv.asked] + [f"{bullet}{q(x)}" for x in rv.questions]
+    out.append(("Open questions for the meeting", meeting or [f"{bullet}none"]))
     return out
 
 
 def markdown(rv: Review) -> str:
-    """The review as Markdown, to share outside Slack."""
-    text = [f"# {rv.customer} — quarterly review {rv.quarter.label}", ""]
+    """The review as Markdown (GitHub's, which Slack shows as a file): headings, lists, quotes; ends in a newline."""
+    text = [f"# {_md(rv.customer)} — quarterly review {rv.quarter.label}", ""]
     if rv.outcome:
-        text += [f"_Desired outcome: {rv.outcome}_", ""]
+        text += [f"_Desired outcome: {_md(rv.outcome)}_", ""]
     for title, body in lines(rv, md=True):
-        text += [f"## {title}", "", *[b.replace("*", "**") for b in body], ""]
-    return "\n".join(text)
+        text += [f"## {title}", "", *body, ""]
+    return "\n".join(text).rstrip("\n") + "\n"
+
+
+def as_json(rv: Review) -> dict[str, Any]:
+    """The review as a structured document (its schema is in the README, "Quarterly review")."""
+
+    def quote_doc(x: Said) -> dict[str, Any]:
+        return {
+            "text": x.text,
+            "author": x.author,
+            "posted_at": x.at.isoformat(),
+            "count": x.count,
+            "also_from": list(x.others),
+            "customer_own_words": x.own,
+        }
+
+    start, end = rv.quarter.bounds()
+    return {
+        "customer": rv.customer,
+        "quarter": rv.quarter.label,
+        "period": {"start": start.date().isoformat(), "end": (end - timedelta(days=1)).date().isoformat()},
+        "as_of": rv.as_of.isoformat() if rv.as_of else None,
+        "desired_outcome": rv.outcome,
+        "milestones": [
+            {"position": p, "title": t, "status": st, "due_date": due.isoformat() if due else None}
+            for p, t, st, due in rv.milestones
+        ],
+        "achieved": [
+            {
+                "title": t,
+                "achieved_at": at.isoformat(),
+                "verdict": v.verdict if v else None,
+                "evidence": v.evidence() if v else "impact review not due yet",
+                "figures": (
+                    {
+                        "problems_before": v.problems_before,
+                        "problems_after": v.problems_after,
+                        "sentiment_before": v.sentiment_before,
+                        "sentiment_after": v.sentiment_after,
+                        "signals_before": v.signals_before,
+                        "signals_after": v.signals_after,
+                        "window_days": v.window_days,
+                    }
+                    if v
+                    else None
+                ),
+            }
+            for t, at, v in rv.achieved
+        ],
+        "at_risk": [{"title": t, "why": why} for t, why in rv.at_risk],
+        "signals": {"this_quarter": rv.signals, "previous_quarter": rv.signals_before},
+        "kinds": {
+            k: {"this_quarter": rv.kinds.get(k, 0), "previous_quarter": rv.kinds_before.get(k, 0)}
+            for k in KIND_ORDER
+            if rv.kinds.get(k) or rv.kinds_before.get(k)
+        },
+        "themes": [{"theme": t, "signals": n, "quotes": [quote_doc(x) for x in qs]} for t, n, qs in rv.themes],
+        "decisions": [{"decision": d, "state": st, "changed_to": ch} for d, st, ch in rv.decisions],
+        "told": [{"outcome": t, "told": done} for t, done in rv.told],
+        "questions": {"asked": [quote_doc(x) for x in rv.asked], "for_the_meeting": rv.questions},
+    }
 
 
 def messages(rv: Review) -> list[tuple[str, list[dict]]]:

@@ -30,6 +30,7 @@ what when where which while who whom why will with won't would wouldn't you your
 really today yesterday tomorrow week weeks morning monday tuesday wednesday thursday friday thanks thank
 said says asked ask want wants wanted new every way lot lots time times day days last next first
 without within
+two three four five six seven eight nine ten twice half
 great good bad love could would can will make makes made see seen
 """.split()
 )
@@ -124,9 +125,13 @@ def themes(
     if len(texts) < min_count:
         return []
     excluded = STOP.union(w.casefold() for w in exclude)
-    # each text as its stems: a phrase's stems are found by one substring test
+    # each text as its stems: a phrase's stems are found by one substring test, in the texts holding its rarest
+    # stem (an inverted index: which texts hold each stem, in order)
     seqs = [(tid, _stem_line(text)) for tid, text in texts]
-    present = {st for _, seq in seqs for st in seq.split()}  # a phrase with a stem none of them has is skipped
+    holding: dict[str, list[int]] = {}
+    for i, (_, seq) in enumerate(seqs):
+        for st in set(seq.split()):
+            holding.setdefault(st, []).append(i)
     own = [
         w for w, _ in Counter(w for _, t in texts for w in set(_words(t, excluded)) if w not in _VERBS).most_common(20)
     ]
@@ -139,10 +144,13 @@ def themes(
             continue
         key_stems = _phrase_stems(phrase)
         key = " ".join(key_stems)
-        if key in counted or not present.issuperset(key_stems):
-            continue
-        needle = _needle(key_stems)
-        ids = [tid for tid, seq in seqs if needle in seq]
+        if key in counted or not all(st in holding for st in key_stems):
+            continue  # a phrase with a stem none of the texts has
+        if len(key_stems) == 1:
+            ids = [seqs[i][0] for i in holding[key]]
+        else:
+            needle = _needle(key_stems)
+            ids = [seqs[i][0] for i in min((holding[st] for st in key_stems), key=len) if needle in seqs[i][1]]
         if len(ids) >= min_count:
             counted[key], surface[key] = ids, phrase
     # a single word gives way to a phrase that holds it and covers a third of its texts ("shift" to "shift

@@ -351,7 +351,7 @@ def test_a_quarterly_review_shows_each_section_with_the_right_figures(running: R
     assert ("Patients confirm or move appointments themselves by text", "overdue since Sep 14") in rv.at_risk
     assert rv.signals == 4 and rv.signals_before == 1 and rv.kinds["question"] == 2
     assert any(theme.startswith("reminder") for theme, _, _ in rv.themes)
-    assert any("change the reminder wording" in q for q in rv.questions)
+    assert any("change the reminder wording" in q.text for q in rv.asked)
     md = review.markdown(rv)
     for heading in (
         "Milestones achieved",

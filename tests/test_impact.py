@@ -80,7 +80,16 @@ def test_each_verdict_on_a_controlled_clock(running: Running, verdict: str) -> N
     if verdict == "no evidence":
         assert "no evidence either way" in line
     else:
-        assert f"vs {rv.problems_before} before" in line
+        assert f": {rv.problems_before} in the 2 weeks before → {rv.problems_after} after" in line
+        # the wording follows the figures: problems up or down agree with the verdict (issue 29)
+        moved = (
+            "up"
+            if rv.problems_after > rv.problems_before
+            else "down"
+            if rv.problems_after < rv.problems_before
+            else "unchanged"
+        )
+        assert f"problem signals {moved}" in line
     text = all_text(digest_messages(dg, 1))
     assert "*Progress vs impact:* “Owner runs payroll without manual corrections”" in text
     question = (
