@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.weeks import Week
 from storage.models import Customer, Learning, Milestone, Signal
 from tests.conftest import TEAM, Running
-from tests.helpers import signals
+from tests.helpers import signals, wait_for
 from tests.test_digest import ROOT, all_text, at, scenario, ts
 
 WEEK47 = Week(2026, 47)
@@ -200,6 +200,9 @@ def test_a_portfolio_digest_reviews_decisions_recorded_anywhere_for_its_customer
         row = s.scalar(select(Learning))
     assert (row.outcome, row.changed_to) == ("changed", "WhatsApp first for the two clinics that asked")
     assert "changed to: “WhatsApp first" in r.driver.command("/loop", "decisions").json()["text"]
+    # the digest shows the review: read back through the paced history reader, updated after the answer
+    updated = wait_for(lambda: [c for c in r.slack.calls("chat.update") if c.args["channel"] == "C4"])
+    assert any(b.get("block_id", "").startswith("reviewed:") for b in updated[-1].args["blocks"])
 
 
 def test_reopening_and_achieving_again_does_not_ask_twice(running: Running) -> None:

@@ -75,13 +75,19 @@ def register(app: App, deps: Deps) -> None:
             return
         ack()
         channel, ts = meta.get("channel"), meta.get("ts")
-        if channel and ts:
+        if channel and ts and deps.history is not None:
+            # the digest is read back through the paced history reader (1 read a minute for a distributed app)
+            deps.history.message(
+                team_id, channel, ts, lambda message, _error: mark_reviewed(team_id, channel, ts, value, line, message)
+            )
+        elif channel and ts:
             later(deps, mark_reviewed, team_id, channel, ts, value, line)
 
-    def mark_reviewed(team_id: str, channel: str, ts: str, value: str, line: str) -> None:
+    def mark_reviewed(team_id: str, channel: str, ts: str, value: str, line: str, message: dict | None = None) -> None:
         """The digest message shows how the decision was reviewed (after the answer: two Web API calls)."""
         client = deps.client_for(team_id)
-        message = fetch_message(client, channel, ts)
+        if message is None and deps.history is None:
+            message = fetch_message(client, channel, ts)
         if message is not None and message.get("blocks"):
             try:
                 client.chat_update(
