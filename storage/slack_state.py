@@ -22,6 +22,12 @@ from storage.models import (
     Workspace,
 )
 
+
+def _rows(result: object) -> int:
+    """Rows an UPDATE touched (a CursorResult's rowcount)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 DRAFT_DAYS = 7  # a capture modal left open longer than this is submitted rarely enough to ask for a new one
 
 
@@ -99,19 +105,23 @@ def move_channel(session: Session, *, team_id: str, old: str, new: str) -> int:
             session.execute(delete(model).where(team == team_id, chan == old, keys[0].in_(clash)))
         elif session.scalar(select(func.count()).select_from(model).where(team == team_id, chan == new)):
             session.execute(delete(model).where(team == team_id, chan == old))
-        moved += session.execute(update(model).where(team == team_id, chan == old).values(channel_id=new)).rowcount
+        moved += _rows(session.execute(update(model).where(team == team_id, chan == old).values(channel_id=new)))
     # a message's signal keeps its ts; its permalink names the channel
-    moved += session.execute(
-        update(Signal)
-        .where(Signal.team_id == team_id, Signal.channel_id == old)
-        .values(
-            channel_id=new,
-            permalink=func.replace(Signal.permalink, f"/archives/{old}/", f"/archives/{new}/"),
+    moved += _rows(
+        session.execute(
+            update(Signal)
+            .where(Signal.team_id == team_id, Signal.channel_id == old)
+            .values(
+                channel_id=new,
+                permalink=func.replace(Signal.permalink, f"/archives/{old}/", f"/archives/{new}/"),
+            )
         )
-    ).rowcount
-    moved += session.execute(
-        update(Learning).where(Learning.team_id == team_id, Learning.channel_id == old).values(channel_id=new)
-    ).rowcount
+    )
+    moved += _rows(
+        session.execute(
+            update(Learning).where(Learning.team_id == team_id, Learning.channel_id == old).values(channel_id=new)
+        )
+    )
     session.execute(
         update(CaptureDraft)
         .where(CaptureDraft.team_id == team_id, CaptureDraft.channel_id == old)
@@ -125,8 +135,10 @@ def move_channel(session: Session, *, team_id: str, old: str, new: str) -> int:
 
 def set_message_private(session: Session, *, team_id: str, channel_id: str, ts: str, private: bool) -> int:
     """A message's signals learn what Slack says of their channel's privacy (asked after they were stored)."""
-    return session.execute(
-        update(Signal)
-        .where(Signal.team_id == team_id, Signal.channel_id == channel_id, Signal.message_ts == ts)
-        .values(is_private=private)
-    ).rowcount
+    return _rows(
+        session.execute(
+            update(Signal)
+            .where(Signal.team_id == team_id, Signal.channel_id == channel_id, Signal.message_ts == ts)
+            .values(is_private=private)
+        )
+    )
