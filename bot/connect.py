@@ -371,7 +371,8 @@ class Connector:
                 target = cfg.internal_channel or inviter
                 if not target:
                     return "unsent"  # `/loop link auto` lists it
-                row.link_proposed_at = now
+                if not cx.claim_proposal(s, team_id, channel_id, now):
+                    return "ignored"  # another instance proposed it a moment ago
             client.chat_postMessage(channel=target, text=text, blocks=blocks, unfurl_links=False)
             return "proposed"
         except Exception:  # noqa: BLE001 - off the request thread: logged, `/loop link auto` still finds it

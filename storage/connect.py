@@ -184,3 +184,17 @@ def is_external_author(session: Session, team_id: str, user_id: str) -> bool:
         )
         is not None
     )
+
+
+def claim_proposal(session: Session, team_id: str, channel_id: str, now: datetime) -> bool:
+    """One link proposal per channel, whichever instance gets there first."""
+    res = session.execute(
+        update(ChannelInfo)
+        .where(
+            ChannelInfo.team_id == team_id,
+            ChannelInfo.channel_id == channel_id,
+            ChannelInfo.link_proposed_at.is_(None),
+        )
+        .values(link_proposed_at=now)
+    )
+    return bool(res.rowcount)
