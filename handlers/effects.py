@@ -117,7 +117,13 @@ def link_auto(deps: Deps, client: WebClient, team_id: str, eff: RunLinkAuto) -> 
 
     assert deps.connect is not None
     text, blocks = auto_blocks(deps.connect.scan(team_id))
-    client.chat_postEphemeral(channel=eff.channel, user=eff.user, text=text, blocks=blocks)
+    try:
+        client.chat_postEphemeral(channel=eff.channel, user=eff.user, text=text, blocks=blocks)
+    except SlackApiError as e:
+        if e.response.get("error") not in ("not_in_channel", "channel_not_found"):
+            raise
+        # run in a channel the app is not in: the list comes by DM instead
+        client.chat_postMessage(channel=eff.user, text=text, blocks=blocks)
 
 
 def refresh_home(deps: Deps, team_id: str) -> None:

@@ -224,6 +224,12 @@ def test_channels_link_themselves_by_organisation_by_name_and_ambiguity_asks(run
     assert len(posts_to(r, "C3")) == 1  # proposed once
     with r.sf() as s:
         assert s.scalar(select(ChannelLink).where(ChannelLink.channel_id == "C5")) is None
+    # run where the app is not a member (Slack refuses an ephemeral there): the list comes by DM
+    r.slack.state.channels["C2"]["is_member"] = False
+    before = len(posts_to(r, "U1"))
+    d.command("/loop", "link auto", channel="C2", channel_name="feedback")
+    dm = posts_to(r, "U1")[before:]
+    assert len(dm) == 1 and "not linked" in dm[0].args["text"]
     for ch in ("C9", "C8", "C6", "C5"):
         assert not posts_to(r, ch)
 
