@@ -28,6 +28,9 @@ BOT_EVENTS = [
     # Slack Connect: the app added to a channel, a channel shared with another organisation (link proposals)
     "member_joined_channel",
     "channel_shared",
+    # a private channel shared through Slack Connect changes its id: links, schedules and signals follow it
+    # (https://docs.slack.dev/reference/events/channel_id_changed)
+    "channel_id_changed",
 ]
 
 COMMANDS = [
@@ -97,6 +100,8 @@ def manifest(
     if endpoint:
         events["request_url"] = endpoint
         interactivity["request_url"] = endpoint
+        # customer selects are searched (external_select): Slack asks this URL for their options
+        interactivity["message_menu_options_url"] = endpoint
     return {
         "_metadata": {"major_version": 1, "minor_version": 1},
         "display_information": {

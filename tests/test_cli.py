@@ -81,7 +81,10 @@ def test_manifest_lists_what_the_app_uses() -> None:
         "tokens_revoked",
         "member_joined_channel",  # Slack Connect: the app added to a channel (a link proposal)
         "channel_shared",
+        "channel_id_changed",  # a private channel shared through Slack Connect keeps its links under its new id
     }
+    # customer selects are searched: their options come from the events endpoint too
+    assert m["settings"]["interactivity"]["message_menu_options_url"] == "https://signalloop.example.com/slack/events"
     assert "reactions:read" in m["oauth_config"]["scopes"]["bot"]
     assert "team:read" in m["oauth_config"]["scopes"]["bot"]  # a connected organisation's name (team.info)
     assert m["settings"]["socket_mode_enabled"] is False
