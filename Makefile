@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 eval: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[eval]'
 	$(BIN)/python -m eval.run
 
 lint: $(STAMP)

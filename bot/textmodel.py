@@ -9,12 +9,12 @@ vocabulary, the idf weights and the coefficients.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +27,13 @@ CHAR_N = (3, 4, 5)
 def features(t: str, cues: Iterable[str] = (), rule_kind: str | None = None) -> Counter:
     """Counts of each feature of normalised text `t`: words, word pairs, character n-grams within words,
     the rules' cues that matched and the rules' kind."""
-    f: Counter = Counter()
     words = _TOKEN.findall(t)
+    grams = ["w:" + w for w in words]
+    grams += ["b:" + a + " " + b for a, b in zip(words, words[1:], strict=False)]
     for w in words:
-        f["w:" + w] += 1
-        s = f" {w} "
-        for n in CHAR_N:
-            for i in range(len(s) - n + 1):
-                f["c:" + s[i : i + n]] += 1
-    for a, b in zip(words, words[1:], strict=False):
-        f["b:" + a + " " + b] += 1
+        s = "c: " + w + " "  # n-grams of " word ", after the 2-character prefix
+        grams += [s[:2] + s[i : i + n] for n in CHAR_N for i in range(2, len(s) - n + 1)]
+    f: Counter = Counter(grams)
     if t.rstrip().endswith("?"):
         f["p:?"] += 1
     for c in cues:
@@ -62,37 +59,35 @@ class LinearModel:
         self.vocab = vocab
         self.idf = np.asarray(idf, dtype=np.float64)
         self.coef = np.asarray(coef, dtype=np.float64)
+        self.weights = np.ascontiguousarray(self.coef.T)  # one row per feature: gathered per message
         self.intercept = np.asarray(intercept, dtype=np.float64)
         self.classes = [str(c) for c in classes]
 
     def predict(self, f: Counter) -> Prediction:
-        idx, tf = [], []
-        for k, n in f.items():
-            i = self.index.get(k)
-            if i is not None:
-                idx.append(i)
-                tf.append(1.0 + math.log(n))
-        if not idx:
+        ids = np.fromiter(map(self.index.get, f.keys(), repeat(-1)), dtype=np.int64, count=len(f))
+        known = ids >= 0
+        if not known.any():
             scores = self.intercept
             contrib = None
         else:
-            ix = np.array(idx)
-            v = np.array(tf) * self.idf[ix]
+            ix = ids[known]
+            v = (1.0 + np.log(np.fromiter(f.values(), dtype=np.float64, count=len(f))[known])) * self.idf[ix]
             v /= np.sqrt(v @ v) or 1.0
-            w = self.coef[:, ix]
-            scores = w @ v + self.intercept
-            contrib = (ix, w * v)
+            w = self.weights[ix]
+            scores = v @ w + self.intercept
+            contrib = (ix, w * v[:, None])
         p = np.exp(scores - scores.max())
         p /= p.sum()
         k = int(p.argmax())
         evidence: tuple[str, ...] = ()
         if contrib is not None:
             ix, cw = contrib
-            order = np.argsort(-cw[k])
+            col = cw[:, k]
+            order = np.argsort(-col)
             shown = []
             for j in order[:12]:
                 name = self.vocab[ix[j]]
-                if cw[k][j] <= 0:
+                if col[j] <= 0:
                     break
                 if name[:2] in ("w:", "b:"):
                     shown.append(f'"{name[2:]}"')

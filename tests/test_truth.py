@@ -251,8 +251,8 @@ def test_the_digest_reads_as_an_analyst_would_write_it(running: Running) -> None
     assert sum("Cancelled slots are offered" in line for line in states) == 1
     assert "reminder texts still go out twice" in text and "owner Sam" in text
     assert "no change for 0 days" not in text
-    # churn risk reaches the header
-    assert "1 churn risk: Tallwood Dental Group" in text
+    # churn risk reaches the header: the re-tender ultimatum, and the budget frozen (cost scrutiny, eval/README.md)
+    assert "2 churn risks: Tallwood Dental Group" in text
     # quotes as people wrote them: @name, the link's label, #channel — and nothing pings
     assert "Ask @Marco about it, details in the runbook and #feedback" in text
     assert "<@U2>" not in text and "<#C2>" not in text
