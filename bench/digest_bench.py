@@ -9,17 +9,18 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, insert
+from sqlalchemy import Engine, delete, insert
 
 from bot import llm
 from bot.config import Settings
-from bot.digest import build_digest
+from bot.digest import GAP_WEEKS, build_digest
 from bot.render.digest import digest_messages
 from bot.runner import DigestRunner
 from bot.weeks import Week
 from devtools.fakeslack import FakeSlackServer, FakeSlackState
 from storage import db
 from storage.models import ChannelLink, Customer, DigestRun, Milestone, MilestoneEvent, Signal, Workspace
+from storage.repo import SIGNAL_COLUMNS
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 TEAM = "T0BENCH"
@@ -161,11 +162,49 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def raw_read(engine: Engine) -> int:
+    """Read, through the DB-API cursor alone (no ORM, no SQLAlchemy rows), the rows a digest of WEEK uses: the
+    week's signals with the columns the digest reads, the trail of the weeks before it that trends and the
+    success gap read, the customers and their milestones. Returns the number of rows."""
+    start, end = WEEK.bounds()
+    hist_start, _ = WEEK.previous(GAP_WEEKS - 1).bounds()
+
+    def at(d: datetime) -> str:  # as SQLAlchemy stores a datetime in SQLite
+        return d.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    cols = ", ".join(c.name for c in SIGNAL_COLUMNS)
+    live = "team_id = ? AND posted_at >= ? AND posted_at < ? AND deleted_at IS NULL"
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        n = 0
+        for sql, params in (
+            (f"SELECT {cols} FROM signals WHERE {live} ORDER BY posted_at DESC, id DESC", (TEAM, at(start), at(end))),
+            (
+                f"SELECT id, customer_id, posted_at, milestone_id, text FROM signals WHERE {live}",
+                (TEAM, at(hist_start), at(start)),
+            ),
+            ("SELECT * FROM customers WHERE team_id = ?", (TEAM,)),
+            ("SELECT * FROM milestones WHERE team_id = ?", (TEAM,)),
+        ):
+            n += len(cur.execute(sql, params).fetchall())
+        cur.close()
+        return n
+    finally:
+        raw.close()
+
+
 def digest_time(history: int, repeats: int = 3) -> dict:
+    """The digest's build (and render) time, median of `repeats` after a warm-up, against the raw read of the rows
+    it uses (`raw_read`), measured in the same run, alternating, so the ratio holds on a busy machine."""
     engine = db.make_engine(f"sqlite:///{dataset(history)}")
     sf = db.make_session_factory(engine)
-    times, render_times = [], []
+    times, render_times, reads = [], [], []
+    rows = 0
     for _ in range(repeats + 1):  # the first run warms the page cache and is not counted
+        t0 = time.perf_counter()
+        rows = raw_read(engine)
+        reads.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         with sf() as s:
             dg = build_digest(s, TEAM, "CPORT", WEEK, NOW, portfolio=True)
@@ -173,9 +212,14 @@ def digest_time(history: int, repeats: int = 3) -> dict:
         messages = digest_messages(dg, 1)
         times.append(t1 - t0)
         render_times.append(time.perf_counter() - t1)
-    times, render_times = times[1:], render_times[1:]
+    times, render_times, reads = times[1:], render_times[1:], reads[1:]
     engine.dispose()
+    median = sorted(times)[len(times) // 2]
+    read = sorted(reads)[len(reads) // 2]
     return {
+        "raw_read_rows": rows,
+        "raw_read_seconds_median": round(read, 3),
+        "build_over_raw_read": round(median / read, 2),
         "history": history,
         "week_signals": dg.signal_count,
         "customers": len(dg.customers),

@@ -17,6 +17,7 @@ from bench import digest_bench, ingest, search_bench, storm
 from bench.pg import PG, drop_pg_schema, fresh_pg_schema, pg_available
 
 RESULTS = Path(__file__).resolve().parent / "results"
+STORM_DEADLINE = 300.0  # a storm stops waiting for posts this long after its minute (or the database's return)
 
 
 def idle_rss_mb() -> float:
@@ -63,7 +64,15 @@ def plot(digest: list[dict], ingestion: list[dict]) -> Path:
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
     xs = [d["history"] for d in digest]
     a.plot(xs, [d["seconds_median"] for d in digest], marker="o", label="build time (median)")
-    a.axhline(1.0, color="#d9534f", linestyle="--", linewidth=1, label="goal: 1 s")
+    a.plot(xs, [d["raw_read_seconds_median"] for d in digest], marker="s", label="raw read of the rows it uses")
+    a.plot(
+        xs,
+        [4 * d["raw_read_seconds_median"] for d in digest],
+        color="#d9534f",
+        linestyle="--",
+        linewidth=1,
+        label="goal: 4× the raw read",
+    )
     a.set_xscale("log")
     a.set_xlabel("signals in history (20k in the digest's week)")
     a.set_ylabel("seconds")
@@ -138,9 +147,9 @@ def main() -> int:
     storms = []
     if pg:
         print("7/8 the scheduled minute: 1,000 channels due, 2 instances, a 3 s model (~6 min)…")
-        storms.append(storm.run(PG, 1000, 2, 3.0))
+        storms.append(storm.run(PG, 1000, 2, 3.0, deadline=STORM_DEADLINE))
         print("8/8 the same 1,000 digests missed in a 90 s database outage (~7 min)…")
-        storms.append(storm.run(PG, 1000, 2, 3.0, outage=90.0))
+        storms.append(storm.run(PG, 1000, 2, 3.0, outage=90.0, deadline=STORM_DEADLINE))
     else:
         print("7/8, 8/8 storms need PostgreSQL at 127.0.0.1:5432: skipped")
 
@@ -186,7 +195,8 @@ def main() -> int:
     for d in digest:
         print(
             f"{'digest build, history ' + format(d['history'], ','):<44} {d['seconds_median']:>8} s "
-            f"(best {d['seconds_best']})  <1 s at 1M"
+            f"(best {d['seconds_best']}); raw read of its {d['raw_read_rows']:,} rows "
+            f"{d['raw_read_seconds_median']} s: {d['build_over_raw_read']}×   ≤4× at 1M"
         )
     ratio = digest[1]["seconds_median"] / digest[0]["seconds_median"]
     print(f"{'digest time(1M) / time(100k)':<44} {ratio:>8.2f}   ≤1.3")
@@ -212,7 +222,7 @@ def main() -> int:
         print(
             f"{what:<44} {r['exactly_once']}/{r['channels']} once, last {r['last_post_s']} s "
             f"(median {r['median_post_s']} s), ≤{r['peak_posts_per_second_in_one_channel']}/s per channel   "
-            + ("all within 10 min of return" if r["outage_s"] else "all within 5 min, 1/s")
+            + ("all within 10 min of return" if r["outage_s"] else "all within 120 s, 1/s per channel")
         )
     print(f"\nresults: {RESULTS}/*.json, plot: {png} ({results['seconds']} s)")
     return 0

@@ -33,9 +33,12 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def populate(url: str, channels: int, minute: datetime) -> None:
-    """`channels` customers, each with a linked channel, three signals this week and a digest due at `minute`."""
+    """`channels` customers, each with a linked channel, three signals this week and a digest due at `minute`.
+
+    Each channel is known as the app knows a channel it was invited to (member_joined_channel made it ask
+    conversations.info): not shared with another organisation, so posting needs no look-up at the minute."""
     from storage import db
-    from storage.models import ChannelLink, Customer, DigestSchedule, Signal, Workspace
+    from storage.models import ChannelInfo, ChannelLink, Customer, DigestSchedule, Signal, Workspace
 
     db.upgrade(url)
     engine = db.make_engine(url)
@@ -53,6 +56,20 @@ def populate(url: str, channels: int, minute: datetime) -> None:
             s.flush()
             ch = f"CST{i:05d}"
             s.add(ChannelLink(team_id=TEAM, channel_id=ch, kind="customer", customer_id=c.id, created_at=now))
+            s.add(
+                ChannelInfo(
+                    team_id=TEAM,
+                    channel_id=ch,
+                    name=f"cust-{i:04d}",
+                    is_private=False,
+                    is_ext_shared=False,
+                    is_shared=False,
+                    connected_team_ids="[]",
+                    is_member=True,
+                    checked_at=now,
+                    updated_at=now,
+                )
+            )
             for j, text in enumerate(texts):
                 s.add(
                     Signal(
@@ -106,7 +123,9 @@ def run(
     slack_latency: float = 0.05,
     outage: float = 0.0,
     deadline: float = 900.0,
+    settings: dict[str, str] | None = None,
 ) -> dict:
+    """`settings`: SIGNALLOOP_* variables for the instances (SIGNALLOOP_LLM_CONCURRENCY…); else the defaults."""
     from sqlalchemy import text
 
     from storage import db
@@ -151,6 +170,7 @@ def run(
                 OPENAI_BASE_URL=model.base_url,
                 SIGNALLOOP_LLM_TIMEOUT=str(model_delay + 20),
             )
+            env.update(settings or {})
             log = open(RESULTS / f"storm-{k}.log", "wb")  # noqa: SIM115 - closed below
             logs.append(log)
             procs.append(
@@ -212,6 +232,7 @@ def run(
         "model_delay_s": model_delay,
         "slack_latency_s": slack_latency,
         "outage_s": outage,
+        "settings": settings or {},
         "setup_s": round(setup_s, 1),
         "clock_from": "the database's return" if outage else "the scheduled minute",
         "posted_channels": len(counts),
@@ -233,12 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-delay", type=float, default=3.0)
     p.add_argument("--slack-latency", type=float, default=0.05)
     p.add_argument("--outage", type=float, default=0.0, help="seconds the database stays away after the minute")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a SIGNALLOOP_* setting")
     p.add_argument(
         "--database", default=os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     )
     args = p.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
-    res = run(args.database, args.channels, args.instances, args.model_delay, args.slack_latency, args.outage)
+    settings = dict(kv.split("=", 1) for kv in args.set)
+    res = run(args.database, args.channels, args.instances, args.model_delay, args.slack_latency, args.outage, settings)
     name = "storm-outage.json" if args.outage else "storm.json"
     (RESULTS / name).write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))
