@@ -442,6 +442,22 @@ class Connector:
                 return 0
             return cx.mark_answered(s, team_id, channel_id, ts, user_id, self.clock())
 
+    def reacted(self, team_id: str, channel_id: str, ts: str, user_id: str | None) -> int:
+        """A reaction on a customer's open question (after the answer to Slack): the team's answers it; one by
+        the customer's own people does not (users.info's team_id is their organisation's)."""
+        with self.sf() as s:
+            if not cx.waiting_at(s, team_id, channel_id, ts):
+                return 0
+        if user_id:
+            try:
+                user = self.client_for(team_id).users_info(user=user_id).get("user") or {}
+            except SlackApiError as e:
+                log.warning("users.info failed for %s: %s", user_id, e.response.get("error"))
+                user = {}
+            if user.get("team_id") and user["team_id"] != team_id:
+                return 0
+        return self.answered(team_id, channel_id, ts, user_id)
+
     def run_unanswered(self) -> int:
         """The periodic job: one nudge per first-hand question or request the team left unanswered too long."""
         now = self.clock()

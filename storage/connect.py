@@ -198,3 +198,21 @@ def claim_proposal(session: Session, team_id: str, channel_id: str, now: datetim
         .values(link_proposed_at=now)
     )
     return bool(res.rowcount)
+
+
+def waiting_at(session: Session, team_id: str, channel_id: str, ts: str) -> bool:
+    """Whether message `ts` is a first-hand signal not answered yet."""
+    return (
+        session.scalar(
+            select(Signal.id)
+            .where(
+                Signal.team_id == team_id,
+                Signal.channel_id == channel_id,
+                Signal.message_ts == ts,
+                Signal.first_hand.is_(True),
+                Signal.answered_at.is_(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )

@@ -266,6 +266,15 @@ def test_a_customer_question_nobody_answered_is_nudged_after_business_hours(runn
         ts_at(start, 6),
         thread_ts=answered_in_thread,
     )
+    # a reaction by another of the customer's own people answers nothing
+    r.slack.add_external_user("UA3", "Kim", "T0ACME")
+    theirs = {
+        "type": "reaction_added",
+        "user": "UA3",
+        "reaction": "+1",
+        "item": {"type": "message", "channel": "C9", "ts": asked},
+    }
+    assert d.event(theirs).status == 200
     react = {
         "type": "reaction_added",
         "user": "U3",

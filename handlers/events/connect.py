@@ -42,7 +42,8 @@ def register(app: App, deps: Deps) -> None:
             return
         if event.get("user_team") and event["user_team"] != team_id:
             return  # someone of the customer's organisation: not the team answering
-        deps.connect.answered(team_id, item.get("channel") or "", item["ts"], event.get("user"))
+        # whose reaction it is may take users.info: after the answer
+        deps.after.submit(deps.connect.reacted, team_id, item.get("channel") or "", item["ts"], event.get("user"))
 
     @app.event("channel_shared")
     def on_shared(event: dict, body: dict, context: BoltContext) -> None:
