@@ -261,7 +261,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     settings = dict(kv.split("=", 1) for kv in args.set)
-    res = run(args.database, args.channels, args.instances, args.model_delay, args.slack_latency, args.outage, settings)
+    res = run(
+        args.database,
+        args.channels,
+        args.instances,
+        args.model_delay,
+        args.slack_latency,
+        args.outage,
+        settings=settings,
+    )
     name = "storm-outage.json" if args.outage else "storm.json"
     (RESULTS / name).write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))
