@@ -129,6 +129,7 @@ class Backfill:
                     is_private=self.directory.channel_private(client, team_id, channel_id),
                     author_name=self.directory.user_name(team_id, m.get("user")),
                     permalink=self.directory.permalink(team_id, channel_id, m["ts"], m.get("thread_ts")),
+                    author_team_id=m.get("user_team") or m.get("team"),  # Slack Connect: the author's organisation
                 )
                 with self.sf.begin() as s:
                     new = capture.capture_channel_message(s, msg, self.clock())
