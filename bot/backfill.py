@@ -40,12 +40,14 @@ class Backfill:
         reader: HistoryReader,
         directory: Directory,
         client_for: Callable[[str], WebClient],
+        route: Callable[[MessageIn], tuple[str, list[int]] | None] | None = None,
     ) -> None:
         self.sf = sf
         self.clock = clock
         self.reader = reader
         self.directory = directory
         self.client_for = client_for
+        self.route = route  # the live path's routing (bot.routing.Router.route), Slack Connect's rules included
         self._lock = threading.Lock()
         self._open: dict[str, bool] = {}  # team -> a gap waits for events to flow again (unknown: not in it)
         self._running: set[str] = set()
@@ -131,8 +133,11 @@ class Backfill:
                     permalink=self.directory.permalink(team_id, channel_id, m["ts"], m.get("thread_ts")),
                     author_team_id=m.get("user_team") or m.get("team"),  # Slack Connect: the author's organisation
                 )
+                route = self.route(msg) if self.route is not None else None
+                if self.route is not None and (route is None or not route[1]):
+                    continue  # routed as its event would have been: not a customer's
                 with self.sf.begin() as s:
-                    new = capture.capture_channel_message(s, msg, self.clock())
+                    new = capture.capture_channel_message(s, msg, self.clock(), route=route)
                 stored += len(new)
                 if new and msg.author_name is None:
                     self.directory.learn(team_id, msg.user_id)

@@ -112,7 +112,7 @@ def make_deps(
         nudger=Nudger(sf, clock, client_for),
         asker=Asker(sf, clock, step),
         history=history,
-        backfill=Backfill(sf, clock, history, directory, client_for),
+        backfill=Backfill(sf, clock, history, directory, client_for, router.route),
         classifier=classifier,
         connect=Connector(sf, clock, client_for),
     )
