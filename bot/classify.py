@@ -235,20 +235,30 @@ _EXEC = (
 CHURN += _cues(
     "churn-risk",
     3,
-    champion_leaving=r"\b" + _ROLE + r",? (\w+ )?(is |has |have |just )?(leaving|left|moved on|moving on|"
+    champion_leaving=r"\b" + _ROLE + r",? (\w+ )?(is |has |have |just )?(leaving|left(?! (a|an|some|it|this|that|"
+    r"his|her|their|early|him|them|you|me|us|the (office|room|meeting|call|building|door|site))\b)|moved on|moving on|"
     r"stepping down|stepped down|retir(ing|ed)|quit|resigned|handed in (their|her|his) notice|been replaced|"
     r"changed (jobs?|roles?|companies)|changing (jobs?|roles?)|(has |have )?gone)\b|"
     r"\b(new|incoming|interim) (\w+ )?" + _ROLE + r"\b(?!,? (is |are |was )?(really |so |very )?(thrilled|happy|"
     r"delighted|impressed|keen|pleased|loves?|loved|likes?|liked|enjoys?|excited|a fan|a big fan))|"
     r"\b" + _ROLE + r" (has )?changed\b|\blost (our|their) (champion|sponsor)|"
-    r"\b(whoever|someone new|nobody) (is )?(owns?|own|owning|taking over) (the|our|their) (account|relationship|tool)",
+    r"\b(whoever|someone new|nobody) (is )?(owns?|own|owning|taking over) (the|our|their) (account|relationship|tool)|"
+    r"\b(" + _ROLE[1:-1] + r"|championed|who (set (it|this|everything) up|brought us in|chose us|signed))\b"
+    r"[^.;!?]{0,60}"
+    r"\b(is leaving|'s leaving|has left|handed in (her|his|their) notice|resigned|is quitting|moving on|moved on|"
+    r"retiring|retired|stepping down|stepped down|on (her|his|their) way out|last day is)\b",
     competitor_trial=r"\b(trial(l)?ing|piloting|demo(ing|'ing)?|testing|evaluating|assessing|comparing( you| us)?"
-    r"( with| to| against)?|got a quote from|getting quotes|shortlist(ed|ing)?) (a |an )?(another|other|a different|"
-    r"different|alternative|rival|competing|competitor|new) (vendor|provider|supplier|tool|platform|system|"
-    r"product|solution|app|software)s?\b|\b(switch(ing)?|mov(e|ing)|migrat(e|ing)|go(ing)?) (over )?to "
+    r"( with| to| against)?|got a quote from|getting quotes|shortlist(ed|ing)?|(a |an )?(trial|pilot|demo) (of|with)) "
+    r"(a |an )?(another|other|a different|different|alternative|rival|competing|competitor|new) ([\w-]+ )?(vendor|"
+    r"provider|supplier|tool|platform|system|product|solution|app|software)s?\b|"
+    r"\b(switch(ing)?|mov(e|ing)|migrat(e|ing)|go(ing)?) (over )?to "
     r"(a |an )?(competitor|rival|another (vendor|provider|tool|platform|system))",
     usage_falling=r"\b(logins?|log-?ins|usage|adoption|engagement|active users|seats? used|use) (has |have |is |are )?"
     r"(dropped|fallen|falling|declin(ed|ing)|down|dwindl(ed|ing)|tailed off|dried up|way down|halved)\b|"
+    r"\b(logins?|log-?ins|usage|adoption|active users)\b[^.;!?]{0,40}?\b(has|have|is|are) (dropped|fallen|"
+    r"halved|declined|dwindled|tailed off|dried up|way down)\b|"
+    r"\b(cut|cutting|reduc\w*|drop(ping)?|trim(ming)?|go(ing)? down)\b[^.;!?]{0,10}?\bfrom \d+ (seats|licen[cs]es|"
+    r"users|sites|logins) to \d+|"
     r"\bfewer (and fewer )?(people|users|staff|teachers|drivers|agents|reps|clinicians) (are )?(using|logging|"
     r"opening)|\b(reduce|reducing|cut|cutting|drop|dropping|trim|trimming) (the number of |our |their )?"
     r"(seats|licen[cs]es|users|user count)\b|\b(nobody|no one|hardly anyone|barely anyone) (is )?(using|logs? "
@@ -258,7 +268,10 @@ CHURN += _cues(
     r"review calls?|business reviews?|renewal (call|meeting))|(haven't|hasn't|have not|has not) (heard (back )?"
     r"from|replied to|responded to|answered) (them|him|her|the customer|our (renewal|emails?|calls?))|"
     r"not (answering|returning|replying to) (our|my) (calls|emails|messages))",
-    rollout_paused=r"\b(rollout|roll-?out|implementation|onboarding|go-?live|deployment|expansion|migration|"
+    rollout_paused=r"\b(rollout|roll-?out|implementation|onboarding|go-?live|deployment|expansion|migration|launch)\b"
+    r"[^.;!?]{0,40}?\b(is|has been|was|got|are|have been) (now )?(paused|on hold|put on hold|shelved|frozen|"
+    r"postponed|delayed indefinitely|cancell?ed|scaled back|narrowed|stopped|halted|on ice)\b|"
+    r"\b(rollout|roll-?out|implementation|onboarding|go-?live|deployment|expansion|migration|"
     r"second phase|phase (two|2)|launch|project) (is |has been |was |got |being |have been |are )?(now )?(paused|"
     r"on hold|put on hold|shelved|frozen|postponed|delayed indefinitely|cancell?ed|scaled back|narrowed|"
     r"stopped|halted|on ice)\b|\bput (the |our |their )?(\w+ )?(rollout|roll-?out|implementation|onboarding|"
@@ -283,6 +296,7 @@ CHURN += _cues(
     r"history|files))|full (data )?export|get (all )?(our|their) data out)",
     exec_escalation=r"\b(escalat(e|ed|ing)|tak(e|ing) (this|it)|bring(ing)? (this|it)|rais(e|ed|ing) (this|it)|"
     r"cc'?d|copied in|looped in|loop in) (up )?(to |with |in )?(our |their |the |my )?" + _EXEC + r"\b|"
+    r"\b" + _EXEC + r" (is |are |has |have |got )?(now )?(cc'?d|copied|looped) (in|on)\b|"
     r"\b" + _EXEC + r" (is |are |has |have |got |now )?(involved|demanding|furious|unhappy|not happy|asking why|"
     r"asking whether (we|they) (should|need)|wants? (a call|an explanation|answers))",
     threat=r"\b(we'?ll|we will|they'?ll|they will|going to|gonna|might|may|could|will) (have to |need to )?"
@@ -351,7 +365,7 @@ REQUEST = _cues(
     r"(asked|wondered|wondering|asking|ask) (if|whether) (we|you|they|it) (could|can|might|would)|"
     r"keep asking for|asking for)|\bkeen on\b|hoping (to get|for)|wish(es)? (we|it|there)|"
     r"suggest(ed|s|ion)?\b",
-    want_a_way=r"(?<!barely )(?<!don't )(?<!doesn't )(?<!no longer )(?<!never )"
+    want_a_way=r"(?<!barely )(?<!don't )(?<!doesn't )(?<!no longer )(?<!never )(?<!you )"
     r"\b(want|wants|need|needs|'d like|would like) (?!to (know|talk|chat|check|confirm|discuss)\b)"
     r"[a-z0-9-]+",
     could_you=r"^(could|can) (you|we|u) (add|make|get|have|build|support|whitelist|include|show|split|let)|"
@@ -367,7 +381,7 @@ QUESTION = _cues(
     "question",
     2,
     question_mark=r"\?\s*$",
-    opener=r"^(how|what|what's|when|where|which|is|are|does|do|can|hw)\b|^(did|will|should|has|have|who|could|"
+    opener=r"^(how|what|what's|when|where|which|why|is|are|does|do|can|hw)\b|^(did|will|should|has|have|who|could|"
     r"would)\b.*\?\s*$",
     wondering=r"\b(wondering (whether|if|how)|not sure (if|whether)|curious (if|whether|how)|any idea (if|"
     r"whether|how)|need to know|want(s)? to know|like to know|trying to figure out|quick one|"
@@ -433,6 +447,8 @@ PRAISE += _cues(
     r"clean|accurate)\b|\bgood (app|tool|product|service|job|work|support|experience|stuff)\b",
     recommend=r"\b(highly |would |definitely |strongly )?recommend(ed|s)?\b(?! (a|an|the|that you|you|we|they|"
     r"how|what|which|any))|\b(5|five) stars?\b",
+    fan=r"\b(big |huge |real )?fans? of\b|^(really|totally|absolutely|honestly) (like|love|enjoy)|\beasy\b[^.;!?]{0,40}"
+    r"\bto (use|navigate|set up|learn)\b",
     likes=r"\b(i|we|they|everyone|staff|people|users|the team|kids|my \w+|our \w+|he|she) (really |all |just |do |"
     r"absolutely |truly )?(like|liked|likes|enjoy|enjoyed|enjoys|adore|appreciate)\b(?! (to|it if|if))",
 )
@@ -443,6 +459,11 @@ PROBLEM += _cues(
     r"horrible|pointless|clunky|buggy|intrusive|irritating|ridiculous|waste of|unreliable)\b|"
     r"\bkeeps? (popping up|crashing|closing|stopping|dropping)|\bnot (good|great|easy|intuitive|user friendly|"
     r"reliable|working properly)\b",
+    # a problem asked as a question ("why is the report empty?"): the labelling rule files it as a problem
+    why_broken=r"^(why|how come)\b.*\b(empty|blank|wrong|missing|not|n't|never|declined|failed|charged|stuck|"
+    r"pending|blocked|reverted|cancell?ed|late|slow|twice|double|again|disappeared|gone|lost)\b",
+    waited=r"\b(on hold|waited|waiting|been waiting|held)\b[^.;!?]{0,40}?\bfor (\d+|an?|over an?|two|three|four|"
+    r"five|ten|twenty|thirty|forty|forty-five) (mins?|minutes|hours?|days|weeks)\b",
     not_arrived=r"\b(haven't|hasn't|have not|has not|didn't|did not|still not|still haven't) (yet )?(received|"
     r"arrived|got|gotten|shown up|gone through|been (credited|refunded|delivered|received|paid))\b|"
     r"\b(was|been|got|were|am|are|being) (charged|billed) (twice|double|two times|more than|extra|for "
