@@ -22,6 +22,14 @@ SENTIMENT_STEP = 0.15  # a change in mean sentiment smaller than this is "no cha
 SHOW_FOR = timedelta(weeks=3)  # a review stays in the digest this long after it falls due
 
 
+def _score(x: float | None) -> str:
+    """A mean sentiment as shown: one decimal, signed, never "-0.0"; "–" when there were no signals."""
+    if x is None:
+        return "–"
+    shown = f"{x:+.1f}"
+    return "0.0" if shown in ("+0.0", "-0.0") else shown
+
+
 @dataclass(frozen=True)
 class ImpactReview:
     customer: str
@@ -66,11 +74,11 @@ class ImpactReview:
             problems += f" ({wb} → {wa} with the customer's own words counted twice)"
         sb, sa = self.sentiment_before, self.sentiment_after
         if sb is None or sa is None:
-            mood = f"sentiment {'–' if sb is None else f'{sb:+.1f}'} → {'–' if sa is None else f'{sa:+.1f}'}"
+            mood = f"sentiment {_score(sb)} → {_score(sa)}"
         else:
             d = sa - sb
             how = "up" if d > SENTIMENT_STEP else "down" if d < -SENTIMENT_STEP else "about the same"
-            mood = f"sentiment {how} ({sb:+.1f} → {sa:+.1f})"
+            mood = f"sentiment {how} ({_score(sb)} → {_score(sa)})"
         return f"{problems} · {mood} · {self.signals_before} → {plural(self.signals_after, 'signal')} about it"
 
     def line(self) -> str:

@@ -246,7 +246,14 @@ def lines(rv: Review, md: bool = False) -> list[tuple[str, list[str]]]:
         return f"“{(OWN_WORDS if x.own else '')}{q(x.text, n)}” — {q(x.who(), 80)}"
 
     out: list[tuple[str, list[str]]] = []
-    state = f"as of {fmt_date(rv.as_of)} {rv.as_of.year}" if rv.as_of else ""
+    end = rv.quarter.bounds()[1]
+    if rv.as_of is None:
+        state = ""
+    elif rv.as_of >= end:
+        last = end - timedelta(days=1)
+        state = f"at the quarter's end, {fmt_date(last)} {last.year}"
+    else:
+        state = f"as of {fmt_date(rv.as_of)} {rv.as_of.year}"
     out.append(
         (
             f"Milestones ({state})" if state else "Milestones",
