@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable
 from urllib.error import URLError
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.error import BoltError
@@ -47,6 +48,55 @@ class _SameToken(logging.Filter):
 _SAME_TOKEN = _SameToken()
 
 
+# Slack waits 3 seconds for the answer to every request (https://docs.slack.dev/interactivity/
+# handling-user-interaction, https://docs.slack.dev/apis/events-api/): the only Web API calls a listener may make
+# before answering are opening a modal (its trigger_id expires 3 s after the interaction) and Bolt's own
+# auth.test, once per process. Calls made on a request's thread before its answer carry this header, so devtools'
+# Slack simulator can hold the app to that; in production they are logged.
+BEFORE_ANSWER_HEADER = "X-Signalloop-Before-Answer"
+ALLOWED_BEFORE_ANSWER = frozenset({"views.open", "views.push", "auth.test"})
+_answering = threading.local()
+
+
+class AppClient(WebClient):
+    """The app's clients: a Web API call made on a request's thread before its answer is marked (and logged)."""
+
+    def api_call(self, api_method: str, **kwargs):  # noqa: ANN003, ANN201 - WebClient's own signature
+        if getattr(_answering, "active", False):
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), BEFORE_ANSWER_HEADER: "1"}
+            if api_method not in ALLOWED_BEFORE_ANSWER:
+                log.warning("%s called before the answer to Slack: it delays the answer (3 s allowed)", api_method)
+        return super().api_call(api_method, **kwargs)
+
+
+class SignalloopApp(App):
+    """Bolt's App, knowing while it is answering a request (listeners run on that thread, before the answer)."""
+
+    def _init_context(self, req: BoltRequest) -> None:
+        """Bolt builds a fresh WebClient per request from app.client's settings: the same, as an AppClient."""
+        super()._init_context(req)
+        c = req.context.client
+        if type(c) is WebClient:
+            req.context["client"] = AppClient(
+                token=c.token,
+                base_url=c.base_url,
+                timeout=c.timeout,
+                ssl=c.ssl,
+                proxy=c.proxy,
+                headers=c.headers,
+                team_id=req.context.team_id,
+                logger=c.logger,
+                retry_handlers=c.retry_handlers,
+            )
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        _answering.active = True
+        try:
+            return super().dispatch(req)
+        finally:
+            _answering.active = False
+
+
 def make_web_client(settings: Settings, token: str | None = None, wait_out_429: bool = True) -> WebClient:
     """A WebClient on SLACK_API_URL that retries dropped connections and, unless `wait_out_429` is False, rate
     limits (sleeping out Retry-After).
@@ -58,7 +108,7 @@ def make_web_client(settings: Settings, token: str | None = None, wait_out_429: 
     handlers = [ConnectionErrorRetryHandler(max_retry_count=2)]
     if wait_out_429:
         handlers.insert(0, RateLimitErrorRetryHandler(max_retry_count=3))
-    return WebClient(
+    return AppClient(
         token=token if token is not None else settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=15,
@@ -106,7 +156,7 @@ def build_app(
     if web.token and web.token == os.environ.get("SLACK_BOT_TOKEN"):
         logging.getLogger("slack_bolt.App").addFilter(_SAME_TOKEN)
     try:
-        app = App(
+        app = SignalloopApp(
             signing_secret=settings.slack_signing_secret or "",
             client=web,
             oauth_settings=oauth_settings,

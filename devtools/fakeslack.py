@@ -61,6 +61,8 @@ class Contract:
     scopes: bool = True  # missing_scope for what the manifest's bot scopes do not grant
     block_kit: bool = True  # invalid_blocks / invalid_arguments past Block Kit's limits
     triggers: bool = True  # trigger_id used once, within TRIGGER_SECONDS
+    # no Web API call on a request's thread before its answer but opening a modal (bot.app.ALLOWED_BEFORE_ANSWER)
+    answer_first: bool = True
 
 
 RULES = tuple(f.name for f in fields(Contract))
@@ -75,6 +77,7 @@ class Call:
     method: str
     args: dict[str, Any]
     at: float
+    before_answer: bool = False  # made on a request's thread before the app answered it (bot.app.AppClient)
 
 
 @dataclass
@@ -142,6 +145,14 @@ class FakeSlackState:
             if c.get("command") == command:
                 return bool(c.get("should_escape"))
         return False
+
+    def calls_before_answer(self, since: int = 0) -> list[Call]:
+        """Calls (from the `since`-th on) the app made on a request's thread before answering it, other than the
+        ones Slack's 3 seconds leave room for (opening a modal)."""
+        from bot.app import ALLOWED_BEFORE_ANSWER
+
+        with self.lock:
+            return [c for c in self.calls[since:] if c.before_answer and c.method not in ALLOWED_BEFORE_ANSWER]
 
     def issue_trigger(self, trigger_id: str) -> None:
         """Slack issued `trigger_id` with an interaction just now (the test driver calls this)."""
@@ -713,7 +724,8 @@ class _Handler(BaseHTTPRequestHandler):
         args["_base"] = f"http://127.0.0.1:{self.server.server_address[1]}/"
         st = self.server.state
         with st.lock:
-            st.calls.append(Call(method, {k: v for k, v in args.items() if k != "_base"}, time.time()))
+            before = self.headers.get("X-Signalloop-Before-Answer") == "1"
+            st.calls.append(Call(method, {k: v for k, v in args.items() if k != "_base"}, time.time(), before))
             scripted = st.script.get(method)
             step = scripted.pop(0) if scripted else st.always.get(method)
         if st.on_call is not None:

@@ -286,6 +286,7 @@ class SlackDriver:
             headers["X-Slack-Retry-Num"] = str(retry)
             headers["X-Slack-Retry-Reason"] = "http_timeout"
         req = urllib.request.Request(self.base + "/slack/events", data=body.encode(), headers=headers)
+        since = len(self.slack.state.calls) if self.slack is not None else 0
         started = time.monotonic()
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
@@ -302,6 +303,13 @@ class SlackDriver:
                 f"{kind} answered after {resp.elapsed:.2f} s: Slack showed the person operation_timeout "
                 "and dropped the answer"
             )
+        if self.slack is not None and self.slack.state.contract.answer_first:
+            early = self.slack.state.calls_before_answer(since)
+            if early:
+                raise AssertionError(
+                    f"{kind}: {', '.join(c.method for c in early)} called before answering Slack (3 s): "
+                    "only opening a modal may come first; do the rest after the answer (handlers.effects)"
+                )
         if self.slack is not None and self.slack.state.contract.block_kit and resp.status == 200:
             self._check_answer(resp)
         if settle and self.settle is not None:

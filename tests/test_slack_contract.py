@@ -442,3 +442,21 @@ def test_the_import_check_looks_owners_and_channels_up_after_the_answer(running:
     assert running.slack.calls("users.lookupByEmail") and running.slack.calls("conversations.list")
     [update] = running.slack.calls("views.update")
     assert "8 would be created" in json.dumps(update.args["view"]), update.args["view"]
+
+
+def test_a_web_api_call_before_the_answer_fails_the_test(running: Running) -> None:
+    """What the app did before bot.afterwards (App Home re-published inside the request) is caught by the driver,
+    whatever the latency: only opening a modal may come before the answer."""
+    d = running.driver
+    d.event({"type": "app_home_opened", "user": "U2", "tab": "home", "channel": "D2"})
+
+    def inline(fn: Any, *args: Any, key: Any = None) -> bool:  # the work done on the request's thread, as before
+        fn(*args)
+        return True
+
+    running.deps.after.submit = inline  # type: ignore[method-assign]
+    with pytest.raises(AssertionError, match="views.publish called before answering Slack"):
+        d.command("/loop", "customer add Acme segment smb")
+    # opening a modal is the one call that may come first (its trigger_id expires in 3 s)
+    r = d.command("/loop", "customers import")
+    assert r.status == 200 and running.slack.calls("views.open")[-1].before_answer
