@@ -536,8 +536,11 @@ def _kind(t: str, why: list[str], found: dict[str, list[str]] | None = None) -> 
     # the last clause carries the weight ("Love the dashboard but exports still time out")
     clauses = [c for c in _CLAUSE.split(t) if c and c.strip()]
     last = clauses[-1] if clauses else t
-    problem_last = _score(PROBLEM, _PROBLEM_ENDED.sub(" ", last), [])
-    praise_last = _score(PRAISE, last, []) + (1.5 if _PROBLEM_ENDED.search(last) else 0)
+    if last == t:  # one clause: the last clause scores as the whole
+        problem_last, praise_last = problem, praise
+    else:
+        problem_last = _score(PROBLEM, _PROBLEM_ENDED.sub(" ", last), [])
+        praise_last = _score(PRAISE, last, []) + (1.5 if _PROBLEM_ENDED.search(last) else 0)
     asks_to_know = re.search(r"\b(want(s)? to know|like to know|need to know|asking (how|what|whether|if))\b", t)
     if asks_to_know:
         request = 0.0
@@ -626,7 +629,7 @@ def classify_with(
     why: list[str] = []
     found: dict[str, list[str]] = {}
     kind, sarcasm = _kind(t, why, found)
-    if model is not None:
+    if model is not None and kind not in kept:
         cues = [c for k in found for c in found[k]]
         pred = model.predict(textmodel.features(t, cues, kind))
         # an ask ending in "?" is still an ask (the labelling rule): a question mark does not overrule it
@@ -640,7 +643,7 @@ def classify_with(
         ):
             kind = pred.kind
             why = list(found.get(kind, []))
-            said = ", ".join(pred.evidence) or "the wording as a whole"
+            said = ", ".join(model.evidence(pred)) or "the wording as a whole"
             why.append(f"{kind}: the model, {pred.probability:.0%} sure ({said})")
     if team_id is not None:
         from bot import memory  # the workspace's corrections, loaded from storage

@@ -47,7 +47,8 @@ def features(t: str, cues: Iterable[str] = (), rule_kind: str | None = None) -> 
 class Prediction:
     kind: str
     probability: float
-    evidence: tuple[str, ...]  # the readable features that pushed most towards `kind`
+    features: np.ndarray  # indexes of the message's known features
+    weights: np.ndarray  # their tf-idf weights
 
 
 class LinearModel:
@@ -66,37 +67,36 @@ class LinearModel:
     def predict(self, f: Counter) -> Prediction:
         ids = np.fromiter(map(self.index.get, f.keys(), repeat(-1)), dtype=np.int64, count=len(f))
         known = ids >= 0
-        if not known.any():
+        ix = ids[known]
+        if not len(ix):
             scores = self.intercept
-            contrib = None
+            v = np.zeros(0)
         else:
-            ix = ids[known]
             v = (1.0 + np.log(np.fromiter(f.values(), dtype=np.float64, count=len(f))[known])) * self.idf[ix]
             v /= np.sqrt(v @ v) or 1.0
-            w = self.weights[ix]
-            scores = v @ w + self.intercept
-            contrib = (ix, w * v[:, None])
+            scores = v @ self.weights[ix] + self.intercept
         p = np.exp(scores - scores.max())
         p /= p.sum()
         k = int(p.argmax())
-        evidence: tuple[str, ...] = ()
-        if contrib is not None:
-            ix, cw = contrib
-            col = cw[:, k]
-            order = np.argsort(-col)
-            shown = []
-            for j in order[:12]:
-                name = self.vocab[ix[j]]
-                if col[j] <= 0:
-                    break
-                if name[:2] in ("w:", "b:"):
-                    shown.append(f'"{name[2:]}"')
-                elif name.startswith("q:"):
-                    shown.append(f"cue {name[2:]}")
-                if len(shown) == 3:
-                    break
-            evidence = tuple(shown)
-        return Prediction(self.classes[k], float(p[k]), evidence)
+        return Prediction(self.classes[k], float(p[k]), ix, v)
+
+    def evidence(self, pred: Prediction, most: int = 3) -> tuple[str, ...]:
+        """The readable features (words, word pairs, cues) that pushed most towards the predicted kind."""
+        if not len(pred.features):
+            return ()
+        col = self.weights[pred.features, self.classes.index(pred.kind)] * pred.weights
+        shown: list[str] = []
+        for j in np.argsort(-col)[:12]:
+            if col[j] <= 0:
+                break
+            name = self.vocab[pred.features[j]]
+            if name[:2] in ("w:", "b:"):
+                shown.append(f'"{name[2:]}"')
+            elif name.startswith("q:"):
+                shown.append(f"cue {name[2:]}")
+            if len(shown) == most:
+                break
+        return tuple(shown)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
