@@ -1,4 +1,5 @@
-"""Kind and sentiment of a customer signal by transparent, scored cues (no model), with the cues that decided.
+"""Kind and sentiment of a customer signal by transparent, scored cues and a small linear model, with what
+decided (`why`); offline.
 
 Kinds, when two fit the more actionable wins: churn-risk > problem > request > question > praise > other.
 The text is read the way a customer-success lead reads it:
@@ -7,12 +8,17 @@ The text is read the way a customer-success lead reads it:
   and "no more chasing" are praise, "Fantastic, the sync broke again" is sarcasm about a problem;
 - an improvement reported as good news ("now four minutes instead of an hour", "used to crash, rock solid
   now") is praise even though it names the old pain;
-- indirect churn (a vendor review, a competitor in for a demo, a price comparison, usage shrinking,
-  contract-exit questions) is churn risk;
+- churn risk as customer-success teams see it (eval/README.md): a champion leaving, a competitor's trial,
+  usage or seats falling, silence before a renewal, a rollout on hold, cost scrutiny, contract-end, downgrade
+  and export questions, executives involved, threats, vendor reviews and consolidation;
 - asks reported second-hand or hedged ("Dana mentioned they'd love…", "it might be nice if…") are requests,
   and questions without a question mark ("wondering whether…") are questions.
+Then a linear model over words, character n-grams and the cues that matched (bot.textmodel) may overrule the
+cues when it is sure enough (never a churn risk they found, never to "other"); and, given a workspace, the
+kinds its people corrected in similar messages come first (bot.memory).
 Sentiment in [-1, 1] comes from VADER (negation, boosters, "but", emoji), steered by the kind and by sarcasm.
-Measured on a labelled corpus the rules were never tuned on: eval/ and EVAL.md.
+Measured on our labelled corpus's frozen part and on labelled text written by others, each source left out
+of the model in turn: eval/ and EVAL.md.
 """
 
 from __future__ import annotations
