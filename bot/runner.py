@@ -341,7 +341,7 @@ class DigestRunner:
                 if self.enrich is not None and llm_on:
                     self.enrich(s, dg, run_id)
                 chart = self.chart(s, dg) if self.chart is not None and row is not None and row.chart_enabled else None
-                names = repo.display_names(s, team_id)
+                names = dg.names or repo.display_names(s, team_id)  # the build read them moments ago
             with gc_paused():  # rendering a large week allocates as much as building it
                 messages, truncated = cap_thread(digest_messages(dg, run_id))
                 full_text = digest_text(dg, names) if truncated else None
