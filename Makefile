@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench eval lint clean
+.PHONY: demo test test-fast bench eval lint clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -15,9 +15,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/signalloop demo
 
+# the unit and scenario tiers on both cores, then the process tier alone (its timings are what it tests)
 test: $(STAMP)
 	rm -f .test-migrate.db && DATABASE_URL=sqlite:///.test-migrate.db $(BIN)/signalloop db upgrade && rm -f .test-migrate.db*
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 -m "not slow"
+	$(BIN)/pytest -m slow
+
+# the unit tier: no database, no Slack, no server
+test-fast: $(STAMP)
+	$(BIN)/pytest -m unit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

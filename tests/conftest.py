@@ -462,13 +462,49 @@ def running(start_app) -> Running:  # noqa: ANN001
     return start_app()
 
 
-def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A test's figures ride on its report, so they reach the summary from pytest-xdist's workers too."""
     from tests.helpers import FIGURES
 
-    if FIGURES:
+    outcome = yield
+    if call.when == "teardown":
+        report = outcome.get_result()
+        report.user_properties.extend(("figure", f"{test}: {text}") for test, text in FIGURES)
+        FIGURES.clear()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    lines = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        for key, value in getattr(report, "user_properties", ())
+        if key == "figure"
+    ]
+    if lines:
         terminalreporter.section("figures measured by the tests")
-        for test, text in FIGURES:
-            terminalreporter.write_line(f"{test}: {text}")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+# The process tier: tests that start `signalloop run` or the CLI as processes. `make test` runs them after the
+# others, one at a time (their timings are what they test); `make test-fast` leaves them out.
+PROCESS_MODULES = {"test_resilience", "test_serving", "test_socket_mode"}
+
+
+# The unit tier: no database, no Slack, no server.
+SCENARIO_FIXTURES = {"db_url", "engine", "sf", "slack", "start_app", "running", "procs"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "procs" in fixtures or module in PROCESS_MODULES:
+            item.add_marker(pytest.mark.slow)
+        elif not fixtures & SCENARIO_FIXTURES:
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture

@@ -176,11 +176,15 @@ def test_sigterm_under_load_loses_no_acknowledged_signal(
     assert len(stored) == len(set(stored)) == 400
 
 
+ROUNDS, INSTANCES = 6, 3
+
+
 def test_instances_started_together_on_a_fresh_postgresql_all_come_up(
     slack: FakeSlackServer, tmp_path: Path, procs: list[AppProcess]
 ) -> None:
-    """Migrations take turns on an advisory lock and the scheduler creates no table of its own: two instances of
-    `signalloop run` started at the same moment on a fresh database both come up, 20 times in a row."""
+    """Migrations take turns on an advisory lock and the scheduler creates no table of its own: three instances of
+    `signalloop run` started at the same moment on a fresh database all come up, 6 times in a row (three racing
+    for the lock each round; it was 20 rounds of two, which cost 40 process starts for fewer races per start)."""
     if PG_URL is None:
         pytest.skip("PostgreSQL is not answering at 127.0.0.1:5432 (set TEST_DATABASE_URL to run these)")
     admin = db.make_engine(PG_URL)
@@ -188,12 +192,12 @@ def test_instances_started_together_on_a_fresh_postgresql_all_come_up(
     failures: list[str] = []
     t0 = time.monotonic()
     try:
-        for round_ in range(20):
+        for round_ in range(ROUNDS):
             schema = f"t_start_{round_}_{int(time.time() * 1000) % 100000}"
             with admin.begin() as c:
                 c.execute(text(f"CREATE SCHEMA {schema}"))
             url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-            apps = [AppProcess(url, slack, tmp_path, f"r{round_}i{i}") for i in range(2)]
+            apps = [AppProcess(url, slack, tmp_path, f"r{round_}i{i}") for i in range(INSTANCES)]
             procs.extend(apps)
 
             def up(a: AppProcess) -> None:
@@ -222,7 +226,8 @@ def test_instances_started_together_on_a_fresh_postgresql_all_come_up(
     finally:
         admin.dispose()
     figure(
-        f"fresh PostgreSQL, 20 rounds of 2 instances started together: {40 - len(failures)} of 40 came up "
+        f"fresh PostgreSQL, {ROUNDS} rounds of {INSTANCES} instances started together: "
+        f"{ROUNDS * INSTANCES - len(failures)} of {ROUNDS * INSTANCES} came up "
         f"({time.monotonic() - t0:.0f}s)"
     )
     assert failures == []
