@@ -165,6 +165,7 @@ class Digest:
     # a watch channel's customers heard in the weeks before and silent this week: (name, signals last week)
     silent: list[tuple[str, int]] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)  # user and channel ids -> names, for quotes and owners
+    explain: set[str] = field(default_factory=set)  # sections shown here for the first time (bot.explain)
 
 
 def scope_customers(

@@ -26,7 +26,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import connect
+from bot import connect, explain
 from bot.config import Settings
 from bot.digest import Digest, build_digest, gc_paused
 from bot.render import blocks as rb
@@ -298,7 +298,7 @@ class DigestRunner:
         tz = row.tz if row else "UTC"
         prev = repo.digest_run(s, team_id, channel_id, week.previous().label)
         start_override = prev.posted_at if prev is not None and prev.posted_at else None
-        return build_digest(
+        dg = build_digest(
             s,
             team_id,
             channel_id,
@@ -310,6 +310,8 @@ class DigestRunner:
             impact_days=self.settings.impact_review_days,
             focus=row.focus if row else None,
         )
+        explain.mark(s, dg)  # a section new to this channel carries one line saying what it means
+        return dg
 
     def run_claimed(
         self,
@@ -372,6 +374,8 @@ class DigestRunner:
             self._tell_failure(client, team_id, channel_id, err, requested_by)
             return PostResult("failed", run_id, error=err)
         ts = first["ts"]
+        # the sections shown are recorded with the run: the next digest explains only what is new to the channel
+        dg.llm_meta = {**dg.llm_meta, "sections": explain.recorded(dg)}
         try:
             self._finish(run_id, "posted", ts=ts, meta=dg.llm_meta)
         except OperationalError:
@@ -447,6 +451,7 @@ class DigestRunner:
                 run.llm_model, run.prompt_version = meta.get("llm_model"), meta.get("prompt_version")
                 run.llm_status, run.llm_detail = meta.get("llm_status"), meta.get("llm_detail")
                 run.redacted = meta.get("redacted")
+                run.sections = meta.get("sections")
             if ts:
                 run.message_ts, run.posted_at = ts, self.clock()
 

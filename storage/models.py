@@ -322,6 +322,8 @@ class DigestRun(Base):
     llm_detail: Mapped[str | None] = mapped_column(Text)  # why the summary is unavailable or partial
     redacted: Mapped[int | None] = mapped_column(Integer)  # personal data items replaced before the model saw them
     reminder_sent_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    # the explained sections this digest showed (gap, impact, collecting): each is explained once per channel
+    sections: Mapped[str | None] = mapped_column(String(100))
 
 
 class Learning(Base):

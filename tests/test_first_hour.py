@@ -28,7 +28,7 @@ from storage.models import (
     Outbox,
     Signal,
 )
-from tests.conftest import Running
+from tests.conftest import TEAM, Running
 from tests.helpers import figure, wait_for
 from tests.test_digest import ROOT, ts
 from tests.test_find import asked, history
@@ -581,3 +581,31 @@ def test_signalloop_host_sets_the_bind_address_and_configuration_errors_exit_2(
     assert "SIGNALLOOP_HOST=0.0.0.0" in docker
     example = (ROOT / ".env.example").read_text().splitlines()
     assert example[2].startswith("SLACK_BOT_TOKEN=") and example[3].startswith("SLACK_APP_TOKEN=")
+
+
+def test_a_section_is_explained_the_first_time_a_channel_sees_it(running: Running) -> None:
+    from bot.weeks import week_at
+
+    r = running
+    d = r.driver
+    r.clock.now = datetime(2026, 11, 16, 9, tzinfo=UTC)
+    d.command("/loop", "customer add Acme")
+    d.command("/loop", "link Acme", channel="C1")
+
+    def week_of_complaints(day: int) -> str:
+        for i, text in enumerate(
+            ("The invoice export fails every Monday", "Invoice export broke again", "invoice export is slow")
+        ):
+            d.message("C1", text, ts=ts(day, 10 + i, i), user=f"U{i + 2}")
+        r.clock.now = datetime(2026, 11, day + 2, 15, tzinfo=UTC)
+        r.slack.reset()
+        res = r.deps.digest_runner.post(TEAM, "C1", week_at(r.clock.now), late=False, requested_by=None)
+        assert res.status == "posted", res
+        return "\n".join(
+            json.dumps(c.args.get("blocks"), ensure_ascii=False) for c in r.slack.calls("chat.postMessage")
+        )
+
+    first = week_of_complaints(17)
+    assert "Success gap" in first and "Success gap: what a customer keeps talking about" in first
+    second = week_of_complaints(24)
+    assert "Success gap" in second and "what a customer keeps talking about" not in second

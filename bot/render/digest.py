@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock
 
+from bot.explain import EXPLANATIONS
 from bot.kinds import KIND_EMOJI, KIND_ORDER, kind_count
 from bot.render.blocks import MAX_BLOCKS, button, chunks, context, section, to_dicts
 from bot.safety import quote, readable
@@ -75,9 +76,15 @@ def _kinds_line(kinds: dict[str, int]) -> str:
 
 
 def customer_blocks(
-    sec: Any, with_gap_buttons: bool = True, names: dict[str, str] | None = None, run_id: int | None = None
+    sec: Any,
+    with_gap_buttons: bool = True,
+    names: dict[str, str] | None = None,
+    run_id: int | None = None,
+    explain: set[str] | None = None,
 ) -> tuple[list[Block], list[str]]:
-    """One customer's part of the digest, and the quotes that continue in the thread."""
+    """One customer's part of the digest, and the quotes that continue in the thread. `explain`: the sections
+    still to be explained in this digest (bot.explain); the first customer showing one takes it off the set."""
+    explain = explain if explain is not None else set()
     seg = f" · {quote(sec.segment)}" if sec.segment else ""
     where = (
         f"milestone {sec.next_position} of {sec.total} ({sec.achieved_count} achieved)"
@@ -99,6 +106,9 @@ def customer_blocks(
         )
     for rv in sec.impact:
         lines.append(rv.line())
+    if sec.impact and "impact" in explain:
+        explain.discard("impact")
+        lines.append(f"      _{EXPLANATIONS['impact']}_")
     if sec.told:
         told = [quote(t, 160) for t, done in sec.told if done]
         untold = [quote(t, 160) for t, done in sec.told if not done]
@@ -145,6 +155,9 @@ def customer_blocks(
         if with_gap_buttons and g.weeks >= 3:
             acc = button("Add as milestone", "gap_add_milestone", f"{sec.customer_id}|{g.theme[:60]}")
         blocks.append(section(text, accessory=acc))
+        if "gap" in explain:
+            explain.discard("gap")
+            blocks.append(context(f"_{EXPLANATIONS['gap']}_"))
     elif sec.gap_count:
         blocks.append(context(f"{plural(sec.gap_count, 'signal')} tied to no milestone (the success gap)"))
     return blocks, ([f"*{quote(sec.name)}* — more of what they said"] + rest if rest else [])
@@ -218,6 +231,8 @@ def tail_blocks(dg: Any, run_id: int | None) -> tuple[list[Block], list[str]]:
         lines.append(
             f"*Collecting without acting:* {quote(name)} — {plural(n, 'signal')} in 3 weeks, no decision recorded"
         )
+    if dg.collecting and "collecting" in getattr(dg, "explain", ()):
+        lines.append(f"   _{EXPLANATIONS['collecting']}_")
     for t in dg.themes:
         lines.append(t.line() if hasattr(t, "line") else str(t))
     overflow: list[str] = []
@@ -250,8 +265,9 @@ def digest_messages(dg: Any, run_id: int | None = None) -> list[tuple[str, list[
     thread_blocks: list[list[Block]] = []
     more_quotes: list[str] = []
     overflowed = 0
+    pending = set(getattr(dg, "explain", ()))  # each explained once, by the first customer showing it
     for sec in dg.customers:
-        blocks, rest = customer_blocks(sec, names=dg.names, run_id=run_id)
+        blocks, rest = customer_blocks(sec, names=dg.names, run_id=run_id, explain=pending)
         more_quotes += rest
         group = [DividerBlock(), *blocks][:MAX_BLOCKS]
         if len(group) <= budget and not overflowed:
