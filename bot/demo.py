@@ -18,6 +18,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from bot import demo_data as d
+from bot import explain
 from bot.app import build_app
 from bot.chart import render_png
 from bot.config import Settings
@@ -261,6 +262,8 @@ def run_demo(db_path: str, chart: str | None = None, console: Console | None = N
         week = week_at(clock.now)
         with sf() as s:
             dg = deps.digest_runner.build(s, d.TEAM, "C06LEADS", week)
+            # a newcomer's first look at a digest: every section says once what it means (bot.explain)
+            dg.explain = explain.sections_of(dg)
             png = render_png(s, dg) if chart else None
             names = repo.display_names(s, d.TEAM) | {cid: name for cid, (name, _) in d.CHANNELS.items()}
         console.rule("This week's digest in #cs-leads (portfolio), as it would be posted")

@@ -240,7 +240,8 @@ def lines(rv: Review, md: bool = False) -> list[tuple[str, list[str]]]:
         return f"**{t}**" if md else f"*{t}*"
 
     bullet = "- " if md else "• "
-    nest = "  > " if md else "    > "
+    # a quote under a list item: indented in Markdown (GitHub nests it), at the line's start in Slack's mrkdwn
+    nest = "  > " if md else "> "
 
     def said(x: Said, n: int = 160) -> str:
         return f"“{(OWN_WORDS if x.own else '')}{q(x.text, n)}” — {q(x.who(), 80)}"

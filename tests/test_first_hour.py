@@ -456,7 +456,7 @@ def test_a_past_quarters_review_quotes_once_and_states_milestones_as_they_stood(
 # --- 5. a digest a newcomer can read ------------------------------------------------------------------------
 
 
-def test_the_terminal_digest_renders_mrkdwn_and_emoji(running: Running, db_url: str) -> None:
+def test_the_terminal_digest_renders_mrkdwn_and_emoji(running: Running, db_url: str, tmp_path) -> None:  # noqa: ANN001
     from bot.render.terminal import mrkdwn_to_rich
 
     t = mrkdwn_to_rich(":large_orange_circle: *Success gap* — _talked about_ a*b snake_case_name `code` :seedling:")
@@ -472,6 +472,13 @@ def test_the_terminal_digest_renders_mrkdwn_and_emoji(running: Running, db_url: 
 
     assert not re.search(r":[a-z_]+:", out.stdout), out.stdout  # no emoji code left raw
     assert not re.search(r"(?<!\w)\*\S[^*\n]*\S\*(?!\w)", out.stdout), out.stdout  # no *bold* markers
+    # `make demo`: a newcomer's first digest says what each section means, rendered
+    demo = cli(["demo", "--db", str(tmp_path / "demo.db"), "--chart", str(tmp_path / "c.png")], None, cwd=tmp_path)
+    flat = " ".join(demo.stdout.split())
+    assert demo.returncode == 0 and "Weekly customer loop" in flat, demo.stderr
+    for explained in ("Progress vs impact: two weeks after", "Success gap: what a customer keeps", "Collecting"):
+        assert explained in flat, explained
+    assert ":large_orange_circle:" not in flat and "*Success gap*" not in flat
 
 
 def test_a_verdict_never_reads_against_its_figures() -> None:
