@@ -245,8 +245,9 @@ CHURN += _cues(
     r"his|her|their|early|him|them|you|me|us|the (office|room|meeting|call|building|door|site))\b)|moved on|moving on|"
     r"stepping down|stepped down|retir(ing|ed)|quit|resigned|handed in (their|her|his) notice|been replaced|"
     r"changed (jobs?|roles?|companies)|changing (jobs?|roles?)|(has |have )?gone)\b|"
-    r"\b(new|incoming|interim) (\w+ )?" + _ROLE + r"\b(?!,? (is |are |was )?(really |so |very )?(thrilled|happy|"
-    r"delighted|impressed|keen|pleased|loves?|loved|likes?|liked|enjoys?|excited|a fan|a big fan))|"
+    r"\b(new|incoming|interim) (\w+ )?" + _ROLE + r"\b,? (\w+ )?(starts|started|starting|joins|joined|joining|"
+    r"arrives|arrived|takes over|took over|taking over|is taking over|coming in|comes in|is reviewing|reviewing|"
+    r"wants to review|is questioning|questions|doesn't know us|has (his|her|their) own)\b|"
     r"\b" + _ROLE + r" (has )?changed\b|\blost (our|their) (champion|sponsor)|"
     r"\b(whoever|someone new|nobody) (is )?(owns?|own|owning|taking over) (the|our|their) (account|relationship|tool)|"
     r"\b(" + _ROLE[1:-1] + r"|championed|who (set (it|this|everything) up|brought us in|chose us|signed))\b"
@@ -260,9 +261,10 @@ CHURN += _cues(
     r"\b(switch(ing)?|mov(e|ing)|migrat(e|ing)|go(ing)?) (over )?to "
     r"(a |an )?(competitor|rival|another (vendor|provider|tool|platform|system))",
     usage_falling=r"\b(logins?|log-?ins|usage|adoption|engagement|active users|seats? used|use) (has |have |is |are )?"
-    r"(dropped|fallen|falling|declin(ed|ing)|down|dwindl(ed|ing)|tailed off|dried up|way down|halved)\b|"
+    r"(dropped|fallen|falling|declin(ed|ing)|down (by |from |to )?\d+|dwindl(ed|ing)|tailed off|dried up|way down|"
+    r"halved)\b|"
     r"\b(logins?|log-?ins|usage|adoption|active users)\b[^.;!?]{0,40}?\b(has|have|is|are) (dropped|fallen|"
-    r"halved|declined|dwindled|tailed off|dried up|way down)\b|"
+    r"halved|declined|dwindled|tailed off|dried up|way down|down (by )?\d+)\b|"
     r"\b(cut|cutting|reduc\w*|drop(ping)?|trim(ming)?|go(ing)? down)\b[^.;!?]{0,10}?\bfrom \d+ (seats|licen[cs]es|"
     r"users|sites|logins) to \d+|"
     r"\bfewer (and fewer )?(people|users|staff|teachers|drivers|agents|reps|clinicians) (are )?(using|logging|"
@@ -306,8 +308,10 @@ CHURN += _cues(
     r"\b" + _EXEC + r" (is |are |has |have |got |now )?(involved|demanding|furious|unhappy|not happy|asking why|"
     r"asking whether (we|they) (should|need)|wants? (a call|an explanation|answers))",
     threat=r"\b(we'?ll|we will|they'?ll|they will|going to|gonna|might|may|could|will) (have to |need to )?"
-    r"(leave|cancel|switch( providers)?|go elsewhere|look elsewhere|take (our|their) business elsewhere|"
-    r"walk away)\b|\blast chance\b|\bfinal warning\b|\b(considering|thinking (about|of)|talking about|"
+    r"(leave|cancel|switch (providers|vendors|suppliers|systems|platforms|tools|away)|go elsewhere|look elsewhere|"
+    r"take (our|their) business elsewhere|walk away)\b(?! (the|a|an|it|them|this|that|those|these|some|any|out|"
+    r"in|on|off|alone|feedback|a note|a comment|our order|the order|early)\b)|"
+    r"\blast chance\b|\bfinal warning\b|\b(considering|thinking (about|of)|talking about|"
     r"discussing) (leaving|cancell?ing|switching|moving (away|off))",
 )
 
