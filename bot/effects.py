@@ -87,8 +87,18 @@ class RunLinkAuto:
     user: str
 
 
+@dataclass(frozen=True)
+class CheckMember:
+    """After the answer: is the app a member of `channel`? If not, tell `user` to invite it (Slack delivers no
+    messages of a channel the app is not in, and refuses its posts there with not_in_channel)."""
+
+    channel: str
+    user: str
+
+
 Effect = (
-    Post
+    CheckMember
+    | Post
     | Ephemeral
     | DirectMessage
     | RefreshHome

@@ -585,7 +585,8 @@ def _answer(state: FakeSlackState, method: str, args: dict[str, Any]) -> dict[st
         c = state.channels.get(args.get("channel", ""))
         if c is None:
             return {"ok": False, "error": "channel_not_found"}
-        return {"ok": True, "channel": _connect_channel(state, c)}
+        # is_member: whether the app is in it (https://docs.slack.dev/reference/methods/conversations.info)
+        return {"ok": True, "channel": {"is_member": True, **_connect_channel(state, c)}}
     if method in ("conversations.history", "conversations.replies"):
         ch = args.get("channel", "")
         ts = args.get("latest") or args.get("ts")

@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.effects import (
+    CheckMember,
     DirectMessage,
     Effect,
     Ephemeral,
@@ -84,6 +85,8 @@ def perform_after(deps: Deps, team_id: str, effects: list[Effect]) -> None:
                 client.chat_postMessage(channel=eff.user, text=eff.text, blocks=eff.blocks, unfurl_links=False)
             elif isinstance(eff, RefreshHome):
                 refresh_home(deps, team_id)
+            elif isinstance(eff, CheckMember):
+                check_member(client, eff)
             elif isinstance(eff, RunDigest | RunAsk | RunReview) and refused_in_shared(deps, client, team_id, eff):
                 continue
             elif isinstance(eff, RunLinkAuto):
@@ -124,6 +127,26 @@ def link_auto(deps: Deps, client: WebClient, team_id: str, eff: RunLinkAuto) -> 
             raise
         # run in a channel the app is not in: the list comes by DM instead
         client.chat_postMessage(channel=eff.user, text=text, blocks=blocks)
+
+
+NOT_A_MEMBER = (
+    ":wave: I'm not in <#{channel}> yet, so I can't read its messages or post there. "
+    "Run `/invite @signalloop` in that channel; nothing is recorded until then."
+)
+
+
+def check_member(client: WebClient, eff: CheckMember) -> None:
+    """A channel just linked or watched: Slack sends the app no messages of a channel it is not in
+    (https://docs.slack.dev/reference/methods/conversations.info: is_member), so the person is told by DM."""
+    if eff.channel[:1] not in ("C", "G"):
+        return
+    try:
+        member = client.conversations_info(channel=eff.channel)["channel"].get("is_member", True)
+    except SlackApiError as e:  # a private channel the app is not in is channel_not_found: not told apart
+        log.info("conversations.info %s: %s", eff.channel, e.response.get("error"))
+        return
+    if not member:
+        client.chat_postMessage(channel=eff.user, text=NOT_A_MEMBER.format(channel=eff.channel))
 
 
 def refresh_home(deps: Deps, team_id: str) -> None:

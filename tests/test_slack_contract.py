@@ -460,3 +460,19 @@ def test_a_web_api_call_before_the_answer_fails_the_test(running: Running) -> No
     # opening a modal is the one call that may come first (its trigger_id expires in 3 s)
     r = d.command("/loop", "customers import")
     assert r.status == 200 and running.slack.calls("views.open")[-1].before_answer
+
+
+def test_linking_a_channel_the_app_is_not_in_says_invite_me(running: Running) -> None:
+    """Slack sends no messages of a channel the app is not in and refuses its posts there (not_in_channel):
+    linking or watching such a channel is answered, then the person is told by DM to invite the app."""
+    d, st = running.driver, running.slack.state
+    st.channels["C7"] = {"id": "C7", "name": "cs-fenwick", "is_private": False, "is_member": False}
+    d.command("/loop", "customer add Fenwick segment smb")
+    r = d.command("/loop", "link Fenwick", channel="C7", channel_name="cs-fenwick")
+    assert "now belongs to *Fenwick*" in ephemeral_text(r)
+    dm = running.slack.calls("chat.postMessage")[-1]
+    assert dm.args["channel"] == "U1" and "/invite @signalloop" in dm.args["text"]
+    st.channels["C7"]["is_member"] = True  # invited
+    running.slack.reset()
+    d.command("/loop", "watch", channel="C7", channel_name="cs-fenwick")
+    assert not running.slack.calls("chat.postMessage")

@@ -22,7 +22,7 @@ from bot.commands.parsing import (
     strip_quotes,
     take_quoted,
 )
-from bot.effects import RefreshHome, Reply
+from bot.effects import CheckMember, RefreshHome, Reply
 from bot.render.milestones import outcome_line
 from bot.safety import safe
 from storage import repo
@@ -208,6 +208,7 @@ def link(s: Session, ctx: Ctx, name: str, now: datetime) -> Reply:
         f":link: This channel now belongs to *{safe(c.name)}*{was}: every message posted here is "
         f"recorded as a signal for them. `/loop unlink` stops it.",
         public=True,
+        effects=[CheckMember(ctx.channel_id, ctx.user_id)],
     )
 
 
@@ -219,6 +220,7 @@ def watch(s: Session, ctx: Ctx, now: datetime) -> Reply:
         "of their aliases) is recorded as a signal for each customer it names. "
         "`/loop unlink` stops it.",
         public=True,
+        effects=[CheckMember(ctx.channel_id, ctx.user_id)],
     )
 
 
