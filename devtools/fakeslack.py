@@ -12,7 +12,9 @@ real Slack enforces, each rule citing the docs.slack.dev page that documents it:
 - channel membership (`not_in_channel` / `channel_not_found`), and scopes checked against the manifest's bot
   scopes (`missing_scope`), including no DM / group-DM reads without im:/mpim: scopes;
 - Block Kit limits (`invalid_blocks` for messages, `invalid_arguments` for views);
-- a `trigger_id` usable once and within 3 seconds of the interaction that issued it.
+- a `trigger_id` usable once and within 3 seconds of the interaction that issued it;
+- no Web API call on a request's thread before its answer but opening a modal (`calls_before_answer`: the app's
+  clients mark such calls, bot.app.AppClient).
 
 The test driver (tests.conftest.SlackDriver) uses `slash_text` to send a slash command's text escaped exactly
 as the manifest's `should_escape` asks, `issue_trigger` for the trigger ids it hands out, and the contract's
