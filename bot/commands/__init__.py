@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,71 +27,242 @@ from storage import repo
 
 log = logging.getLogger(__name__)
 
-LOOP_HELP = (
-    "*signalloop* — customer signals → a weekly learning loop\n"
-    "*Customers*\n"
-    "• `/loop customer add <name> [segment <segment>]` — segments with templates: {segments}\n"
-    "• `/loop customer alias <name> <alias>` — another name people use for them\n"
-    "• `/loop customer outcome <name> <the outcome they need> | <the experience they need it in>`\n"
-    "• `/loop customer owner <name> @person` — who looks after them (nudges go there)\n"
-    "• `/loop customers import` — paste a CSV of customers (or `signalloop customers import file.csv`)\n"
-    "*Channels*\n"
-    "• `/loop link <customer>` — every message in this channel is a signal for that customer\n"
-    "• `/loop watch` — a shared feedback channel: messages naming a customer are recorded\n"
-    "• `/loop unlink` — stop recording this channel\n"
-    "• `/loop link auto` — every unlinked channel I'm in with its likely customer, linked in one go\n"
-    "• `/loop connect` — Slack Connect: channel name patterns, business hours, where proposals go\n"
-    "• `/loop digest own` — in a channel shared with the customer: this week's messages of that channel only\n"
-    "*Signals*\n"
-    "• `/signal <customer> [#<milestone>] <text>` — record one by hand\n"
-    "• React with :{emoji}: to any message, or use the message shortcut *Record as customer signal*\n"
-    "*Milestones* — `/milestone help`\n"
-    "*The weekly loop*\n"
-    "• `/loop digest schedule <weekday> <HH:MM> [IANA time zone] [portfolio]` — e.g. "
-    "`/loop digest schedule friday 15:00 Europe/London`\n"
-    "• `/loop digest now` · `/loop digest off` · `/loop digest llm on|off` · `/loop digest chart on|off`\n"
-    "• `/loop digest focus <what the team wants to learn>|off`\n"
-    "• `/loop learnings [customer]` · `/loop decisions`\n"
-    "*Finding and reviewing*\n"
-    "• `/signal search <words> [customer:<name>] [kind:<kind>] [since:<date or 30d>]` — what customers said\n"
-    "• `/loop ask <question>` — an answer from what customers said, with the signals it rests on\n"
-    "• `/loop review <customer> [2026-Q4]` — the customer's quarter, for the business review\n"
-    "• `/loop nudges` — bursts of problems, stalled and overdue milestones, quiet customers (on/off, thresholds)\n"
-    "• `/loop replies on|off` — a thread reply on a captured message when something comes of it\n"
-    "• `/loop template [show|add|remove] …` — this workspace's milestone templates\n"
-    "*Data*\n"
-    "• `/loop forget <customer>` — delete a customer and everything stored about it (shows what first)\n"
-    "• `/loop privacy` — what the LLM step may read (`llm private on|off`, `llm redact on|off`)"
+
+@dataclass(frozen=True)
+class Verb:
+    """One `/loop` sub-command: its names, what it runs, and its lines in `/loop help`, from one table.
+
+    `run(commands, session, ctx, rest, now)`; `shows`: what it would show of the team's notes (refused in a
+    channel shared with another organisation, see bot.connect).
+    """
+
+    names: tuple[str, ...]
+    section: str
+    help: tuple[str, ...]
+    run: Callable[[Commands, Session, Ctx, str, datetime], Reply]
+    shows: str | None = None
+    # for verbs that share a name with another (`customers import`, `link auto`): does `rest` belong here?
+    takes: Callable[[str], bool] = lambda rest: True
+    # does this use of the verb show `shows` (`/loop digest now` does, `/loop digest off` does not)?
+    shows_if: Callable[[str], bool] = lambda rest: True
+
+
+def _no_arguments(usage: str, run: Callable[[Session, Ctx, datetime], Reply]) -> Callable[..., Reply]:
+    def verb(c: Commands, s: Session, ctx: Ctx, rest: str, now: datetime) -> Reply:
+        if rest:
+            raise UsageError(usage)
+        return run(s, ctx, now)
+
+    return verb
+
+
+def _ask(c: Commands, s: Session, ctx: Ctx, rest: str, now: datetime) -> Reply:
+    if not rest:
+        raise UsageError(ASK_USAGE)
+    return Reply("", effects=[RunAsk(ctx.channel_id, ctx.user_id, rest)])
+
+
+def _link_auto(c: Commands, s: Session, ctx: Ctx, rest: str, now: datetime) -> Reply:
+    return Reply(
+        ":mag: Looking at the channels I'm in; the unlinked ones follow here in a moment.",
+        effects=[RunLinkAuto(ctx.channel_id, ctx.user_id)],
+    )
+
+
+def _own_digest(c: Commands, s: Session, ctx: Ctx, rest: str, now: datetime) -> Reply:
+    # asked explicitly: this channel's own messages only (what a shared channel may be shown)
+    text, blocks = connect.own_digest(s, ctx.team_id, ctx.channel_id, now)
+    return Reply(text, blocks=blocks, public=True)
+
+
+def _starts(word: str) -> Callable[[str], bool]:
+    return lambda rest: rest.casefold() == word or rest.casefold().startswith(word + " ")
+
+
+def _digest_shows(rest: str) -> bool:
+    return rest.casefold().split(" ")[0] in ("now", "schedule")
+
+
+LOOP_SECTIONS = ("Customers", "Channels", "Signals", "Milestones", "The weekly loop", "Finding and reviewing", "Data")
+LOOP_TABLE: tuple[Verb, ...] = (
+    Verb(
+        ("help", "-h", "--help", ""),
+        "",
+        (),
+        lambda c, s, ctx, rest, now: Reply(c.help_text(s, ctx.team_id)),
+    ),
+    Verb(
+        ("customers",),
+        "Customers",
+        ("`/loop customers import` — paste a CSV of customers (or `signalloop customers import file.csv`)",),
+        lambda c, s, ctx, rest, now: Reply("", effects=[OpenModal(import_modal())]),
+        takes=_starts("import"),
+    ),
+    Verb(
+        ("customer", "customers"),
+        "Customers",
+        (
+            "`/loop customer add <name> [segment <segment>]` — segments with templates: {segments}",
+            "`/loop customer alias <name> <alias>` — another name people use for them",
+            "`/loop customer outcome <name> <the outcome they need> | <the experience they need it in>`",
+            "`/loop customer owner <name> @person` — who looks after them (nudges go there)",
+        ),
+        lambda c, s, ctx, rest, now: customers.customer(s, ctx, rest, now),
+    ),
+    Verb(
+        ("link",),
+        "Channels",
+        ("`/loop link auto` — every unlinked channel I'm in with its likely customer, linked in one go",),
+        _link_auto,
+        takes=lambda rest: rest.casefold() == "auto",
+    ),
+    Verb(
+        ("link",),
+        "Channels",
+        ("`/loop link <customer>` — every message in this channel is a signal for that customer",),
+        lambda c, s, ctx, rest, now: customers.link(s, ctx, rest, now),
+    ),
+    Verb(
+        ("watch",),
+        "Channels",
+        ("`/loop watch` — a shared feedback channel: messages naming a customer are recorded",),
+        _no_arguments(
+            "`/loop watch` takes nothing after it: it makes this channel a shared feedback channel.",
+            customers.watch,
+        ),
+    ),
+    Verb(
+        ("unlink",),
+        "Channels",
+        ("`/loop unlink` — stop recording this channel",),
+        _no_arguments(
+            "`/loop unlink` takes nothing after it: it stops recording this channel.",
+            lambda s, ctx, now: customers.unlink(s, ctx),
+        ),
+    ),
+    Verb(
+        ("connect",),
+        "Channels",
+        ("`/loop connect` — Slack Connect: channel name patterns, business hours, where proposals go",),
+        lambda c, s, ctx, rest, now: Reply(
+            connect.command(s, ctx.team_id, ctx.channel_id, ctx.channel_shared, rest, now)
+        ),
+    ),
+    Verb(
+        ("digest",),
+        "Channels",
+        ("`/loop digest own` — in a channel shared with the customer: this week's messages of that channel only",),
+        _own_digest,
+        takes=lambda rest: rest.casefold() == "own",
+    ),
+    Verb(
+        ("digest",),
+        "The weekly loop",
+        (
+            "`/loop digest schedule <weekday> <HH:MM> [IANA time zone] [portfolio]` — e.g. "
+            "`/loop digest schedule friday 15:00 Europe/London`",
+            "`/loop digest now` · `/loop digest off` · `/loop digest llm on|off` · `/loop digest chart on|off`",
+            "`/loop digest focus <what the team wants to learn>|off`",
+        ),
+        lambda c, s, ctx, rest, now: digest.digest(s, ctx, rest, now),
+        shows="digests (`/loop digest own` shows this channel's own messages only)",
+        shows_if=_digest_shows,
+    ),
+    Verb(
+        ("learnings",),
+        "The weekly loop",
+        ("`/loop learnings [customer]` · `/loop decisions`",),
+        lambda c, s, ctx, rest, now: digest.learnings(s, ctx, rest),
+        shows="the team's learnings",
+    ),
+    Verb(
+        ("decisions",),
+        "The weekly loop",
+        (),
+        lambda c, s, ctx, rest, now: digest.decisions(s, ctx, rest),
+        shows="the team's decisions",
+    ),
+    Verb(
+        ("ask",),
+        "Finding and reviewing",
+        ("`/loop ask <question>` — an answer from what customers said, with the signals it rests on",),
+        _ask,
+        shows="answers from customer signals",
+    ),
+    Verb(
+        ("review",),
+        "Finding and reviewing",
+        ("`/loop review <customer> [2026-Q4]` — the customer's quarter, for the business review",),
+        lambda c, s, ctx, rest, now: reviews.command(s, ctx, rest, now),
+        shows="customer reviews",
+    ),
+    Verb(
+        ("nudges",),
+        "Finding and reviewing",
+        ("`/loop nudges unanswered 4h|off` — a customer's question in their shared channel left unanswered",),
+        lambda c, s, ctx, rest, now: Reply(connect.unanswered_command(s, ctx.team_id, rest[len("unanswered") :], now)),
+        takes=_starts("unanswered"),
+    ),
+    Verb(
+        ("nudges",),
+        "Finding and reviewing",
+        ("`/loop nudges` — bursts of problems, stalled and overdue milestones, quiet customers (on/off, thresholds)",),
+        lambda c, s, ctx, rest, now: Reply(nudges.command(s, ctx.team_id, rest, now)),
+    ),
+    Verb(
+        ("replies",),
+        "Finding and reviewing",
+        ("`/loop replies on|off` — a thread reply on a captured message when something comes of it",),
+        lambda c, s, ctx, rest, now: customers.replies(s, ctx, rest),
+    ),
+    Verb(
+        ("template", "templates"),
+        "Finding and reviewing",
+        ("`/loop template [show|add|remove] …` — this workspace's milestone templates",),
+        lambda c, s, ctx, rest, now: templates.template(s, ctx, rest, now),
+    ),
+    Verb(
+        ("forget",),
+        "Data",
+        ("`/loop forget <customer>` — delete a customer and everything stored about it (shows what first)",),
+        lambda c, s, ctx, rest, now: customers.forget(s, ctx, rest),
+    ),
+    Verb(
+        ("privacy",),
+        "Data",
+        ("`/loop privacy` — what the LLM step may read (`llm private on|off`, `llm redact on|off`)",),
+        lambda c, s, ctx, rest, now: customers.privacy(s, ctx, rest, now),
+    ),
 )
-LOOP_VERBS = [
-    "help",
-    "customer",
-    "link",
-    "connect",
-    "watch",
-    "unlink",
-    "forget",
-    "privacy",
-    "digest",
-    "learnings",
-    "decisions",
-]
-
-
-# Slack Connect: what shows the team's notes about customers is never answered in a shared channel
-INTERNAL_WHAT = {
-    "digest": "digests (`/loop digest own` shows this channel's own messages only)",
-    "ask": "answers from customer signals",
-    "review": "customer reviews",
-    "learnings": "the team's learnings",
-    "decisions": "the team's decisions",
+# every name a person can type, for "did you mean" (from the same table as the dispatch and the help)
+LOOP_VERBS = sorted({n for v in LOOP_TABLE for n in v.names if n and not n.startswith("-")})
+# the help's fixed lines: how to record signals, where milestones are
+_EXTRA_HELP = {
+    "Signals": (
+        "`/signal <customer> [#<milestone>] <text>` — record one by hand",
+        "React with :{emoji}: to any message, or use the message shortcut *Record as customer signal*",
+        "`/signal search <words> [customer:<name>] [kind:<kind>] [since:<date or 30d>]` — what customers said",
+    ),
+    "Milestones": ("`/milestone help` — add, start, done, at risk, owners, due dates",),
 }
 
 
-def _internal(verb: str, rest: str) -> bool:
-    if verb == "digest":
-        return rest.casefold().split(" ")[0] in ("now", "schedule")
-    return verb in INTERNAL_WHAT
+def loop_help() -> str:
+    """`/loop help`, drawn from LOOP_TABLE (with `{segments}` and `{emoji}` to fill in)."""
+    lines = ["*signalloop* — customer signals → a weekly learning loop"]
+    for section in LOOP_SECTIONS:
+        lines.append(f"*{section}*")
+        lines += [f"• {h}" for h in _EXTRA_HELP.get(section, ())]
+        lines += [f"• {h}" for v in LOOP_TABLE if v.section == section for h in v.help]
+    return "\n".join(lines)
+
+
+LOOP_HELP = loop_help()
+
+
+def loop_verb(verb: str, rest: str) -> Verb | None:
+    """The table's entry for what was typed: the first whose name matches and that takes `rest`."""
+    return next((v for v in LOOP_TABLE if verb in v.names and v.takes(rest)), None)
 
 
 class Commands:
@@ -139,61 +312,12 @@ class Commands:
         verb = verb.casefold()
         rest = rest.strip()
         now = self.clock()
-        if verb in ("", "help", "-h", "--help"):
-            return Reply(self.help_text(s, ctx.team_id))
-        if verb == "digest" and rest.casefold() == "own":
-            # asked explicitly: this channel's own messages only (what a shared channel may be shown)
-            text, blocks = connect.own_digest(s, ctx.team_id, ctx.channel_id, now)
-            return Reply(text, blocks=blocks, public=True)
-        if ctx.channel_shared and _internal(verb, rest):
-            raise UsageError(connect.refusal(INTERNAL_WHAT.get(verb, "that")))
-        if verb in ("customer", "customers") and not rest.casefold().startswith("import"):
-            return customers.customer(s, ctx, rest, now)
-        if verb == "link" and rest.casefold() == "auto":
-            return Reply(
-                ":mag: Looking at the channels I'm in; the unlinked ones follow here in a moment.",
-                effects=[RunLinkAuto(ctx.channel_id, ctx.user_id)],
+        entry = loop_verb(verb, rest)
+        if entry is None:
+            raise UsageError(
+                f"Unknown command `/loop {safe(verb)}`.{did_you_mean(verb, LOOP_VERBS)} "
+                "Try `/loop help` for the full list."
             )
-        if verb == "connect":
-            return Reply(connect.command(s, ctx.team_id, ctx.channel_id, ctx.channel_shared, rest, now))
-        if verb == "nudges" and rest.casefold().startswith("unanswered"):
-            return Reply(connect.unanswered_command(s, ctx.team_id, rest[len("unanswered") :], now))
-        if verb == "link":
-            return customers.link(s, ctx, rest, now)
-        if verb == "watch":
-            if rest:
-                raise UsageError(
-                    "`/loop watch` takes nothing after it: it makes this channel a shared feedback channel."
-                )
-            return customers.watch(s, ctx, now)
-        if verb == "unlink":
-            if rest:
-                raise UsageError("`/loop unlink` takes nothing after it: it stops recording this channel.")
-            return customers.unlink(s, ctx)
-        if verb == "forget":
-            return customers.forget(s, ctx, rest)
-        if verb == "privacy":
-            return customers.privacy(s, ctx, rest, now)
-        if verb == "digest":
-            return digest.digest(s, ctx, rest, now)
-        if verb == "learnings":
-            return digest.learnings(s, ctx, rest)
-        if verb == "decisions":
-            return digest.decisions(s, ctx, rest)
-        if verb == "ask":
-            if not rest:
-                raise UsageError(ASK_USAGE)
-            return Reply("", effects=[RunAsk(ctx.channel_id, ctx.user_id, rest)])
-        if verb == "review":
-            return reviews.command(s, ctx, rest, now)
-        if verb in ("customers",) and rest.casefold().startswith("import"):
-            return Reply("", effects=[OpenModal(import_modal())])
-        if verb == "nudges":
-            return Reply(nudges.command(s, ctx.team_id, rest, now))
-        if verb == "replies":
-            return customers.replies(s, ctx, rest)
-        if verb in ("template", "templates"):
-            return templates.template(s, ctx, rest, now)
-        raise UsageError(
-            f"Unknown command `/loop {safe(verb)}`.{did_you_mean(verb, LOOP_VERBS)} Try `/loop help` for the full list."
-        )
+        if ctx.channel_shared and entry.shows is not None and entry.shows_if(rest):
+            raise UsageError(connect.refusal(entry.shows))  # Slack Connect: the customer's people read this channel
+        return entry.run(self, s, ctx, rest, now)

@@ -114,8 +114,17 @@ def split_title(text: str) -> tuple[str, str]:
 
 
 def did_you_mean(word: str, options: list[str]) -> str:
-    """' Did you mean `x`?' for a mistyped sub-command, or ''."""
-    from rapidfuzz import process
+    """' Did you mean `x`?' for a mistyped sub-command, or ''.
 
-    best = process.extractOne(word.casefold(), options, score_cutoff=70)
+    Typos first: one edit for short words, two for longer ones, a swapped pair of letters counting as one
+    (optimal string alignment, so `aks` is `ask`); else the closest by rapidfuzz's weighted ratio.
+    """
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
+
+    word = word.casefold()
+    if not word or not options:
+        return ""
+    near = process.extractOne(word, options, scorer=OSA.distance, score_cutoff=1 if len(word) <= 4 else 2)
+    best = near or process.extractOne(word, options, score_cutoff=70)
     return f" Did you mean `{best[0]}`?" if best else ""
