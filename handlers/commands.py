@@ -49,7 +49,7 @@ def register(app: App, deps: Deps) -> None:
                 ack(text=reply.text, blocks=reply.blocks, response_type="in_channel" if reply.public else "ephemeral")
             else:
                 ack()  # the answer follows from the work the reply asks for (e.g. `/loop digest now`)
-            perform(deps, client, ctx.team_id, reply.effects, ctx.trigger_id)
+            perform(deps, client, ctx.team_id, reply.effects, ctx.trigger_id, (ctx.channel_id, ctx.user_id))
             deps.directory.remember_channel(ctx.team_id, ctx.channel_id, command.get("channel_name"))
             if deps.directory.user_name(ctx.team_id, ctx.user_id) is None:
                 deps.directory.learn(ctx.team_id, ctx.user_id)  # after the command's writes are committed

@@ -31,30 +31,44 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def perform(deps: Deps, client: WebClient, team_id: str, effects: list[Effect], trigger_id: str | None = None) -> None:
+def perform(
+    deps: Deps,
+    client: WebClient,
+    team_id: str,
+    effects: list[Effect],
+    trigger_id: str | None = None,
+    where: tuple[str, str] | None = None,
+) -> None:
     """Carry out what bot/ asked for without delaying the answer to Slack.
 
     Only opening a modal happens now, on the request's `client`: its trigger_id expires 3 seconds after the
     interaction (https://docs.slack.dev/surfaces/modals), and it is the one Web API call a request may make.
     Everything else that reaches Slack (posts, ephemerals, DMs, App Home) runs after the answer, on
-    deps.after with the workspace's background client, which waits out a 429 there.
+    deps.after with the workspace's background client, which waits out a 429 there. A modal Slack would not open
+    (the trigger expired, a 429) is told to the person in `where` (channel, user), after the answer.
     """
-    later: list[Effect] = []
+    after: list[Effect] = []
     for eff in effects:
         if isinstance(eff, OpenModal):
             try:
                 client.views_open(trigger_id=trigger_id, view=eff.view)
             except SlackApiError as e:
-                log.warning("Slack refused %s: %s", type(eff).__name__, e.response.get("error"))
+                why = e.response.get("error") or f"HTTP {e.response.status_code}"
+                log.warning("Slack refused %s: %s", type(eff).__name__, why)
+                if where is not None:
+                    after.append(Ephemeral(where[0], where[1], MODAL_FAILED.format(why=why)))
         elif isinstance(eff, ScheduleChanged):
             if deps.digest_jobs is not None:  # the scheduler's own store: no Web API call
                 deps.digest_jobs.sync_channel(team_id, eff.channel)
         elif isinstance(eff, OutboxQueued):
             deps.wake("outbox")
         else:
-            later.append(eff)
-    if later:
-        deps.after.submit(perform_after, deps, team_id, later)
+            after.append(eff)
+    if after:
+        deps.after.submit(perform_after, deps, team_id, after)
+
+
+MODAL_FAILED = ":warning: Slack did not open the form ({why}): run the command again."
 
 
 def later(deps: Deps, fn: Callable[..., Any], *args: Any) -> None:

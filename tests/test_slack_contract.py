@@ -402,6 +402,17 @@ def test_the_request_thread_does_not_sleep_out_a_429(running: Running) -> None:
     r = running.driver.command("/loop", "customers import")
     assert r.status == 200 and r.elapsed < 2.0
     assert len(running.slack.calls("views.open")) == 1
+    # the person hears why nothing opened, after the answer
+    [told] = running.slack.calls("chat.postEphemeral")
+    assert told.args["user"] == "U1" and "did not open the form (ratelimited)" in told.args["text"]
+
+
+def test_an_expired_trigger_is_told_to_the_person(running: Running) -> None:
+    """A trigger_id lives 3 s: if Slack says it expired, the person is asked to run the command again."""
+    running.slack.state.script["views.open"] = [{"error": "expired_trigger_id"}]
+    running.driver.command("/loop", "customers import", channel="C2")
+    [told] = running.slack.calls("chat.postEphemeral")
+    assert told.args["channel"] == "C2" and "(expired_trigger_id): run the command again" in told.args["text"]
 
 
 def test_state_defaults_keep_the_demo_and_benchmarks_working() -> None:
