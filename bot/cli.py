@@ -421,7 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperationalError as e:
         reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e).splitlines()[0]
         print(f"signalloop: cannot reach the database (DATABASE_URL): {reason}", file=sys.stderr)
-        return config_error_exit()
+        # always 2, never SIGNALLOOP_CONFIG_ERROR_EXIT: a database that is down may be up again, so under
+        # `restart: on-failure` the app is retried until it answers
+        return 2
     except KeyboardInterrupt:
         return 130
 

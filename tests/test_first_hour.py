@@ -319,6 +319,19 @@ def test_every_bad_database_url_is_one_line_and_exit_2(tmp_path) -> None:  # noq
         res = cli(["export", "signals"], url, cwd=tmp_path)
         assert res.returncode == 2 and says in res.stderr, (url, res.stderr)
         assert res.stderr.count("\n") == 1 and "DATABASE_URL" in res.stderr and "Traceback" not in res.stderr
+    # under compose (SIGNALLOOP_CONFIG_ERROR_EXIT=0) a configuration error stops for good; an unreachable
+    # database still exits 2, so `restart: on-failure` retries until it answers
+    for url, code in (("sqlite://signalloop.db", 0), ("postgresql+psycopg://nobody@127.0.0.1:9/x", 2)):
+        env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": url, "SIGNALLOOP_CONFIG_ERROR_EXIT": "0"}
+        res = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "export", "signals"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env={**env, "PYTHONPATH": str(ROOT)},
+            timeout=60,
+        )
+        assert res.returncode == code and "DATABASE_URL" in res.stderr, (url, res.stderr)
     # without DATABASE_URL, a command that reads data says where it looked and creates nothing
     for args in (["export", "signals"], ["review", "--customer", "x"], ["digest", "--channel", "C1", "--print"]):
         res = cli(args, None, cwd=tmp_path)
