@@ -19,6 +19,7 @@ from bot.connect import Connector
 from bot.directory import Directory
 from bot.history import HistoryReader, RecentMessages
 from bot.home import Home
+from bot.ingest import Ingest
 from bot.nudges import Nudger
 from bot.outcomes import Outbox
 from bot.routing import Router
@@ -67,6 +68,8 @@ class Deps:
     wake: Callable[[str], None] = _no_scheduler
     # work after an answer to Slack (posts, DMs, App Home, look-ups): never on the request's thread
     after: Afterwards = field(default_factory=Afterwards)
+    # a message in, a signal out: routing, the writer and the directory behind one call (set by make_deps)
+    ingest: Ingest = field(init=False)
 
     def close(self) -> None:
         """Finish digests being built, stop the signal writer and the directory's look-ups."""
@@ -97,7 +100,7 @@ def make_deps(
     router = Router(sf)
     directory = Directory(sf, clock, client_for)
     history = HistoryReader(client_for, clock, settings.distribution)
-    return Deps(
+    deps = Deps(
         settings=settings,
         session_factory=sf,
         clock=clock,
@@ -116,3 +119,15 @@ def make_deps(
         classifier=classifier,
         connect=Connector(sf, clock, client_for),
     )
+    deps.ingest = Ingest(
+        sf,
+        clock,
+        router,
+        deps.signal_writer,
+        directory,
+        deps.recent,
+        deps.connect,
+        submit=deps.after.submit,
+        wake=lambda job: deps.wake(job),  # the scheduler sets deps.wake once it runs in this process
+    )
+    return deps

@@ -10,7 +10,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.capture import MessageIn
-from bot.safety import unescape
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -47,34 +46,8 @@ def message_in(
     channel_type: str | None = None,
     client: WebClient | None = None,
 ) -> MessageIn:
-    """A Slack message payload as capture needs it: author and permalink from caches, never a Web API wait.
-
-    Privacy comes from the event's channel_type; only a path that already reads the message from Slack
-    (a reaction, a shortcut: `client` given) may ask conversations.info.
-    """
-    ts = msg["ts"]
-    thread_ts = msg.get("thread_ts")
-    if channel_type:
-        private = channel_type in ("group", "im", "mpim")
-    elif client is not None:
-        private = deps.directory.channel_private(client, team_id, channel_id)
-    else:  # Slack's is_private from the cache; unknown is taken as private, the safe side for quoting
-        known = deps.directory.cached_private(team_id, channel_id)
-        private = True if known is None else known
-    return MessageIn(
-        team_id=team_id,
-        channel_id=channel_id,
-        ts=ts,
-        text=unescape(msg.get("text") or ""),
-        user_id=msg.get("user"),
-        thread_ts=thread_ts,
-        event_id=event_id,
-        is_private=private,
-        author_name=deps.directory.user_name(team_id, msg.get("user")),
-        permalink=deps.directory.permalink(team_id, channel_id, ts, thread_ts),
-        # Slack Connect: the author's own organisation (https://docs.slack.dev/apis/slack-connect)
-        author_team_id=msg.get("user_team") or msg.get("team"),
-    )
+    """A Slack message payload as capture needs it (bot.ingest reads it, once, for every path)."""
+    return deps.ingest.message_in(team_id, channel_id, msg, event_id, channel_type, client)
 
 
 def fetch_message(client: WebClient, channel_id: str, ts: str) -> dict[str, Any] | None:
