@@ -465,7 +465,7 @@ PRAISE += _cues(
 PROBLEM += _cues(
     "problem",
     2,
-    complaint=r"\b(too many|too much|way too|worst|bad|poor|glitch(y|es)?|laggy|unusable|rubbish|garbage|"
+    complaint=r"\b(too many|too much|way too|worst|glitch(y|es)?|laggy|unusable|rubbish|garbage|"
     r"horrible|pointless|clunky|buggy|intrusive|irritating|ridiculous|waste of|unreliable)\b|"
     r"\bkeeps? (popping up|crashing|closing|stopping|dropping)|\bnot (good|great|easy|intuitive|user friendly|"
     r"reliable|working properly)\b",
