@@ -338,3 +338,21 @@ def picked_customer(session: Session, msg: MessageIn, customer_id: int, user: st
         return "That customer no longer exists; nothing was recorded."
     new = record(session, msg, c.id, PATH_REACTION, now, recorded_by=user)
     return f":memo: {'Recorded as a signal' if new else 'Already a signal'} for *{safe(c.name)}*."
+
+
+def stored_message(session: Session, team_id: str, channel_id: str, ts: str) -> MessageIn | None:
+    """The message as a signal already holds it (any customer's), so a reaction on it needs no Slack read."""
+    sig = next((x for x in repo.signals_for_message(session, team_id, channel_id, ts) if x.deleted_at is None), None)
+    if sig is None:
+        return None
+    return MessageIn(
+        team_id=team_id,
+        channel_id=channel_id,
+        ts=ts,
+        text=sig.text,
+        user_id=sig.user_id,
+        thread_ts=sig.thread_ts,
+        is_private=sig.is_private,
+        author_name=sig.author_name,
+        permalink=sig.permalink,
+    )

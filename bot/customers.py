@@ -176,3 +176,15 @@ def mentioned(index: list[tuple[str, int, str]], text: str) -> list[int]:
             if cid not in found:
                 found.append(cid)
     return found
+
+
+def by_id(session: Session, team_id: str, value: str | int | None) -> Customer | None:
+    """The workspace's customer whose id a button or modal carried ("12" or 12), or None."""
+    if isinstance(value, str):
+        value = int(value) if value.isdigit() else None
+    return repo.customer_by_id(session, team_id, value) if value else None
+
+
+def any_customers(session: Session, team_id: str) -> bool:
+    """Whether the workspace has a customer yet."""
+    return bool(repo.name_index(session, team_id))

@@ -49,6 +49,16 @@ class Home:
         except SlackApiError as e:
             log.warning("views.publish failed for %s: %s", user_id, e.response.get("error"))
 
+    def viewers(self, team_id: str) -> list[str]:
+        """The people who have opened App Home in this workspace (re-published after a change)."""
+        with self.sf() as s:
+            return list(repo.home_viewers(s, team_id))
+
+    def set_dm_opt_out(self, team_id: str, user_id: str, opt_out: bool) -> None:
+        """A person turns "what came of your signals" messages off (or on again) from App Home."""
+        with self.sf.begin() as s:
+            repo.set_dm_opt_out(s, team_id, user_id, opt_out, self.clock())
+
     def refresh(self, client: WebClient, team_id: str) -> None:
         """Re-publish App Home for everyone who has opened it, after a change."""
         with self.sf() as s:

@@ -353,3 +353,10 @@ def customer_status(c: Customer, now: datetime, last_signal: datetime | None) ->
         flags.append(f":zzz: quiet {(now - since).days // 7}w")
     done, total = progress(ms)
     return CustomerStatus(c, done, total, next_milestone(ms), flags, stalled, overdue, at_risk, quiet, last_signal)
+
+
+def by_id(session: Session, team_id: str, value: str | int | None) -> Milestone | None:
+    """The workspace's milestone whose id a button or modal carried ("12" or 12), or None."""
+    if isinstance(value, str):
+        value = int(value) if value.isdigit() else None
+    return repo.milestone_by_id(session, team_id, value) if value else None

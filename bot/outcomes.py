@@ -258,3 +258,12 @@ def _midnight(now: datetime, tz: str | None, days: int = 0) -> datetime:
     zone = ZoneInfo(tz if tz and valid_tz(tz) else "UTC")
     local = now.astimezone(zone)
     return datetime.combine(local.date() + timedelta(days=days), time(0), tzinfo=zone).astimezone(now.tzinfo)
+
+
+def mark_told(s: Session, team_id: str, value: str, user: str, now: datetime) -> tuple[str, str] | None:
+    """The owner told the customer (the prompt's button carried the row's id): (what was told, when), or None
+    when that outcome no longer exists."""
+    row = repo.mark_told(s, team_id, int(value), user, now) if value.isdigit() else None
+    if row is None:
+        return None
+    return row.summary, fmt_date(row.told_at) if row.told_at else ""

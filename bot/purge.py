@@ -59,3 +59,14 @@ def done(t: Target) -> str:
         f"{plural(fp.learnings, 'learning')}, {plural(len(fp.aliases), 'alias', 'aliases')}, "
         f"{plural(len(fp.links), 'channel link')}, {plural(fp.outbox, 'outbox row')}."
     )
+
+
+def forget_by_id(s: Session, team_id: str, value: str) -> str | None:
+    """Delete the customer a confirm button named and everything stored about it; what was deleted, or None
+    when it is already gone."""
+    c = cust.by_id(s, team_id, value)
+    if c is None:
+        return None
+    t = Target(c, None, repo.customer_footprint(s, team_id, c.id))
+    repo.forget_customer(s, team_id, c.id)
+    return done(t)

@@ -166,11 +166,7 @@ def check_member(client: WebClient, eff: CheckMember) -> None:
 def refresh_home(deps: Deps, team_id: str) -> None:
     """Re-publish App Home for everyone who has opened it, one publish per person on deps.after; a person whose
     publish is still waiting to start is not queued twice (it will show the newest state anyway)."""
-    from storage import repo
-
-    with deps.session_factory() as s:
-        viewers = repo.home_viewers(s, team_id)
-    for user in viewers:
+    for user in deps.home.viewers(team_id):
         deps.after.submit(publish_home, deps, team_id, user, key=("home", team_id, user))
 
 
@@ -186,12 +182,12 @@ def home_later(deps: Deps, team_id: str, user: str, search_text: str = "") -> No
 
 def post_review(deps: Deps, client: WebClient, team_id: str, eff: RunReview) -> None:
     """The quarterly review, after the command was answered; a failure is told to the person who asked."""
+    from bot import customers
     from bot.review import parse_quarter, post
-    from storage import repo
 
     try:
         with deps.session_factory() as s:
-            c = repo.customer_by_id(s, team_id, eff.customer_id)
+            c = customers.by_id(s, team_id, eff.customer_id)
             if c is None:
                 return
             post(

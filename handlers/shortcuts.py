@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot import capture
+from bot import capture, customers
 from bot.effects import Ephemeral, OpenModal
 from bot.render.modals import capture_modal
 from bot.safety import unescape
 from handlers.effects import perform
-from storage import repo
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -41,12 +40,12 @@ def register(app: App, deps: Deps) -> None:
             thread_ts=message.get("thread_ts"),
         )
         with deps.session_factory.begin() as s:
-            if not repo.name_index(s, team_id):
+            if not customers.any_customers(s, team_id):
                 ack()
                 perform(deps, client, team_id, [Ephemeral(channel_id, user, NO_CUSTOMERS)])
                 return
             ids = capture.customers_for_any_message(s, raw)
-            known = repo.customer_by_id(s, team_id, ids[0]) if ids else None
+            known = customers.by_id(s, team_id, ids[0]) if ids else None
             view = capture_modal(known, capture.modal_metadata(s, raw, deps.clock()), raw.text)
         ack()
         perform(deps, client, team_id, [OpenModal(view)], trigger_id=shortcut["trigger_id"])

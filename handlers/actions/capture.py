@@ -18,7 +18,6 @@ from bot.render.modals import capture_modal, customer_options
 from handlers.effects import later
 from handlers.payloads import message_in, view_value
 from handlers.views.capture import follow_privacy
-from storage import repo
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -54,7 +53,7 @@ def register(app: App, deps: Deps) -> None:
         chosen = view_value(view.get("state") or {}, "customer", "customer")
         team_id = context.team_id or ""
         with deps.session_factory() as s:
-            c = repo.customer_by_id(s, team_id, int(chosen)) if chosen and chosen.isdigit() else None
+            c = customers.by_id(s, team_id, chosen)
             meta = view.get("private_metadata") or "{}"
             try:
                 found = capture.modal_message(s, team_id, json.loads(meta))

@@ -12,7 +12,6 @@ from bot import purge
 from bot.effects import RefreshHome
 from bot.safety import safe
 from handlers.effects import later, perform, tell_later
-from storage import repo
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -28,14 +27,10 @@ def register(app: App, deps: Deps) -> None:
         ack()
         team_id, user = context.team_id or "", body["user"]["id"]
         value = action.get("value") or ""
-        said = None
         with deps.session_factory.begin() as s:
-            c = repo.customer_by_id(s, team_id, int(value)) if value.isdigit() else None
-            if c is not None:
-                t = purge.Target(c, None, repo.customer_footprint(s, team_id, c.id))
-                repo.forget_customer(s, team_id, c.id)
-                said = purge.done(t)
-                log.info("customer %s of team %s deleted by %s", c.id, team_id, user)
+            said = purge.forget_by_id(s, team_id, value)
+        if said is not None:
+            log.info("customer %s of team %s deleted by %s", value, team_id, user)
         if said is None:
             tell_later(deps, team_id, body, user, "That customer is already deleted.", respond)
             return

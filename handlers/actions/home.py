@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from slack_bolt import Ack, App, BoltContext
 
 from handlers.effects import home_later
-from storage import repo
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -19,8 +18,7 @@ def register(app: App, deps: Deps) -> None:
             ack()
             team_id = context.team_id or ""
             user = body["user"]["id"]
-            with deps.session_factory.begin() as s:
-                repo.set_dm_opt_out(s, team_id, user, opt_out, deps.clock())
+            deps.home.set_dm_opt_out(team_id, user, opt_out)
             home_later(deps, team_id, user)
 
         return handle

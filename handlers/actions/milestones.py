@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
+from bot import customers
+from bot import milestones as ms
 from bot.errors import UsageError
 from bot.framing import gap_title, rewrite
 from bot.render.modals import impact_modal, milestone_add_modal, rename_modal
 from handlers.effects import home_later, later, perform, tell_later
 from handlers.payloads import channel_of
-from storage import repo
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -31,7 +32,7 @@ def register(app: App, deps: Deps) -> None:
             milestones = deps.commands.milestones
             try:
                 with deps.session_factory.begin() as s:
-                    m = repo.milestone_by_id(s, team_id, int(value)) if value.isdigit() else None
+                    m = ms.by_id(s, team_id, value)
                     if m is None or m.removed_at is not None:
                         raise UsageError("That milestone no longer exists.")
                     reply = milestones.transition(s, user, m, verb, None)
@@ -60,7 +61,7 @@ def register(app: App, deps: Deps) -> None:
         value = action.get("value") or ""
         try:
             with deps.session_factory.begin() as s:
-                m = repo.milestone_by_id(s, team_id, int(value)) if value.isdigit() else None
+                m = ms.by_id(s, team_id, value)
                 if m is None or m.removed_at is not None:
                     raise UsageError("That milestone no longer exists.")
                 reply = deps.commands.milestones.confirm_on_track(s, user, m)
@@ -75,7 +76,7 @@ def register(app: App, deps: Deps) -> None:
         ack()
         value = action.get("value") or ""
         with deps.session_factory() as s:
-            m = repo.milestone_by_id(s, context.team_id or "", int(value)) if value.isdigit() else None
+            m = ms.by_id(s, context.team_id or "", value)
             if m is None:
                 return
             view = rename_modal(m, rewrite(m.customer.name))
@@ -86,7 +87,7 @@ def register(app: App, deps: Deps) -> None:
         ack()
         value = action.get("value") or ""
         with deps.session_factory() as s:
-            m = repo.milestone_by_id(s, context.team_id or "", int(value)) if value.isdigit() else None
+            m = ms.by_id(s, context.team_id or "", value)
             if m is None:
                 return
             view = impact_modal(m)
@@ -98,7 +99,7 @@ def register(app: App, deps: Deps) -> None:
         team_id = context.team_id or ""
         cid, _, theme = (action.get("value") or "").partition("|")
         with deps.session_factory() as s:
-            c = repo.customer_by_id(s, team_id, int(cid)) if cid.isdigit() else None
+            c = customers.by_id(s, team_id, cid)
             if c is None:
                 tell_later(deps, team_id, body, body["user"]["id"], "That customer no longer exists.", respond)
                 return

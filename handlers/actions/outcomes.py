@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot.text import fmt_date
+from bot import outcomes
 from handlers.effects import later, tell_later
-from storage import repo
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -22,12 +21,11 @@ def register(app: App, deps: Deps) -> None:
         team_id, user = context.team_id or "", body["user"]["id"]
         value = action.get("value") or ""
         with deps.session_factory.begin() as s:
-            row = repo.mark_told(s, team_id, int(value), user, deps.clock()) if value.isdigit() else None
-            summary = row.summary if row else None
-            when = fmt_date(row.told_at) if row and row.told_at else ""
-        if summary is None:
+            told = outcomes.mark_told(s, team_id, value, user, deps.clock())
+        if told is None:
             tell_later(deps, team_id, body, user, "That outcome no longer exists.", respond)
             return
+        summary, when = told
         later(
             deps, lambda: respond(replace_original=True, text=f":white_check_mark: Customer told ({when}): {summary}")
         )

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot import corrections
+from bot import corrections, customers
 from bot.render.modals import kinds_modal
-from storage import repo
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -25,7 +24,7 @@ def register(app: App, deps: Deps) -> None:
         if not (run.isdigit() and cid.isdigit()):
             return
         with deps.session_factory() as s:
-            c = repo.customer_by_id(s, team_id, int(cid))
+            c = customers.by_id(s, team_id, cid)
             if c is None:
                 return
             rows = corrections.signals_to_review(s, team_id, int(run), c.id)

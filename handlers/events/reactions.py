@@ -20,7 +20,6 @@ from bot.capture import MessageIn
 from bot.effects import Ephemeral
 from handlers.effects import perform
 from handlers.payloads import message_in, team_of
-from storage import repo
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -42,25 +41,6 @@ def in_a_moment(wait: float) -> str:
 
 
 NO_READ = {"not_in_channel", "channel_not_found", "missing_scope", "no_permission", "access_denied"}
-
-
-def stored_message(deps: Deps, team_id: str, channel_id: str, ts: str) -> MessageIn | None:
-    """The message as a signal already holds it (any customer's), so no Slack read is needed."""
-    with deps.session_factory() as s:
-        sig = next((x for x in repo.signals_for_message(s, team_id, channel_id, ts) if x.deleted_at is None), None)
-        if sig is None:
-            return None
-        return MessageIn(
-            team_id=team_id,
-            channel_id=channel_id,
-            ts=ts,
-            text=sig.text,
-            user_id=sig.user_id,
-            thread_ts=sig.thread_ts,
-            is_private=sig.is_private,
-            author_name=sig.author_name,
-            permalink=sig.permalink,
-        )
 
 
 def tell(client: WebClient, channel_id: str, user: str, text: str) -> None:
@@ -95,7 +75,8 @@ def register(app: App, deps: Deps) -> None:
         channel_id, ts = item.get("channel") or "", item.get("ts") or ""
         reactor = event.get("user") or ""
         event_id = body.get("event_id")
-        msg = stored_message(deps, team_id, channel_id, ts)
+        with deps.session_factory() as s:
+            msg = capture.stored_message(s, team_id, channel_id, ts)
         if msg is None and (seen := deps.recent.get(team_id, channel_id, ts)) is not None:
             msg = message_in(deps, team_id, channel_id, seen, event_id, seen.get("channel_type"))
         if msg is not None:

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
+from bot import customers
+from bot import milestones as ms
 from bot.effects import Ephemeral, RefreshHome
 from bot.errors import UsageError
 from handlers.effects import perform
 from handlers.payloads import view_value
-from storage import repo
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -32,7 +33,7 @@ def register(app: App, deps: Deps) -> None:
         team_id = context.team_id or ""
         with deps.session_factory.begin() as s:
             mid = view.get("private_metadata") or ""
-            m = repo.milestone_by_id(s, team_id, int(mid)) if mid.isdigit() else None
+            m = ms.by_id(s, team_id, mid)
             if m is None:
                 ack(response_action="errors", errors={"impact": "That milestone no longer exists."})
                 return
@@ -53,7 +54,7 @@ def register(app: App, deps: Deps) -> None:
         try:
             with deps.session_factory.begin() as s:
                 mid = view.get("private_metadata") or ""
-                m = repo.milestone_by_id(s, team_id, int(mid)) if mid.isdigit() else None
+                m = ms.by_id(s, team_id, mid)
                 if m is None or m.removed_at is not None:
                     ack(response_action="errors", errors={"title": "That milestone no longer exists."})
                     return
@@ -91,7 +92,7 @@ def register(app: App, deps: Deps) -> None:
             ack(response_action="errors", errors=errors)
             return
         with deps.session_factory.begin() as s:
-            c = repo.customer_by_id(s, team_id, int(meta.get("customer") or 0))
+            c = customers.by_id(s, team_id, int(meta.get("customer") or 0))
             if c is None:
                 ack(response_action="errors", errors={"title": "That customer no longer exists."})
                 return

@@ -1,0 +1,45 @@
+"""The house's rules, checked on the code itself: floors point one way, and Slack is reached from one place."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def imports(folder: str) -> dict[str, set[str]]:
+    """Module path -> the top-level modules it imports (anywhere in it, TYPE_CHECKING included)."""
+    out: dict[str, set[str]] = {}
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module)
+        out[str(path.relative_to(ROOT))] = found
+    return out
+
+
+def test_no_handler_imports_storage() -> None:
+    bad = {m: sorted(i for i in found if i.split(".")[0] == "storage") for m, found in imports("handlers").items()}
+    assert {m: i for m, i in bad.items() if i} == {}
+
+
+def test_storage_imports_nothing_of_the_floors_above() -> None:
+    bad = {
+        m: sorted(i for i in found if i.split(".")[0] in ("bot", "handlers", "slack_bolt"))
+        for m, found in imports("storage").items()
+    }
+    assert {m: i for m, i in bad.items() if i} == {}
+
+
+def test_the_domain_does_not_import_bolt_or_handlers_outside_the_entry_points() -> None:
+    entry = {"bot/app.py"}  # builds the Bolt app and its adapters (the entry floor)
+    bad = {
+        m: sorted(i for i in found if i.split(".")[0] in ("slack_bolt", "handlers"))
+        for m, found in imports("bot").items()
+        if m not in entry
+    }
+    assert {m: i for m, i in bad.items() if i} == {}
