@@ -1,7 +1,7 @@
 """Slack Connect: what a channel is shared with, the connected organisations, first-hand signals, answers
 
 Revision ID: 0007_slack_connect
-Revises: 0005_signal_search
+Revises: 0006_slack_mismatches
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_slack_connect"
-down_revision = "0005_signal_search"
+down_revision = "0006_slack_mismatches"
 branch_labels = None
 depends_on = None
 

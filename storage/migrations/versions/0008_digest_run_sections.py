@@ -1,7 +1,7 @@
 """The digest sections each posted digest showed, so a section is explained the first time a channel sees it
 
-Revision ID: 0029_digest_run_sections
-Revises: 0005_signal_search
+Revision ID: 0008_digest_run_sections
+Revises: 0007_slack_connect
 Create Date: 2026-12-07
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0029_digest_run_sections"
-down_revision = "0005_signal_search"
+revision = "0008_digest_run_sections"
+down_revision = "0007_slack_connect"
 branch_labels = None
 depends_on = None
 
