@@ -37,7 +37,7 @@ def _channel(sf, team: str, value: str) -> str:  # noqa: ANN001
     v = value.strip()
     with sf() as s:
         names = repo.channel_names(s, team)
-        if m := re.fullmatch(r"<?#?([CGD][A-Z0-9]{2,})(\|[^>]*)?>?", v):
+        if m := re.fullmatch(r"<?#?([CGD][A-Z0-9]+)(\|[^>]*)?>?", v):
             cid = m.group(1)
             if cid in names or repo.channel_link(s, team, cid) or repo.schedule_for(s, team, cid):
                 return cid

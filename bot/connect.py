@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, time, timedelta
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz
@@ -257,6 +258,9 @@ def refusal(what: str) -> str:
 # --- the service ---------------------------------------------------------------------------------------
 
 
+RELEARN_SECONDS = 600  # a channel still unknown after this long is described again before a post
+
+
 class Connector:
     """What the app learns about shared channels, and what it does with them (off the request thread)."""
 
@@ -268,6 +272,8 @@ class Connector:
         self.client_for = client_for
         self._lock = threading.Lock()
         self._seen: set[tuple[str, str]] = set()  # channels this process already looked at (discovery once)
+        self._learned: dict[str, float] = {}  # team -> when its channels were last described (monotonic)
+        self._learning_lock = threading.Lock()  # one description of a workspace's channels at a time
 
     # --- privacy: from Slack's is_private / is_ext_shared, cached in channel_info -------------------------
 
@@ -315,6 +321,18 @@ class Connector:
 
         Slack failing to say (other than "no such channel"): treated as shared, the safe side.
         """
+        info = self.cached(team_id, channel_id)
+        if info is not None and (info.checked_at is not None or info.is_ext_shared):
+            return info.is_ext_shared
+        # not known yet (say, the first minute after an upgrade, a thousand channels due): describe every channel
+        # the app is in with a few paged calls, once, rather than one rate-limited conversations.info per digest
+        with self._learning_lock:
+            learned = self._learned.get(team_id)
+            if learned is None or monotonic() - learned > RELEARN_SECONDS:
+                try:
+                    self.learn_channels(team_id, client)
+                except SlackApiError as e:
+                    log.warning("users.conversations failed for %s: %s", team_id, e.response.get("error"))
         info = self.cached(team_id, channel_id)
         if info is not None and (info.checked_at is not None or info.is_ext_shared):
             return info.is_ext_shared
@@ -399,19 +417,42 @@ class Connector:
         with self.sf() as s:
             return [(t.org_team_id, t.name, t.domain, t.customer_id) for t in cx.teams(s, team_id, ids)]
 
-    def scan(self, team_id: str) -> list[dict]:
-        """`/loop link auto`: every unlinked channel the app is in, with its best match (users.conversations)."""
-        client = self.client_for(team_id)
-        cursor = None
-        for _ in range(20):  # 20 pages of 200: more channels than a team links by hand
+    def learn_channels(self, team_id: str, client: WebClient | None = None) -> int:
+        """Every channel the app is in, as Slack describes it (is_private, is_ext_shared), cached for the whole
+        workspace in one users.conversations call per 200 channels rather than one conversations.info each
+        (https://docs.slack.dev/reference/methods/users.conversations). Returns how many were seen."""
+        client = client or self.client_for(team_id)
+        cursor, seen = None, 0
+        for _ in range(50):  # 50 pages of 200: 10,000 channels
             res = client.users_conversations(
                 types="public_channel,private_channel", exclude_archived=True, limit=200, cursor=cursor
             )
             for ch in res.get("channels") or []:
                 self.save(team_id, ch, member=True)
+                seen += 1
             cursor = (res.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 break
+        with self._lock:
+            self._learned[team_id] = monotonic()
+        return seen
+
+    def learn_all(self) -> int:
+        """The periodic job: every workspace's channels described afresh (sharing can change between events)."""
+        with self.sf() as s:
+            teams = repo.team_ids(s)
+        seen = 0
+        for team_id in teams:
+            try:
+                seen += self.learn_channels(team_id)
+            except SlackApiError as e:
+                log.warning("users.conversations failed for %s: %s", team_id, e.response.get("error"))
+        return seen
+
+    def scan(self, team_id: str) -> list[dict]:
+        """`/loop link auto`: every unlinked channel the app is in, with its best match (users.conversations)."""
+        client = self.client_for(team_id)
+        self.learn_channels(team_id, client)
         with self.sf() as s:
             rows = [r for r in cx.unlinked_member_channels(s, team_id) if r.is_ext_shared]
             for r in rows:

@@ -108,6 +108,8 @@ class DigestRunner:
         self._unrecorded: dict[int, tuple[str, dict]] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
+        # one per runner: what it learns of the workspaces' channels is shared by every digest it posts
+        self.connector = connect.Connector(self.sf, self.clock, self.client_for)
 
     def close(self) -> None:
         """Let digests being built finish, then stop the pool."""
@@ -437,7 +439,7 @@ class DigestRunner:
 
     def _shared(self, client: WebClient, team_id: str, channel_id: str) -> bool:
         """Is the channel shared with another organisation (Slack's is_ext_shared, cached; asked when unknown)?"""
-        return connect.Connector(self.sf, self.clock, self.client_for).shared_for_posting(client, team_id, channel_id)
+        return self.connector.shared_for_posting(client, team_id, channel_id)
 
     def _finish(
         self, run_id: int, status: str, ts: str | None = None, error: str | None = None, meta: dict | None = None

@@ -151,6 +151,8 @@ def periodic_jobs(deps: Deps) -> list[PeriodicJob]:
     ]
     if deps.connect is not None:  # Slack Connect: a customer's question the team left unanswered too long
         jobs.append(PeriodicJob("unanswered", _unanswered_then_outbox(deps), UNANSWERED_SCAN))
+    if deps.connect is not None:  # which channels are shared with other organisations, and which are private
+        jobs.append(PeriodicJob("channels", deps.connect.learn_all, 6 * 3600, at_start=True))
     if deps.settings.retention_days:
         jobs.append(PeriodicJob("retention", runner.apply_retention, 6 * 3600, at_start=True))
     if deps.classifier is not None:  # optional: the model re-reads recent signals' kind and sentiment

@@ -29,6 +29,7 @@ EVERY_JOB = {
     "nudges_burst",
     "nudges_weekly",
     "unanswered",
+    "channels",
     "retention",
     "llm_classify",
 }
@@ -97,7 +98,7 @@ def test_a_running_app_sends_what_came_of_a_signal_and_burst_nudges_in_minutes(
     app = AppProcess(db_url, slack, tmp_path)
     procs.append(app)
     app.start()
-    assert "scheduled jobs: catch_up, nudges_burst, nudges_weekly, outbox, reminders" in app.log.read_text()
+    assert "scheduled jobs: catch_up, channels, nudges_burst, nudges_weekly, outbox, reminders" in app.log.read_text()
     d = app.driver
     d.command("/loop", "customer add Acme Logistics")
     d.command("/loop", "customer owner Acme Logistics <@UOWN|priya>")

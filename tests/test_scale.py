@@ -128,6 +128,8 @@ def test_claim_before_queue_the_losing_instance_builds_nothing(running: Running,
     r = running
     r.clock.now = at(16, 9)
     for i in range(50):
+        r.slack.state.channels[f"CS{i:02d}"] = {"id": f"CS{i:02d}", "name": f"cs-{i:02d}", "is_private": False}
+    for i in range(50):
         r.driver.command("/loop", f"customer add Customer {i:02d}")
         r.driver.command("/loop", f"link Customer {i:02d}", channel=f"CS{i:02d}")
         r.driver.message(f"CS{i:02d}", f"the export failed again at site {i}", ts=ts(17, 10, i))
