@@ -9,8 +9,8 @@ import sys
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.app import http_handler
-from bot.server import make_server
+from entry.app import http_handler
+from entry.server import make_server
 from storage import db
 
 

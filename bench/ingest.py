@@ -232,7 +232,7 @@ def run(database_url: str, n: int = 4000, label: str = "sqlite", rounds: int = 8
         # signalloop first: it creates the schema (migrations) the peer's table joins
         ports["signalloop"] = free_port()
         procs["signalloop"] = _start(
-            ["-m", "bot.cli", "run"], dict(env, SIGNALLOOP_PORT=str(ports["signalloop"])), ports["signalloop"]
+            ["-m", "entry.cli", "run"], dict(env, SIGNALLOOP_PORT=str(ports["signalloop"])), ports["signalloop"]
         )
         _link_channel(ports["signalloop"])
         ports["peer"] = free_port()

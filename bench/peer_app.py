@@ -21,8 +21,8 @@ from slack_sdk import WebClient
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.app import http_handler
-from bot.server import make_server
+from entry.app import http_handler
+from entry.server import make_server
 
 metadata = MetaData()
 messages = Table(

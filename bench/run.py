@@ -35,7 +35,7 @@ def idle_rss_mb() -> float:
         SIGNALLOOP_PORT=str(port),
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "entry.cli", "run"],
         cwd=ingest.ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -175,7 +175,7 @@ def run(
             logs.append(log)
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                    [sys.executable, "-m", "entry.cli", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
                 )
             )
         wait_s = (minute - datetime.now(UTC)).total_seconds()

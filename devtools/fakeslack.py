@@ -14,7 +14,7 @@ real Slack enforces, each rule citing the docs.slack.dev page that documents it:
 - Block Kit limits (`invalid_blocks` for messages, `invalid_arguments` for views);
 - a `trigger_id` usable once and within 3 seconds of the interaction that issued it;
 - no Web API call on a request's thread before its answer but opening a modal (`calls_before_answer`: the app's
-  clients mark such calls, bot.app.AppClient).
+  clients mark such calls, entry.app.AppClient).
 
 The test driver (tests.conftest.SlackDriver) uses `slash_text` to send a slash command's text escaped exactly
 as the manifest's `should_escape` asks, `issue_trigger` for the trigger ids it hands out, and the contract's
@@ -63,7 +63,7 @@ class Contract:
     scopes: bool = True  # missing_scope for what the manifest's bot scopes do not grant
     block_kit: bool = True  # invalid_blocks / invalid_arguments past Block Kit's limits
     triggers: bool = True  # trigger_id used once, within TRIGGER_SECONDS
-    # no Web API call on a request's thread before its answer but opening a modal (bot.app.ALLOWED_BEFORE_ANSWER)
+    # no Web API call on a request's thread before its answer but opening a modal (entry.app.ALLOWED_BEFORE_ANSWER)
     answer_first: bool = True
 
 
@@ -79,7 +79,7 @@ class Call:
     method: str
     args: dict[str, Any]
     at: float
-    before_answer: bool = False  # made on a request's thread before the app answered it (bot.app.AppClient)
+    before_answer: bool = False  # made on a request's thread before the app answered it (entry.app.AppClient)
 
 
 @dataclass
@@ -111,9 +111,9 @@ class FakeSlackState:
     # "internal" (a single-workspace, customer-built app: ordinary tiers) or "distributed" (commercially
     # distributed, not approved for the Marketplace, installed since 29 May 2025: history/replies 1 a minute)
     app_distribution: str = "internal"
-    # the bot token's scopes; None: exactly the manifest's bot scopes (bot.manifest.BOT_SCOPES)
+    # the bot token's scopes; None: exactly the manifest's bot scopes (entry.manifest.BOT_SCOPES)
     scopes: set[str] | None = None
-    # the manifest the app was created from; None: bot.manifest.manifest() (its should_escape per command)
+    # the manifest the app was created from; None: entry.manifest.manifest() (its should_escape per command)
     manifest: dict[str, Any] | None = None
     triggers: dict[str, dict[str, Any]] = field(default_factory=dict)  # trigger_id -> {"at", "used"}
     buckets: dict[tuple[str, ...], list[float]] = field(default_factory=dict)  # rate-limit key -> [tokens, at]
@@ -132,7 +132,7 @@ class FakeSlackState:
 
     def granted(self) -> set[str]:
         if self.scopes is None:
-            from bot.manifest import BOT_SCOPES
+            from entry.manifest import BOT_SCOPES
 
             self.scopes = set(BOT_SCOPES)
         return self.scopes
@@ -140,7 +140,7 @@ class FakeSlackState:
     def should_escape(self, command: str) -> bool:
         """The manifest's should_escape for `command` (False for a command the manifest does not declare)."""
         if self.manifest is None:
-            from bot.manifest import manifest
+            from entry.manifest import manifest
 
             self.manifest = manifest()
         for c in self.manifest.get("features", {}).get("slash_commands", []):
@@ -151,7 +151,7 @@ class FakeSlackState:
     def calls_before_answer(self, since: int = 0) -> list[Call]:
         """Calls (from the `since`-th on) the app made on a request's thread before answering it, other than the
         ones Slack's 3 seconds leave room for (opening a modal)."""
-        from bot.app import ALLOWED_BEFORE_ANSWER
+        from entry.app import ALLOWED_BEFORE_ANSWER
 
         with self.lock:
             return [c for c in self.calls[since:] if c.before_answer and c.method not in ALLOWED_BEFORE_ANSWER]

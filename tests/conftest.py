@@ -21,9 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
-from bot.app import build_app, http_handler
 from bot.config import Settings
-from bot.server import SlackHTTPServer, make_server
 from bot.services import Deps
 from devtools.fakeslack import (
     DEADLINE_SECONDS,
@@ -34,6 +32,8 @@ from devtools.fakeslack import (
     slash_text,
     view_errors,
 )
+from entry.app import build_app, http_handler
+from entry.server import SlackHTTPServer, make_server
 from storage import db
 
 CHANNEL_NAMES = {"C1": "cs-acme", "C2": "feedback", "C3": "general", "G1": "privategroup", "C4": "cs-portfolio"}

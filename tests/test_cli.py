@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_app
 from bot.importer import import_export
 from bot.services import utcnow
+from entry.app import build_app
 from storage.models import Signal
 from tests.conftest import TEAM, make_settings
 from tests.helpers import count, signals
@@ -28,7 +28,7 @@ def run_cli(
     base.pop("DATABASE_URL", None)
     base.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "entry.cli", *args],
         capture_output=True,
         text=True,
         env=base,

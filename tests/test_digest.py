@@ -531,7 +531,7 @@ def test_channel_errors_keep_schedule_and_tell_the_team(running: Running) -> Non
 
 def test_demo_runs_as_a_subprocess_and_prints_the_question(tmp_path: Path) -> None:
     res = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "demo", "--db", str(tmp_path / "d.db"), "--chart", str(tmp_path / "c.png")],
+        [sys.executable, "-m", "entry.cli", "demo", "--db", str(tmp_path / "d.db"), "--chart", str(tmp_path / "c.png")],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -543,7 +543,7 @@ def test_demo_runs_as_a_subprocess_and_prints_the_question(tmp_path: Path) -> No
     assert "Last week's decisions" in res.stdout and "Ship the SMS reminder fix" in res.stdout
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "demo", "--db", str(tmp_path / "d.db"), "--chart", str(tmp_path / "c.png")],
+        [sys.executable, "-m", "entry.cli", "demo", "--db", str(tmp_path / "d.db"), "--chart", str(tmp_path / "c.png")],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -565,8 +565,8 @@ def test_demo_runs_as_a_subprocess_and_prints_the_question(tmp_path: Path) -> No
 )
 def test_demo_week_is_whole_whatever_day_it_runs(tmp_path: Path, now: datetime) -> None:
     """Run on a Monday just after midnight, the demo still shows a full sample week, not an empty one."""
-    from bot import demo
-    from bot.demo_data import TEAM as DEMO_TEAM
+    from entry import demo
+    from entry.demo_data import TEAM as DEMO_TEAM
 
     sf, deps, slack, clock = demo.build(str(tmp_path / "d.db"), now=now)
     try:

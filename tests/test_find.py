@@ -227,7 +227,7 @@ def customers_csv(n: int, bad: set[int]) -> str:
 
 def cli(args: list[str], db_url: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "entry.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

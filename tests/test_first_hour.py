@@ -44,7 +44,7 @@ def cli(
     if db_url is not None:
         env["DATABASE_URL"] = db_url
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "entry.cli", *args],
         cwd=cwd or ROOT,
         capture_output=True,
         text=True,
@@ -324,7 +324,7 @@ def test_every_bad_database_url_is_one_line_and_exit_2(tmp_path) -> None:  # noq
     for url, code in (("sqlite://signalloop.db", 0), ("postgresql+psycopg://nobody@127.0.0.1:9/x", 2)):
         env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": url, "SIGNALLOOP_CONFIG_ERROR_EXIT": "0"}
         res = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "export", "signals"],
+            [sys.executable, "-m", "entry.cli", "export", "signals"],
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -352,7 +352,7 @@ def test_pipes_channels_since_and_classify_input(running: Running, db_url: str, 
     # a reader that goes away ends the command quietly
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": db_url}
     piped = subprocess.run(
-        f"{sys.executable} -m bot.cli export signals | head -1",
+        f"{sys.executable} -m entry.cli export signals | head -1",
         shell=True,
         cwd=ROOT,
         capture_output=True,
@@ -576,7 +576,7 @@ def test_signalloop_host_sets_the_bind_address_and_configuration_errors_exit_2(
     assert f"listening on 127.0.0.1:{app.port}" in app.log.read_text()
     env = {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s", "SIGNALLOOP_HOST": "not an address!"}
     bad = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "entry.cli", "run"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -586,7 +586,7 @@ def test_signalloop_host_sets_the_bind_address_and_configuration_errors_exit_2(
     assert bad.returncode == 2 and "SIGNALLOOP_HOST must be an address to bind" in bad.stderr
     # docker-compose.yml maps a configuration error to 0 so `restart: on-failure` does not crash-loop on it
     quiet = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "entry.cli", "run"],
         cwd=ROOT,
         capture_output=True,
         text=True,

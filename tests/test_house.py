@@ -35,11 +35,14 @@ def test_storage_imports_nothing_of_the_floors_above() -> None:
     assert {m: i for m, i in bad.items() if i} == {}
 
 
-def test_the_domain_does_not_import_bolt_or_handlers_outside_the_entry_points() -> None:
-    entry = {"bot/app.py"}  # builds the Bolt app and its adapters (the entry floor)
+def test_the_domain_imports_no_bolt_no_handlers_and_no_entry_point() -> None:
     bad = {
-        m: sorted(i for i in found if i.split(".")[0] in ("slack_bolt", "handlers"))
+        m: sorted(i for i in found if i.split(".")[0] in ("slack_bolt", "handlers", "entry"))
         for m, found in imports("bot").items()
-        if m not in entry
     }
+    assert {m: i for m, i in bad.items() if i} == {}
+
+
+def test_handlers_never_reach_up_to_the_entry_floor() -> None:
+    bad = {m: sorted(i for i in found if i.split(".")[0] == "entry") for m, found in imports("handlers").items()}
     assert {m: i for m, i in bad.items() if i} == {}

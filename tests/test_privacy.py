@@ -148,7 +148,7 @@ def test_llm_preview_prints_the_prompt_that_would_be_sent(db_url: str, running: 
     week_with_personal_data(running)
     env = {"DATABASE_URL": db_url, "PATH": "/usr/bin"}
     out = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "llm", "preview", "--channel", "C1", "--week", "2026-W47"],
+        [sys.executable, "-m", "entry.cli", "llm", "preview", "--channel", "C1", "--week", "2026-W47"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -159,7 +159,7 @@ def test_llm_preview_prints_the_prompt_that_would_be_sent(db_url: str, running: 
     assert "## system" in out.stdout and "## user" in out.stdout and "4 personal data items redacted" in out.stdout
     assert "07700 900123" not in out.stdout and "[phone 1]" in out.stdout
     bad = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "llm", "preview", "--channel", "C1", "--week", "2026-W99"],
+        [sys.executable, "-m", "entry.cli", "llm", "preview", "--channel", "C1", "--week", "2026-W99"],
         cwd=ROOT,
         capture_output=True,
         text=True,

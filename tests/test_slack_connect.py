@@ -345,8 +345,8 @@ def click(r: Running, button: dict) -> None:
 
 
 def test_the_demo_has_a_shared_channel_linked_by_its_proposal(tmp_path) -> None:  # noqa: ANN001
-    from bot import demo
-    from bot import demo_data as dd
+    from entry import demo
+    from entry import demo_data as dd
 
     sf, _deps, slack, _clock = demo.build(str(tmp_path / "demo.db"))
     try:

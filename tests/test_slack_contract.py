@@ -17,7 +17,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
-from bot.manifest import manifest
 from devtools.fakeslack import (
     DEADLINE_SECONDS,
     DISTRIBUTED_HISTORY_ITEMS,
@@ -28,6 +27,7 @@ from devtools.fakeslack import (
     FakeSlackState,
     slash_text,
 )
+from entry.manifest import manifest
 from storage.models import Customer, Milestone
 from tests.conftest import Running, SlackDriver
 from tests.helpers import ephemeral_text, figure

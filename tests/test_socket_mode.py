@@ -134,7 +134,7 @@ def test_socket_mode_serves_commands_events_and_buttons_and_reports_its_health(
 def run_cli(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "entry.cli", "run"],
         cwd=ROOT,
         env={**base, **env},
         capture_output=True,
@@ -172,7 +172,7 @@ def test_a_refused_token_is_one_line_and_exit_2(case: str, slack: FakeSlackServe
 
 
 def test_the_manifest_carries_the_oauth_redirect_url() -> None:
-    from bot.manifest import manifest
+    from entry.manifest import manifest
 
     m = manifest(url="https://signalloop.example.com/")
     assert m["oauth_config"]["redirect_urls"] == ["https://signalloop.example.com/slack/oauth_redirect"]

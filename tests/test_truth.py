@@ -298,7 +298,7 @@ def test_a_corrected_kind_is_kept_shown_and_exported(running: Running, db_url: s
     assert res is not None and res.status == "posted"
     if db_url.startswith("sqlite"):
         out = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "classify", "--export-corrections"],
+            [sys.executable, "-m", "entry.cli", "classify", "--export-corrections"],
             cwd=ROOT,
             capture_output=True,
             text=True,

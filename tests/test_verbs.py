@@ -8,7 +8,6 @@ from bot.commands import LOOP_HELP, LOOP_TABLE, LOOP_VERBS, loop_verb
 from bot.commands.milestone import VERBS as MILESTONE_VERBS
 from bot.commands.parsing import did_you_mean
 
-
 CANONICAL = sorted({v.names[0] for v in LOOP_TABLE if v.help})
 
 

@@ -18,7 +18,7 @@ from bot.services import utcnow
 def _client(settings: Settings):  # noqa: ANN202
     if not settings.slack_bot_token:
         return None
-    from bot.app import make_web_client
+    from entry.app import make_web_client
 
     return make_web_client(settings)
 

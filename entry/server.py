@@ -72,7 +72,7 @@ def health_app(health: HealthCheck, inner: Callable[..., Iterable[bytes]] | None
 
 
 def slack_wsgi(handler: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
-    """Bolt's WSGI adapter (bot.app.http_handler); a request that fails inside is answered 500 (Slack retries it),
+    """Bolt's WSGI adapter (entry.app.http_handler); a request that fails inside is answered 500 (Slack retries it),
     never 200."""
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -208,7 +208,7 @@ def make_server(
     host: str = "0.0.0.0",
     read_timeout: float = READ_TIMEOUT,
 ) -> SlackHTTPServer:
-    """The HTTP server for Slack's requests (`slack`: Bolt's WSGI adapter, bot.app.http_handler) and health checks."""
+    """The HTTP server for Slack's requests (`slack`: Bolt's WSGI adapter, entry.app.http_handler) and health checks."""
     wsgi = health_app(HealthCheck(engine), slack_wsgi(slack))
     return SlackHTTPServer(wsgi, host=host, port=port, threads=threads, read_timeout=read_timeout)
 

@@ -112,8 +112,8 @@ def run_classify(args: argparse.Namespace) -> int:
 def export_corrections(args: argparse.Namespace) -> int:
     """Every kind a person corrected in Slack, as JSONL the corpus can take (text, kind, who, when)."""
     from bot import corrections
-    from bot.clidb import engine_and_sessions
     from bot.config import load_settings
+    from entry.clidb import engine_and_sessions
 
     settings = load_settings()
     engine, sf = engine_and_sessions(settings, migrate=False, existing=True)

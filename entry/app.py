@@ -1,7 +1,7 @@
 """build_app(settings, session_factory) -> (slack_bolt.App, Deps): the Bolt app with every listener wired.
 
 The one module of bot/ that knows Bolt: it also builds Bolt's adapters for the two ways Slack reaches the
-app, the WSGI handler bot.server serves and the Socket Mode handler bot.socket_mode runs.
+app, the WSGI handler entry.server serves and the Socket Mode handler entry.socket_mode runs.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def build_app(
         from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
         from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
-        from bot.manifest import BOT_SCOPES
+        from entry.manifest import BOT_SCOPES
 
         engine = session_factory.kw["bind"]
         installation_store = SQLAlchemyInstallationStore(
@@ -191,10 +191,10 @@ def build_app(
 
 
 def http_handler(app: App) -> Callable[..., Iterable[bytes]]:
-    """Bolt's WSGI adapter for `app`: events, commands, interactivity and the OAuth routes (bot.server serves it)."""
+    """Bolt's WSGI adapter for `app`: events, commands, interactivity and the OAuth routes (entry.server serves it)."""
     return SlackRequestHandler(app)
 
 
 def socket_mode_handler(app: App, app_token: str) -> SocketModeHandler:
-    """Bolt's Socket Mode adapter for `app` (bot.socket_mode runs it and reports its health)."""
+    """Bolt's Socket Mode adapter for `app` (entry.socket_mode runs it and reports its health)."""
     return SocketModeHandler(app, app_token)

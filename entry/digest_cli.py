@@ -9,11 +9,11 @@ from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import build_app
 from bot.config import ConfigError, Settings
 from bot.render.terminal import digest_rich
 from bot.services import utcnow
 from bot.weeks import parse_week, week_at
+from entry.app import build_app
 from storage import repo
 from storage.models import Workspace
 

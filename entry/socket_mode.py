@@ -86,7 +86,7 @@ def check_app_token(client: WebClient, app_token: str) -> None:
 
 
 class Handler(Protocol):
-    """What this module needs of Bolt's Socket Mode adapter (built by bot.app.socket_mode_handler)."""
+    """What this module needs of Bolt's Socket Mode adapter (built by entry.app.socket_mode_handler)."""
 
     client: BaseSocketModeClient
 

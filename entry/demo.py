@@ -17,15 +17,15 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from bot import demo_data as d
 from bot import explain
-from bot.app import build_app
 from bot.chart import render_png
 from bot.config import Settings
 from bot.render.terminal import digest_rich
 from bot.weeks import scheduled_at, week_at
 from devtools.dispatch import LocalDispatcher
 from devtools.fakeslack import FakeSlackServer, FakeSlackState
+from entry import demo_data as d
+from entry.app import build_app
 from storage import db, repo
 from storage.models import Customer, Learning, Signal
 

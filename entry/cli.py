@@ -25,7 +25,7 @@ def _settings() -> Settings:
 
 
 def _engine_and_sessions(settings: Settings, migrate: bool = True, existing: bool = False):  # noqa: ANN202
-    from bot.clidb import engine_and_sessions
+    from entry.clidb import engine_and_sessions
 
     return engine_and_sessions(settings, migrate=migrate, existing=existing)
 
@@ -59,10 +59,10 @@ def _channel(sf, team: str, value: str) -> str:  # noqa: ANN001
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     settings.require_slack()
-    from bot.app import build_app, http_handler, make_web_client, socket_mode_handler
     from bot.scheduler import start_scheduler
-    from bot.server import health_server, make_server
-    from bot.socket_mode import SocketMode, check_app_token, check_bot_token
+    from entry.app import build_app, http_handler, make_web_client, socket_mode_handler
+    from entry.server import health_server, make_server
+    from entry.socket_mode import SocketMode, check_app_token, check_bot_token
 
     # a refused token: one line naming the variable, and exit 2, before anything starts
     if settings.slack_bot_token:
@@ -124,7 +124,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
-    from bot.manifest import ManifestError, manifest
+    from entry.manifest import ManifestError, manifest
 
     try:
         doc = manifest(url=args.url, socket_mode=args.socket_mode, allow_http=args.allow_http)
@@ -221,13 +221,13 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bot.demo import run_demo
+    from entry.demo import run_demo
 
     return run_demo(args.db, chart=args.chart)
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from bot.digest_cli import run_digest_cli
+    from entry.digest_cli import run_digest_cli
 
     settings, sf, args.team = _data(args)
     args.channel = _channel(sf, args.team, args.channel)
@@ -235,7 +235,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_llm(args: argparse.Namespace) -> int:
-    from bot.llm_cli import run_preview
+    from entry.llm_cli import run_preview
 
     settings, sf, team = _data(args)
     args.channel = _channel(sf, team, args.channel)
@@ -249,28 +249,28 @@ def _data(args: argparse.Namespace):  # noqa: ANN202
 
 
 def cmd_customers(args: argparse.Namespace) -> int:
-    from bot.bulk_cli import run_import
+    from entry.bulk_cli import run_import
 
     settings, sf, team = _data(args)
     return run_import(settings, sf, team, args)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from bot.bulk_cli import run_export
+    from entry.bulk_cli import run_export
 
     _, sf, team = _data(args)
     return run_export(sf, team, args)
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from bot.bulk_cli import run_review
+    from entry.bulk_cli import run_review
 
     _, sf, team = _data(args)
     return run_review(sf, team, args)
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from bot.classify_cli import run_classify
+    from entry.classify_cli import run_classify
 
     return run_classify(args)
 
