@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot.scheduler import make_scheduler, periodic_jobs, register_jobs
 from devtools.fakeslack import FakeSlackServer
 from storage import db
-from storage.models import SlackUser
+from storage.models import Signal, SlackUser
 from tests.conftest import TEAM, Running
 from tests.processes import AppProcess
 
@@ -146,3 +146,32 @@ def test_a_running_app_sends_what_came_of_a_signal_and_burst_nudges_in_minutes(
     assert time.monotonic() - completed < 120
     [nudge] = dms("UOWN", "problems or churn risks")
     assert "Acme Logistics" in nudge.args["text"]
+
+
+def test_a_running_app_erases_text_past_retention_at_start_up(
+    db_url: str, slack: FakeSlackServer, tmp_path: Path, procs: list[AppProcess]
+) -> None:
+    """SIGNALLOOP_RETENTION_DAYS is applied by the process people deploy, at start-up and every 6 hours."""
+    first = AppProcess(db_url, slack, tmp_path, "before")
+    procs.append(first)
+    first.start()
+    first.driver.command("/loop", "customer add Acme Logistics")
+    first.driver.command("/loop", "link Acme Logistics", channel="C1")
+    old_ts = f"{int(time.time()) - 90 * 86400}.000100"  # posted 90 days ago
+    assert first.driver.message("C1", "The depot calendar was wrong all spring", ts=old_ts).status == 200
+    assert first.driver.message("C1", "The new calendar works well", ts=f"{int(time.time())}.000200").status == 200
+    first.stop()
+    second = AppProcess(db_url, slack, tmp_path, "after", SIGNALLOOP_RETENTION_DAYS="30")
+    procs.append(second)
+    second.start()
+    engine = db.make_engine(db_url)
+    try:
+
+        def texts() -> list[str | None]:
+            with engine.connect() as c:
+                return list(c.scalars(select(Signal.text).order_by(Signal.posted_at)))
+
+        _wait_for("the old signal's text erased", lambda: texts()[0] in (None, ""), 30)
+        assert texts()[1] == "The new calendar works well"  # within retention: kept
+    finally:
+        engine.dispose()
