@@ -35,6 +35,7 @@ eval: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) *.egg-info signalloop-demo.db* signalloop-demo-chart.png

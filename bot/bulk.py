@@ -583,7 +583,7 @@ def export_rows(
         return cols, gen()
     cols = ["posted_at", "customer", "kind", "sentiment", "text", "author", "channel", "permalink", "corrected_by"]
 
-    def gen() -> Iterator[dict[str, Any]]:
+    def signal_rows() -> Iterator[dict[str, Any]]:
         for r in repo.signals_for_export(s, team_id, since, cid):
             yield {
                 "posted_at": r.posted_at.isoformat(),
@@ -597,7 +597,7 @@ def export_rows(
                 "corrected_by": r.corrected_by or "",
             }
 
-    return cols, gen()
+    return cols, signal_rows()
 
 
 def write(cols: list[str], rows: Iterable[dict[str, Any]], fmt: str, out: Callable[[str], Any]) -> int:

@@ -56,9 +56,9 @@ def counts(
     for at, score in rows:
         sent[index(at)][0 if score < -0.1 else 2 if score > 0.1 else 1] += 1
     done = [0 for _ in ws]
-    for at in achieved:
-        done[index(at)] += 1
-    return [tuple(x) for x in sent], done  # type: ignore[misc]
+    for when in achieved:
+        done[index(when)] += 1
+    return [(neg, neu, pos) for neg, neu, pos in sent], done
 
 
 def render_png(session: Session, dg: Digest) -> bytes:

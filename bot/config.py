@@ -223,7 +223,7 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read and validate settings; a bad value raises ConfigError with one clear line."""
     try:
-        return Settings(**overrides)
+        return Settings.model_validate(overrides)  # runs Settings.__init__, so env and .env still apply
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = err.get("loc") or ("?",)

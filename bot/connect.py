@@ -593,7 +593,9 @@ def adopt_orgs(s: Session, team_id: str, channel_id: str, customer_id: int, now:
     else:
         for o in free:
             t = teams.get(o)
-            orgs = [(o, t.name if t else None, t.domain if t else None, None)]
+            orgs: list[tuple[str, str | None, str | None, int | None]] = [
+                (o, t.name if t else None, t.domain if t else None, None)
+            ]
             if candidates([c], None, orgs, []):
                 chosen.append(o)
     for o in chosen:

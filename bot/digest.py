@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -132,7 +132,7 @@ class DecisionItem:
     decision: str
     learning: str
     owner_id: str | None
-    review_on: datetime | None
+    review_on: date | None
     outcome: str | None
     created_at: datetime
 
@@ -545,7 +545,7 @@ def customer_section(
             sec.flags.append(
                 Flag("stalled", m.position, m.title, f"no change for {ms.days_unchanged(m, now)} days", evidence)
             )
-        if ms.is_overdue(m, today) and m.status != ms.AT_RISK:
+        if m.due_date is not None and ms.is_overdue(m, today) and m.status != ms.AT_RISK:
             sec.flags.append(
                 Flag(
                     "overdue",

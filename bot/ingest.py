@@ -116,7 +116,7 @@ class Ingest:
         route, version = self.router.route_cached(msg, self.writer)
         if route is None or not route[1]:
             return []  # not a linked or watch channel, or no customer named: nothing to store
-        if replying and not msg.external and self.connect is not None:
+        if replying and thread_ts is not None and not msg.external and self.connect is not None:
             # a team member's reply in a customer's thread answers their question (no more waiting, no nudge)
             self.connect.answered(team_id, channel_id, thread_ts, msg.user_id)
         rows = self.router.store(self.writer, msg, route, version, self.clock())
@@ -137,6 +137,7 @@ class Ingest:
         channel_id = event.get("channel") or ""
         self.recent.edit(team_id, channel_id, new)
         edited = (new.get("edited") or {}).get("ts") or event.get("event_ts") or event.get("ts")
+        assert edited is not None  # every event Slack sends has an event_ts
         msg = self.message_in(team_id, channel_id, new, None, event.get("channel_type") or "channel")
         route = self.router.route(msg)
         with self.sf.begin() as s:

@@ -19,11 +19,12 @@ from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from string import Template
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlparse
 
 import tiktoken
 from openai import ContentFilterFinishReasonError, LengthFinishReasonError, OpenAI, OpenAIError
+from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -355,7 +356,11 @@ class LLMStep:
         with self._slots:
             try:
                 res = self.client.chat.completions.parse(
-                    model=self.settings.llm_model, messages=messages, response_format=out, temperature=0.2
+                    model=self.settings.llm_model,
+                    # role/content dicts, the shape of openai's message TypedDicts, which a plain dict type cannot say
+                    messages=cast("list[ChatCompletionMessageParam]", messages),
+                    response_format=out,
+                    temperature=0.2,
                 )
             except ValidationError as e:
                 raise LLMFailure(f"answer outside the schema ({e.error_count()} errors)") from None

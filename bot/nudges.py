@@ -17,9 +17,11 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import milestones as ms
@@ -213,7 +215,7 @@ class Nudger:
                 kinds = []
                 if cfg.stalled and ms.is_stalled(m, now, rules.stall_days):
                     kinds.append(("stalled", f"no change for {ms.days_unchanged(m, now)} days"))
-                if cfg.overdue and ms.is_overdue(m, now.date()):
+                if cfg.overdue and m.due_date is not None and ms.is_overdue(m, now.date()):
                     kinds.append(("overdue", f"was due {m.due_date:%b} {m.due_date.day}"))
                 for kind, why in kinds[:1]:
                     if repo.claim_nudge(s, team_id, f"milestone:{m.id}", kind, week, owner, now):
@@ -243,7 +245,7 @@ class Nudger:
 def milestone_nudge(c: Customer, m: Milestone, kind: str, why: str) -> tuple[str, list]:
     label = {"stalled": ":hourglass: Stalled", "overdue": ":alarm_clock: Overdue"}[kind]
     value = str(m.id)
-    blocks = [
+    blocks: list[Block | dict[str, Any]] = [
         section(
             f"{label}: *{safe(c.name)}* milestone {m.position} “{quote(m.title)}” — {safe(why)}. Where does it stand?"
         ),

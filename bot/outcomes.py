@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
@@ -120,7 +121,7 @@ def announce(s: Session, team_id: str, outcome: Outcome, signal_ids: list[int], 
     for user, sigs in by_person.items():
         if user in opted_out:
             continue
-        payload = {
+        payload: dict[str, Any] = {
             "summary": outcome.summary,
             "link": outcome.link,
             "quotes": [r.text[:300] for r in sorted(sigs, key=lambda r: r.posted_at)[-MAX_QUOTED:] if r.text],

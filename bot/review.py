@@ -190,8 +190,8 @@ def build(s: Session, c: Customer, quarter: Quarter, now: datetime) -> Review:
             rv.at_risk.append((m.title, f"overdue since {fmt_date(m.due_date)}"))
     for r in repo.learnings(s, c.team_id, customer_id=c.id, decisions_only=True, limit=200):
         if start <= r.created_at < end:
-            state = {"held": "held", "changed": "changed", "still_open": "still open"}.get(r.outcome or "", "to review")
-            rv.decisions.append((r.decision or "", state, r.changed_to))
+            said = {"held": "held", "changed": "changed", "still_open": "still open"}.get(r.outcome or "", "to review")
+            rv.decisions.append((r.decision or "", said, r.changed_to))
     rv.told = [
         (t.summary, t.told_at is not None)
         for t in repo.outcomes_to_tell(s, c.team_id, [c.id], start)
@@ -389,7 +389,7 @@ def messages(rv: Review) -> list[tuple[str, list[dict]]]:
         blocks.append(context(f"_Desired outcome: {quote(rv.outcome)}_"))
     for title, body in lines(rv):
         blocks += [section(chunk) for chunk in chunks([f"*{title}*", *body])]
-    out = []
+    out: list[tuple[str, list[dict]]] = []
     while blocks:
         out.append((fallback if not out else f"{fallback} (continued)", to_dicts(blocks[:MAX_BLOCKS])))
         blocks = blocks[MAX_BLOCKS:]

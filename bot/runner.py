@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from slack_sdk import WebClient
@@ -292,7 +293,7 @@ class DigestRunner:
                 )
                 .values(status="claimed", claimed_by=self.instance, claimed_at=now, late=late, error=None)
             )
-            return existing.id if res.rowcount else None
+            return existing.id if repo.rowcount(res) else None
 
     def build(self, s: Session, team_id: str, channel_id: str, week: Week) -> Digest:
         """The digest of `week` for a channel, with the schedule's zone, scope and focus."""
@@ -395,8 +396,14 @@ class DigestRunner:
                 channel_id,
                 ts,
                 "digest continuation",
-                lambda t=text, b=blocks: client.chat_postMessage(
-                    channel=channel_id, thread_ts=ts, text=t, blocks=b, unfurl_links=False, unfurl_media=False
+                partial(
+                    client.chat_postMessage,
+                    channel=channel_id,
+                    thread_ts=ts,
+                    text=text,
+                    blocks=blocks,
+                    unfurl_links=False,
+                    unfurl_media=False,
                 ),
             )
         if full_text:

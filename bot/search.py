@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session
 
 from bot import customers as cust
@@ -155,7 +156,7 @@ def results_blocks(s: Session, team_id: str, q: Query, channel_id: str, offset: 
     rows = sorted(rows, key=lambda r: not getattr(r, "first_hand", False))
     lines += [result_line(r, customers.get(r.customer_id, "?"), names) for r in rows]
     body = "\n".join(lines)
-    blocks = []
+    blocks: list[Block] = []
     while body:  # within Slack's section limit
         cut = body[: MAX_SECTION - 10]
         if len(body) > len(cut):

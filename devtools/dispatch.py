@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -39,10 +39,12 @@ class LocalDispatcher:
                 form["text"] = slash_text(self.slack_state, form["command"], form.get("text") or "")
                 body = urlencode(form)
         ts = str(int(time.time()))
-        headers = {
+        signature = self.verifier.generate_signature(timestamp=ts, body=body)
+        assert signature is not None  # None only without a timestamp or a body
+        headers: dict[str, str | Sequence[str]] = {
             "content-type": [content_type],
             "x-slack-request-timestamp": [ts],
-            "x-slack-signature": [self.verifier.generate_signature(timestamp=ts, body=body)],
+            "x-slack-signature": [signature],
         }
         resp = self.app.dispatch(BoltRequest(body=body, headers=headers))
         if resp.status != 200:

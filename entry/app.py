@@ -17,6 +17,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.error import BoltError
 from slack_sdk import WebClient
+from slack_sdk.http_retry import RetryHandler
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -105,7 +106,7 @@ def make_web_client(settings: Settings, token: str | None = None, wait_out_429: 
     sleep out a 429 (https://docs.slack.dev/apis/web-api/rate-limits), so it is built with wait_out_429=False;
     work after the answer uses `client_for`, which waits 429s out on bot.afterwards' pool.
     """
-    handlers = [ConnectionErrorRetryHandler(max_retry_count=2)]
+    handlers: list[RetryHandler] = [ConnectionErrorRetryHandler(max_retry_count=2)]
     if wait_out_429:
         handlers.insert(0, RateLimitErrorRetryHandler(max_retry_count=3))
     return AppClient(

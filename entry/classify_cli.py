@@ -57,8 +57,10 @@ def messages(source: TextIO, fmt: str, column: str | None = None) -> Iterator[tu
         if fmt == "jsonl":
             try:
                 item = json.loads(line)
-            except ValueError as e:
+            except json.JSONDecodeError as e:
                 raise InputError(f"line {n}: not JSON ({e.msg})") from None
+            except ValueError as e:  # not a decode error, so no .msg: e.g. a number past Python's 4300 digits
+                raise InputError(f"line {n}: not JSON ({e})") from None
             if not isinstance(item, dict) or not isinstance(item.get(col_name), str):
                 raise InputError(f'line {n}: each line needs a "{col_name}" field with the message')
             ident = item.get("id")

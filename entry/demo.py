@@ -193,8 +193,8 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
             continue
         clock.now = at
         if kind == "msg":
-            channel, user, text, *org = data
-            send.message(channel, user, text, f"{at.timestamp():.0f}.{i:06d}", org=org[0] if org else None)
+            channel, user, text, *org_of = data
+            send.message(channel, user, text, f"{at.timestamp():.0f}.{i:06d}", org=org_of[0] if org_of else None)
         else:
             name, number, action, reason = data
             send.command("/milestone", f"{action} {name} {number}" + (f" {reason}" if reason else ""))
@@ -203,6 +203,7 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
     last_week = week_at(now).previous()
     clock.now = scheduled_at(last_week, 4, 15, 0, "UTC")
     result = deps.digest_runner.run_scheduled(d.TEAM, "C06LEADS")
+    assert result is not None  # the schedule was just set and its time has come
     for i, (channel, user, text, decision, names) in enumerate(d.LEARNINGS):
         clock.now += timedelta(hours=1)
         reply_ts = f"{clock.now.timestamp():.0f}.{900000 + i}"
@@ -210,7 +211,8 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
         with sf() as s:
             row = s.scalar(select(Learning).where(Learning.message_ts == reply_ts))
             ids = [c.id for c in s.scalars(select(Customer).where(Customer.name.in_(names)))]
-        state = {
+        assert row is not None  # the reply in the digest's thread was captured as a learning
+        view_state = {
             "values": {
                 "learning": {"learning": {"type": "plain_text_input", "value": text}},
                 "decision": {"decision": {"type": "plain_text_input", "value": decision}},
@@ -229,7 +231,7 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
                     "id": f"VDEMO{i}",
                     "type": "modal",
                     "callback_id": "learning_modal",
-                    "state": state,
+                    "state": view_state,
                     "private_metadata": json.dumps({"channel": channel, "learning": row.id}),
                 },
             }

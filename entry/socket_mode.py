@@ -15,7 +15,7 @@ from typing import Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.socket_mode.client import BaseSocketModeClient
+from slack_sdk.socket_mode.builtin import SocketModeClient
 
 from bot.config import ConfigError
 
@@ -88,7 +88,7 @@ def check_app_token(client: WebClient, app_token: str) -> None:
 class Handler(Protocol):
     """What this module needs of Bolt's Socket Mode adapter (built by entry.app.socket_mode_handler)."""
 
-    client: BaseSocketModeClient
+    client: SocketModeClient  # Bolt's builtin adapter's client: it has the listener lists used here
 
     def connect(self) -> None: ...
 

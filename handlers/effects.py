@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -213,7 +214,7 @@ def post_review(deps: Deps, client: WebClient, team_id: str, eff: RunReview) -> 
             pass
 
 
-def tell_later(deps: Deps, team_id: str, body: dict, user: str, text: str, respond: Callable[..., Any]) -> None:
+def tell_later(deps: Deps, team_id: str, body: dict, user: str, text: str, respond: Respond) -> None:
     """An answer after a button, sent after the acknowledgement: in the conversation when there is one (its
     response_url), else by DM."""
     from handlers.payloads import tell

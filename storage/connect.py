@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import ChannelInfo, ChannelLink, ConnectedTeam, Signal
-from storage.repo import _insert
+from storage.repo import _insert, rowcount
 
 ASKING_KINDS = ("question", "request")
 
@@ -113,7 +113,7 @@ def org_customers(conn: Connection | Session, team_id: str) -> dict[str, int]:
             ConnectedTeam.team_id == team_id, ConnectedTeam.customer_id.is_not(None)
         )
     )
-    return {org: cid for org, cid in rows}
+    return {org: cid for org, cid in rows if cid is not None}  # the query already leaves out None
 
 
 def channels(session: Session, team_id: str, ids: Iterable[str] | None = None) -> Sequence[ChannelInfo]:
@@ -146,7 +146,7 @@ def mark_answered(session: Session, team_id: str, channel_id: str, ts: str, user
         )
         .values(answered_at=now, answered_by=user_id)
     )
-    return res.rowcount or 0
+    return rowcount(res)
 
 
 def waiting(session: Session, team_id: str, since: datetime, customer_ids: Iterable[int] | None = None) -> list[Signal]:
@@ -171,7 +171,7 @@ def claim_unanswered_nudge(session: Session, signal_id: int, now: datetime) -> b
         .where(Signal.id == signal_id, Signal.unanswered_nudged_at.is_(None), Signal.answered_at.is_(None))
         .values(unanswered_nudged_at=now)
     )
-    return bool(res.rowcount)
+    return bool(rowcount(res))
 
 
 def is_external_author(session: Session, team_id: str, user_id: str) -> bool:
@@ -197,7 +197,7 @@ def claim_proposal(session: Session, team_id: str, channel_id: str, now: datetim
         )
         .values(link_proposed_at=now)
     )
-    return bool(res.rowcount)
+    return bool(rowcount(res))
 
 
 def waiting_at(session: Session, team_id: str, channel_id: str, ts: str) -> bool:

@@ -6,9 +6,21 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Boolean, Connection, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Result,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
@@ -35,6 +47,12 @@ from storage.models import (
     TZDateTime,
     Workspace,
 )
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched. Session.execute is typed to return a Result; for those statements it
+    returns a CursorResult, which carries rowcount (the cast says what the type system cannot know)."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def _insert(session: Session, model: type) -> Any:
@@ -209,7 +227,7 @@ def remove_channel_link(session: Session, team_id: str, channel_id: str) -> bool
     res = session.execute(
         delete(ChannelLink).where(ChannelLink.team_id == team_id, ChannelLink.channel_id == channel_id)
     )
-    return bool(res.rowcount)
+    return bool(rowcount(res))
 
 
 def channel_info(session: Session, team_id: str, channel_id: str) -> ChannelInfo | None:
@@ -233,7 +251,7 @@ def channel_names(session: Session, team_id: str) -> dict[str, str]:
             ChannelInfo.team_id == team_id, ChannelInfo.name.is_not(None)
         )
     )
-    return {cid: name for cid, name in rows}
+    return {cid: name for cid, name in rows if name is not None}  # the query already leaves out None
 
 
 def save_channel_info(
@@ -279,7 +297,7 @@ def fill_author_names(session: Session, team_id: str, user_id: str, name: str) -
         .where(Signal.team_id == team_id, Signal.user_id == user_id, Signal.author_name.is_(None))
         .values(author_name=name)
     )
-    return res.rowcount or 0
+    return rowcount(res)
 
 
 def fill_permalinks(session: Session, team_id: str, link: Callable[[str, str, str | None], str | None]) -> int:
@@ -307,6 +325,7 @@ def user_names(session: Session, team_id: str, user_ids: Iterable[str]) -> dict[
                 SlackUser.team_id == team_id, SlackUser.user_id.in_(ids), SlackUser.name.is_not(None)
             )
         )
+        if n is not None  # the query already leaves out None
     }
 
 
@@ -396,14 +415,14 @@ def update_message_text(
         .where(*live, Signal.corrected_by.is_(None))
         .values(kind=kind, sentiment=sentiment, classified_by="rules")
     )
-    return res.rowcount or 0
+    return rowcount(res)
 
 
 def untie_signals(session: Session, team_id: str, milestone_id: int) -> int:
     res = session.execute(
         update(Signal).where(Signal.team_id == team_id, Signal.milestone_id == milestone_id).values(milestone_id=None)
     )
-    return res.rowcount or 0
+    return rowcount(res)
 
 
 def tie_signals(session: Session, team_id: str, ids: Iterable[int], milestone_id: int) -> int:
@@ -416,7 +435,7 @@ def tie_signals(session: Session, team_id: str, ids: Iterable[int], milestone_id
         .where(Signal.team_id == team_id, Signal.id.in_(ids), Signal.milestone_id.is_(None))
         .values(milestone_id=milestone_id)
     )
-    return res.rowcount or 0
+    return rowcount(res)
 
 
 def mark_corrected(session: Session, team_id: str, signal_id: int, user: str, now: datetime) -> None:
@@ -434,7 +453,7 @@ def correct_kind(session: Session, team_id: str, signal_id: int, kind: str, user
         .where(Signal.team_id == team_id, Signal.id == signal_id, Signal.deleted_at.is_(None))
         .values(kind=kind, corrected_by=user, corrected_at=now, classified_by="person")
     )
-    return bool(res.rowcount)
+    return bool(rowcount(res))
 
 
 def corrected_signals(session: Session, team_id: str | None = None) -> Sequence[Any]:
@@ -450,7 +469,7 @@ def delete_signals(session: Session, team_id: str, ids: Iterable[int]) -> int:
     ids = list(ids)
     if not ids:
         return 0
-    return session.execute(delete(Signal).where(Signal.team_id == team_id, Signal.id.in_(ids))).rowcount or 0
+    return rowcount(session.execute(delete(Signal).where(Signal.team_id == team_id, Signal.id.in_(ids))))
 
 
 def mark_message_deleted(session: Session, team_id: str, channel_id: str, ts: str, now: datetime) -> int:
@@ -464,7 +483,7 @@ def mark_message_deleted(session: Session, team_id: str, channel_id: str, ts: st
         )
         .values(text="", note=None, deleted_at=now)
     )
-    return res.rowcount or 0
+    return rowcount(res)
 
 
 SIGNAL_COLUMNS = (
@@ -587,7 +606,7 @@ def signals_channels(session: Session, team_id: str, channel_id: str, start: dat
 
 def erase_signal_text_before(session: Session, cutoff: datetime) -> int:
     res = session.execute(update(Signal).where(Signal.posted_at < cutoff, Signal.text != "").values(text="", note=None))
-    return res.rowcount or 0
+    return rowcount(res)
 
 
 # --- milestones -------------------------------------------------------------------------
@@ -693,7 +712,7 @@ def claim_reminder(session: Session, run_id: int, now: datetime) -> bool:
         .where(DigestRun.id == run_id, DigestRun.reminder_sent_at.is_(None))
         .values(reminder_sent_at=now)
     )
-    return bool(res.rowcount)
+    return bool(rowcount(res))
 
 
 # --- learnings --------------------------------------------------------------------------
@@ -971,7 +990,7 @@ def recent_signal_ids(
     cids, mids = list(customer_ids), list(milestone_ids)
     if not cids and not mids:
         return []
-    about = Signal.milestone_id.in_(mids) if mids else Signal.customer_id.in_(cids)
+    about: ColumnElement[bool] = Signal.milestone_id.in_(mids) if mids else Signal.customer_id.in_(cids)
     if mids and cids:
         about = Signal.milestone_id.in_(mids) | Signal.customer_id.in_(cids)
     rows = session.scalars(
@@ -1283,7 +1302,7 @@ def search_signals(
     found = sql_text(statement).columns(posted_at=TZDateTime)
     if since is not None:  # the datetime goes through the column's type, as the ORM would bind it
         found = found.bindparams(bindparam("since", type_=TZDateTime))
-    hits = session.execute(found, params).all()
+    hits = list(session.execute(found, params).all())
     counts = dict(Counter(h.customer_id for h in hits))
     hits.sort(key=lambda h: (better * h.rank, -h.posted_at.timestamp(), -h.id))
     page = [h.id for h in hits[offset : offset + limit]]

@@ -98,8 +98,8 @@ def move_channel(session: Session, *, team_id: str, old: str, new: str) -> int:
         (DigestRun, (DigestRun.week,)),
     ):
         # one row per channel (per week for digest runs): the new id's own row wins over the old one
-        chan = model.channel_id  # type: ignore[attr-defined]
-        team = model.team_id  # type: ignore[attr-defined]
+        chan = model.channel_id
+        team = model.team_id
         clash = select(*(keys or (chan,))).where(team == team_id, chan == new)
         if keys:
             session.execute(delete(model).where(team == team_id, chan == old, keys[0].in_(clash)))

@@ -275,7 +275,7 @@ class _SqliteBatch(_RawBatch):
                                 f"SELECT team_id, routing_version FROM workspaces WHERE team_id IN ({marks})", teams
                             )
                         }
-                    rows = []
+                    rows: list[list[Any]] = []
                     for item in batch:
                         if item.routed is not None and versions.get(item.routed[0], 0) != item.routed[1]:
                             item.error = RoutingChanged(item.routed[0])

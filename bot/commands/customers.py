@@ -105,8 +105,8 @@ def add(s: Session, ctx: Ctx, text: str, now: datetime) -> Reply:
     note = ""
     if segment and segment in templates:
         seg = templates[segment]
-        for m in ms.instantiate_template(c, seg, now, ctx.user_id):
-            s.add(m)
+        for milestone in ms.instantiate_template(c, seg, now, ctx.user_id):
+            s.add(milestone)
         s.flush()
         s.refresh(c)
         note = f" with the {len(seg.milestones)} milestones of the *{safe(seg.key)}* template"

@@ -151,6 +151,7 @@ class MilestoneCommands:
             note += "\n" + advice
         reply = self.customer_reply(s, c, note)
         if advice:
+            assert reply.blocks is not None  # customer_reply always sets them
             reply.blocks = [*reply.blocks[:1], rename_offer(m), *reply.blocks[1:]][: rb.MAX_BLOCKS]
         reply.effects.append(RefreshHome())
         return reply
@@ -295,6 +296,7 @@ class MilestoneCommands:
             note += "\n" + advice
         reply = self.customer_reply(s, c, note)
         if advice:
+            assert reply.blocks is not None  # customer_reply always sets them
             reply.blocks = [*reply.blocks[:1], rename_offer(m), *reply.blocks[1:]][: rb.MAX_BLOCKS]
         reply.effects.append(RefreshHome())
         return reply

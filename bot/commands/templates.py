@@ -33,9 +33,9 @@ def template(s: Session, ctx: Ctx, rest: str, now: datetime) -> Reply:
     if not verb:
         own = {t.segment.casefold() for t in repo.workspace_templates(s, ctx.team_id)}
         lines = ["*Milestone templates* — `/loop customer add <name> segment <segment>` starts a customer with one"]
-        for key, seg in segments.items():
+        for key, listed in segments.items():
             where = "this workspace's" if key in own else "bundled"
-            lines.append(f"• `{safe(key)}` — {safe(seg.label)}: {len(seg.milestones)} milestones ({where})")
+            lines.append(f"• `{safe(key)}` — {safe(listed.label)}: {len(listed.milestones)} milestones ({where})")
         return Reply("\n".join(lines) + "\n" + TEMPLATE_USAGE)
     if verb == "show":
         seg = segments.get(tail.casefold())

@@ -132,8 +132,10 @@ def customer_blocks(
         said_blocks = [section(chunk) for chunk in chunks(body)]
         if run_id and sec.quotes:
             # a kind a careful reader would overrule is one click from being corrected
+            first = said_blocks[0].text
+            assert first is not None  # section() always sets the text
             said_blocks[0] = section(
-                said_blocks[0].text.text,
+                first.text,
                 accessory=button("Correct kinds", "correct_kinds", f"{run_id}|{sec.customer_id}"),
             )
         blocks += said_blocks

@@ -42,7 +42,11 @@ def mrkdwn_to_rich(text: str) -> Text:
     """Slack mrkdwn as a rich Text: styles applied, markers gone, emoji codes as emoji."""
     markup = escape(emojize(text))
     for pattern, style in _STYLES:
-        markup = pattern.sub(lambda m, st=style: f"[{st}]{m.group(1)}[/{st}]", markup)
+
+        def styled(m: re.Match[str], st: str = style) -> str:
+            return f"[{st}]{m.group(1)}[/{st}]"
+
+        markup = pattern.sub(styled, markup)
     try:
         return Text.from_markup(markup, emoji=False)
     except Exception:  # noqa: BLE001 - a pattern this renderer did not foresee: show the words, unstyled

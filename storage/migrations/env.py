@@ -25,6 +25,7 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
+    assert url is not None  # storage.db.upgrade always sets it
     engine = make_engine(url)
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
