@@ -181,7 +181,7 @@ def mentioned(index: list[tuple[str, int, str]], text: str) -> list[int]:
 def by_id(session: Session, team_id: str, value: str | int | None) -> Customer | None:
     """The workspace's customer whose id a button or modal carried ("12" or 12), or None."""
     if isinstance(value, str):
-        value = int(value) if value.isdigit() else None
+        value = int(value) if value.isdecimal() else None
     return repo.customer_by_id(session, team_id, value) if value else None
 
 

@@ -130,8 +130,8 @@ def submit_learning(
             if review < now.date():
                 errors["review"] = "Pick a review date from today on."
     owner = values.get("owner") or user
-    ids = [v for v in values.get("customers") or [] if str(v).isdigit()]
-    m_ids = [v for v in values.get("milestones") or [] if str(v).isdigit()]
+    ids = [v for v in values.get("customers") or [] if str(v).isdecimal()]
+    m_ids = [v for v in values.get("milestones") or [] if str(v).isdecimal()]
     if errors:
         return Submitted(errors)
     with sf.begin() as s:

@@ -51,6 +51,15 @@ def install(sf: sessionmaker[Session]) -> None:
         _MEM.teams.clear()
 
 
+def uninstall(sf: sessionmaker[Session]) -> None:
+    """The app that installed `sf` stopped: nothing is read through it any more (a process that builds several
+    apps, like the tests, never reads one app's corrections through another's database)."""
+    with _MEM.lock:
+        if _MEM.sf is sf:
+            _MEM.sf = None
+            _MEM.teams.clear()
+
+
 def forget(team_id: str) -> None:
     """A correction was made: the workspace's memory is read again at its next message."""
     with _MEM.lock:

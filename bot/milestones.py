@@ -358,5 +358,5 @@ def customer_status(c: Customer, now: datetime, last_signal: datetime | None) ->
 def by_id(session: Session, team_id: str, value: str | int | None) -> Milestone | None:
     """The workspace's milestone whose id a button or modal carried ("12" or 12), or None."""
     if isinstance(value, str):
-        value = int(value) if value.isdigit() else None
+        value = int(value) if value.isdecimal() else None
     return repo.milestone_by_id(session, team_id, value) if value else None

@@ -264,7 +264,7 @@ def _midnight(now: datetime, tz: str | None, days: int = 0) -> datetime:
 def mark_told(s: Session, team_id: str, value: str, user: str, now: datetime) -> tuple[str, str] | None:
     """The owner told the customer (the prompt's button carried the row's id): (what was told, when), or None
     when that outcome no longer exists."""
-    row = repo.mark_told(s, team_id, int(value), user, now) if value.isdigit() else None
+    row = repo.mark_told(s, team_id, int(value), user, now) if value.isdecimal() else None
     if row is None:
         return None
     return row.summary, fmt_date(row.told_at) if row.told_at else ""

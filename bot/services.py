@@ -73,7 +73,10 @@ class Deps:
 
     def close(self) -> None:
         """Finish digests being built, stop the signal writer and the directory's look-ups."""
+        from bot import memory
+
         self.after.close()  # first: what it runs may hand digests to the runner
+        memory.uninstall(self.session_factory)
         self.digest_runner.close()
         self.signal_writer.close()
         self.directory.close()

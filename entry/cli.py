@@ -382,7 +382,7 @@ def config_error_exit() -> int:
     """2, the exit code of a configuration error; SIGNALLOOP_CONFIG_ERROR_EXIT changes it (docker-compose.yml sets
     0, so `restart: on-failure` does not restart what a restart cannot fix)."""
     value = os.environ.get("SIGNALLOOP_CONFIG_ERROR_EXIT", "2").strip()
-    return int(value) if value.isdigit() and int(value) < 256 else 2
+    return int(value) if value.isdecimal() and int(value) < 256 else 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

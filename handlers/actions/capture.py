@@ -72,7 +72,7 @@ def register(app: App, deps: Deps) -> None:
         # the message was kept when the question was asked: Slack is not asked for it again
         with deps.session_factory() as s:
             found = capture.kept_message(s, team_id, key)
-        if found is None or not chosen.isdigit():
+        if found is None or not chosen.isdecimal():
             later(deps, partial(respond, replace_original=True, text="That question has expired; react again."))
             return
         channel_id, original = found

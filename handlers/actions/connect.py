@@ -69,7 +69,7 @@ def register(app: App, deps: Deps) -> None:
                     continue
                 for opt in el.get("selected_options") or []:
                     ch, _, cid = str(opt.get("value") or "").partition(":")
-                    if ch and cid.isdigit():
+                    if ch and cid.isdecimal():
                         picked.append((ch, int(cid)))
         if not picked:
             answer(respond, "Nothing was ticked, so nothing was linked. `/loop link auto` lists the channels again.")

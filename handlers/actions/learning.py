@@ -49,14 +49,14 @@ def register(app: App, deps: Deps) -> None:
             body["trigger_id"],
             context.team_id or "",
             body["user"]["id"],
-            {"run": int(run) if run.isdigit() else 0, "channel": channel_of(body)},
+            {"run": int(run) if run.isdecimal() else 0, "channel": channel_of(body)},
         )
 
     @app.action("name_decision")
     def on_name_decision(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         ack()
         value = action.get("value") or ""
-        if value.isdigit():
+        if value.isdecimal():
             open_learning(
                 client,
                 body["trigger_id"],
@@ -83,7 +83,7 @@ def register(app: App, deps: Deps) -> None:
                 return
             try:
                 with deps.session_factory.begin() as s:
-                    if not value.isdigit():
+                    if not value.isdecimal():
                         raise UsageError("That decision no longer exists.")
                     row = learning.set_outcome(s, team_id, int(value), outcome, user, deps.clock())
                     line = learning.outcome_line(row)

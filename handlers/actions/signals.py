@@ -21,7 +21,7 @@ def register(app: App, deps: Deps) -> None:
         ack()
         team_id = context.team_id or ""
         run, _, cid = (action.get("value") or "").partition("|")
-        if not (run.isdigit() and cid.isdigit()):
+        if not (run.isdecimal() and cid.isdecimal()):
             return
         with deps.session_factory() as s:
             c = customers.by_id(s, team_id, cid)

@@ -43,7 +43,7 @@ def register(app: App, deps: Deps) -> None:
         state = view.get("state") or {}
         errors = {}
         chosen = view_value(state, "customer", "customer")
-        if not chosen or not str(chosen).isdigit():
+        if not chosen or not str(chosen).isdecimal():
             errors["customer"] = "Pick the customer this message is about."
         note = (view_value(state, "note", "note") or "").strip()
         if len(note) > capture.MAX_NOTE:

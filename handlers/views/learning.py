@@ -66,7 +66,7 @@ def register(app: App, deps: Deps) -> None:
         text = view_value(view.get("state") or {}, "changed_to", "changed_to") or ""
         try:
             with deps.session_factory.begin() as s:
-                if not value.isdigit():
+                if not value.isdecimal():
                     raise UsageError("That decision no longer exists.")
                 row = learning.record_change(s, team_id, int(value), text, user, deps.clock())
                 line = learning.outcome_line(row)

@@ -20,7 +20,7 @@ def register(app: App, deps: Deps) -> None:
         blocks = {b.get("block_id"): b for b in view.get("blocks") or []}
         changes: dict[int, str] = {}
         for block_id, actions in values.items():
-            if not block_id.startswith("kind:") or not block_id[5:].isdigit():
+            if not block_id.startswith("kind:") or not block_id[5:].isdecimal():
                 continue
             chosen = ((actions.get("kind") or {}).get("selected_option") or {}).get("value")
             before = (((blocks.get(block_id) or {}).get("element") or {}).get("initial_option") or {}).get("value")
