@@ -157,7 +157,7 @@ class Asker:
         self._tell(client, channel_id, user, f"No AI answer ({why}); the search results follow.", [note, *found])
 
     @staticmethod
-    def _tell(client: WebClient, channel_id: str, user: str, text: str, blocks: list | None = None) -> None:
+    def _tell(client: WebClient, channel_id: str, user: str, text: str, blocks: list[Any] | None = None) -> None:
         try:
             client.chat_postEphemeral(channel=channel_id, user=user, text=text, blocks=blocks)
         except SlackApiError as e:

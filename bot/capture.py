@@ -6,6 +6,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -62,7 +63,7 @@ class MessageIn:
 PERSON_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
 
 
-def is_person_message(event: dict) -> bool:
+def is_person_message(event: dict[str, Any]) -> bool:
     """A message a person posted (not a bot, not the app, not a join or other system message)."""
     return (
         event.get("subtype") in PERSON_SUBTYPES
@@ -109,7 +110,7 @@ def signal_row(
     note: str | None = None,
     milestone_id: int | None = None,
     posted_at: datetime | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The row of one signal: the text clipped, kind and sentiment classified."""
     text = _clip(msg.text, MAX_SIGNAL_TEXT)
     c = classify(text + (" " + note if note else ""), msg.team_id)
@@ -168,7 +169,7 @@ def capture_channel_message(
     return [i for i in new if i is not None]
 
 
-def channel_message_rows(msg: MessageIn, route: tuple[str, list[int]], now: datetime) -> list[dict]:
+def channel_message_rows(msg: MessageIn, route: tuple[str, list[int]], now: datetime) -> list[dict[str, Any]]:
     """The signal rows of a routed channel message, for the group-commit writer (see storage.writer)."""
     if not msg.text.strip():
         return []
@@ -274,7 +275,7 @@ def modal_metadata(session: Session, msg: MessageIn, now: datetime) -> str:
     return json.dumps({"c": msg.channel_id, "ts": msg.ts, "k": keep_message(session, msg, now)})
 
 
-def modal_message(session: Session, team_id: str, meta: dict) -> tuple[str, dict[str, str | None]] | None:
+def modal_message(session: Session, team_id: str, meta: dict[str, Any]) -> tuple[str, dict[str, str | None]] | None:
     """(channel, message) a capture modal is about, from its metadata; None when it cannot be known."""
     if meta.get("k"):
         return kept_message(session, team_id, str(meta["k"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -49,7 +50,7 @@ def counts(
     ).all()
     bounds = [w.bounds(tz) for w in ws]
 
-    def index(at) -> int:  # noqa: ANN001
+    def index(at: datetime) -> int:
         return next(i for i, (a, b) in enumerate(bounds) if a <= at < b)
 
     sent = [[0, 0, 0] for _ in ws]
@@ -57,6 +58,7 @@ def counts(
         sent[index(at)][0 if score < -0.1 else 2 if score > 0.1 else 1] += 1
     done = [0 for _ in ws]
     for when in achieved:
+        assert when is not None  # the query leaves out None
         done[index(when)] += 1
     return [(neg, neu, pos) for neg, neu, pos in sent], done
 

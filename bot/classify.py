@@ -597,7 +597,7 @@ def _kind(t: str, why: list[str], found: dict[str, list[str]] | None = None) -> 
 
 
 def _sentiment(text: str, t: str, kind: str, sarcasm: bool) -> float:
-    v = _vader().polarity_scores(t)["compound"]
+    v: float = _vader().polarity_scores(t)["compound"]  # vaderSentiment has no type hints
     if kind == "churn-risk":
         s = min(-0.35, 0.4 * v - 0.45)
     elif kind == "problem":

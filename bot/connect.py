@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, time, timedelta
 from time import monotonic
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz
@@ -205,7 +206,7 @@ def ambiguous(found: list[Candidate]) -> bool:
 # --- the proposal message -------------------------------------------------------------------------
 
 
-def proposal_blocks(channel_id: str, orgs_label: str, found: list[Candidate]) -> tuple[str, list]:
+def proposal_blocks(channel_id: str, orgs_label: str, found: list[Candidate]) -> tuple[str, list[Any]]:
     """One message: the channel, whom it looks like, and Link / Not this customer / Ignore."""
     where = f"<#{channel_id}>" + (f", shared with {safe(orgs_label)}" if orgs_label else "")
     if not found:
@@ -297,7 +298,7 @@ class Connector:
         self.save(team_id, ch)
         return self.cached(team_id, channel_id)
 
-    def save(self, team_id: str, ch: dict, member: bool | None = None) -> None:
+    def save(self, team_id: str, ch: dict[str, Any], member: bool | None = None) -> None:
         with self.sf.begin() as s:
             cx.save_channel(
                 s,
@@ -449,7 +450,7 @@ class Connector:
                 log.warning("users.conversations failed for %s: %s", team_id, e.response.get("error"))
         return seen
 
-    def scan(self, team_id: str) -> list[dict]:
+    def scan(self, team_id: str) -> list[dict[str, Any]]:
         """`/loop link auto`: every unlinked channel the app is in, with its best match (users.conversations)."""
         client = self.client_for(team_id)
         self.learn_channels(team_id, client)
@@ -513,7 +514,7 @@ class Connector:
         return sent
 
     def _unanswered(self, team_id: str, now: datetime) -> int:
-        posts: list[tuple[str, str, list]] = []
+        posts: list[tuple[str, str, list[Any]]] = []
         with self.sf.begin() as s:
             cfg = settings_for(s, team_id)
             if not cfg.unanswered:
@@ -637,7 +638,7 @@ def ignore(s: Session, team_id: str, channel_id: str) -> str:
 
 def unanswered_nudge(
     c: Customer, text: str, author: str | None, link: str | None, channel_id: str, cfg: ConnectSettings
-) -> tuple[str, list]:
+) -> tuple[str, list[Any]]:
     who = f" — {quote(author, 40)}" if author else ""
     where = f"<{link}|in <#{channel_id}>>" if link else f"in <#{channel_id}>"
     body = (
@@ -729,7 +730,7 @@ def unanswered_command(s: Session, team_id: str, rest: str, now: datetime) -> st
     )
 
 
-def auto_blocks(found: list[dict]) -> tuple[str, list]:
+def auto_blocks(found: list[dict[str, Any]]) -> tuple[str, list[Any]]:
     """`/loop link auto`'s answer: a checkbox per channel with a match (ticked when the match is clear), one
     "Link ticked" button; channels with no match are named with what to do."""
     matched = [f for f in found if f["found"]]
@@ -741,7 +742,7 @@ def auto_blocks(found: list[dict]) -> tuple[str, list]:
         f":link: {len(found)} channel{'s' if len(found) != 1 else ''} I'm in {'are' if len(found) != 1 else 'is'} "
         "not linked. Ticked: a clear match. Untick what's wrong, tick what's right, then *Link ticked*."
     )
-    blocks: list[dict] = [section(text).to_dict()]
+    blocks: list[dict[str, Any]] = [section(text).to_dict()]
     for n in range(0, min(len(matched), 40), 10):  # 10 options per checkbox group (Block Kit's limit)
         options, ticked = [], []
         for f in matched[n : n + 10]:
@@ -755,7 +756,7 @@ def auto_blocks(found: list[dict]) -> tuple[str, list]:
             options.append(opt)
             if not ambiguous(f["found"]):
                 ticked.append(opt)
-        el: dict = {"type": "checkboxes", "action_id": f"connect_auto_pick_{n // 10}", "options": options}
+        el: dict[str, Any] = {"type": "checkboxes", "action_id": f"connect_auto_pick_{n // 10}", "options": options}
         if ticked:
             el["initial_options"] = ticked
         blocks.append({"type": "actions", "block_id": f"connect_auto_{n // 10}", "elements": [el]})
@@ -778,7 +779,7 @@ def auto_blocks(found: list[dict]) -> tuple[str, list]:
 # --- a shared channel's own digest, when the team asks for it -----------------------------------------------
 
 
-def own_digest(s: Session, team_id: str, channel_id: str, now: datetime) -> tuple[str, list]:
+def own_digest(s: Session, team_id: str, channel_id: str, now: datetime) -> tuple[str, list[Any]]:
     """`/loop digest own`: this week's messages of this channel only — nothing from any other channel, no
     milestones, decisions or notes of the team — for a channel shared with the customer, posted when asked."""
     from bot.weeks import week_at

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -110,7 +111,7 @@ class CustomerSection:
     gap: list[GapTheme] = field(default_factory=list)
     gap_count: int = 0
     slowdown: ms.Slowdown | None = None
-    impact: list = field(default_factory=list)  # progress-vs-impact reviews (bot.impact)
+    impact: list[Any] = field(default_factory=list)  # progress-vs-impact reviews (bot.impact)
     narrative: str | None = None  # the LLM step's two sentences, when it ran and passed validation
     milestones: list[tuple[int, str, str]] = field(default_factory=list)  # (position, title, status)
     states: list[MilestoneState] = field(default_factory=list)  # one per milestone with news, latest state
@@ -156,9 +157,10 @@ class Digest:
     quiet: list[tuple[str, int, str | None]] = field(default_factory=list)  # name, weeks, in-progress title
     collecting: list[tuple[str, int]] = field(default_factory=list)  # name, signals over 3 weeks
     late: bool = False
-    themes: list = field(default_factory=list)  # cross-customer themes from the LLM step
+    themes: list[Any] = field(default_factory=list)  # cross-customer themes from the LLM step
     llm_note: str | None = None
-    llm_meta: dict = field(default_factory=dict)  # model, prompt version, status: recorded on the digest run
+    # model, prompt version, status: recorded on the digest run
+    llm_meta: dict[str, Any] = field(default_factory=dict)
     run_id: int | None = None
     focus: str | None = None  # the team's question for this channel (`/loop digest focus`)
     churn: list[tuple[str, int]] = field(default_factory=list)  # customers with churn-risk signals this week
@@ -380,7 +382,7 @@ def _build_digest(
     hist_by_customer: dict[int, list[Signal]] = defaultdict(list)
     for s in history:
         hist_by_customer[s.customer_id].append(s)
-    moves_by_ms: dict[int, list] = defaultdict(list)
+    moves_by_ms: dict[int, list[Any]] = defaultdict(list)
     for ev in moves:
         moves_by_ms[ev.milestone_id].append(ev)
 
@@ -445,7 +447,7 @@ def _build_digest(
 
 def impact_reviews(
     session: Session, custs: list[Customer], now: datetime, days: int, channel_id: str
-) -> dict[int, list]:
+) -> dict[int, list[Any]]:
     """Progress-vs-impact reviews due this week, per customer: one read of the review windows for all."""
     w = timedelta(days=days)
     due = {
@@ -459,7 +461,7 @@ def impact_reviews(
     if not due:
         return {}
     first = now - w - impact.SHOW_FOR - w
-    by_customer: dict[int, list] = defaultdict(list)
+    by_customer: dict[int, list[Any]] = defaultdict(list)
     for sig in repo.signals_between(session, custs[0].team_id, first, now, list(due), columns=repo.IMPACT_COLUMNS):
         by_customer[sig.customer_id].append(sig)
     return {cid: impact.due_reviews(c, by_customer.get(cid, []), now, days, channel_id) for cid, c in due.items()}
@@ -481,7 +483,7 @@ def _urgency(sec: CustomerSection) -> int:
     )
 
 
-def segment_medians(customers: list[Customer] | tuple) -> dict[str, float | None]:
+def segment_medians(customers: list[Customer] | tuple[Any, ...]) -> dict[str, float | None]:
     achieved: dict[str, list[list[datetime]]] = defaultdict(list)
     for c in customers:
         achieved[c.segment or ""].append([m.achieved_at for m in c.milestones if m.achieved_at])
@@ -492,7 +494,7 @@ def customer_section(
     c: Customer,
     week_signals: list[Signal],
     history: list[Signal],
-    moves_by_ms: dict[int, list],
+    moves_by_ms: dict[int, list[Any]],
     now: datetime,
     channel_id: str,
     median: float | None,
@@ -614,7 +616,7 @@ def milestone_states(
     return out
 
 
-def _risk_detail(m: Milestone, now: datetime, today) -> str:  # noqa: ANN001
+def _risk_detail(m: Milestone, now: datetime, today: date) -> str:
     parts = []
     if m.due_date:
         parts.append(f"due {m.due_date:%b} {m.due_date.day}")
@@ -632,7 +634,7 @@ def _evidence(quotes: list[Quote]) -> dict[int, Quote]:
     return out
 
 
-def gap_themes(c: Customer, untied: list, phrases: list[str] | None = None) -> list[tuple[str, list[int]]]:
+def gap_themes(c: Customer, untied: list[Any], phrases: list[str] | None = None) -> list[tuple[str, list[int]]]:
     """(theme, signal ids) of what a customer's untied signals talk about, most shared first."""
     exclude = themes.words(c.name) + [w for a in c.aliases for w in themes.words(a.alias)]
     return themes.themes([(s.id, s.text) for s in untied], exclude=exclude, min_count=2, limit=8, phrases=phrases)

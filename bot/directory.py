@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -39,7 +40,7 @@ def permalink(base: str | None, channel_id: str, ts: str, thread_ts: str | None 
     return link
 
 
-def _save_channel(s: Session, team_id: str, ch: dict, now: datetime) -> None:
+def _save_channel(s: Session, team_id: str, ch: dict[str, Any], now: datetime) -> None:
     """What conversations.info said, Slack Connect's fields with it (https://docs.slack.dev/apis/slack-connect)."""
     connect_repo.save_channel(
         s,

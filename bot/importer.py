@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,7 +30,7 @@ class ImportCounts:
     already_present: int = 0
 
 
-def _load(z: zipfile.ZipFile, name: str) -> list[dict]:
+def _load(z: zipfile.ZipFile, name: str) -> list[dict[str, Any]]:
     try:
         data = json.loads(z.read(name))
     except KeyError:
@@ -39,7 +40,7 @@ def _load(z: zipfile.ZipFile, name: str) -> list[dict]:
     return data if isinstance(data, list) else []
 
 
-def read_export(path: str) -> tuple[zipfile.ZipFile, list[dict], dict[str, dict]]:
+def read_export(path: str) -> tuple[zipfile.ZipFile, list[dict[str, Any]], dict[str, dict[str, Any]]]:
     try:
         z = zipfile.ZipFile(path)
     except FileNotFoundError:
@@ -58,13 +59,13 @@ def read_export(path: str) -> tuple[zipfile.ZipFile, list[dict], dict[str, dict]
     return z, chans, users
 
 
-def _messages(z: zipfile.ZipFile, folder: str) -> Iterator[dict]:
+def _messages(z: zipfile.ZipFile, folder: str) -> Iterator[dict[str, Any]]:
     days = sorted(n for n in z.namelist() if PurePosixPath(n).parent.name == folder and n.endswith(".json"))
     for day in days:
         yield from _load(z, day)
 
 
-def count_messages(z: zipfile.ZipFile, chans: list[dict]) -> int:
+def count_messages(z: zipfile.ZipFile, chans: list[dict[str, Any]]) -> int:
     return sum(1 for c in chans for _ in _messages(z, c.get("name", "")))
 
 

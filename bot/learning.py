@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -108,7 +109,7 @@ class Submitted:
 
 
 def submit_learning(
-    sf: sessionmaker[Session], team_id: str, user: str, meta: dict, values: dict, now: datetime
+    sf: sessionmaker[Session], team_id: str, user: str, meta: dict[str, Any], values: dict[str, Any], now: datetime
 ) -> Submitted:
     """The learning modal: validate every field, then write the learning in one transaction."""
     errors: dict[str, str] = {}
@@ -218,8 +219,8 @@ def answer_in_thread(
 
 
 def learning_modal_for(
-    s: Session, team_id: str, user: str, meta: dict, now: datetime, learning_id: int | None = None
-) -> dict | None:
+    s: Session, team_id: str, user: str, meta: dict[str, Any], now: datetime, learning_id: int | None = None
+) -> dict[str, Any] | None:
     """The learning modal, empty or filled with a learning to name its decision; None when it is gone."""
     from bot.render.modals import learning_modal
 

@@ -115,7 +115,7 @@ class Evidence:
         return digest_prompt(prompt, dg, evidence_json(self.payload), self.focus)
 
 
-def _signal_priority(q: Any) -> tuple:
+def _signal_priority(q: Any) -> tuple[Any, ...]:
     urgent = 0 if q.kind in ("churn-risk", "problem") else 1
     kind = KIND_ORDER.index(q.kind) if q.kind in KIND_ORDER else 9
     return (0 if getattr(q, "focus", False) else 1, urgent, 0 if q.milestone else 1, kind, -q.at.timestamp())

@@ -150,7 +150,7 @@ class Nudger:
         with self.sf.begin() as s:
             ws = repo.get_workspace(s, team_id)
             cfg = NudgeSettings.load(ws.nudge_settings if ws else None)
-            posts: list[tuple[str, str, list]] = []
+            posts: list[tuple[str, str, list[Any]]] = []
             if bursts and cfg.burst:
                 posts += self._bursts(s, team_id, cfg, now)
             if weekly and (cfg.stalled or cfg.overdue or cfg.quiet):
@@ -163,7 +163,7 @@ class Nudger:
                 log.warning("burst nudge not posted in %s: %s", channel, e.response.get("error"))
         return sent
 
-    def _bursts(self, s: Session, team_id: str, cfg: NudgeSettings, now: datetime) -> list[tuple[str, str, list]]:
+    def _bursts(self, s: Session, team_id: str, cfg: NudgeSettings, now: datetime) -> list[tuple[str, str, list[Any]]]:
         since = now - timedelta(hours=cfg.burst_hours)
         posts = []
         for cid, rows in repo.negative_signals_by_customer(s, team_id, since, now, cfg.burst_count).items():
@@ -227,7 +227,7 @@ class Nudger:
                     self._queue(s, team_id, owner, f"quiet:{c.id}:{week}", quiet_nudge(c, status), now)
 
     @staticmethod
-    def _queue(s: Session, team_id: str, owner: str, key: str, message: tuple[str, list], now: datetime) -> None:
+    def _queue(s: Session, team_id: str, owner: str, key: str, message: tuple[str, list[Any]], now: datetime) -> None:
         text, blocks = message
         tz = repo.user_tzs(s, team_id, [owner]).get(owner)
         repo.queue_message(
@@ -242,7 +242,7 @@ class Nudger:
         )
 
 
-def milestone_nudge(c: Customer, m: Milestone, kind: str, why: str) -> tuple[str, list]:
+def milestone_nudge(c: Customer, m: Milestone, kind: str, why: str) -> tuple[str, list[Any]]:
     label = {"stalled": ":hourglass: Stalled", "overdue": ":alarm_clock: Overdue"}[kind]
     value = str(m.id)
     blocks: list[Block | dict[str, Any]] = [
@@ -271,7 +271,7 @@ def milestone_nudge(c: Customer, m: Milestone, kind: str, why: str) -> tuple[str
     return f"{c.name}: milestone {m.position} is {kind}", [b if isinstance(b, dict) else b.to_dict() for b in blocks]
 
 
-def quiet_nudge(c: Customer, status: ms.CustomerStatus) -> tuple[str, list]:
+def quiet_nudge(c: Customer, status: ms.CustomerStatus) -> tuple[str, list[Any]]:
     since = status.last_signal or c.created_at
     live = next((m for m in ms.live(c.milestones) if m.status in (ms.IN_PROGRESS, ms.AT_RISK)), None)
     during = f" while “{quote(live.title)}” is in progress" if live else ""

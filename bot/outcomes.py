@@ -111,7 +111,7 @@ def announce(s: Session, team_id: str, outcome: Outcome, signal_ids: list[int], 
     """Queue the DMs to the people behind `signal_ids`, the owner's "tell the customer" prompt, and the optional
     thread replies on the captured messages. Idempotent: the same outcome is announced once."""
     rows = repo.signals_by_id(s, team_id, signal_ids)
-    by_person: dict[str, list] = defaultdict(list)
+    by_person: dict[str, list[Any]] = defaultdict(list)
     for r in rows:
         # a customer's own people (Slack Connect: first-hand) are never sent the team's outcomes and links
         if r.user_id and not getattr(r, "first_hand", False):
@@ -179,7 +179,7 @@ def tell_message(customer: str, summary: str) -> str:
     return f"Hi — good news from our side: {summary}. Thank you for telling us what you needed; it shaped this."
 
 
-def render_outcomes(items: list[dict]) -> tuple[str, list[dict]]:
+def render_outcomes(items: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     """One DM for several outcomes of one person's signals."""
     lines = [":loop: *What came of what you raised*"]
     for p in items:
@@ -195,7 +195,7 @@ def render_outcomes(items: list[dict]) -> tuple[str, list[dict]]:
     return "What came of what you raised", to_dicts([section(text[:2900])])
 
 
-def render_tell(p: dict) -> tuple[str, list[dict]]:
+def render_tell(p: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     text = (
         f":speech_balloon: *Tell {quote(p['customer'])}:* {quote(p['summary'], 400)}\n"
         f"Suggested message:\n> {quote(tell_message(p['customer'], p['summary']), 600)}\n"
@@ -221,7 +221,7 @@ class Outbox:
         now = self.clock()
         with self.sf() as s:
             due = repo.due_messages(s, now)
-        groups: dict[tuple[str, str, str], list] = defaultdict(list)
+        groups: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
         for row in due:
             groups[(row.team_id, row.user_id, row.kind)].append(row)
         sent = 0

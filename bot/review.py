@@ -91,7 +91,7 @@ class Review:
     told: list[tuple[str, bool]] = field(default_factory=list)
     asked: list[Said] = field(default_factory=list)  # the customer's questions, folded
     questions: list[str] = field(default_factory=list)  # open questions for the meeting
-    weeks: list = field(default_factory=list)
+    weeks: list[Any] = field(default_factory=list)
     signals: int = 0
     signals_before: int = 0
 
@@ -381,7 +381,7 @@ def as_json(rv: Review) -> dict[str, Any]:
     }
 
 
-def messages(rv: Review) -> list[tuple[str, list[dict]]]:
+def messages(rv: Review) -> list[tuple[str, list[dict[str, Any]]]]:
     """The review as Slack messages: the first is posted, the rest continue in its thread."""
     fallback = f"{rv.customer}: quarterly review {rv.quarter.label}"
     blocks: list[Any] = [header(f"{rv.customer} — quarterly review {rv.quarter.label}"[:150])]
@@ -389,7 +389,7 @@ def messages(rv: Review) -> list[tuple[str, list[dict]]]:
         blocks.append(context(f"_Desired outcome: {quote(rv.outcome)}_"))
     for title, body in lines(rv):
         blocks += [section(chunk) for chunk in chunks([f"*{title}*", *body])]
-    out: list[tuple[str, list[dict]]] = []
+    out: list[tuple[str, list[dict[str, Any]]]] = []
     while blocks:
         out.append((fallback if not out else f"{fallback} (continued)", to_dicts(blocks[:MAX_BLOCKS])))
         blocks = blocks[MAX_BLOCKS:]
@@ -418,7 +418,7 @@ def post(
     wait = pacer.wait if pacer is not None else (lambda _channel: None)
     wait(channel_id)
     first = client.chat_postMessage(channel=channel_id, text=msgs[0][0], blocks=msgs[0][1], unfurl_links=False)
-    ts = first["ts"]
+    ts: str = first["ts"]
     for text, blocks in msgs[1:]:
         wait(channel_id)
         client.chat_postMessage(channel=channel_id, thread_ts=ts, text=text, blocks=blocks, unfurl_links=False)

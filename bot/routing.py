@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -90,7 +91,9 @@ class Router:
                 return self._current(msg)
         return route, routes.version
 
-    def store(self, writer: SignalWriter, msg: MessageIn, route: Route, version: int, now: datetime) -> list[dict]:
+    def store(
+        self, writer: SignalWriter, msg: MessageIn, route: Route, version: int, now: datetime
+    ) -> list[dict[str, Any]]:
         """Store a message's signals as routed by `route_cached`: the rows written, none when, routed again, it
         has no customer.
 

@@ -106,7 +106,7 @@ class DigestRunner:
         # claims this process dropped because the database went away before anything was posted: retake at once
         self._abandoned: set[int] = set()
         # posted to Slack, but the database went away before it could be recorded: record, never repost
-        self._unrecorded: dict[int, tuple[str, dict]] = {}
+        self._unrecorded: dict[int, tuple[str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
         # one per runner: what it learns of the workspaces' channels is shared by every digest it posts
@@ -449,7 +449,12 @@ class DigestRunner:
         return self.connector.shared_for_posting(client, team_id, channel_id)
 
     def _finish(
-        self, run_id: int, status: str, ts: str | None = None, error: str | None = None, meta: dict | None = None
+        self,
+        run_id: int,
+        status: str,
+        ts: str | None = None,
+        error: str | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> None:
         with self.sf.begin() as s:
             run = s.get(DigestRun, run_id)

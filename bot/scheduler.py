@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
@@ -41,13 +41,13 @@ class DigestJobs:
     def __init__(self, scheduler: BackgroundScheduler, runner: DigestRunner) -> None:
         self.scheduler = scheduler
         self.runner = runner
-        self._jobs: dict[str, tuple] = {}  # job id -> (weekday, hour, minute, tz)
+        self._jobs: dict[str, tuple[Any, ...]] = {}  # job id -> (weekday, hour, minute, tz)
 
     @staticmethod
     def job_id(team_id: str, channel_id: str) -> str:
         return f"digest:{team_id}:{channel_id}"
 
-    def _set(self, team_id: str, channel_id: str, when: tuple | None) -> None:
+    def _set(self, team_id: str, channel_id: str, when: tuple[Any, ...] | None) -> None:
         jid = self.job_id(team_id, channel_id)
         if when is None:
             if self._jobs.pop(jid, None) is not None:

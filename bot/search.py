@@ -105,7 +105,7 @@ def parse_since(value: str, now: datetime) -> datetime:
 
 def run(
     s: Session, team_id: str, q: Query, channel_id: str, offset: int = 0, limit: int = PAGE, any_term: bool = False
-) -> tuple[list, dict]:
+) -> tuple[list[Any], dict[int, int]]:
     """A page of the best matches the person in `channel_id` may see, and the count per customer."""
     return repo.search_signals(
         s,
@@ -133,7 +133,9 @@ def result_line(r: Any, customer: str, names: dict[str, str]) -> str:
     )
 
 
-def results_blocks(s: Session, team_id: str, q: Query, channel_id: str, offset: int = 0) -> tuple[str, list[dict]]:
+def results_blocks(
+    s: Session, team_id: str, q: Query, channel_id: str, offset: int = 0
+) -> tuple[str, list[dict[str, Any]]]:
     """The answer to a search, as the ephemeral message's text and blocks."""
     rows, counts = run(s, team_id, q, channel_id, offset)
     total = sum(counts.values())

@@ -24,7 +24,7 @@ _TOKEN = re.compile(r"[a-z0-9']+")
 CHAR_N = (3, 4, 5)
 
 
-def features(t: str, cues: Iterable[str] = (), rule_kind: str | None = None) -> Counter:
+def features(t: str, cues: Iterable[str] = (), rule_kind: str | None = None) -> Counter[str]:
     """Counts of each feature of normalised text `t`: words, word pairs, character n-grams within words,
     the rules' cues that matched and the rules' kind."""
     words = _TOKEN.findall(t)
@@ -33,7 +33,7 @@ def features(t: str, cues: Iterable[str] = (), rule_kind: str | None = None) -> 
     for w in words:
         s = "c: " + w + " "  # n-grams of " word ", after the 2-character prefix
         grams += [s[:2] + s[i : i + n] for n in CHAR_N for i in range(2, len(s) - n + 1)]
-    f: Counter = Counter(grams)
+    f: Counter[str] = Counter(grams)
     if t.rstrip().endswith("?"):
         f["p:?"] += 1
     for c in cues:
@@ -64,7 +64,7 @@ class LinearModel:
         self.intercept = np.asarray(intercept, dtype=np.float64)
         self.classes = [str(c) for c in classes]
 
-    def predict(self, f: Counter) -> Prediction:
+    def predict(self, f: Counter[str]) -> Prediction:
         ids = np.fromiter(map(self.index.get, f.keys(), repeat(-1)), dtype=np.int64, count=len(f))
         known = ids >= 0
         ix = ids[known]

@@ -53,7 +53,8 @@ def _words(text: str, excluded: frozenset[str]) -> list[str]:
 @lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """The Snowball (Porter 2) stem: "manually" and "manual", "runs" and "run" meet."""
-    return _STEMMER.stemWord(word)
+    stemmed: str = _STEMMER.stemWord(word)  # snowballstemmer has no type hints
+    return stemmed
 
 
 def stems(text: str) -> set[str]:

@@ -74,7 +74,9 @@ def connected(info: ChannelInfo | None) -> list[str]:
         return []
 
 
-def save_team(session: Session, team_id: str, org_team_id: str, name: str | None, domain: str | None, now: datetime):  # noqa: ANN201
+def save_team(
+    session: Session, team_id: str, org_team_id: str, name: str | None, domain: str | None, now: datetime
+) -> None:
     """A connected organisation's name and domain (team.info); whom it belongs to is kept."""
     stmt = _insert(session, ConnectedTeam).values(
         team_id=team_id, org_team_id=org_team_id, name=name, domain=domain, updated_at=now

@@ -669,7 +669,8 @@ def claim_digest_run(session: Session, values: dict[str, Any]) -> int | None:
         .on_conflict_do_nothing(index_elements=["team_id", "channel_id", "week"])
         .returning(DigestRun.id)
     )
-    return session.scalar(stmt)
+    claimed: int | None = session.scalar(stmt)  # _insert picks the dialect's insert, typed Any
+    return claimed
 
 
 def digest_run(session: Session, team_id: str, channel_id: str, week: str) -> DigestRun | None:
@@ -1153,7 +1154,8 @@ def add_outcome_to_tell(
         .on_conflict_do_nothing(index_elements=["team_id", "outcome_key"])
         .returning(CustomerTold.id)
     )
-    return session.scalar(stmt)
+    told: int | None = session.scalar(stmt)  # _insert picks the dialect's insert, typed Any
+    return told
 
 
 def mark_told(session: Session, team_id: str, told_id: int, user: str, now: datetime) -> CustomerTold | None:

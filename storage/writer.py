@@ -170,7 +170,7 @@ class SignalWriter:
                 repo.insert_signals(conn, rows)
 
 
-_PG = postgresql.dialect()
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect __init__ has no type hints
 
 
 class _RawBatch:

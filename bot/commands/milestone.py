@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -197,7 +198,7 @@ class MilestoneCommands:
             effects += self._achieved_effects(s, c, m, now)
         return Reply(text, effects=effects)
 
-    def _achieved_effects(self, s: Session, c: Customer, m: Milestone, now) -> list[Effect]:  # noqa: ANN001
+    def _achieved_effects(self, s: Session, c: Customer, m: Milestone, now: datetime) -> list[Effect]:
         out: list[Effect] = []
         done, total = ms.progress(c.milestones)
         links = [link.channel_id for link in repo.links_for_customer(s, c.team_id, c.id)]
@@ -416,7 +417,7 @@ class MilestoneCommands:
         return self.customer_reply(s, c, f":calendar: Milestone {m.position} “{quote(m.title)}” {when}.")
 
 
-def rename_offer(m: Milestone) -> dict:
+def rename_offer(m: Milestone) -> dict[str, Any]:
     """The framing check's rewrite, one click away."""
     return {
         "type": "actions",

@@ -10,9 +10,10 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from bot import customers as cust
-from bot.errors import UsageError
+from bot.errors import UsageError as UsageError  # the commands' usage error, from here
 from bot.safety import safe
-from bot.text import strip_quotes, take_quoted  # noqa: F401 - the commands parse with these
+from bot.text import strip_quotes as strip_quotes  # the commands parse with these
+from bot.text import take_quoted as take_quoted
 from storage import repo
 from storage.models import Customer, Milestone
 

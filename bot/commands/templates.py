@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -88,7 +89,9 @@ def template(s: Session, ctx: Ctx, rest: str, now: datetime) -> Reply:
     raise UsageError(f"Unknown command `/loop template {safe(verb)}`.{did_you_mean(verb, VERBS)}\n{TEMPLATE_USAGE}")
 
 
-def _own(s: Session, ctx: Ctx, key: str, segments: dict, now: datetime) -> tuple[MilestoneTemplate, list[dict]]:
+def _own(
+    s: Session, ctx: Ctx, key: str, segments: dict[str, Any], now: datetime
+) -> tuple[MilestoneTemplate, list[dict[str, Any]]]:
     """The workspace's own template for `key`, created from the bundled one of that name when there is one."""
     row = next((t for t in repo.workspace_templates(s, ctx.team_id) if t.segment.casefold() == key), None)
     if row is None:
@@ -111,6 +114,6 @@ def _own(s: Session, ctx: Ctx, key: str, segments: dict, now: datetime) -> tuple
     return row, json.loads(row.titles)
 
 
-def _unknown(name: str, segments: dict) -> str:
+def _unknown(name: str, segments: dict[str, Any]) -> str:
     known = ", ".join(f"`{k}`" for k in segments) or "none"
     return f"No template `{safe(name)}`.{did_you_mean(name, list(segments))} Templates: {known}."
