@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/pytest -n 2 -m "not slow"
 	$(BIN)/pytest -m slow
 
-# the unit tier: no database, no Slack, no server
+# the unit tier: no database, no Slack, no server, no subprocess (tests/unit, and the pure tests of the others)
 test-fast: $(STAMP)
 	$(BIN)/pytest -m unit
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -437,7 +438,7 @@ def start_app(db_url: str, slack: FakeSlackServer, clock: Clock, engine, sf):  #
     def start(read_timeout: float = 10.0, **extra: Any) -> Running:
         settings = make_settings(db_url, slack, **extra)
         app, deps = build_app(settings, sf, clock=clock)
-        # posts to one channel are spaced 1 s apart in production (tests.test_scale checks it); here they need not be
+        # posts to one channel are spaced 1 s apart in production (tests.scenario.test_scale checks it); not here
         deps.digest_runner.pacer.gap = 0.01
         server = make_server(http_handler(app), engine, 0, threads=8, host="127.0.0.1", read_timeout=read_timeout)
         server.serve_in_thread()
@@ -488,22 +489,27 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
             terminalreporter.write_line(line)
 
 
-# The process tier: tests that start `signalloop run` or the CLI as processes. `make test` runs them after the
-# others, one at a time (their timings are what they test); `make test-fast` leaves them out.
-PROCESS_MODULES = {"test_resilience", "test_serving", "test_socket_mode"}
-
-
-# The unit tier: no database, no Slack, no server.
+# The tiers are folders (tests/unit, tests/scenario, tests/process) and markers, set here from what a test uses:
+# `slow` for the process tier (`make test` runs it after the others, one at a time: its timings are what it
+# tests), `unit` for a test that needs no database, no Slack, no server and no subprocess (`make test-fast`).
 SCENARIO_FIXTURES = {"db_url", "engine", "sf", "slack", "start_app", "running", "procs"}
+SUBPROCESS = ("subprocess.", "run_cli(", "sys.executable")
+
+
+def _spawns_processes(item: pytest.Item) -> bool:
+    try:
+        source = inspect.getsource(item.function)  # type: ignore[attr-defined]
+    except (AttributeError, OSError, TypeError):
+        return False
+    return any(s in source for s in SUBPROCESS)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
         fixtures = set(getattr(item, "fixturenames", ()))
-        if "procs" in fixtures or module in PROCESS_MODULES:
+        if "procs" in fixtures or "process" in item.path.parts:
             item.add_marker(pytest.mark.slow)
-        elif not fixtures & SCENARIO_FIXTURES:
+        elif not fixtures & SCENARIO_FIXTURES and not _spawns_processes(item):
             item.add_marker(pytest.mark.unit)
 
 

@@ -27,7 +27,7 @@ from storage.models import Customer, DigestRun, DigestSchedule, Learning, Milest
 from tests.conftest import TEAM, Running, make_settings
 from tests.helpers import count, figure, wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WEEK47 = Week(2026, 47)  # Mon Nov 16 – Sun Nov 22, 2026
 
 

@@ -112,7 +112,7 @@ def test_forget_deletes_signals_after_confirmation(running: Running) -> None:
     running.driver.command("/signal", "Acme the export broke")
     r = running.driver.command("/loop", "forget acme confirm")
     assert "1 signal" in ephemeral_text(r) and count(running.sf, Signal) == 1  # a preview: the button deletes
-    from tests.test_truth import button
+    from tests.scenario.test_truth import button
 
     [btn] = [e for b in r.json()["blocks"] if b["type"] == "actions" for e in b["elements"]]
     button(running, "forget_confirm", btn["value"])

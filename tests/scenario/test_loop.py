@@ -12,8 +12,8 @@ from devtools.fakeopenai import FakeOpenAI, good_answer
 from storage.models import CustomerTold, Milestone, MilestoneEvent, Nudge, Signal
 from tests.conftest import TEAM, Running
 from tests.helpers import count
-from tests.test_digest import all_text, at, ts
-from tests.test_truth import button, digest_text, submit
+from tests.scenario.test_digest import all_text, at, ts
+from tests.scenario.test_truth import button, digest_text, submit
 
 
 def dms(r: Running, user: str) -> list:

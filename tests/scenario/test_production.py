@@ -21,7 +21,7 @@ from bot.weeks import week_at
 from storage.models import Signal
 from tests.conftest import TEAM, Running
 from tests.helpers import count, figure, signals
-from tests.test_digest import all_text
+from tests.scenario.test_digest import all_text
 
 OTHER = "T0OTHER"
 
@@ -298,7 +298,7 @@ def test_retention_erases_old_signal_text(start_app) -> None:  # noqa: ANN001
 
 
 def test_purge_cli_deletes_a_customers_signals(running: Running, db_url: str) -> None:
-    from tests.test_cli import run_cli
+    from tests.scenario.test_cli import run_cli
 
     r = running
     r.driver.command("/loop", "customer add Acme")

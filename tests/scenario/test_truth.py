@@ -15,7 +15,7 @@ from bot.weeks import Week
 from storage.models import Customer, Learning, Milestone, Signal
 from tests.conftest import TEAM, Running
 from tests.helpers import signals, wait_for
-from tests.test_digest import ROOT, all_text, at, scenario, ts
+from tests.scenario.test_digest import ROOT, all_text, at, scenario, ts
 
 WEEK47 = Week(2026, 47)
 

@@ -18,7 +18,7 @@ from storage.models import Signal
 from tests.conftest import TEAM, make_settings
 from tests.helpers import count, signals
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(

@@ -6,8 +6,8 @@ from __future__ import annotations
 from bot.classify import classify
 from tests.conftest import TEAM, Running
 from tests.helpers import signals
-from tests.test_digest import at, ts
-from tests.test_truth import button, submit
+from tests.scenario.test_digest import at, ts
+from tests.scenario.test_truth import button, submit
 
 OTHER = "T0OTHERWS"
 SITES = [

@@ -30,9 +30,9 @@ from storage.models import (
 )
 from tests.conftest import TEAM, Running
 from tests.helpers import figure, wait_for
-from tests.test_digest import ROOT, ts
-from tests.test_find import asked, history
-from tests.test_truth import button
+from tests.scenario.test_digest import ROOT, ts
+from tests.scenario.test_find import asked, history
+from tests.scenario.test_truth import button
 
 COLUMNS = ["name", "segment", "aliases", "outcome", "experience", "owner", "channel", "milestones"]
 

@@ -23,7 +23,7 @@ from tests.conftest import PG_URL, TEAM
 from tests.helpers import figure
 from tests.processes import AppProcess, events, resend_unacknowledged, send_until_stopped
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_no_acknowledged_signal_is_lost_across_sigkill(
@@ -197,7 +197,7 @@ def outage(db_url: str, request: pytest.FixtureRequest):  # noqa: ANN201
     """Tallwood's channel C1 with this week's digest scheduled for Friday 15:00 UTC; its minute not yet come."""
     if not db_url.startswith("postgresql"):
         pytest.skip("the outage is simulated on the PostgreSQL connection (a TCP proxy that is cut)")
-    from tests.test_digest import at, scenario
+    from tests.scenario.test_digest import at, scenario
 
     running = request.getfixturevalue("running")
     scenario(running)
@@ -240,7 +240,7 @@ def test_scheduler_resumes_when_the_database_is_back(outage, caplog) -> None:  #
     and once the database answers again the digest goes out, once."""
     from datetime import UTC, datetime
 
-    from tests.test_digest import at
+    from tests.scenario.test_digest import at
 
     p = outage()
     p.jobs.resync()
@@ -265,7 +265,7 @@ def test_scheduler_resumes_when_the_database_is_back(outage, caplog) -> None:  #
 def test_digest_interrupted_by_the_database_is_retaken_once_it_is_back(outage) -> None:  # noqa: ANN001
     """The database goes away while the digest is being built: nothing is posted, the claim is not left to
     block the week, and the next catch-up posts it."""
-    from tests.test_digest import WEEK47, at
+    from tests.scenario.test_digest import WEEK47, at
 
     p = outage(enrich=lambda *_: p.proxy.cut())
     p.running.clock.now = at(20, 15)
@@ -284,7 +284,7 @@ def test_digest_interrupted_by_the_database_is_retaken_once_it_is_back(outage) -
 def test_digest_posted_while_the_database_drops_is_recorded_not_reposted(outage) -> None:  # noqa: ANN001
     """Slack took the digest but the database went away before the run was marked posted: it is recorded when
     the database is back, and no later attempt posts it again — not even once the claim looks stale."""
-    from tests.test_digest import WEEK47, at
+    from tests.scenario.test_digest import WEEK47, at
 
     p = outage()
     p.running.clock.now = at(20, 15)

@@ -18,7 +18,7 @@ from storage.models import DigestRun, Signal
 from tests.conftest import TEAM, Running, make_settings
 from tests.helpers import figure, wait_for
 from tests.processes import AppProcess
-from tests.test_digest import at, ts
+from tests.scenario.test_digest import at, ts
 
 _N = [0]
 

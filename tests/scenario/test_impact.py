@@ -14,7 +14,7 @@ from bot.weeks import week_at
 from storage.models import Milestone, MilestoneEvent
 from tests.conftest import TEAM, Running
 from tests.helpers import count
-from tests.test_digest import all_text
+from tests.scenario.test_digest import all_text
 
 ACHIEVED = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 

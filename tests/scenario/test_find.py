@@ -19,8 +19,8 @@ from storage import repo
 from storage.models import ChannelLink, Customer, Signal
 from tests.conftest import Running
 from tests.helpers import figure
-from tests.test_digest import ROOT, all_text, at, ts
-from tests.test_truth import button
+from tests.scenario.test_digest import ROOT, all_text, at, ts
+from tests.scenario.test_truth import button
 
 OTHER = "T0OTHER"
 

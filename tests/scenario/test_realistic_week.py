@@ -103,8 +103,8 @@ def test_a_realistic_week_answers_in_time_keeps_shared_channels_clean_and_digest
             acknowledged.append("the tablets issue blocks two depots")
             answers.append(d.command("/milestone", "done Acme Health 1", user="U1"))
         r.clock.now = monday + timedelta(days=day, hours=8)  # the end of the day's work
-        # the scans a running app makes (tests/test_jobs.py starts `signalloop run` for them): bursts, the outbox,
-        # customers' questions left unanswered
+        # the scans a running app makes (tests/process/test_jobs.py starts `signalloop run` for them): bursts,
+        # the outbox, customers' questions left unanswered
         r.deps.nudger.run()
         r.deps.outbox.send_due()
         if r.deps.connect is not None:

@@ -13,7 +13,7 @@ from bot.redact import redact
 from devtools.fakeopenai import FakeOpenAI, good_answer
 from storage.models import DigestRun
 from tests.conftest import TEAM, Running
-from tests.test_digest import ROOT, all_text, at, ts
+from tests.scenario.test_digest import ROOT, all_text, at, ts
 
 # (text, what must be gone, what must stay)
 SNIPPETS = [
