@@ -232,7 +232,7 @@ def digest_time(history: int, repeats: int = 3) -> dict:
 
 
 def llm_tokens(week_sizes: tuple[int, ...] = (1_000, 20_000, 100_000)) -> list[dict]:
-    from tests.test_llm import synthetic_week
+    from tests.scenario.test_llm import synthetic_week
 
     prompt = llm.load_prompt()
     out = []
