@@ -18,8 +18,8 @@ demo: $(STAMP)
 # the unit and scenario tiers on both cores, then the process tier alone (its timings are what it tests)
 test: $(STAMP)
 	rm -f .test-migrate.db && DATABASE_URL=sqlite:///.test-migrate.db $(BIN)/signalloop db upgrade && rm -f .test-migrate.db*
-	$(BIN)/pytest -n 2 -m "not slow"
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -n 2 -m "not slow" --durations=15
+	$(BIN)/pytest -m slow --durations=10
 
 # the unit tier: no database, no Slack, no server, no subprocess (tests/unit, and the pure tests of the others)
 test-fast: $(STAMP)
