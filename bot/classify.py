@@ -29,7 +29,7 @@ from functools import lru_cache
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from bot import textmodel
+from bot import memory, textmodel
 from bot.kinds import KINDS  # noqa: F401 - re-exported: callers validate kinds against it
 
 # --- normalising -------------------------------------------------------------------------------------
@@ -656,9 +656,7 @@ def classify_with(
             said = ", ".join(model.evidence(pred)) or "the wording as a whole"
             why.append(f"{kind}: the model, {pred.probability:.0%} sure ({said})")
     if team_id is not None:
-        from bot import memory  # the workspace's corrections, loaded from storage
-
-        recalled = memory.recall(team_id, t)
+        recalled = memory.recall(team_id, t, normalise)
         if recalled is not None:
             kind = recalled.kind
             n = recalled.count

@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
@@ -66,9 +67,7 @@ def forget(team_id: str) -> None:
         _MEM.teams.pop(team_id, None)
 
 
-def _load(team_id: str) -> tuple[list[str], list[str]] | None:
-    from bot.classify import normalise  # bot.classify imports this module lazily; no circle at import time
-
+def _load(team_id: str, normalise: Callable[[str], str]) -> tuple[list[str], list[str]] | None:
     with _MEM.lock:
         sf, cached = _MEM.sf, _MEM.teams.get(team_id)
     if sf is None:
@@ -84,9 +83,10 @@ def _load(team_id: str) -> tuple[list[str], list[str]] | None:
     return texts, kinds
 
 
-def recall(team_id: str, t: str) -> Recalled | None:
-    """The kind this workspace's people gave messages like normalised text `t`, if they agree on one."""
-    loaded = _load(team_id)
+def recall(team_id: str, t: str, normalise: Callable[[str], str]) -> Recalled | None:
+    """The kind this workspace's people gave messages like normalised text `t`, if they agree on one; the
+    corrected texts are put in the same form by `normalise` (bot.classify's, passed in: no import circle)."""
+    loaded = _load(team_id, normalise)
     if not loaded or not loaded[0]:
         return None
     texts, kinds = loaded

@@ -146,12 +146,13 @@ def periodic_jobs(deps: Deps) -> list[PeriodicJob]:
         PeriodicJob("reminders", runner.send_reminders, 10 * 60),
         PeriodicJob("catch_up", runner.catch_up, 15 * 60, at_start=True),
         PeriodicJob("outbox", deps.outbox.send_due, OUTBOX_SCAN),
-        PeriodicJob("nudges_burst", _bursts_then_outbox(deps), BURST_SCAN),
+        PeriodicJob("nudges_burst", _then_outbox(deps, deps.nudger.run_bursts), BURST_SCAN),
         PeriodicJob("nudges_weekly", deps.nudger.run_weekly, 10 * 60),
     ]
-    if deps.connect is not None:  # Slack Connect: a customer's question the team left unanswered too long
-        jobs.append(PeriodicJob("unanswered", _unanswered_then_outbox(deps), UNANSWERED_SCAN))
-    if deps.connect is not None:  # which channels are shared with other organisations, and which are private
+    if deps.connect is not None:
+        # Slack Connect: a customer's question the team left unanswered too long; which channels are shared with
+        # other organisations, and which are private
+        jobs.append(PeriodicJob("unanswered", _then_outbox(deps, deps.connect.run_unanswered), UNANSWERED_SCAN))
         jobs.append(PeriodicJob("channels", deps.connect.learn_all, 6 * 3600, at_start=True))
     if deps.settings.retention_days:
         jobs.append(PeriodicJob("retention", runner.apply_retention, 6 * 3600, at_start=True))
@@ -160,24 +161,16 @@ def periodic_jobs(deps: Deps) -> list[PeriodicJob]:
     return jobs
 
 
-def _unanswered_then_outbox(deps: Deps) -> Callable[[], object]:
-    def unanswered() -> object:
-        assert deps.connect is not None
-        found = deps.connect.run_unanswered()
-        if found:
-            deps.wake("outbox")  # the owner's nudge is queued in the outbox: sent within a second
+def _then_outbox(deps: Deps, scan: Callable[[], object]) -> Callable[[], object]:
+    """A scan that queues nudges for people, then the outbox woken: what it queued goes out within a second,
+    not at the next outbox scan."""
+
+    def run() -> object:
+        found = scan()
+        deps.wake("outbox")
         return found
 
-    return unanswered
-
-
-def _bursts_then_outbox(deps: Deps) -> Callable[[], object]:
-    def bursts() -> object:
-        found = deps.nudger.run_bursts()
-        deps.outbox.send_due()  # a burst queued for its owner goes out now, not at the next outbox scan
-        return found
-
-    return bursts
+    return run
 
 
 class Wakeups:

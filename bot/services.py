@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,7 +28,6 @@ from storage.writer import SignalWriter
 
 if TYPE_CHECKING:
     from bot.llm import LLMClassifier
-    from bot.scheduler import DigestJobs
 
 Clock = Callable[[], datetime]
 
@@ -39,6 +38,12 @@ def utcnow() -> datetime:
 
 def _no_scheduler(job_id: str) -> None:
     """Without a scheduler in this process (tests, one-off CLI commands) the periodic scans are run by hand."""
+
+
+class ScheduleSync(Protocol):
+    """What a listener needs of the scheduler (bot.scheduler.DigestJobs, which imports Deps: typed by this)."""
+
+    def sync_channel(self, team_id: str, channel_id: str) -> None: ...
 
 
 @dataclass
@@ -63,7 +68,7 @@ class Deps:
     recent: RecentMessages = field(default_factory=RecentMessages)  # messages received as events
     classifier: LLMClassifier | None = None
     connect: Connector | None = None  # Slack Connect: shared channels, proposals, unanswered questions
-    digest_jobs: DigestJobs | None = None  # set when the scheduler runs in this process
+    digest_jobs: ScheduleSync | None = None  # bot.scheduler.DigestJobs, set when the scheduler runs here
     # runs a periodic job (bot.scheduler.periodic_jobs) soon, off the caller's thread; no-op without a scheduler
     wake: Callable[[str], None] = _no_scheduler
     # work after an answer to Slack (posts, DMs, App Home, look-ups): never on the request's thread

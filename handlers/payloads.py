@@ -9,10 +9,8 @@ from slack_bolt import BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.capture import MessageIn
-
 if TYPE_CHECKING:
-    from bot.services import Deps
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +33,6 @@ def view_value(state: dict, block: str, action: str) -> Any:
     if el.get("type") == "datepicker":
         return el.get("selected_date")
     return el.get("value")
-
-
-def message_in(
-    deps: Deps,
-    team_id: str,
-    channel_id: str,
-    msg: dict,
-    event_id: str | None,
-    channel_type: str | None = None,
-    client: WebClient | None = None,
-) -> MessageIn:
-    """A Slack message payload as capture needs it (bot.ingest reads it, once, for every path)."""
-    return deps.ingest.message_in(team_id, channel_id, msg, event_id, channel_type, client)
 
 
 def fetch_message(client: WebClient, channel_id: str, ts: str) -> dict[str, Any] | None:

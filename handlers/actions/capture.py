@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from bot import capture, customers
 from bot.render.modals import capture_modal, customer_options
 from handlers.effects import later
-from handlers.payloads import message_in, view_value
+from handlers.payloads import view_value
 from handlers.views.capture import follow_privacy
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def register(app: App, deps: Deps) -> None:
             later(deps, partial(respond, replace_original=True, text="That question has expired; react again."))
             return
         channel_id, original = found
-        msg = replace(message_in(deps, team_id, channel_id, original, None), text=original["text"] or "")
+        msg = replace(deps.ingest.message_in(team_id, channel_id, original, None), text=original["text"] or "")
         with deps.session_factory.begin() as s:
             text = capture.picked_customer(s, msg, int(chosen), body["user"]["id"], deps.clock())
         if msg.author_name is None or msg.permalink is None:

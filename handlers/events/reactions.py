@@ -19,7 +19,7 @@ from bot import capture
 from bot.capture import MessageIn
 from bot.effects import Ephemeral
 from handlers.effects import perform
-from handlers.payloads import message_in, team_of
+from handlers.payloads import team_of
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -78,7 +78,7 @@ def register(app: App, deps: Deps) -> None:
         with deps.session_factory() as s:
             msg = capture.stored_message(s, team_id, channel_id, ts)
         if msg is None and (seen := deps.recent.get(team_id, channel_id, ts)) is not None:
-            msg = message_in(deps, team_id, channel_id, seen, event_id, seen.get("channel_type"))
+            msg = deps.ingest.message_in(team_id, channel_id, seen, event_id, seen.get("channel_type"))
         if msg is not None:
             record(client, replace(msg, event_id=event_id), reactor)
             return
@@ -94,7 +94,7 @@ def register(app: App, deps: Deps) -> None:
                 text = CANNOT_READ if error in NO_READ else SLACK_FAILED if error else GONE
                 tell(later_client, channel_id, reactor, text)
                 return
-            record(client, message_in(deps, team_id, channel_id, found, event_id, client=later_client), reactor)
+            record(client, deps.ingest.message_in(team_id, channel_id, found, event_id, client=later_client), reactor)
 
         wait = deps.history.wait(team_id, channel_id, ts)
         deps.history.message(team_id, channel_id, ts, read_back)

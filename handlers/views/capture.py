@@ -14,7 +14,7 @@ from bot.capture import MessageIn
 from bot.effects import Ephemeral
 from bot.safety import safe
 from handlers.effects import later, perform
-from handlers.payloads import message_in, view_value
+from handlers.payloads import view_value
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -67,7 +67,7 @@ def register(app: App, deps: Deps) -> None:
             )
             return
         channel_id, original = found
-        msg = replace(message_in(deps, team_id, channel_id, original, None), text=original["text"] or "")
+        msg = replace(deps.ingest.message_in(team_id, channel_id, original, None), text=original["text"] or "")
         kind = view_value(state, "kind", "kind")
         milestone = view_value(state, "milestone", "milestone")
         with deps.session_factory.begin() as s:
