@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import os
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from bot.config import ConfigError, Settings
+from bot.services import utcnow
+from bot.weeks import Week, parse_week, week_at
+from storage import repo
 
 
 def _where(settings: Settings) -> str:
@@ -51,3 +56,12 @@ def engine_and_sessions(settings: Settings, migrate: bool = True, existing: bool
     if migrate:
         db.upgrade(settings.database_url)
     return engine, db.make_session_factory(engine)
+
+
+def channel_week(sf: sessionmaker[Session], team: str, channel: str, week: str | None) -> Week:
+    """The week a command asks for (`--week 2026-W47`), else this week in the channel's schedule's zone (UTC when
+    it has none); ValueError on a malformed week."""
+    with sf() as s:
+        row = repo.schedule_for(s, team, channel)
+        tz = row.tz if row else "UTC"
+    return parse_week(week) if week else week_at(utcnow(), tz)

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import ConfigError, Settings
 from bot.render.terminal import digest_rich
 from bot.services import utcnow
-from bot.weeks import parse_week, week_at
 from entry.app import build_app
+from entry.clidb import channel_week
 from storage import repo
 from storage.models import Workspace
 
@@ -37,11 +37,8 @@ def _team(sf: sessionmaker[Session], team: str | None) -> str:
 
 def run_digest_cli(settings: Settings, sf: sessionmaker[Session], args: argparse.Namespace) -> int:
     team = _team(sf, args.team)
-    with sf() as s:
-        row = repo.schedule_for(s, team, args.channel)
-        tz = row.tz if row else "UTC"
     try:
-        week = parse_week(args.week) if args.week else week_at(utcnow(), tz)
+        week = channel_week(sf, team, args.channel, args.week)
     except ValueError as e:
         print(f"signalloop digest: {e}", file=sys.stderr)
         return 2

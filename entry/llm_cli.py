@@ -9,19 +9,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from bot.services import utcnow
-from bot.weeks import parse_week, week_at
-from storage import repo
+from entry.clidb import channel_week
 
 
 def run_preview(settings: Settings, sf: sessionmaker[Session], team: str, args: argparse.Namespace) -> int:
     from bot.llm import LLMStep
     from bot.runner import DigestRunner
 
-    with sf() as s:
-        row = repo.schedule_for(s, team, args.channel)
-        tz = row.tz if row else "UTC"
     try:
-        week = parse_week(args.week) if args.week else week_at(utcnow(), tz)
+        week = channel_week(sf, team, args.channel, args.week)
     except ValueError as e:
         print(f"signalloop llm preview: {e}", file=sys.stderr)
         return 2
