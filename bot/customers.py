@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from bot.text import QUOTES, take_quoted
+from bot.text import QUOTES, as_id, take_quoted
 from storage import repo
 from storage.models import Customer
 
@@ -180,9 +180,8 @@ def mentioned(index: list[tuple[str, int, str]], text: str) -> list[int]:
 
 def by_id(session: Session, team_id: str, value: str | int | None) -> Customer | None:
     """The workspace's customer whose id a button or modal carried ("12" or 12), or None."""
-    if isinstance(value, str):
-        value = int(value) if value.isdecimal() else None
-    return repo.customer_by_id(session, team_id, value) if value else None
+    row_id = as_id(value)
+    return repo.customer_by_id(session, team_id, row_id) if row_id else None
 
 
 def any_customers(session: Session, team_id: str) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from bot.text import as_id
 from storage import repo
 from storage.models import Customer, Milestone, MilestoneEvent
 
@@ -357,6 +358,5 @@ def customer_status(c: Customer, now: datetime, last_signal: datetime | None) ->
 
 def by_id(session: Session, team_id: str, value: str | int | None) -> Milestone | None:
     """The workspace's milestone whose id a button or modal carried ("12" or 12), or None."""
-    if isinstance(value, str):
-        value = int(value) if value.isdecimal() else None
-    return repo.milestone_by_id(session, team_id, value) if value else None
+    row_id = as_id(value)
+    return repo.milestone_by_id(session, team_id, row_id) if row_id else None

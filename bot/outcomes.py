@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.effects import Effect, OutboxQueued, Post
 from bot.render.blocks import button, section, to_dicts
 from bot.safety import quote, safe
-from bot.text import fmt_date
+from bot.text import as_id, fmt_date
 from bot.weeks import valid_tz
 from storage import connect as connect_repo
 from storage import repo
@@ -264,7 +264,8 @@ def _midnight(now: datetime, tz: str | None, days: int = 0) -> datetime:
 def mark_told(s: Session, team_id: str, value: str, user: str, now: datetime) -> tuple[str, str] | None:
     """The owner told the customer (the prompt's button carried the row's id): (what was told, when), or None
     when that outcome no longer exists."""
-    row = repo.mark_told(s, team_id, int(value), user, now) if value.isdecimal() else None
+    told_id = as_id(value)
+    row = repo.mark_told(s, team_id, told_id, user, now) if told_id is not None else None
     if row is None:
         return None
     return row.summary, fmt_date(row.told_at) if row.told_at else ""

@@ -54,3 +54,11 @@ def strip_quotes(text: str) -> str:
     if q is not None and not q[1]:
         return q[0].strip()
     return t
+
+
+def as_id(value: str | int | None) -> int | None:
+    """A row id a button or modal carried ("12" or 12), or None for anything else ("¹" is a digit but no number:
+    isdecimal, not isdigit)."""
+    if isinstance(value, str):
+        return int(value) if value.isdecimal() else None
+    return value
