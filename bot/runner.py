@@ -122,7 +122,7 @@ class DigestRunner:
     def _due(self, team_id: str, channel_id: str, now: datetime) -> tuple[Week, bool] | None:
         """This week and whether it is late, when the channel's scheduled minute has come; else None."""
         with self.sf() as s:
-            row = repo.schedule_for(s, team_id, channel_id)
+            row = repo.schedule_for(s, team_id=team_id, channel_id=channel_id)
             if row is None or not row.enabled:
                 return None
             week = week_at(now, row.tz)
@@ -182,7 +182,7 @@ class DigestRunner:
             if due > now:
                 continue
             with self.sf() as s:
-                run = repo.digest_run(s, team_id, channel_id, week.label)
+                run = repo.digest_run(s, team_id=team_id, channel_id=channel_id, week=week.label)
                 if run is not None and not self._retakeable(run, now):
                     continue
             late = now - due > LATE_AFTER
@@ -205,7 +205,7 @@ class DigestRunner:
         client = client or self.client_for(team_id)
         try:
             with self.sf() as s:
-                row = repo.schedule_for(s, team_id, channel_id)
+                row = repo.schedule_for(s, team_id=team_id, channel_id=channel_id)
                 tz = row.tz if row else "UTC"
             week = week_at(self.clock(), tz)
             run_id = self.claim(team_id, channel_id, week, late=False, retry_failed=True)
@@ -263,10 +263,10 @@ class DigestRunner:
         """Claim (team, channel, week); a stale claim (a crash mid-post) or, when asked, a failed one is retaken."""
         now = self.clock()
         with self.sf.begin() as s:
-            repo.ensure_workspace(s, team_id, now)
+            repo.ensure_workspace(s, team_id=team_id, now=now)
             run_id = repo.claim_digest_run(
                 s,
-                dict(
+                values=dict(
                     team_id=team_id,
                     channel_id=channel_id,
                     week=week.label,
@@ -278,7 +278,7 @@ class DigestRunner:
             )
             if run_id is not None:
                 return run_id
-            existing = repo.digest_run(s, team_id, channel_id, week.label)
+            existing = repo.digest_run(s, team_id=team_id, channel_id=channel_id, week=week.label)
             if existing is None:
                 return None
             retake = self._retakeable(existing, now) or (retry_failed and existing.status == "failed")
@@ -297,9 +297,9 @@ class DigestRunner:
 
     def build(self, s: Session, team_id: str, channel_id: str, week: Week) -> Digest:
         """The digest of `week` for a channel, with the schedule's zone, scope and focus."""
-        row = repo.schedule_for(s, team_id, channel_id)
+        row = repo.schedule_for(s, team_id=team_id, channel_id=channel_id)
         tz = row.tz if row else "UTC"
-        prev = repo.digest_run(s, team_id, channel_id, week.previous().label)
+        prev = repo.digest_run(s, team_id=team_id, channel_id=channel_id, week=week.previous().label)
         start_override = prev.posted_at if prev is not None and prev.posted_at else None
         dg = build_digest(
             s,
@@ -341,12 +341,12 @@ class DigestRunner:
             with self.sf() as s:
                 dg = self.build(s, team_id, channel_id, week)
                 dg.late, dg.run_id = late, run_id
-                row = repo.schedule_for(s, team_id, channel_id)
+                row = repo.schedule_for(s, team_id=team_id, channel_id=channel_id)
                 llm_on = row.llm_enabled if row else True
                 if self.enrich is not None and llm_on:
                     self.enrich(s, dg, run_id)
                 chart = self.chart(s, dg) if self.chart is not None and row is not None and row.chart_enabled else None
-                names = dg.names or repo.display_names(s, team_id)  # the build read them moments ago
+                names = dg.names or repo.display_names(s, team_id=team_id)  # the build read them moments ago
             with gc_paused():  # rendering a large week allocates as much as building it
                 messages, truncated = cap_thread(digest_messages(dg, run_id))
                 full_text = digest_text(dg, names) if truncated else None
@@ -478,8 +478,8 @@ class DigestRunner:
 
     def _tell_already(self, client: WebClient, team_id: str, channel_id: str, week: Week, user: str) -> None:
         with self.sf() as s:
-            run = repo.digest_run(s, team_id, channel_id, week.label)
-            ws = repo.get_workspace(s, team_id)
+            run = repo.digest_run(s, team_id=team_id, channel_id=channel_id, week=week.label)
+            ws = repo.get_workspace(s, team_id=team_id)
         where = ""
         if run is not None and run.message_ts and ws is not None and ws.url:
             where = f": <{ws.url.rstrip('/')}/archives/{channel_id}/p{run.message_ts.replace('.', '')}|see it here>"
@@ -494,7 +494,7 @@ class DigestRunner:
     def _tell_failure(self, client: WebClient, team_id: str, channel_id: str, err: str, user: str | None) -> None:
         """Say where it can be heard why the digest did not go out: the requester, or whoever scheduled it."""
         with self.sf() as s:
-            row = repo.schedule_for(s, team_id, channel_id)
+            row = repo.schedule_for(s, team_id=team_id, channel_id=channel_id)
             target = user or (row.created_by if row else None)
         if not target:
             return
@@ -518,11 +518,12 @@ class DigestRunner:
         sent = 0
         with self.sf() as s:
             runs = [
-                (r.id, r.team_id, r.channel_id, r.message_ts) for r in repo.runs_needing_reminder(s, now - REMIND_AFTER)
+                (r.id, r.team_id, r.channel_id, r.message_ts)
+                for r in repo.runs_needing_reminder(s, posted_before=now - REMIND_AFTER)
             ]
         for run_id, team_id, channel_id, ts in runs:
             with self.sf.begin() as s:
-                if not repo.claim_reminder(s, run_id, now):
+                if not repo.claim_reminder(s, run_id=run_id, now=now):
                     continue
             try:
                 self.pacer.wait(channel_id)
@@ -549,7 +550,7 @@ class DigestRunner:
         if not days:
             return 0
         with self.sf.begin() as s:
-            n = repo.erase_signal_text_before(s, self.clock() - timedelta(days=days))
+            n = repo.erase_signal_text_before(s, cutoff=self.clock() - timedelta(days=days))
         if n:
             log.info("retention: erased the text of %d signals older than %d days", n, days)
         return n
