@@ -566,7 +566,7 @@ def export_rows(
         cols = ["created_at", "learning", "decision", "customers", "owner", "review_on", "outcome", "changed_to"]
 
         def gen() -> Iterator[dict[str, Any]]:
-            for r in repo.learnings(s, team_id, customer_id=cid, limit=100_000):
+            for r in repo.list_learnings(s, team_id, customer_id=cid, limit=100_000):
                 if since is not None and r.created_at < since:
                     continue
                 yield {

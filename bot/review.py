@@ -189,7 +189,7 @@ def build(s: Session, c: Customer, quarter: Quarter, now: datetime) -> Review:
             rv.at_risk.append((m.title, f"stalled: no change for {(as_of - since).days} days"))
         elif status != ms.ACHIEVED and m.due_date is not None and m.due_date < as_of.date():
             rv.at_risk.append((m.title, f"overdue since {fmt_date(m.due_date)}"))
-    for r in repo.learnings(s, c.team_id, customer_id=c.id, decisions_only=True, limit=200):
+    for r in repo.list_learnings(s, c.team_id, customer_id=c.id, decisions_only=True, limit=200):
         if start <= r.created_at < end:
             said = {"held": "held", "changed": "changed", "still_open": "still open"}.get(r.outcome or "", "to review")
             rv.decisions.append((r.decision or "", said, r.changed_to))

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import ChannelInfo, ChannelLink, ConnectedTeam, Signal
-from storage.repo import _insert, rowcount
+from storage.repo._sql import dialect_insert, rowcount
 
 ASKING_KINDS = ("question", "request")
 
@@ -47,7 +47,7 @@ def save_channel(
     if is_member is not None:
         values["is_member"] = is_member
         keep.append("is_member")
-    stmt = _insert(session, ChannelInfo).values(**values)
+    stmt = dialect_insert(session, ChannelInfo).values(**values)
     session.execute(
         stmt.on_conflict_do_update(index_elements=["team_id", "channel_id"], set_={k: stmt.excluded[k] for k in keep})
     )
@@ -55,7 +55,7 @@ def save_channel(
 
 def mark_ext_shared(session: Session, team_id: str, channel_id: str, now: datetime) -> None:
     """An event said the channel is shared with another organisation (its envelope, or an external author)."""
-    stmt = _insert(session, ChannelInfo).values(
+    stmt = dialect_insert(session, ChannelInfo).values(
         team_id=team_id, channel_id=channel_id, is_private=False, is_ext_shared=True, is_shared=True, updated_at=now
     )
     session.execute(
@@ -78,7 +78,7 @@ def save_team(
     session: Session, team_id: str, org_team_id: str, name: str | None, domain: str | None, now: datetime
 ) -> None:
     """A connected organisation's name and domain (team.info); whom it belongs to is kept."""
-    stmt = _insert(session, ConnectedTeam).values(
+    stmt = dialect_insert(session, ConnectedTeam).values(
         team_id=team_id, org_team_id=org_team_id, name=name, domain=domain, updated_at=now
     )
     session.execute(
@@ -98,7 +98,7 @@ def teams(session: Session, team_id: str, org_team_ids: Iterable[str] | None = N
 
 def set_team_customer(session: Session, team_id: str, org_team_id: str, customer_id: int | None, now: datetime) -> None:
     """An organisation is this customer's (or no one's): its people's messages are first-hand for them."""
-    stmt = _insert(session, ConnectedTeam).values(
+    stmt = dialect_insert(session, ConnectedTeam).values(
         team_id=team_id, org_team_id=org_team_id, customer_id=customer_id, updated_at=now
     )
     session.execute(

@@ -194,7 +194,7 @@ def learnings(s: Session, ctx: Ctx, name: str) -> Reply:
         if isinstance(found, cust.NoMatch):
             raise UsageError(cust.no_match_message(found))
         customer_id, title = found.id, f"Learnings about {safe(found.name)}"
-    rows = repo.learnings(s, ctx.team_id, customer_id=customer_id)
+    rows = repo.list_learnings(s, ctx.team_id, customer_id=customer_id)
     if not rows:
         return Reply(f"{title}: none yet. Answer the digest's question in its thread — *{QUESTION}*")
     lines = [f"*{title}* (newest first)"] + [learning_line(s, ctx.team_id, r) for r in rows]
@@ -204,7 +204,7 @@ def learnings(s: Session, ctx: Ctx, name: str) -> Reply:
 def decisions(s: Session, ctx: Ctx, rest: str) -> Reply:
     if rest:
         raise UsageError("`/loop decisions` takes nothing after it.")
-    rows = repo.learnings(s, ctx.team_id, decisions_only=True)
+    rows = repo.list_learnings(s, ctx.team_id, decisions_only=True)
     if not rows:
         return Reply("No decisions recorded yet. When you add a learning, name the decision it affects.")
     lines = ["*Decisions* (newest first)"]
