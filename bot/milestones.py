@@ -80,7 +80,7 @@ def load_templates(path: Path = TEMPLATES_PATH) -> dict[str, Segment]:
 def templates_for(session: Session, team_id: str) -> dict[str, Segment]:
     """The bundled templates, with the workspace's own added (its own win when a segment has both)."""
     out = dict(load_templates())
-    for row in repo.workspace_templates(session, team_id):
+    for row in repo.workspace_templates(session, team_id=team_id):
         items = json.loads(row.titles)
         base = out.get(row.segment.casefold())
         out[row.segment.casefold()] = Segment(
@@ -359,4 +359,4 @@ def customer_status(c: Customer, now: datetime, last_signal: datetime | None) ->
 def by_id(session: Session, team_id: str, value: str | int | None) -> Milestone | None:
     """The workspace's milestone whose id a button or modal carried ("12" or 12), or None."""
     row_id = as_id(value)
-    return repo.milestone_by_id(session, team_id, row_id) if row_id else None
+    return repo.milestone_by_id(session, team_id=team_id, milestone_id=row_id) if row_id else None

@@ -267,7 +267,7 @@ def run_demo(db_path: str, chart: str | None = None, console: Console | None = N
             # a newcomer's first look at a digest: every section says once what it means (bot.explain)
             dg.explain = explain.sections_of(dg)
             png = render_png(s, dg) if chart else None
-            names = repo.display_names(s, d.TEAM) | {cid: name for cid, (name, _) in d.CHANNELS.items()}
+            names = repo.display_names(s, team_id=d.TEAM) | {cid: name for cid, (name, _) in d.CHANNELS.items()}
         console.rule("This week's digest in #cs-leads (portfolio), as it would be posted")
         console.print(digest_rich(dg, names), highlight=False)
         console.rule()

@@ -48,7 +48,7 @@ def run_digest_cli(settings: Settings, sf: sessionmaker[Session], args: argparse
         runner = DigestRunner(settings, sf, utcnow, client_for=lambda t: None)  # type: ignore[arg-type, return-value]
         with sf() as s:
             dg = runner.build(s, team, args.channel, week)
-            names = repo.display_names(s, team)
+            names = repo.display_names(s, team_id=team)
         Console().print(digest_rich(dg, names), highlight=False)
         return 0
     settings.require_slack()

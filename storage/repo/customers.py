@@ -27,22 +27,22 @@ from storage.repo._sql import rowcount
 from storage.repo.workspaces import bump_routing
 
 
-def customer_by_id(session: Session, team_id: str, customer_id: int) -> Customer | None:
+def customer_by_id(session: Session, *, team_id: str, customer_id: int) -> Customer | None:
     c = session.get(Customer, customer_id)
     return c if c is not None and c.team_id == team_id else None
 
 
-def customer_by_key(session: Session, team_id: str, key: str) -> Customer | None:
+def customer_by_key(session: Session, *, team_id: str, key: str) -> Customer | None:
     return session.scalar(select(Customer).where(Customer.team_id == team_id, Customer.name_key == key))
 
 
-def alias_owner(session: Session, team_id: str, key: str) -> Customer | None:
+def alias_owner(session: Session, *, team_id: str, key: str) -> Customer | None:
     return session.scalar(
         select(Customer).join(CustomerAlias).where(CustomerAlias.team_id == team_id, CustomerAlias.alias_key == key)
     )
 
 
-def list_customers(session: Session, team_id: str, *, ids: Iterable[int] | None = None) -> Sequence[Customer]:
+def list_customers(session: Session, *, team_id: str, ids: Iterable[int] | None = None) -> Sequence[Customer]:
     """The workspace's customers with their milestones and aliases, by segment then name; only `ids` when given
     (one customer's digest loads one customer, not the workspace)."""
     q = select(Customer).where(Customer.team_id == team_id)
@@ -58,7 +58,7 @@ def list_customers(session: Session, team_id: str, *, ids: Iterable[int] | None 
     ).all()
 
 
-def customer_names(session: Session, team_id: str, ids: Iterable[int]) -> dict[int, str]:
+def customer_names(session: Session, *, team_id: str, ids: Iterable[int]) -> dict[int, str]:
     """Names of just these customers (a search shows ten of a thousand)."""
     wanted = set(ids)
     if not wanted:
@@ -69,7 +69,7 @@ def customer_names(session: Session, team_id: str, ids: Iterable[int]) -> dict[i
     return {cid: name for cid, name in rows}
 
 
-def name_index(session: Session, team_id: str) -> list[tuple[str, int, str]]:
+def name_index(session: Session, *, team_id: str) -> list[tuple[str, int, str]]:
     """(key, customer_id, customer name) for every name and alias of the team."""
     rows = [
         (c.name_key, c.id, c.name)
@@ -88,31 +88,33 @@ def name_index(session: Session, team_id: str) -> list[tuple[str, int, str]]:
     return rows
 
 
-def add_customer(session: Session, team_id: str, name: str, key: str, segment: str | None, now: datetime) -> Customer:
+def add_customer(
+    session: Session, *, team_id: str, name: str, key: str, segment: str | None, now: datetime
+) -> Customer:
     c = Customer(team_id=team_id, name=name, name_key=key, segment=segment, created_at=now)
     session.add(c)
     session.flush()
     return c
 
 
-def add_alias(session: Session, customer: Customer, alias: str, key: str) -> CustomerAlias:
+def add_alias(session: Session, *, customer: Customer, alias: str, key: str) -> CustomerAlias:
     a = CustomerAlias(team_id=customer.team_id, customer_id=customer.id, alias=alias, alias_key=key)
     session.add(a)
     session.flush()
     return a
 
 
-def channel_link(session: Session, team_id: str, channel_id: str) -> ChannelLink | None:
+def channel_link(session: Session, *, team_id: str, channel_id: str) -> ChannelLink | None:
     return session.scalar(
         select(ChannelLink).where(ChannelLink.team_id == team_id, ChannelLink.channel_id == channel_id)
     )
 
 
-def channel_links(session: Session, team_id: str) -> Sequence[ChannelLink]:
+def channel_links(session: Session, *, team_id: str) -> Sequence[ChannelLink]:
     return session.scalars(select(ChannelLink).where(ChannelLink.team_id == team_id)).all()
 
 
-def links_for_customer(session: Session, team_id: str, customer_id: int) -> Sequence[ChannelLink]:
+def links_for_customer(session: Session, *, team_id: str, customer_id: int) -> Sequence[ChannelLink]:
     return session.scalars(
         select(ChannelLink)
         .where(ChannelLink.team_id == team_id, ChannelLink.customer_id == customer_id)
@@ -122,6 +124,7 @@ def links_for_customer(session: Session, team_id: str, customer_id: int) -> Sequ
 
 def set_channel_link(
     session: Session,
+    *,
     team_id: str,
     channel_id: str,
     kind: str,
@@ -129,7 +132,7 @@ def set_channel_link(
     user_id: str | None,
     now: datetime,
 ) -> ChannelLink:
-    link = channel_link(session, team_id, channel_id)
+    link = channel_link(session, team_id=team_id, channel_id=channel_id)
     if link is None:
         link = ChannelLink(team_id=team_id, channel_id=channel_id, created_at=now)
         session.add(link)
@@ -138,7 +141,7 @@ def set_channel_link(
     return link
 
 
-def remove_channel_link(session: Session, team_id: str, channel_id: str) -> bool:
+def remove_channel_link(session: Session, *, team_id: str, channel_id: str) -> bool:
     res = session.execute(
         delete(ChannelLink).where(ChannelLink.team_id == team_id, ChannelLink.channel_id == channel_id)
     )
@@ -195,7 +198,7 @@ def _nudges_about(team_id: str, customer_id: int, milestone_ids: list[int]) -> A
     return (Nudge.team_id == team_id) & Nudge.subject.in_(subjects)
 
 
-def customer_footprint(session: Session, team_id: str, customer_id: int) -> Footprint:
+def customer_footprint(session: Session, *, team_id: str, customer_id: int) -> Footprint:
     milestone_ids, learning_ids = _footprint_ids(session, team_id, customer_id)
 
     def n(model: Any, *where: Any) -> int:
@@ -209,7 +212,9 @@ def customer_footprint(session: Session, team_id: str, customer_id: int) -> Foot
                 .order_by(CustomerAlias.alias_key)
             )
         ),
-        links=[(lk.channel_id, lk.kind) for lk in links_for_customer(session, team_id, customer_id)],
+        links=[
+            (lk.channel_id, lk.kind) for lk in links_for_customer(session, team_id=team_id, customer_id=customer_id)
+        ],
         milestones=len(milestone_ids),
         signals=n(Signal, Signal.team_id == team_id, Signal.customer_id == customer_id),
         learnings=len(learning_ids),
@@ -219,11 +224,11 @@ def customer_footprint(session: Session, team_id: str, customer_id: int) -> Foot
     )
 
 
-def forget_customer(session: Session, team_id: str, customer_id: int) -> Footprint:
+def forget_customer(session: Session, *, team_id: str, customer_id: int) -> Footprint:
     """Delete the customer and everything stored about it, in the caller's transaction: its aliases, channel
     links, milestones (and their history), signals, the learnings that name it, the outbox rows and nudges
     about it, its outcomes to tell. Returns what was deleted (counted first, in the same transaction)."""
-    found = customer_footprint(session, team_id, customer_id)
+    found = customer_footprint(session, team_id=team_id, customer_id=customer_id)
     milestone_ids, learning_ids = _footprint_ids(session, team_id, customer_id)
     session.execute(delete(Outbox).where(_outbox_about(team_id, customer_id, milestone_ids, learning_ids)))
     session.execute(delete(Nudge).where(_nudges_about(team_id, customer_id, milestone_ids)))
@@ -242,11 +247,11 @@ def forget_customer(session: Session, team_id: str, customer_id: int) -> Footpri
     )
     session.execute(delete(Customer).where(Customer.team_id == team_id, Customer.id == customer_id))
     session.expire_all()
-    bump_routing(session, team_id)
+    bump_routing(session, team_id=team_id)
     return found
 
 
-def thread_reply_channels(session: Session, team_id: str) -> set[str]:
+def thread_reply_channels(session: Session, *, team_id: str) -> set[str]:
     return set(
         session.scalars(
             select(ChannelLink.channel_id).where(ChannelLink.team_id == team_id, ChannelLink.thread_replies.is_(True))

@@ -13,7 +13,7 @@ from storage.models import DigestRun, DigestSchedule, Learning
 from storage.repo._sql import dialect_insert, rowcount
 
 
-def schedule_for(session: Session, team_id: str, channel_id: str) -> DigestSchedule | None:
+def schedule_for(session: Session, *, team_id: str, channel_id: str) -> DigestSchedule | None:
     return session.scalar(
         select(DigestSchedule).where(DigestSchedule.team_id == team_id, DigestSchedule.channel_id == channel_id)
     )
@@ -24,7 +24,7 @@ def enabled_schedules(session: Session) -> Sequence[DigestSchedule]:
     return session.scalars(select(DigestSchedule).where(DigestSchedule.enabled.is_(True))).all()
 
 
-def claim_digest_run(session: Session, values: dict[str, Any]) -> int | None:
+def claim_digest_run(session: Session, *, values: dict[str, Any]) -> int | None:
     """Claim (team, channel, week); None when someone already holds the claim."""
     stmt = (
         dialect_insert(session, DigestRun)
@@ -36,7 +36,7 @@ def claim_digest_run(session: Session, values: dict[str, Any]) -> int | None:
     return claimed
 
 
-def digest_run(session: Session, team_id: str, channel_id: str, week: str) -> DigestRun | None:
+def digest_run(session: Session, *, team_id: str, channel_id: str, week: str) -> DigestRun | None:
     return session.scalar(
         select(DigestRun).where(
             DigestRun.team_id == team_id, DigestRun.channel_id == channel_id, DigestRun.week == week
@@ -44,12 +44,12 @@ def digest_run(session: Session, team_id: str, channel_id: str, week: str) -> Di
     )
 
 
-def digest_run_by_id(session: Session, team_id: str, run_id: int) -> DigestRun | None:
+def digest_run_by_id(session: Session, *, team_id: str, run_id: int) -> DigestRun | None:
     run = session.get(DigestRun, run_id)
     return run if run is not None and run.team_id == team_id else None
 
 
-def digest_run_by_ts(session: Session, team_id: str, channel_id: str, ts: str) -> DigestRun | None:
+def digest_run_by_ts(session: Session, *, team_id: str, channel_id: str, ts: str) -> DigestRun | None:
     return session.scalar(
         select(DigestRun).where(
             DigestRun.team_id == team_id, DigestRun.channel_id == channel_id, DigestRun.message_ts == ts
@@ -57,7 +57,7 @@ def digest_run_by_ts(session: Session, team_id: str, channel_id: str, ts: str) -
     )
 
 
-def runs_needing_reminder(session: Session, posted_before: datetime) -> Sequence[DigestRun]:
+def runs_needing_reminder(session: Session, *, posted_before: datetime) -> Sequence[DigestRun]:
     has_learning = select(Learning.id).where(Learning.digest_run_id == DigestRun.id).exists()
     return session.scalars(
         select(DigestRun).where(
@@ -70,7 +70,7 @@ def runs_needing_reminder(session: Session, posted_before: datetime) -> Sequence
     ).all()
 
 
-def claim_reminder(session: Session, run_id: int, now: datetime) -> bool:
+def claim_reminder(session: Session, *, run_id: int, now: datetime) -> bool:
     res = session.execute(
         update(DigestRun)
         .where(DigestRun.id == run_id, DigestRun.reminder_sent_at.is_(None))
@@ -79,7 +79,7 @@ def claim_reminder(session: Session, run_id: int, now: datetime) -> bool:
     return bool(rowcount(res))
 
 
-def latest_digest_for(session: Session, team_id: str, channel_ids: Iterable[int | str]) -> DigestRun | None:
+def latest_digest_for(session: Session, *, team_id: str, channel_ids: Iterable[int | str]) -> DigestRun | None:
     """The newest posted digest in one of these channels, else in a portfolio channel."""
     posted = (DigestRun.team_id == team_id, DigestRun.status == "posted", DigestRun.message_ts.is_not(None))
     ids = list(channel_ids)

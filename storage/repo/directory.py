@@ -12,11 +12,11 @@ from storage.models import ChannelInfo, Signal, SlackUser
 from storage.repo._sql import dialect_insert, rowcount, upsert
 
 
-def channel_info(session: Session, team_id: str, channel_id: str) -> ChannelInfo | None:
+def channel_info(session: Session, *, team_id: str, channel_id: str) -> ChannelInfo | None:
     return session.get(ChannelInfo, (team_id, channel_id))
 
 
-def channel_names(session: Session, team_id: str) -> dict[str, str]:
+def channel_names(session: Session, *, team_id: str) -> dict[str, str]:
     """Channel id -> name, for every channel whose name the app has seen."""
     rows = session.execute(
         select(ChannelInfo.channel_id, ChannelInfo.name).where(
@@ -27,7 +27,7 @@ def channel_names(session: Session, team_id: str) -> dict[str, str]:
 
 
 def save_channel_info(
-    session: Session, team_id: str, channel_id: str, name: str | None, is_private: bool, now: datetime
+    session: Session, *, team_id: str, channel_id: str, name: str | None, is_private: bool, now: datetime
 ) -> None:
     upsert(
         session,
@@ -38,7 +38,7 @@ def save_channel_info(
     )
 
 
-def save_channel_name(session: Session, team_id: str, channel_id: str, name: str, now: datetime) -> None:
+def save_channel_name(session: Session, *, team_id: str, channel_id: str, name: str, now: datetime) -> None:
     """A channel's name (privacy unknown: a new row is taken as private until Slack says otherwise)."""
     stmt = dialect_insert(session, ChannelInfo).values(
         team_id=team_id, channel_id=channel_id, name=name, is_private=True, updated_at=now
@@ -46,12 +46,12 @@ def save_channel_name(session: Session, team_id: str, channel_id: str, name: str
     session.execute(stmt.on_conflict_do_update(index_elements=["team_id", "channel_id"], set_={"name": name}))
 
 
-def slack_user(session: Session, team_id: str, user_id: str) -> SlackUser | None:
+def slack_user(session: Session, *, team_id: str, user_id: str) -> SlackUser | None:
     return session.get(SlackUser, (team_id, user_id))
 
 
 def save_slack_user(
-    session: Session, team_id: str, user_id: str, name: str | None, is_bot: bool, tz: str | None, now: datetime
+    session: Session, *, team_id: str, user_id: str, name: str | None, is_bot: bool, tz: str | None, now: datetime
 ) -> None:
     upsert(
         session,
@@ -62,7 +62,7 @@ def save_slack_user(
     )
 
 
-def fill_author_names(session: Session, team_id: str, user_id: str, name: str) -> int:
+def fill_author_names(session: Session, *, team_id: str, user_id: str, name: str) -> int:
     """The person's name into their signals captured before it was known."""
     res = session.execute(
         update(Signal)
@@ -72,7 +72,7 @@ def fill_author_names(session: Session, team_id: str, user_id: str, name: str) -
     return rowcount(res)
 
 
-def fill_permalinks(session: Session, team_id: str, link: Callable[[str, str, str | None], str | None]) -> int:
+def fill_permalinks(session: Session, *, team_id: str, link: Callable[[str, str, str | None], str | None]) -> int:
     """Permalinks for the workspace's signals captured before its URL was known."""
     rows = session.execute(
         select(Signal.id, Signal.channel_id, Signal.message_ts, Signal.thread_ts).where(
@@ -86,7 +86,7 @@ def fill_permalinks(session: Session, team_id: str, link: Callable[[str, str, st
     return len(rows)
 
 
-def user_names(session: Session, team_id: str, user_ids: Iterable[str]) -> dict[str, str]:
+def user_names(session: Session, *, team_id: str, user_ids: Iterable[str]) -> dict[str, str]:
     ids = sorted(set(user_ids))
     if not ids:
         return {}
@@ -101,7 +101,7 @@ def user_names(session: Session, team_id: str, user_ids: Iterable[str]) -> dict[
     }
 
 
-def mark_home_opened(session: Session, team_id: str, user_id: str, now: datetime) -> None:
+def mark_home_opened(session: Session, *, team_id: str, user_id: str, now: datetime) -> None:
     upsert(
         session,
         SlackUser,
@@ -111,7 +111,7 @@ def mark_home_opened(session: Session, team_id: str, user_id: str, now: datetime
     )
 
 
-def set_dm_opt_out(session: Session, team_id: str, user_id: str, opt_out: bool, now: datetime) -> None:
+def set_dm_opt_out(session: Session, *, team_id: str, user_id: str, opt_out: bool, now: datetime) -> None:
     upsert(
         session,
         SlackUser,
@@ -121,7 +121,7 @@ def set_dm_opt_out(session: Session, team_id: str, user_id: str, opt_out: bool, 
     )
 
 
-def home_viewers(session: Session, team_id: str, limit: int = 50) -> list[str]:
+def home_viewers(session: Session, *, team_id: str, limit: int = 50) -> list[str]:
     """People who opened App Home, most recent first (bounded: a refresh is one call each)."""
     return list(
         session.scalars(
@@ -133,7 +133,7 @@ def home_viewers(session: Session, team_id: str, limit: int = 50) -> list[str]:
     )
 
 
-def display_names(session: Session, team_id: str) -> dict[str, str]:
+def display_names(session: Session, *, team_id: str) -> dict[str, str]:
     """User and channel ids -> names, from the caches (for terminal output)."""
     users = session.execute(
         select(SlackUser.user_id, SlackUser.name).where(SlackUser.team_id == team_id, SlackUser.name.is_not(None))
@@ -148,7 +148,7 @@ def display_names(session: Session, team_id: str) -> dict[str, str]:
     return out
 
 
-def user_tzs(session: Session, team_id: str, users: Iterable[str]) -> dict[str, str | None]:
+def user_tzs(session: Session, *, team_id: str, users: Iterable[str]) -> dict[str, str | None]:
     users = list(users)
     if not users:
         return {}
@@ -159,7 +159,7 @@ def user_tzs(session: Session, team_id: str, users: Iterable[str]) -> dict[str, 
     )
 
 
-def opted_out(session: Session, team_id: str, users: Iterable[str]) -> set[str]:
+def opted_out(session: Session, *, team_id: str, users: Iterable[str]) -> set[str]:
     users = list(users)
     if not users:
         return set()
@@ -172,5 +172,5 @@ def opted_out(session: Session, team_id: str, users: Iterable[str]) -> set[str]:
     )
 
 
-def is_opted_out(session: Session, team_id: str, user: str) -> bool:
-    return user in opted_out(session, team_id, [user])
+def is_opted_out(session: Session, *, team_id: str, user: str) -> bool:
+    return user in opted_out(session, team_id=team_id, users=[user])

@@ -13,7 +13,7 @@ from storage.repo._sql import dialect_insert
 
 
 def add_learning(
-    session: Session, learning: Learning, customer_ids: Iterable[int], milestone_ids: Iterable[int]
+    session: Session, *, learning: Learning, customer_ids: Iterable[int], milestone_ids: Iterable[int]
 ) -> Learning | None:
     """Store a learning once (a thread reply is unique by its message)."""
     if learning.message_ts is not None:
@@ -33,13 +33,13 @@ def add_learning(
     return learning
 
 
-def learning_by_id(session: Session, team_id: str, learning_id: int) -> Learning | None:
+def learning_by_id(session: Session, *, team_id: str, learning_id: int) -> Learning | None:
     row = session.get(Learning, learning_id)
     return row if row is not None and row.team_id == team_id else None
 
 
 def list_learnings(
-    session: Session, team_id: str, customer_id: int | None = None, decisions_only: bool = False, limit: int = 30
+    session: Session, *, team_id: str, customer_id: int | None = None, decisions_only: bool = False, limit: int = 30
 ) -> Sequence[Learning]:
     q = select(Learning).where(Learning.team_id == team_id)
     if customer_id is not None:
@@ -55,6 +55,7 @@ def list_learnings(
 
 def decisions_to_review(
     session: Session,
+    *,
     team_id: str,
     channel_id: str,
     before: datetime,
@@ -78,7 +79,7 @@ def decisions_to_review(
     ).all()
 
 
-def decision_dates(session: Session, team_id: str, since: datetime) -> dict[int, datetime]:
+def decision_dates(session: Session, *, team_id: str, since: datetime) -> dict[int, datetime]:
     """Newest decision per customer since a date."""
     rows = session.execute(
         select(LearningCustomer.customer_id, func.max(Learning.created_at))
@@ -89,7 +90,7 @@ def decision_dates(session: Session, team_id: str, since: datetime) -> dict[int,
     return {cid: at for cid, at in rows}
 
 
-def cite_signals(session: Session, learning_id: int, signal_ids: Iterable[int]) -> None:
+def cite_signals(session: Session, *, learning_id: int, signal_ids: Iterable[int]) -> None:
     for sid in signal_ids:
         session.execute(
             dialect_insert(session, LearningSignal)

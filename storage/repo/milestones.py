@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 from storage.models import Customer, Milestone, MilestoneEvent, MilestoneTemplate
 
 
-def workspace_templates(session: Session, team_id: str) -> Sequence[MilestoneTemplate]:
+def workspace_templates(session: Session, *, team_id: str) -> Sequence[MilestoneTemplate]:
     return session.scalars(
         select(MilestoneTemplate).where(MilestoneTemplate.team_id == team_id).order_by(MilestoneTemplate.segment)
     ).all()
 
 
-def achieved_by_segment(session: Session, team_id: str) -> dict[str, list[list[datetime]]]:
+def achieved_by_segment(session: Session, *, team_id: str) -> dict[str, list[list[datetime]]]:
     """Segment -> each customer's milestone achievement dates (oldest first): what segment medians need, without
     loading every customer and milestone as objects."""
     rows = session.execute(
@@ -36,7 +36,7 @@ def achieved_by_segment(session: Session, team_id: str) -> dict[str, list[list[d
     return out
 
 
-def milestone_at(session: Session, customer: Customer, position: int) -> Milestone | None:
+def milestone_at(session: Session, *, customer: Customer, position: int) -> Milestone | None:
     """The customer's live milestone at `position` (removed ones sit at negative positions)."""
     return session.scalar(
         select(Milestone).where(
@@ -45,24 +45,24 @@ def milestone_at(session: Session, customer: Customer, position: int) -> Milesto
     )
 
 
-def milestone_by_id(session: Session, team_id: str, milestone_id: int) -> Milestone | None:
+def milestone_by_id(session: Session, *, team_id: str, milestone_id: int) -> Milestone | None:
     m = session.get(Milestone, milestone_id)
     return m if m is not None and m.team_id == team_id else None
 
 
-def next_position(session: Session, customer: Customer) -> int:
+def next_position(session: Session, *, customer: Customer) -> int:
     top = session.scalar(select(func.max(Milestone.position)).where(Milestone.customer_id == customer.id))
     return (top or 0) + 1
 
 
-def milestones_for_team(session: Session, team_id: str) -> Sequence[Milestone]:
+def milestones_for_team(session: Session, *, team_id: str) -> Sequence[Milestone]:
     return session.scalars(
         select(Milestone).where(Milestone.team_id == team_id).order_by(Milestone.customer_id, Milestone.position)
     ).all()
 
 
 def milestone_events_between(
-    session: Session, team_id: str, start: datetime, end: datetime
+    session: Session, *, team_id: str, start: datetime, end: datetime
 ) -> Sequence[MilestoneEvent]:
     return session.scalars(
         select(MilestoneEvent)

@@ -15,6 +15,7 @@ from storage.repo._sql import dialect_insert
 
 def queue_message(
     session: Session,
+    *,
     team_id: str,
     user: str,
     kind: str,
@@ -39,13 +40,13 @@ def queue_message(
     )
 
 
-def due_messages(session: Session, now: datetime, limit: int = 500) -> Sequence[Outbox]:
+def due_messages(session: Session, *, now: datetime, limit: int = 500) -> Sequence[Outbox]:
     return session.scalars(
         select(Outbox).where(Outbox.sent_at.is_(None), Outbox.due_at <= now).order_by(Outbox.due_at).limit(limit)
     ).all()
 
 
-def claim_messages(session: Session, ids: list[int], now: datetime) -> set[int]:
+def claim_messages(session: Session, *, ids: list[int], now: datetime) -> set[int]:
     """Mark messages sent before sending them: what another instance claimed first is not sent twice."""
     if not ids:
         return set()
@@ -55,15 +56,15 @@ def claim_messages(session: Session, ids: list[int], now: datetime) -> set[int]:
     return set(res.scalars())
 
 
-def mark_sent(session: Session, ids: list[int], now: datetime) -> None:
+def mark_sent(session: Session, *, ids: list[int], now: datetime) -> None:
     session.execute(update(Outbox).where(Outbox.id.in_(ids)).values(sent_at=now))
 
 
-def postpone(session: Session, ids: list[int], due_at: datetime) -> None:
+def postpone(session: Session, *, ids: list[int], due_at: datetime) -> None:
     session.execute(update(Outbox).where(Outbox.id.in_(ids), Outbox.sent_at.is_(None)).values(due_at=due_at))
 
 
-def sent_since(session: Session, team_id: str, user: str, kind: str, since: datetime) -> bool:
+def sent_since(session: Session, *, team_id: str, user: str, kind: str, since: datetime) -> bool:
     return (
         session.scalar(
             select(Outbox.id)
@@ -74,7 +75,7 @@ def sent_since(session: Session, team_id: str, user: str, kind: str, since: date
     )
 
 
-def queued_messages(session: Session, team_id: str, user: str | None = None) -> Sequence[Outbox]:
+def queued_messages(session: Session, *, team_id: str, user: str | None = None) -> Sequence[Outbox]:
     q = select(Outbox).where(Outbox.team_id == team_id)
     if user:
         q = q.where(Outbox.user_id == user)
@@ -82,7 +83,7 @@ def queued_messages(session: Session, team_id: str, user: str | None = None) -> 
 
 
 def add_outcome_to_tell(
-    session: Session, team_id: str, customer_id: int, key: str, summary: str, owner: str | None, now: datetime
+    session: Session, *, team_id: str, customer_id: int, key: str, summary: str, owner: str | None, now: datetime
 ) -> int | None:
     """Record an outcome the customer should be told about; None when it is recorded already."""
     stmt = (
@@ -102,7 +103,7 @@ def add_outcome_to_tell(
     return told
 
 
-def mark_told(session: Session, team_id: str, told_id: int, user: str, now: datetime) -> CustomerTold | None:
+def mark_told(session: Session, *, team_id: str, told_id: int, user: str, now: datetime) -> CustomerTold | None:
     row = session.get(CustomerTold, told_id)
     if row is None or row.team_id != team_id:
         return None
@@ -111,7 +112,7 @@ def mark_told(session: Session, team_id: str, told_id: int, user: str, now: date
     return row
 
 
-def outcomes_to_tell(session: Session, team_id: str, customer_ids: Iterable[int], since: datetime) -> Sequence[Any]:
+def outcomes_to_tell(session: Session, *, team_id: str, customer_ids: Iterable[int], since: datetime) -> Sequence[Any]:
     ids = list(customer_ids)
     if not ids:
         return []
@@ -123,7 +124,7 @@ def outcomes_to_tell(session: Session, team_id: str, customer_ids: Iterable[int]
 
 
 def claim_nudge(
-    session: Session, team_id: str, subject: str, kind: str, period: str, sent_to: str | None, now: datetime
+    session: Session, *, team_id: str, subject: str, kind: str, period: str, sent_to: str | None, now: datetime
 ) -> bool:
     """True the first time (subject, kind, period) is claimed: a nudge goes out once per period."""
     stmt = (

@@ -16,10 +16,10 @@ from storage.models import Signal, TZDateTime
 
 def search_signals(
     session: Session,
+    *,
     team_id: str,
     terms: list[str],
     phrases: list[str],
-    *,
     customer_id: int | None = None,
     kind: str | None = None,
     since: datetime | None = None,
@@ -108,7 +108,7 @@ def search_signals(
 
 
 def signals_for_export(
-    session: Session, team_id: str, since: datetime | None, customer_id: int | None
+    session: Session, *, team_id: str, since: datetime | None, customer_id: int | None
 ) -> Iterable[Any]:
     q = select(
         Signal.posted_at,

@@ -23,17 +23,17 @@ _INSERT_SIGNALS = {
 _INSERT_SIGNAL = {name: stmt.returning(Signal.__table__.c.id) for name, stmt in _INSERT_SIGNALS.items()}
 
 
-def insert_signals(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def insert_signals(conn: Connection, *, rows: list[dict[str, Any]]) -> None:
     """Insert many signals in one statement; duplicates (same message and customer) are skipped."""
     conn.execute(_INSERT_SIGNALS[dialect_key(conn.dialect.name)], rows)
 
 
-def insert_signal(session: Session, values: dict[str, Any]) -> int | None:
+def insert_signal(session: Session, *, values: dict[str, Any]) -> int | None:
     """Insert a signal once; a duplicate (same message and customer) returns None."""
     return session.execute(_INSERT_SIGNAL[dialect_key(session.get_bind().dialect.name)], values).scalar()
 
 
-def signals_for_message(session: Session, team_id: str, channel_id: str, ts: str) -> Sequence[Signal]:
+def signals_for_message(session: Session, *, team_id: str, channel_id: str, ts: str) -> Sequence[Signal]:
     return session.scalars(
         select(Signal).where(Signal.team_id == team_id, Signal.channel_id == channel_id, Signal.message_ts == ts)
     ).all()
@@ -41,6 +41,7 @@ def signals_for_message(session: Session, team_id: str, channel_id: str, ts: str
 
 def update_message_text(
     session: Session,
+    *,
     team_id: str,
     channel_id: str,
     ts: str,
@@ -65,14 +66,14 @@ def update_message_text(
     return rowcount(res)
 
 
-def untie_signals(session: Session, team_id: str, milestone_id: int) -> int:
+def untie_signals(session: Session, *, team_id: str, milestone_id: int) -> int:
     res = session.execute(
         update(Signal).where(Signal.team_id == team_id, Signal.milestone_id == milestone_id).values(milestone_id=None)
     )
     return rowcount(res)
 
 
-def tie_signals(session: Session, team_id: str, ids: Iterable[int], milestone_id: int) -> int:
+def tie_signals(session: Session, *, team_id: str, ids: Iterable[int], milestone_id: int) -> int:
     """Tie untied signals to a milestone."""
     ids = list(ids)
     if not ids:
@@ -85,7 +86,7 @@ def tie_signals(session: Session, team_id: str, ids: Iterable[int], milestone_id
     return rowcount(res)
 
 
-def mark_corrected(session: Session, team_id: str, signal_id: int, user: str, now: datetime) -> None:
+def mark_corrected(session: Session, *, team_id: str, signal_id: int, user: str, now: datetime) -> None:
     session.execute(
         update(Signal)
         .where(Signal.team_id == team_id, Signal.id == signal_id)
@@ -93,7 +94,7 @@ def mark_corrected(session: Session, team_id: str, signal_id: int, user: str, no
     )
 
 
-def correct_kind(session: Session, team_id: str, signal_id: int, kind: str, user: str, now: datetime) -> bool:
+def correct_kind(session: Session, *, team_id: str, signal_id: int, kind: str, user: str, now: datetime) -> bool:
     """A person's kind for a signal (True when it changed anything)."""
     res = session.execute(
         update(Signal)
@@ -103,7 +104,7 @@ def correct_kind(session: Session, team_id: str, signal_id: int, kind: str, user
     return bool(rowcount(res))
 
 
-def corrected_signals(session: Session, team_id: str | None = None) -> Sequence[Any]:
+def corrected_signals(session: Session, *, team_id: str | None = None) -> Sequence[Any]:
     q = select(Signal.team_id, Signal.text, Signal.kind, Signal.corrected_by, Signal.corrected_at).where(
         Signal.corrected_by.is_not(None), Signal.deleted_at.is_(None), Signal.text != ""
     )
@@ -112,14 +113,14 @@ def corrected_signals(session: Session, team_id: str | None = None) -> Sequence[
     return session.execute(q.order_by(Signal.corrected_at, Signal.id)).all()
 
 
-def delete_signals(session: Session, team_id: str, ids: Iterable[int]) -> int:
+def delete_signals(session: Session, *, team_id: str, ids: Iterable[int]) -> int:
     ids = list(ids)
     if not ids:
         return 0
     return rowcount(session.execute(delete(Signal).where(Signal.team_id == team_id, Signal.id.in_(ids))))
 
 
-def mark_message_deleted(session: Session, team_id: str, channel_id: str, ts: str, now: datetime) -> int:
+def mark_message_deleted(session: Session, *, team_id: str, channel_id: str, ts: str, now: datetime) -> int:
     res = session.execute(
         update(Signal)
         .where(
@@ -173,6 +174,7 @@ IMPACT_COLUMNS = (
 
 def signals_between(
     session: Session,
+    *,
     team_id: str,
     start: datetime,
     end: datetime,
@@ -198,7 +200,7 @@ def signals_between(
 
 
 def signal_trail(
-    session: Session, team_id: str, start: datetime, end: datetime, customer_ids: Iterable[int]
+    session: Session, *, team_id: str, start: datetime, end: datetime, customer_ids: Iterable[int]
 ) -> Sequence[Any]:
     """(id, customer_id, posted_at, milestone_id, text) of live signals in [start, end): enough for trends."""
     wanted = set(customer_ids)
@@ -210,7 +212,7 @@ def signal_trail(
     return [r for r in rows if r.customer_id in wanted]
 
 
-def signal_counts_by_customer(session: Session, team_id: str, start: datetime, end: datetime) -> dict[int, int]:
+def signal_counts_by_customer(session: Session, *, team_id: str, start: datetime, end: datetime) -> dict[int, int]:
     rows = session.execute(
         select(Signal.customer_id, func.count())
         .where(
@@ -221,7 +223,7 @@ def signal_counts_by_customer(session: Session, team_id: str, start: datetime, e
     return {cid: n for cid, n in rows}
 
 
-def last_signal_at(session: Session, team_id: str, *, ids: Iterable[int] | None = None) -> dict[int, datetime]:
+def last_signal_at(session: Session, *, team_id: str, ids: Iterable[int] | None = None) -> dict[int, datetime]:
     """Each customer's newest live signal (only `ids` when given): one index seek per customer, however long the
     history."""
     newest = (
@@ -237,7 +239,7 @@ def last_signal_at(session: Session, team_id: str, *, ids: Iterable[int] | None 
     return {cid: at for cid, at in session.execute(q) if at is not None}
 
 
-def signals_channels(session: Session, team_id: str, channel_id: str, start: datetime, end: datetime) -> set[int]:
+def signals_channels(session: Session, *, team_id: str, channel_id: str, start: datetime, end: datetime) -> set[int]:
     """Customers with live signals in a channel in [start, end)."""
     return set(
         session.scalars(
@@ -254,7 +256,7 @@ def signals_channels(session: Session, team_id: str, channel_id: str, start: dat
     )
 
 
-def erase_signal_text_before(session: Session, cutoff: datetime) -> int:
+def erase_signal_text_before(session: Session, *, cutoff: datetime) -> int:
     res = session.execute(update(Signal).where(Signal.posted_at < cutoff, Signal.text != "").values(text="", note=None))
     return rowcount(res)
 
@@ -268,12 +270,12 @@ def _unclassified(since: datetime) -> list[Any]:
     ]
 
 
-def teams_with_unclassified_signals(session: Session, since: datetime) -> list[str]:
+def teams_with_unclassified_signals(session: Session, *, since: datetime) -> list[str]:
     return list(session.scalars(select(Signal.team_id).where(*_unclassified(since)).distinct()))
 
 
 def unclassified_signals(
-    session: Session, team_id: str, since: datetime, include_private: bool, limit: int
+    session: Session, *, team_id: str, since: datetime, include_private: bool, limit: int
 ) -> Sequence[Any]:
     """(id, text) of the workspace's recent signals classified by the rules only, newest first."""
     q = select(Signal.id, Signal.text).where(Signal.team_id == team_id, *_unclassified(since))
@@ -283,7 +285,7 @@ def unclassified_signals(
 
 
 def set_classifications(
-    session: Session, team_id: str, answers: dict[int, tuple[str, float]], kept: Iterable[int]
+    session: Session, *, team_id: str, answers: dict[int, tuple[str, float]], kept: Iterable[int]
 ) -> None:
     """The model's kind and sentiment; `kept`: asked, no valid answer, the rules' answer stays for good."""
     for sid, (kind, sentiment) in answers.items():
@@ -303,6 +305,7 @@ def set_classifications(
 
 def recent_signal_ids(
     session: Session,
+    *,
     team_id: str,
     since: datetime,
     customer_ids: Iterable[int],
@@ -325,7 +328,7 @@ def recent_signal_ids(
     return list(rows)
 
 
-def signals_tied_to(session: Session, team_id: str, milestone_id: int) -> list[int]:
+def signals_tied_to(session: Session, *, team_id: str, milestone_id: int) -> list[int]:
     return list(
         session.scalars(
             select(Signal.id).where(
@@ -335,7 +338,7 @@ def signals_tied_to(session: Session, team_id: str, milestone_id: int) -> list[i
     )
 
 
-def signals_by_id(session: Session, team_id: str, ids: Iterable[int]) -> Sequence[Any]:
+def signals_by_id(session: Session, *, team_id: str, ids: Iterable[int]) -> Sequence[Any]:
     ids = list(ids)
     if not ids:
         return []
@@ -355,7 +358,7 @@ def signals_by_id(session: Session, team_id: str, ids: Iterable[int]) -> Sequenc
 
 
 def negative_signals_by_customer(
-    session: Session, team_id: str, since: datetime, until: datetime, at_least: int
+    session: Session, *, team_id: str, since: datetime, until: datetime, at_least: int
 ) -> dict[int, list[Any]]:
     """Customers with `at_least` problem or churn-risk signals posted in [since, until): their signals, newest first."""
     rows = session.execute(

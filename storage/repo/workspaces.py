@@ -12,7 +12,7 @@ from storage.models import Workspace
 from storage.repo._sql import dialect_insert
 
 
-def ensure_workspace(session: Session, team_id: str, now: datetime) -> Workspace:
+def ensure_workspace(session: Session, *, team_id: str, now: datetime) -> Workspace:
     ws = session.get(Workspace, team_id)
     if ws is None:
         session.execute(
@@ -25,11 +25,11 @@ def ensure_workspace(session: Session, team_id: str, now: datetime) -> Workspace
     return ws
 
 
-def get_workspace(session: Session, team_id: str) -> Workspace | None:
+def get_workspace(session: Session, *, team_id: str) -> Workspace | None:
     return session.get(Workspace, team_id)
 
 
-def bump_routing(session: Session, team_id: str) -> None:
+def bump_routing(session: Session, *, team_id: str) -> None:
     """Links, customers or aliases changed: every instance re-reads its routing cache before the next event."""
     session.execute(
         update(Workspace).where(Workspace.team_id == team_id).values(routing_version=Workspace.routing_version + 1)
@@ -41,12 +41,12 @@ _ROUTING_VERSIONS = select(Workspace.team_id, Workspace.routing_version).where(
 )
 
 
-def routing_version(conn: Connection, team_id: str) -> int:
+def routing_version(conn: Connection, *, team_id: str) -> int:
     """The workspace's routing version (0 before anything was set up): one primary-key read."""
-    return routing_versions(conn, [team_id]).get(team_id, 0)
+    return routing_versions(conn, team_ids=[team_id]).get(team_id, 0)
 
 
-def routing_versions(conn: Connection, team_ids: Iterable[str]) -> dict[str, int]:
+def routing_versions(conn: Connection, *, team_ids: Iterable[str]) -> dict[str, int]:
     """The routing versions of several workspaces at once (a workspace not set up yet is absent: version 0).
 
     The group-commit writer asks once per batch, so it is one prepared Core statement, not an ORM query."""
