@@ -15,7 +15,7 @@ from bot.errors import UsageError
 from bot.safety import quote, safe
 from bot.text import fmt_date
 from storage import repo
-from storage.models import DigestRun, Learning, LearningCustomer, LearningMilestone
+from storage.models import Learning, LearningCustomer, LearningMilestone
 
 MAX_LEARNING = 2000
 OUTCOMES = {"held": "Held", "changed": "Changed", "still_open": "Still open"}
@@ -153,7 +153,7 @@ def submit_learning(
             row.milestones = [LearningMilestone(milestone_id=m.id) for m in milestones]
         else:
             run_id = int(meta.get("run") or 0) or None
-            if run_id is not None and s.get(DigestRun, run_id) is None:
+            if run_id is not None and repo.digest_run_by_id(s, team_id=team_id, run_id=run_id) is None:
                 run_id = None
             row = repo.add_learning(
                 s,

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
-from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -299,16 +298,8 @@ class DigestRunner:
             retake = self._retakeable(existing, now) or (retry_failed and existing.status == "failed")
             if not retake:
                 return None
-            res = s.execute(
-                update(DigestRun)
-                .where(
-                    DigestRun.id == existing.id,
-                    DigestRun.status == existing.status,
-                    DigestRun.claimed_at == existing.claimed_at,
-                )
-                .values(status="claimed", claimed_by=self.instance, claimed_at=now, late=late, error=None)
-            )
-            return existing.id if repo.rowcount(res) else None
+            retaken = repo.retake_digest_run(s, run=existing, claimed_by=self.instance, now=now, late=late)
+            return existing.id if retaken else None
 
     def build(
         self, s: Session, team_id: str, channel_id: str, week: Week, sched: ChannelSchedule | None = None

@@ -140,14 +140,12 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def _team(args: argparse.Namespace, sf) -> str:  # noqa: ANN001
-    from sqlalchemy import select
-
-    from storage.models import Workspace
+    from storage import repo
 
     if args.team:
         return args.team
     with sf() as s:
-        teams = list(s.scalars(select(Workspace.team_id)))
+        teams = repo.team_ids(s)
     if len(teams) == 1:
         return teams[0]
     raise ConfigError(

@@ -44,6 +44,21 @@ def digest_run(session: Session, *, team_id: str, channel_id: str, week: str) ->
     )
 
 
+def retake_digest_run(session: Session, *, run: DigestRun, claimed_by: str, now: datetime, late: bool) -> bool:
+    """Claim a run again (stale or failed) unless another instance retook it first: the update matches only the
+    status and claim time read a moment ago. True when this call holds the claim."""
+    res = session.execute(
+        update(DigestRun)
+        .where(
+            DigestRun.id == run.id,
+            DigestRun.status == run.status,
+            DigestRun.claimed_at == run.claimed_at,
+        )
+        .values(status="claimed", claimed_by=claimed_by, claimed_at=now, late=late, error=None)
+    )
+    return bool(rowcount(res))
+
+
 def digest_run_by_id(session: Session, *, team_id: str, run_id: int) -> DigestRun | None:
     run = session.get(DigestRun, run_id)
     return run if run is not None and run.team_id == team_id else None
@@ -55,6 +70,20 @@ def digest_run_by_ts(session: Session, *, team_id: str, channel_id: str, ts: str
             DigestRun.team_id == team_id, DigestRun.channel_id == channel_id, DigestRun.message_ts == ts
         )
     )
+
+
+def posted_sections(session: Session, *, team_id: str, channel_id: str, other_than_week: str) -> list[str]:
+    """The recorded sections (comma-separated keys) of the channel's posted digests of other weeks."""
+    rows = session.scalars(
+        select(DigestRun.sections).where(
+            DigestRun.team_id == team_id,
+            DigestRun.channel_id == channel_id,
+            DigestRun.week != other_than_week,
+            DigestRun.status == "posted",
+            DigestRun.sections.is_not(None),
+        )
+    )
+    return [row for row in rows if row]
 
 
 def runs_needing_reminder(session: Session, *, posted_before: datetime) -> Sequence[DigestRun]:

@@ -38,6 +38,15 @@ def learning_by_id(session: Session, *, team_id: str, learning_id: int) -> Learn
     return row if row is not None and row.team_id == team_id else None
 
 
+def learning_by_message(session: Session, *, team_id: str, channel_id: str, ts: str) -> Learning | None:
+    """The learning a thread reply became."""
+    return session.scalar(
+        select(Learning).where(
+            Learning.team_id == team_id, Learning.channel_id == channel_id, Learning.message_ts == ts
+        )
+    )
+
+
 def list_learnings(
     session: Session, *, team_id: str, customer_id: int | None = None, decisions_only: bool = False, limit: int = 30
 ) -> Sequence[Learning]:

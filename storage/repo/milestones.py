@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -69,3 +69,22 @@ def milestone_events_between(
         .where(MilestoneEvent.team_id == team_id, MilestoneEvent.at >= start, MilestoneEvent.at < end)
         .order_by(MilestoneEvent.at, MilestoneEvent.id)
     ).all()
+
+
+def achieved_between(
+    session: Session, *, team_id: str, customer_ids: Iterable[int], start: datetime, end: datetime
+) -> list[datetime]:
+    """When the customers' milestones were achieved, for those achieved in [start, end)."""
+    return [
+        at
+        for at in session.scalars(
+            select(Milestone.achieved_at).where(
+                Milestone.team_id == team_id,
+                Milestone.customer_id.in_(list(customer_ids)),
+                Milestone.achieved_at.is_not(None),
+                Milestone.achieved_at >= start,
+                Milestone.achieved_at < end,
+            )
+        )
+        if at is not None  # the query already leaves out None
+    ]

@@ -39,6 +39,11 @@ def signals_for_message(session: Session, *, team_id: str, channel_id: str, ts: 
     ).all()
 
 
+def signal_by_id(session: Session, *, team_id: str, signal_id: int) -> Signal | None:
+    sig = session.get(Signal, signal_id)
+    return sig if sig is not None and sig.team_id == team_id else None
+
+
 def update_message_text(
     session: Session,
     *,
@@ -221,6 +226,31 @@ def signal_counts_by_customer(session: Session, *, team_id: str, start: datetime
         .group_by(Signal.customer_id)
     )
     return {cid: n for cid, n in rows}
+
+
+def live_signal_counts(session: Session, *, team_id: str) -> dict[int, int]:
+    """Live signals per customer, all time (a customer without any is absent)."""
+    rows = session.execute(
+        select(Signal.customer_id, func.count())
+        .where(Signal.team_id == team_id, Signal.deleted_at.is_(None))
+        .group_by(Signal.customer_id)
+    )
+    return {cid: n for cid, n in rows}
+
+
+def sentiments_between(
+    session: Session, *, team_id: str, customer_ids: Iterable[int], start: datetime, end: datetime
+) -> Sequence[Any]:
+    """(posted_at, sentiment) of the customers' live signals posted in [start, end)."""
+    return session.execute(
+        select(Signal.posted_at, Signal.sentiment).where(
+            Signal.team_id == team_id,
+            Signal.customer_id.in_(list(customer_ids)),
+            Signal.deleted_at.is_(None),
+            Signal.posted_at >= start,
+            Signal.posted_at < end,
+        )
+    ).all()
 
 
 def last_signal_at(session: Session, *, team_id: str, ids: Iterable[int] | None = None) -> dict[int, datetime]:
