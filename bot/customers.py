@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from bot.cards import CustomerCard
 from bot.text import QUOTES, as_id, take_quoted
 from storage import repo
 from storage.models import Customer
@@ -182,6 +183,12 @@ def by_id(session: Session, team_id: str, value: str | int | None) -> Customer |
     """The workspace's customer whose id a button or modal carried ("12" or 12), or None."""
     row_id = as_id(value)
     return repo.customer_by_id(session, team_id=team_id, customer_id=row_id) if row_id else None
+
+
+def card_by_id(session: Session, team_id: str, value: str | int | None) -> CustomerCard | None:
+    """`by_id`, as the plain card a modal is rendered from."""
+    row = by_id(session, team_id, value)
+    return CustomerCard.of(row) if row is not None else None
 
 
 def any_customers(session: Session, team_id: str) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import outcomes
+from bot.cards import CustomerCard
 from bot.effects import Effect, Ephemeral
 from bot.errors import UsageError
 from bot.safety import quote, safe
@@ -241,7 +242,7 @@ def learning_modal_for(
         review = row.review_on or review
         meta = dict(meta, learning=learning_id)
     return learning_modal(
-        everyone,
+        [CustomerCard.of(c) for c in everyone],
         json.dumps(meta),
         user,
         review,

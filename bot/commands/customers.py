@@ -158,7 +158,7 @@ def outcome(s: Session, ctx: Ctx, text: str) -> Reply:
     c.outcome_experience = strip_quotes(experience) or None
     if not c.outcome_required:
         raise UsageError(f"The outcome before `|` is empty. {usage}")
-    line = outcome_line(c) or ""
+    line = outcome_line(c.outcome_required, c.outcome_experience) or ""
     hint = (
         ""
         if c.outcome_experience
