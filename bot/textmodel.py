@@ -106,7 +106,9 @@ class LinearModel:
             elif name.startswith("q:"):
                 shown.append(f"cue {name[2:]}")
             elif name.startswith("s:"):
-                shown.append("a positive tone" if "+" in name else "a negative tone")
+                tone = "a positive tone" if "+" in name else "a negative tone"
+                if tone not in shown:  # the two steps of one tone read as one
+                    shown.append(tone)
             if len(shown) == most:
                 break
         return tuple(shown)

@@ -27,6 +27,7 @@ from eval.metrics import FROZEN, TUNE, Report, evaluate, load, sha256, source_ro
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_MD = ROOT / "EVAL.md"
 TARGETS = {"accuracy": 0.85, "churn_recall": 0.85, "sentiment": 0.85, "p99_ms": 2.0}
+CHURN_SUPPORT = 20
 SLACK_LENGTH = 280  # characters: the latency is also reported for texts no longer than a typical Slack message
 MARK = "<!-- figures: written by `make eval` -->"
 
@@ -164,12 +165,21 @@ def main(argv: list[str] | None = None) -> int:
     worst_acc = min(rows, key=lambda r: r.report.accuracy)
     churn_rows = [r for r in rows if r.churn_recall is not None]
     worst_churn = min(churn_rows, key=lambda r: r.churn_recall or 0.0)
+    # a recall over a handful of churn risks says little on its own: the worst source with at least
+    # CHURN_SUPPORT of them is reported beside the headline, which stays the worst of all
+    big_churn = [r for r in churn_rows if r.churn_support >= CHURN_SUPPORT]
+    worst_big_churn = min(big_churn, key=lambda r: r.churn_recall or 0.0) if big_churn else worst_churn
     sent_rows = [r for r in rows if r.has_sentiment]
     worst_sent = min(sent_rows, key=lambda r: r.report.sentiment_agreement)
     checks = {
         f"kind accuracy, worst source ({worst_acc.source})": (worst_acc.report.accuracy, TARGETS["accuracy"], ">="),
         f"churn-risk recall, worst source ({worst_churn.source})": (
             worst_churn.churn_recall or 0.0,
+            TARGETS["churn_recall"],
+            ">=",
+        ),
+        f"churn-risk recall, worst source with at least {CHURN_SUPPORT} churn risks ({worst_big_churn.source})": (
+            worst_big_churn.churn_recall or 0.0,
             TARGETS["churn_recall"],
             ">=",
         ),
