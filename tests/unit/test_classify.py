@@ -109,3 +109,15 @@ def test_every_source_is_labelled_in_our_kinds_and_documented() -> None:
     for name, srows in rows.items():
         assert f"`{name}.jsonl`" in docs, name  # licence, commit and mapping written down
         assert srows and all(r["kind"] in KINDS and r["sentiment"] in (-1, 0, 1, None) for r in srows), name
+
+
+def test_a_cue_runs_its_expression_only_when_a_needle_is_there_and_that_changes_no_verdict() -> None:
+    from bot.classify import CHURN, PRAISE, PROBLEM, QUESTION, REQUEST, normalise
+    from eval.metrics import FROZEN, TUNE, load
+
+    cues = CHURN + PROBLEM + REQUEST + QUESTION + PRAISE
+    assert all(c.needles for c in cues)  # every cue's expression has strings one of which it needs
+    texts = [normalise(r["text"]) for r in load(TUNE) + load(FROZEN)]
+    for t in texts:
+        for c in cues:
+            assert (c.pattern.search(t) is not None) == c.search(t), (c.name, t)
