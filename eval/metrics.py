@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -85,6 +86,17 @@ def evaluate(rows: Iterable[dict], classify: Callable[[str], tuple[str, float]])
 SOURCES = HERE / "sources"
 
 
-def source_rows() -> dict[str, list[dict]]:
-    """Labelled text written by others, one list per source (eval/sources/README.md), by file name."""
+def source_rows(build: bool = True) -> dict[str, list[dict]]:
+    """Labelled text written by others, one list per source (eval/sources/README.md), by file name. The samples
+    are built on first use from the machine's snapshots of their repositories (never committed); a source whose
+    snapshot is missing is left out, and said so."""
+    if build:
+        from eval.sources.build import DEFAULT_MIRROR, ensure
+
+        for repo in ensure(DEFAULT_MIRROR):
+            print(
+                f"eval: {repo} is left out: no snapshot under {DEFAULT_MIRROR} (fetch github:{repo}, "
+                "or set SIGNALLOOP_EVAL_MIRROR)",
+                file=sys.stderr,
+            )
     return {p.stem: load(p) for p in sorted(SOURCES.glob("*.jsonl"))}

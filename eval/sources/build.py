@@ -12,15 +12,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import random
 import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_MIRROR = Path(os.environ.get("SIGNALLOOP_EVAL_MIRROR", "/work/.mirror"))
 SEED = 20261207
 
 BANKING77 = ("PolyAI-LDN/task-specific-datasets", "57ec275d8078af65b7731c2a98be812d844a6d6b")
@@ -215,13 +218,38 @@ def write(name: str, rows: list[dict]) -> None:
     print(f"{name}: {len(rows)} rows", file=sys.stderr)
 
 
+# file name -> (the repository it is read from, how its rows are made)
+BUILDERS: dict[str, tuple[tuple[str, str], Callable[[Path], list[dict]]]] = {
+    "banking77": (BANKING77, banking77),
+    "app_reviews_is22": (IS22, lambda m: by_rule(is22(m))),
+    "webapps_stackexchange": (WEBAPPS, lambda m: by_rule(webapps(m))),
+    "product_reviews_finegrained": (FINEGRAINED, lambda m: by_rule(finegrained(m))),
+}
+
+
+def ensure(mirror: Path) -> list[str]:
+    """Build the samples not on disk yet from `mirror`; returns the sources whose snapshot is not there.
+
+    The samples are not committed (what a fetched snapshot holds stays out of commits): each machine builds them
+    once from its own snapshots, fetched with the search tool's `fetch github:<owner>/<name>`."""
+    missing = []
+    for name, ((repo, _commit), make) in BUILDERS.items():
+        if (HERE / f"{name}.jsonl").exists():
+            continue
+        if not (mirror / repo.replace("/", "+")).exists():
+            missing.append(repo)
+            continue
+        write(name, make(mirror))
+    return missing
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    mirror = Path(args[0] if args else "/work/.mirror")
-    write("banking77", banking77(mirror))
-    write("app_reviews_is22", by_rule(is22(mirror)))
-    write("webapps_stackexchange", by_rule(webapps(mirror)))
-    write("product_reviews_finegrained", by_rule(finegrained(mirror)))
+    mirror = Path(args[0] if args else DEFAULT_MIRROR)
+    for name in BUILDERS:
+        (HERE / f"{name}.jsonl").unlink(missing_ok=True)
+    for repo in ensure(mirror):
+        print(f"not built: no snapshot of {repo} under {mirror}", file=sys.stderr)
     return 0
 
 

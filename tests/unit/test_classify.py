@@ -103,9 +103,12 @@ def test_the_tone_is_a_feature_in_two_steps_each_way() -> None:
 
 
 def test_every_source_is_labelled_in_our_kinds_and_documented() -> None:
+    from eval.sources.build import BUILDERS
+
     docs = (SOURCES / "README.md").read_text(encoding="utf-8")
-    rows = source_rows()
-    assert len(rows) >= 4
+    assert all(f"`{name}.jsonl`" in docs for name in BUILDERS)  # licence, commit and mapping written down
+    rows = source_rows()  # built from this machine's snapshots (not committed); a missing one is left out
+    assert set(rows) <= set(BUILDERS)
     for name, srows in rows.items():
         assert f"`{name}.jsonl`" in docs, name  # licence, commit and mapping written down
         assert srows and all(r["kind"] in KINDS and r["sentiment"] in (-1, 0, 1, None) for r in srows), name
