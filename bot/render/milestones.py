@@ -21,6 +21,7 @@ from bot.milestones import (
     days_unchanged,
     is_overdue,
     is_stalled,
+    live,
     segment_rules,
 )
 from bot.render.blocks import MAX_BLOCKS, MAX_SECTION, button, context, header, section, to_dicts
@@ -91,7 +92,8 @@ def customer_milestones(status: CustomerStatus, now: datetime) -> list[dict[str,
                 "they need> | <the experience they need it in>`"
             )
         )
-    if not c.milestones:
+    shown_ms = live(c.milestones)  # a removed milestone stays in the history, not on the card
+    if not shown_ms:
         blocks.append(
             section(
                 f"No milestones yet. Add the first: `/milestone add {safe(c.name)} "
@@ -100,7 +102,7 @@ def customer_milestones(status: CustomerStatus, now: datetime) -> list[dict[str,
         )
     room = MAX_BLOCKS - len(blocks) - 1
     shown = 0
-    for m in c.milestones:
+    for m in shown_ms:
         if room < 2:
             break
         blocks.append(section(milestone_line(m, now, rules.stall_days)))
@@ -109,8 +111,8 @@ def customer_milestones(status: CustomerStatus, now: datetime) -> list[dict[str,
             blocks.append(acts)
         room -= 2
         shown += 1
-    if shown < len(c.milestones):
-        blocks.append(context(f"…and {len(c.milestones) - shown} more milestones not shown."))
+    if shown < len(shown_ms):
+        blocks.append(context(f"…and {len(shown_ms) - shown} more milestones not shown."))
     return to_dicts(blocks)
 
 

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from bot.cards import CustomerCard, MilestoneCard
+from bot.milestones import live
 from bot.safety import quote
 
 # a customer is picked from a search, not a list: a static select shows at most 100 options and a team has more
@@ -83,7 +84,7 @@ def capture_modal(customer: CustomerCard | None, metadata: str, message_preview:
     ]
     ms_opts = [
         {"text": {"type": "plain_text", "text": f"{m.position}. {m.title}"[:75]}, "value": str(m.id)}
-        for m in (customer.milestones if customer else [])
+        for m in (live(customer.milestones) if customer else [])
     ][:100]
     if ms_opts:
         blocks.append(
@@ -232,7 +233,7 @@ def learning_modal(
                 "value": str(m.id),
             }
             for c in sorted(customers, key=lambda c: c.name_key)
-            for m in c.milestones
+            for m in live(c.milestones)
         ][:100]
         if ms_opts:
             blocks.append(

@@ -236,8 +236,12 @@ def test_milestones_people_can_keep_right(running: Running) -> None:
         assert live == [1, 2, 3]  # numbered again without a gap; the removed one keeps its history
     out = d.command("/milestone", "ask Tallwood 1 expansion offer the analytics add-on").json()["text"]
     assert "an expansion ask" in out
-    header = d.command("/milestone", "Tallwood").json()["blocks"][0]["text"]["text"]
+    card = d.command("/milestone", "Tallwood").json()["blocks"]
+    header = card[0]["text"]["text"]
     assert "milestone 1 of 3 (0 achieved)" in header
+    # the removed milestone is in the history, not on the card or among the buttons
+    shown = json.dumps(card)
+    assert "Nurses see tomorrow" not in shown and "-" + "1." not in shown
 
 
 def test_commands_never_invent_customers_from_typos(running: Running) -> None:
