@@ -95,3 +95,12 @@ def test_every_query_is_in_storage() -> None:
                     if names:
                         bad[str(path.relative_to(ROOT))] = names
     assert bad == {}
+
+
+def test_renderers_take_plain_data() -> None:
+    """bot/render/ turns plain cards and dataclasses into Block Kit: it reads no rows (bot/cards.py)."""
+    bad = {
+        m: sorted(i for i in found if i.split(".")[0] in ("storage", "sqlalchemy"))
+        for m, found in imports("bot/render").items()
+    }
+    assert {m: i for m, i in bad.items() if i} == {}
