@@ -18,7 +18,6 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import llm, search
@@ -26,6 +25,7 @@ from bot.errors import UsageError
 from bot.redact import Redactor
 from bot.render.blocks import context, section, to_dicts
 from bot.safety import model_text, quote, readable
+from bot.slack_out import SlackOut
 from bot.text import fmt_date
 from storage import repo
 
@@ -51,8 +51,11 @@ class AskOut(BaseModel):
 
 
 class Asker:
-    def __init__(self, sf: sessionmaker[Session], clock: Callable[[], datetime], step: llm.LLMStep | None) -> None:
+    def __init__(
+        self, sf: sessionmaker[Session], clock: Callable[[], datetime], step: llm.LLMStep | None, slack: SlackOut
+    ) -> None:
         self.sf = sf
+        self.slack = slack
         self.clock = clock
         self.step = step
         self.prompt = llm.load_prompt("ask")
@@ -64,7 +67,7 @@ class Asker:
             try:
                 q = search.parse(s, team_id, question, now)
             except UsageError as e:
-                self._tell(client, channel_id, user, str(e))
+                self._tell(client, team_id, channel_id, user, str(e))
                 return "none"
             q.terms = [t for t in q.terms if t not in QUESTION_WORDS] or q.terms
             rows, _ = search.run(s, team_id, q, channel_id, limit=RETRIEVE, any_term=True)
@@ -73,10 +76,10 @@ class Asker:
             names = repo.display_names(s, team_id)
             found_text, found_blocks = search.results_blocks(s, team_id, q, channel_id)
         if not rows:
-            self._tell(client, channel_id, user, found_text, found_blocks)
+            self._tell(client, team_id, channel_id, user, found_text, found_blocks)
             return "none"
         if self.step is None or self.step.client is None:
-            self._fallback(client, channel_id, user, "no model is set up (OPENAI_API_KEY)", found_blocks)
+            self._fallback(client, team_id, channel_id, user, "no model is set up (OPENAI_API_KEY)", found_blocks)
             return "search"
         allowed = [r for r in rows if not r.is_private or (ws is not None and ws.llm_include_private)]
         redactor = Redactor() if ws is None or ws.llm_redact else None
@@ -120,7 +123,7 @@ class Asker:
                 if "not given" in str(e)
                 else "the AI answer could not be checked against the signals"
             )
-            self._fallback(client, channel_id, user, why, found_blocks)
+            self._fallback(client, team_id, channel_id, user, why, found_blocks)
             return "search"
         hosts = {urlparse(r.permalink).hostname for r in sent.values() if r.permalink}
         text = model_text(out.answer, set(), {h for h in hosts if h}, MAX_ANSWER)
@@ -144,21 +147,23 @@ class Asker:
                 ),
             ]
         )
-        self._tell(client, channel_id, user, f"{question[:100]}: {text[:200]}", blocks)
+        self._tell(client, team_id, channel_id, user, f"{question[:100]}: {text[:200]}", blocks)
         return "model"
 
-    def _fallback(self, client: WebClient, channel_id: str, user: str, why: str, found: list[dict[str, Any]]) -> None:
+    def _fallback(
+        self, client: WebClient, team_id: str, channel_id: str, user: str, why: str, found: list[dict[str, Any]]
+    ) -> None:
         note = {
             "type": "context",
             "elements": [
                 {"type": "mrkdwn", "text": f":information_source: No AI answer: {why}. Here is what the search found."}
             ],
         }
-        self._tell(client, channel_id, user, f"No AI answer ({why}); the search results follow.", [note, *found])
+        self._tell(
+            client, team_id, channel_id, user, f"No AI answer ({why}); the search results follow.", [note, *found]
+        )
 
-    @staticmethod
-    def _tell(client: WebClient, channel_id: str, user: str, text: str, blocks: list[Any] | None = None) -> None:
-        try:
-            client.chat_postEphemeral(channel=channel_id, user=user, text=text, blocks=blocks)
-        except SlackApiError as e:
-            log.warning("could not answer /loop ask for %s: %s", user, e.response.get("error"))
+    def _tell(
+        self, client: WebClient, team_id: str, channel_id: str, user: str, text: str, blocks: list[Any] | None = None
+    ) -> None:
+        self.slack.ephemeral(team_id, channel_id, user, text, blocks, what="an answer to /loop ask", client=client)

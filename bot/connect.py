@@ -39,6 +39,7 @@ from bot.errors import UsageError
 from bot.outcomes import next_sending_time
 from bot.render.blocks import button, context, section, to_dicts
 from bot.safety import quote, safe
+from bot.slack_out import SlackOut
 from bot.weeks import valid_tz
 from storage import connect as cx
 from storage import repo
@@ -266,11 +267,16 @@ class Connector:
     """What the app learns about shared channels, and what it does with them (off the request thread)."""
 
     def __init__(
-        self, sf: sessionmaker[Session], clock: Callable[[], datetime], client_for: Callable[[str], WebClient]
+        self,
+        sf: sessionmaker[Session],
+        clock: Callable[[], datetime],
+        client_for: Callable[[str], WebClient],
+        slack: SlackOut,
     ) -> None:
         self.sf = sf
         self.clock = clock
-        self.client_for = client_for
+        self.client_for = client_for  # reads: conversations.info, users.conversations, team.info
+        self.slack = slack  # writes
         self._lock = threading.Lock()
         self._seen: set[tuple[str, str]] = set()  # channels this process already looked at (discovery once)
         self._learned: dict[str, float] = {}  # team -> when its channels were last described (monotonic)
@@ -392,8 +398,8 @@ class Connector:
                     return "unsent"  # `/loop link auto` lists it
                 if not cx.claim_proposal(s, team_id, channel_id, now):
                     return "ignored"  # another instance proposed it a moment ago
-            client.chat_postMessage(channel=target, text=text, blocks=blocks, unfurl_links=False)
-            return "proposed"
+            sent = self.slack.post(team_id, target, text, blocks, what="a link proposal")
+            return "proposed" if sent else "error"
         except Exception:  # noqa: BLE001 - off the request thread: logged, `/loop link auto` still finds it
             log.exception("Slack Connect discovery failed for %s/%s", team_id, channel_id)
             return "error"
@@ -548,11 +554,7 @@ class Connector:
                 else:
                     log.info("unanswered question of %s: no owner and no internal channel to tell", c.name)
         for channel, text, blocks in posts:
-            try:
-                self.client_for(team_id).chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
-                queued += 1
-            except SlackApiError as e:
-                log.warning("unanswered-question nudge not posted in %s: %s", channel, e.response.get("error"))
+            queued += bool(self.slack.post(team_id, channel, text, blocks, what="an unanswered-question nudge"))
         return queued
 
 

@@ -177,21 +177,22 @@ def scope_customers(
     start: datetime,
     end: datetime,
     portfolio: bool,
-    everyone: list[Customer],
     heard_since: datetime | None = None,
 ) -> tuple[str, list[Customer]]:
-    """Who the channel's digest covers: its customer, the customers heard in a watch channel, or all."""
+    """Who the channel's digest covers: its customer, the customers heard in a watch channel, or all; only
+    those customers are loaded (with their milestones)."""
     heard_since = heard_since or start
     if portfolio:
-        return "portfolio", everyone
+        return "portfolio", list(repo.list_customers(session, team_id))
     link = repo.channel_link(session, team_id, channel_id)
     if link is not None and link.kind == "customer":
-        return "customer", [c for c in everyone if c.id == link.customer_id]
+        ids = [link.customer_id] if link.customer_id is not None else []
+        return "customer", list(repo.list_customers(session, team_id, ids=ids))
     if link is not None and link.kind == "watch":
         # the customers heard here in the weeks the digest looks back on: a quiet week still reports them
         heard = repo.signals_channels(session, team_id, channel_id, heard_since, end)
-        return "watch", [c for c in everyone if c.id in heard]
-    return "portfolio", everyone
+        return "watch", list(repo.list_customers(session, team_id, ids=heard))
+    return "portfolio", list(repo.list_customers(session, team_id))
 
 
 def _quote(sig: Signal, positions: dict[int, int], names: dict[str, str], focus: Focus | None) -> Quote:
@@ -355,9 +356,8 @@ def _build_digest(
     if start_override is not None and start_override < start:
         start = start_override  # signals posted after last week's digest went out
     as_of = min(now, end)
-    everyone = [c for c in repo.list_customers(session, team_id)]
     hist_start, _ = week.previous(GAP_WEEKS - 1).bounds(tz)
-    scope, custs = scope_customers(session, team_id, channel_id, start, end, portfolio, everyone, hist_start)
+    scope, custs = scope_customers(session, team_id, channel_id, start, end, portfolio, hist_start)
     ids = [c.id for c in custs]
     dg = Digest(team_id, channel_id, week, tz, start, end, scope)
     dg.focus = focus_text
@@ -372,9 +372,9 @@ def _build_digest(
     # the weeks before this one: only what trends need (who, when, tied or not, words), not whole signals
     history = list(repo.signal_trail(session, team_id, hist_start, start, ids)) + list(signals)
     moves = repo.milestone_events_between(session, team_id, start, end)
-    last_signal = repo.last_signal_at(session, team_id)
+    last_signal = repo.last_signal_at(session, team_id, ids=None if scope == "portfolio" else ids)
     decided = repo.decision_dates(session, team_id, hist_start)
-    medians = segment_medians(everyone)
+    medians = segment_medians(repo.achieved_by_segment(session, team_id))
 
     by_customer: dict[int, list[Signal]] = defaultdict(list)
     for s in signals:
@@ -483,10 +483,8 @@ def _urgency(sec: CustomerSection) -> int:
     )
 
 
-def segment_medians(customers: list[Customer] | tuple[Any, ...]) -> dict[str, float | None]:
-    achieved: dict[str, list[list[datetime]]] = defaultdict(list)
-    for c in customers:
-        achieved[c.segment or ""].append([m.achieved_at for m in c.milestones if m.achieved_at])
+def segment_medians(achieved: dict[str, list[list[datetime]]]) -> dict[str, float | None]:
+    """Segment -> the median days between consecutive milestones across its customers."""
     return {seg: ms.segment_median_gap(lists) for seg, lists in achieved.items()}
 
 

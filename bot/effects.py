@@ -1,4 +1,4 @@
-"""What a command or event asks Slack to do, as plain data: handlers/ carries it out."""
+"""What a command or event asks Slack to do, as plain data: handlers/effects.py carries it out through bot.slack_out."""
 
 from __future__ import annotations
 

@@ -7,23 +7,23 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import milestones as ms
 from bot import search
 from bot.errors import UsageError
 from bot.render.milestones import home_view
+from bot.slack_out import SlackOut
 from storage import repo
 
 log = logging.getLogger(__name__)
 
 
 class Home:
-    def __init__(self, sf: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
+    def __init__(self, sf: sessionmaker[Session], clock: Callable[[], datetime], slack: SlackOut) -> None:
         self.sf = sf
         self.clock = clock
+        self.slack = slack
 
     def view(self, team_id: str, user_id: str | None = None, search_text: str = "") -> dict[str, Any]:
         now = self.clock()
@@ -41,13 +41,10 @@ class Home:
                     found = [{"type": "context", "elements": [{"type": "mrkdwn", "text": str(e)}]}]
             return home_view(statuses, now, dm_opt_out=bool(me and me.dm_opt_out), search_text=search_text, found=found)
 
-    def publish(self, client: WebClient, team_id: str, user_id: str, search_text: str = "") -> None:
+    def publish(self, team_id: str, user_id: str, search_text: str = "") -> None:
         with self.sf.begin() as s:
             repo.mark_home_opened(s, team_id, user_id, self.clock())
-        try:
-            client.views_publish(user_id=user_id, view=self.view(team_id, user_id, search_text))
-        except SlackApiError as e:
-            log.warning("views.publish failed for %s: %s", user_id, e.response.get("error"))
+        self.slack.publish_home(team_id, user_id, self.view(team_id, user_id, search_text))
 
     def viewers(self, team_id: str) -> list[str]:
         """The people who have opened App Home in this workspace (re-published after a change)."""
@@ -58,13 +55,3 @@ class Home:
         """A person turns "what came of your signals" messages off (or on again) from App Home."""
         with self.sf.begin() as s:
             repo.set_dm_opt_out(s, team_id, user_id, opt_out, self.clock())
-
-    def refresh(self, client: WebClient, team_id: str) -> None:
-        """Re-publish App Home for everyone who has opened it, after a change."""
-        with self.sf() as s:
-            viewers = repo.home_viewers(s, team_id)
-        for user in viewers:
-            try:
-                client.views_publish(user_id=user, view=self.view(team_id, user))
-            except SlackApiError as e:
-                log.warning("views.publish failed for %s: %s", user, e.response.get("error"))

@@ -19,8 +19,6 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +28,7 @@ from bot.errors import UsageError
 from bot.outcomes import next_sending_time
 from bot.render.blocks import button, context, section, to_dicts
 from bot.safety import quote, safe
+from bot.slack_out import SlackOut
 from bot.text import plural
 from bot.weeks import week_at
 from storage import repo
@@ -119,12 +118,10 @@ def _owner(c: Customer, m: Milestone | None = None) -> str | None:
 class Nudger:
     """Checks every workspace for what deserves a nudge now."""
 
-    def __init__(
-        self, sf: sessionmaker[Session], clock: Callable[[], datetime], client_for: Callable[[str], WebClient]
-    ) -> None:
+    def __init__(self, sf: sessionmaker[Session], clock: Callable[[], datetime], slack: SlackOut) -> None:
         self.sf = sf
         self.clock = clock
-        self.client_for = client_for
+        self.slack = slack
 
     def run(self) -> int:
         """Every check: bursts, then the weekly ones (stalled, overdue, quiet)."""
@@ -156,11 +153,7 @@ class Nudger:
             if weekly and (cfg.stalled or cfg.overdue or cfg.quiet):
                 self._weekly(s, team_id, cfg, now)
         for channel, text, blocks in posts:  # channel nudges go out at once, after the claim is committed
-            try:
-                self.client_for(team_id).chat_postMessage(channel=channel, text=text, blocks=blocks)
-                sent += 1
-            except SlackApiError as e:
-                log.warning("burst nudge not posted in %s: %s", channel, e.response.get("error"))
+            sent += bool(self.slack.post(team_id, channel, text, blocks, what="a burst nudge"))
         return sent
 
     def _bursts(self, s: Session, team_id: str, cfg: NudgeSettings, now: datetime) -> list[tuple[str, str, list[Any]]]:

@@ -18,13 +18,12 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.effects import Effect, OutboxQueued, Post
 from bot.render.blocks import button, section, to_dicts
 from bot.safety import quote, safe
+from bot.slack_out import SlackOut
 from bot.text import as_id, fmt_date
 from bot.weeks import valid_tz
 from storage import connect as connect_repo
@@ -210,12 +209,10 @@ def render_tell(p: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
 class Outbox:
     """Sends what is due: one DM a day per person at most, several outcomes in one."""
 
-    def __init__(
-        self, sf: sessionmaker[Session], clock: Callable[[], datetime], client_for: Callable[[str], WebClient]
-    ) -> None:
+    def __init__(self, sf: sessionmaker[Session], clock: Callable[[], datetime], slack: SlackOut) -> None:
         self.sf = sf
         self.clock = clock
-        self.client_for = client_for
+        self.slack = slack
 
     def send_due(self) -> int:
         now = self.clock()
@@ -239,18 +236,14 @@ class Outbox:
             if not ids:
                 continue
             payloads = [json.loads(r.payload) for r in rows if r.id in ids]
-            try:
-                client = self.client_for(team_id)
-                if kind == "outcome":
-                    text, blocks = render_outcomes(payloads)
-                    client.chat_postMessage(channel=user, text=text, blocks=blocks, unfurl_links=False)
-                else:
-                    for p in payloads:
-                        text, blocks = render_tell(p) if kind == "tell_customer" else (p["text"], p["blocks"])
-                        client.chat_postMessage(channel=user, text=text, blocks=blocks, unfurl_links=False)
-                sent += 1
-            except SlackApiError as e:
-                log.warning("could not send %s to %s: %s", kind, user, e.response.get("error"))
+            if kind == "outcome":
+                messages = [render_outcomes(payloads)]
+            else:
+                messages = [render_tell(p) if kind == "tell_customer" else (p["text"], p["blocks"]) for p in payloads]
+            results = [
+                self.slack.dm(team_id, user, text, blocks, what=f"a {kind} message") for text, blocks in messages
+            ]
+            sent += all(results)
         return sent
 
 

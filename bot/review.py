@@ -22,6 +22,7 @@ from bot.errors import UsageError
 from bot.kinds import KIND_ORDER
 from bot.render.blocks import MAX_BLOCKS, chunks, context, header, section, to_dicts
 from bot.safety import quote, readable
+from bot.slack_out import Sent, SlackOut
 from bot.text import fmt_date, plural
 from bot.weeks import week_of
 from storage import repo
@@ -402,41 +403,43 @@ def quarter_of(d: date) -> Quarter:
 
 def post(
     s: Session,
-    client: Any,
+    slack: SlackOut,
     team_id: str,
     channel_id: str,
     c: Customer,
     quarter: Quarter,
     now: datetime,
-    pacer: Any = None,
-) -> str | None:
-    """Post the review in a channel (the rest in its thread), with the Markdown file and the chart; the first ts."""
+) -> Sent:
+    """Post the review in a channel (the rest in its thread), with the Markdown file and the chart; the first
+    message's result (its error when Slack refused it, and then nothing else is sent)."""
     from bot.chart import counts, plot
 
     rv = build(s, c, quarter, now)
     msgs = messages(rv)
-    wait = pacer.wait if pacer is not None else (lambda _channel: None)
-    wait(channel_id)
-    first = client.chat_postMessage(channel=channel_id, text=msgs[0][0], blocks=msgs[0][1], unfurl_links=False)
-    ts: str = first["ts"]
+    first = slack.post(team_id, channel_id, msgs[0][0], msgs[0][1], what=f"the review of {c.name}")
+    if not first.ok or first.ts is None:
+        return first
+    ts = first.ts
     for text, blocks in msgs[1:]:
-        wait(channel_id)
-        client.chat_postMessage(channel=channel_id, thread_ts=ts, text=text, blocks=blocks, unfurl_links=False)
+        slack.post(team_id, channel_id, text, blocks, thread_ts=ts, what="a review continuation")
     sent, done = counts(s, c.team_id, [c.id], rv.weeks, "UTC")
-    wait(channel_id)
-    client.files_upload_v2(
-        channel=channel_id,
+    stem = f"{re.sub(r'[^A-Za-z0-9]+', '-', c.name)}-{quarter.label}"
+    slack.upload(
+        team_id,
+        channel_id,
+        markdown(rv).encode("utf-8"),
+        f"{stem}.md",
+        f"{c.name} — quarterly review {quarter.label} (Markdown)",
         thread_ts=ts,
-        content=markdown(rv).encode("utf-8"),
-        filename=f"{re.sub(r'[^A-Za-z0-9]+', '-', c.name)}-{quarter.label}.md",
-        title=f"{c.name} — quarterly review {quarter.label} (Markdown)",
+        what="the review's Markdown",
     )
-    wait(channel_id)
-    client.files_upload_v2(
-        channel=channel_id,
+    slack.upload(
+        team_id,
+        channel_id,
+        plot(rv.weeks, sent, done, f"{c.name}: signals by week and milestones achieved, {quarter.label}"),
+        f"{stem}.png",
+        f"{c.name} — signals and milestones, {quarter.label}",
         thread_ts=ts,
-        content=plot(rv.weeks, sent, done, f"{c.name}: signals by week and milestones achieved, {quarter.label}"),
-        filename=f"{re.sub(r'[^A-Za-z0-9]+', '-', c.name)}-{quarter.label}.png",
-        title=f"{c.name} — signals and milestones, {quarter.label}",
+        what="the review's chart",
     )
-    return ts
+    return first

@@ -13,16 +13,13 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,10 +27,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import connect, explain
 from bot.config import Settings
 from bot.digest import Digest, build_digest, gc_paused
-from bot.render import blocks as rb
+from bot.digest_send import Rendered, send_first, send_thread
 from bot.render.digest import cap_thread, digest_messages
 from bot.render.terminal import digest_text
-from bot.text import QUESTION
+from bot.slack_out import ChannelPacer, SlackOut
 from bot.weeks import Week, scheduled_at, week_at
 from storage import repo
 from storage.models import DigestRun
@@ -42,9 +39,7 @@ log = logging.getLogger(__name__)
 
 LATE_AFTER = timedelta(minutes=5)
 STALE_CLAIM = timedelta(minutes=15)
-REMIND_AFTER = timedelta(days=2)
 CLAIM_RETRY_SECONDS = 5.0  # a claim the database could not take (it went away) is tried again this soon
-CHANNEL_GAP = 1.0  # Slack allows about one message per second per channel
 
 
 @dataclass
@@ -56,28 +51,40 @@ class PostResult:
     messages: int = 0
 
 
-class ChannelPacer:
-    """Spaces posts to one channel at least `gap` seconds apart, across every thread of this process."""
+@dataclass(frozen=True)
+class ChannelSchedule:
+    """A channel's digest settings, read once per digest and handed to the build and the send."""
 
-    def __init__(
-        self,
-        gap: float = CHANNEL_GAP,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.gap = gap
-        self.monotonic = monotonic
-        self.sleep = sleep
-        self._lock = threading.Lock()
-        self._next: dict[str, float] = {}
+    exists: bool = False
+    enabled: bool = False
+    weekday: int = 0
+    hour: int = 0
+    minute: int = 0
+    tz: str = "UTC"
+    portfolio: bool = False
+    focus: str | None = None
+    llm_enabled: bool = True
+    chart_enabled: bool = False
+    created_by: str | None = None
 
-    def wait(self, channel: str) -> None:
-        with self._lock:
-            now = self.monotonic()
-            at = max(now, self._next.get(channel, 0.0))
-            self._next[channel] = at + self.gap
-        if at > now:
-            self.sleep(at - now)
+    @classmethod
+    def read(cls, s: Session, team_id: str, channel_id: str) -> ChannelSchedule:
+        row = repo.schedule_for(s, team_id, channel_id)
+        if row is None:
+            return cls()
+        return cls(
+            exists=True,
+            enabled=row.enabled,
+            weekday=row.weekday,
+            hour=row.hour,
+            minute=row.minute,
+            tz=row.tz,
+            portfolio=row.portfolio,
+            focus=row.focus,
+            llm_enabled=row.llm_enabled,
+            chart_enabled=row.chart_enabled,
+            created_by=row.created_by,
+        )
 
 
 class DigestRunner:
@@ -92,6 +99,7 @@ class DigestRunner:
         enrich: Callable[[Session, Digest, Any], None] | None = None,
         chart: Callable[[Session, Digest], bytes | None] | None = None,
         pacer: ChannelPacer | None = None,
+        slack: SlackOut | None = None,
     ) -> None:
         self.settings = settings
         self.sf = sf
@@ -99,7 +107,8 @@ class DigestRunner:
         self.client_for = client_for
         self.enrich = enrich
         self.chart = chart
-        self.pacer = pacer or ChannelPacer()
+        self.slack = slack or SlackOut(client_for, pacer)  # every post, ephemeral and file goes out through it
+        self.pacer = self.slack.pacer
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.pool = ThreadPoolExecutor(max_workers=settings.digest_workers, thread_name_prefix="digest")
         self.builds = 0  # digests this process started to build (claims won)
@@ -110,7 +119,7 @@ class DigestRunner:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         # one per runner: what it learns of the workspaces' channels is shared by every digest it posts
-        self.connector = connect.Connector(self.sf, self.clock, self.client_for)
+        self.connector = connect.Connector(self.sf, self.clock, self.client_for, self.slack)
 
     def close(self) -> None:
         """Let digests being built finish, then stop the pool."""
@@ -119,17 +128,17 @@ class DigestRunner:
 
     # --- entry points -------------------------------------------------------------------
 
-    def _due(self, team_id: str, channel_id: str, now: datetime) -> tuple[Week, bool] | None:
-        """This week and whether it is late, when the channel's scheduled minute has come; else None."""
+    def _due(self, team_id: str, channel_id: str, now: datetime) -> tuple[Week, bool, ChannelSchedule] | None:
+        """This week, whether it is late and the schedule, when the channel's scheduled minute has come."""
         with self.sf() as s:
-            row = repo.schedule_for(s, team_id, channel_id)
-            if row is None or not row.enabled:
-                return None
-            week = week_at(now, row.tz)
-            due = scheduled_at(week, row.weekday, row.hour, row.minute, row.tz)
+            sched = ChannelSchedule.read(s, team_id, channel_id)
+        if not sched.enabled:
+            return None
+        week = week_at(now, sched.tz)
+        due = scheduled_at(week, sched.weekday, sched.hour, sched.minute, sched.tz)
         if now < due - timedelta(minutes=1):
             return None  # a misfire from last week replayed in a new week before its minute: skip
-        return week, now - due > LATE_AFTER
+        return week, now - due > LATE_AFTER, sched
 
     def on_due(self, team_id: str, channel_id: str) -> Future[PostResult] | None:
         """The scheduled minute came: queue this week's digest. A build thread claims it when it is free and
@@ -138,10 +147,12 @@ class DigestRunner:
         due = self._due(team_id, channel_id, self.clock())
         if due is None:
             return None
-        week, late = due
-        return self.pool.submit(self._claim_and_run, team_id, channel_id, week, late)
+        week, late, sched = due
+        return self.pool.submit(self._claim_and_run, team_id, channel_id, week, late, sched)
 
-    def _claim_and_run(self, team_id: str, channel_id: str, week: Week, late: bool) -> PostResult:
+    def _claim_and_run(
+        self, team_id: str, channel_id: str, week: Week, late: bool, sched: ChannelSchedule | None = None
+    ) -> PostResult:
         while True:
             try:
                 run_id = self.claim(team_id, channel_id, week, late, retry_failed=False)
@@ -153,14 +164,14 @@ class DigestRunner:
                 self._closing.wait(CLAIM_RETRY_SECONDS)
         if run_id is None:
             return PostResult("already")
-        return self.run_claimed(run_id, team_id, channel_id, week, late, None, None)
+        return self.run_claimed(run_id, team_id, channel_id, week, late, None, None, sched)
 
     def run_scheduled(self, team_id: str, channel_id: str) -> PostResult | None:
         """The scheduled minute's work done here and now (the demo, the CLI and the tests wait for it)."""
         due = self._due(team_id, channel_id, self.clock())
         if due is None:
             return None
-        week, late = due
+        week, late, _sched = due
         return self.post(team_id, channel_id, week, late=late, requested_by=None)
 
     def catch_up(self, wait: bool = True) -> list[PostResult]:
@@ -205,22 +216,26 @@ class DigestRunner:
         client = client or self.client_for(team_id)
         try:
             with self.sf() as s:
-                row = repo.schedule_for(s, team_id, channel_id)
-                tz = row.tz if row else "UTC"
-            week = week_at(self.clock(), tz)
+                sched = ChannelSchedule.read(s, team_id, channel_id)
+            week = week_at(self.clock(), sched.tz)
             run_id = self.claim(team_id, channel_id, week, late=False, retry_failed=True)
             if run_id is None:
                 self._tell_already(client, team_id, channel_id, week, user_id)
                 return PostResult("already")
             self._ephemeral(
-                client, channel_id, user_id, ":hourglass_flowing_sand: Building this week's digest for this channel…"
+                client,
+                team_id,
+                channel_id,
+                user_id,
+                ":hourglass_flowing_sand: Building this week's digest for this channel…",
             )
-            return self.run_claimed(run_id, team_id, channel_id, week, False, user_id, client)
+            return self.run_claimed(run_id, team_id, channel_id, week, False, user_id, client, sched)
         except Exception as e:  # the requester must hear about it; the log has the details
             log.exception("/loop digest now failed for %s/%s", team_id, channel_id)
             why = "the database did not answer" if isinstance(e, OperationalError) else "an internal error (logged)"
             self._ephemeral(
                 client,
+                team_id,
                 channel_id,
                 user_id,
                 f":warning: This week's digest could not be built: {why}. Nothing was posted; try "
@@ -295,10 +310,12 @@ class DigestRunner:
             )
             return existing.id if repo.rowcount(res) else None
 
-    def build(self, s: Session, team_id: str, channel_id: str, week: Week) -> Digest:
-        """The digest of `week` for a channel, with the schedule's zone, scope and focus."""
-        row = repo.schedule_for(s, team_id, channel_id)
-        tz = row.tz if row else "UTC"
+    def build(
+        self, s: Session, team_id: str, channel_id: str, week: Week, sched: ChannelSchedule | None = None
+    ) -> Digest:
+        """The digest of `week` for a channel, with the schedule's zone, scope and focus (read here when not given).
+        Reads only: it claims nothing and sends nothing."""
+        sched = sched or ChannelSchedule.read(s, team_id, channel_id)
         prev = repo.digest_run(s, team_id, channel_id, week.previous().label)
         start_override = prev.posted_at if prev is not None and prev.posted_at else None
         dg = build_digest(
@@ -307,14 +324,31 @@ class DigestRunner:
             channel_id,
             week,
             self.clock(),
-            tz=tz,
-            portfolio=bool(row and row.portfolio),
+            tz=sched.tz,
+            portfolio=sched.portfolio,
             start_override=start_override,
             impact_days=self.settings.impact_review_days,
-            focus=row.focus if row else None,
+            focus=sched.focus,
         )
         explain.mark(s, dg)  # a section new to this channel carries one line saying what it means
         return dg
+
+    def render(
+        self, team_id: str, channel_id: str, week: Week, late: bool, run_id: int, sched: ChannelSchedule
+    ) -> tuple[Digest, Rendered]:
+        """Build the digest, with the model's narrative and the chart when the channel has them on, and render it
+        into Slack messages within Slack's limits."""
+        with self.sf() as s:
+            dg = self.build(s, team_id, channel_id, week, sched)
+            dg.late, dg.run_id = late, run_id
+            if self.enrich is not None and sched.llm_enabled:
+                self.enrich(s, dg, run_id)
+            chart = self.chart(s, dg) if self.chart is not None and sched.exists and sched.chart_enabled else None
+            names = dg.names or repo.display_names(s, team_id)  # the build read them moments ago
+        with gc_paused():  # rendering a large week allocates as much as building it
+            messages, truncated = cap_thread(digest_messages(dg, run_id))
+            full_text = digest_text(dg, names) if truncated else None
+        return dg, Rendered(week, messages, full_text, chart)
 
     def run_claimed(
         self,
@@ -325,31 +359,24 @@ class DigestRunner:
         late: bool,
         requested_by: str | None,
         client: WebClient | None,
+        sched: ChannelSchedule | None = None,
     ) -> PostResult:
-        """Build and post a digest this instance has claimed."""
+        """Build and send a digest this instance has claimed, recording it as posted once its first message is."""
         client = client or self.client_for(team_id)
         if self._shared(client, team_id, channel_id):
             # Slack Connect: the team's notes about customers never go into a channel shared with another organisation
             self._finish(run_id, "failed", error="refused: the channel is shared with another organisation")
             if requested_by:
-                self._ephemeral(client, channel_id, requested_by, connect.refusal("digests"))
+                self._ephemeral(client, team_id, channel_id, requested_by, connect.refusal("digests"))
             return PostResult("failed", run_id, error="shared channel")
         with self._lock:
             self._abandoned.discard(run_id)
             self.builds += 1
         try:
-            with self.sf() as s:
-                dg = self.build(s, team_id, channel_id, week)
-                dg.late, dg.run_id = late, run_id
-                row = repo.schedule_for(s, team_id, channel_id)
-                llm_on = row.llm_enabled if row else True
-                if self.enrich is not None and llm_on:
-                    self.enrich(s, dg, run_id)
-                chart = self.chart(s, dg) if self.chart is not None and row is not None and row.chart_enabled else None
-                names = dg.names or repo.display_names(s, team_id)  # the build read them moments ago
-            with gc_paused():  # rendering a large week allocates as much as building it
-                messages, truncated = cap_thread(digest_messages(dg, run_id))
-                full_text = digest_text(dg, names) if truncated else None
+            if sched is None:
+                with self.sf() as s:
+                    sched = ChannelSchedule.read(s, team_id, channel_id)
+            dg, rendered = self.render(team_id, channel_id, week, late, run_id, sched)
         except OperationalError:
             # nothing posted: the next catch-up (every 15 minutes) retakes the claim once the database is back
             log.warning(
@@ -365,18 +392,13 @@ class DigestRunner:
             log.exception("building the digest failed for %s/%s %s", team_id, channel_id, week.label)
             self._finish(run_id, "failed", error=f"build: {e}")
             raise
-        try:
-            self.pacer.wait(channel_id)
-            first = client.chat_postMessage(
-                channel=channel_id, text=messages[0][0], blocks=messages[0][1], unfurl_links=False, unfurl_media=False
-            )
-        except SlackApiError as e:
-            err = str(e.response.get("error"))
-            log.warning("digest for %s/%s %s not posted: %s", team_id, channel_id, week.label, err)
+        first = send_first(self.slack, team_id, channel_id, rendered, client)
+        if not first.ok or first.ts is None:
+            err = first.error or "no ts"
             self._finish(run_id, "failed", error=err)
-            self._tell_failure(client, team_id, channel_id, err, requested_by)
+            self._tell_failure(client, team_id, channel_id, err, requested_by or sched.created_by)
             return PostResult("failed", run_id, error=err)
-        ts = first["ts"]
+        ts = first.ts
         # the sections shown are recorded with the run: the next digest explains only what is new to the channel
         dg.llm_meta = {**dg.llm_meta, "sections": explain.recorded(dg)}
         try:
@@ -390,59 +412,10 @@ class DigestRunner:
             )
             with self._lock:
                 self._unrecorded[run_id] = (ts, dg.llm_meta)
-        for text, blocks in messages[1:]:
-            self._thread_post(
-                client,
-                channel_id,
-                ts,
-                "digest continuation",
-                partial(
-                    client.chat_postMessage,
-                    channel=channel_id,
-                    thread_ts=ts,
-                    text=text,
-                    blocks=blocks,
-                    unfurl_links=False,
-                    unfurl_media=False,
-                ),
-            )
-        if full_text:
-            self._thread_post(
-                client,
-                channel_id,
-                ts,
-                "full digest file",
-                lambda: client.files_upload_v2(
-                    channel=channel_id,
-                    thread_ts=ts,
-                    content=full_text.encode("utf-8"),
-                    filename=f"signalloop-{week.label}-digest.txt",
-                    title=f"The whole digest — week {week.week}",
-                ),
-            )
-        if chart:
-            self._thread_post(
-                client,
-                channel_id,
-                ts,
-                "chart",
-                lambda: client.files_upload_v2(
-                    channel=channel_id,
-                    thread_ts=ts,
-                    content=chart,
-                    filename=f"signalloop-{week.label}.png",
-                    title=f"Signals and milestones — week {week.week}",
-                ),
-            )
-        log.info("digest posted for %s/%s %s (%d messages)", team_id, channel_id, week.label, len(messages))
-        return PostResult("posted", run_id, ts, messages=len(messages))
-
-    def _thread_post(self, client: WebClient, channel_id: str, ts: str, what: str, call: Callable[[], Any]) -> None:
-        self.pacer.wait(channel_id)
-        try:
-            call()
-        except SlackApiError as e:
-            log.warning("%s not posted in %s: %s", what, channel_id, e.response.get("error"))
+        send_thread(self.slack, team_id, channel_id, ts, rendered, client)
+        n = len(rendered.messages)
+        log.info("digest posted for %s/%s %s (%d messages)", team_id, channel_id, week.label, n)
+        return PostResult("posted", run_id, ts, messages=n)
 
     def _shared(self, client: WebClient, team_id: str, channel_id: str) -> bool:
         """Is the channel shared with another organisation (Slack's is_ext_shared, cached; asked when unknown)?"""
@@ -469,12 +442,8 @@ class DigestRunner:
             if ts:
                 run.message_ts, run.posted_at = ts, self.clock()
 
-    @staticmethod
-    def _ephemeral(client: WebClient, channel_id: str, user: str, text: str) -> None:
-        try:
-            client.chat_postEphemeral(channel=channel_id, user=user, text=text)
-        except SlackApiError as e:
-            log.warning("could not tell %s: %s", user, e.response.get("error"))
+    def _ephemeral(self, client: WebClient | None, team_id: str, channel_id: str, user: str, text: str) -> None:
+        self.slack.ephemeral(team_id, channel_id, user, text, what="a word about the digest", client=client)
 
     def _tell_already(self, client: WebClient, team_id: str, channel_id: str, week: Week, user: str) -> None:
         with self.sf() as s:
@@ -489,13 +458,10 @@ class DigestRunner:
         )
         if run is not None and run.status == "claimed":
             text = "This week's digest is being posted right now; it will appear in a moment."
-        self._ephemeral(client, channel_id, user, text)
+        self._ephemeral(client, team_id, channel_id, user, text)
 
-    def _tell_failure(self, client: WebClient, team_id: str, channel_id: str, err: str, user: str | None) -> None:
+    def _tell_failure(self, client: WebClient, team_id: str, channel_id: str, err: str, target: str | None) -> None:
         """Say where it can be heard why the digest did not go out: the requester, or whoever scheduled it."""
-        with self.sf() as s:
-            row = repo.schedule_for(s, team_id, channel_id)
-            target = user or (row.created_by if row else None)
         if not target:
             return
         why = {
@@ -507,49 +473,4 @@ class DigestRunner:
             f":warning: This week's digest for <#{channel_id}> could not be posted — {why}. The schedule is "
             "kept; once fixed, `/loop digest now` there posts this week's digest."
         )
-        try:
-            client.chat_postMessage(channel=target, text=text)
-        except SlackApiError as e:
-            log.warning("could not tell %s about the failed digest: %s", target, e.response.get("error"))
-
-    def send_reminders(self) -> int:
-        """One reminder in the thread of each digest that collected no learning in two days."""
-        now = self.clock()
-        sent = 0
-        with self.sf() as s:
-            runs = [
-                (r.id, r.team_id, r.channel_id, r.message_ts) for r in repo.runs_needing_reminder(s, now - REMIND_AFTER)
-            ]
-        for run_id, team_id, channel_id, ts in runs:
-            with self.sf.begin() as s:
-                if not repo.claim_reminder(s, run_id, now):
-                    continue
-            try:
-                self.pacer.wait(channel_id)
-                self.client_for(team_id).chat_postMessage(
-                    channel=channel_id,
-                    thread_ts=ts,
-                    text=f"No learnings yet from this digest. {QUESTION}",
-                    blocks=rb.to_dicts(
-                        [
-                            rb.section(
-                                f":wave: No learnings yet from this digest. *{QUESTION}*\nReply here, or:",
-                                accessory=rb.button("Add a learning", "add_learning", str(run_id), "primary"),
-                            )
-                        ]
-                    ),
-                )
-                sent += 1
-            except SlackApiError as e:
-                log.warning("reminder not posted: %s", e.response.get("error"))
-        return sent
-
-    def apply_retention(self) -> int:
-        days = self.settings.retention_days
-        if not days:
-            return 0
-        with self.sf.begin() as s:
-            n = repo.erase_signal_text_before(s, self.clock() - timedelta(days=days))
-        if n:
-            log.info("retention: erased the text of %d signals older than %d days", n, days)
-        return n
+        self.slack.dm(team_id, target, text, what="news of a failed digest", client=client)

@@ -143,7 +143,7 @@ def periodic_jobs(deps: Deps) -> list[PeriodicJob]:
     """Every periodic job the app defines. The entry point registers exactly this list, so none is forgotten."""
     runner = deps.digest_runner
     jobs = [
-        PeriodicJob("reminders", runner.send_reminders, 10 * 60),
+        PeriodicJob("reminders", deps.reminders.send, 10 * 60),
         PeriodicJob("catch_up", runner.catch_up, 15 * 60, at_start=True),
         PeriodicJob("outbox", deps.outbox.send_due, OUTBOX_SCAN),
         PeriodicJob("nudges_burst", _then_outbox(deps, deps.nudger.run_bursts), BURST_SCAN),
@@ -155,7 +155,7 @@ def periodic_jobs(deps: Deps) -> list[PeriodicJob]:
         jobs.append(PeriodicJob("unanswered", _then_outbox(deps, deps.connect.run_unanswered), UNANSWERED_SCAN))
         jobs.append(PeriodicJob("channels", deps.connect.learn_all, 6 * 3600, at_start=True))
     if deps.settings.retention_days:
-        jobs.append(PeriodicJob("retention", runner.apply_retention, 6 * 3600, at_start=True))
+        jobs.append(PeriodicJob("retention", deps.retention.apply, 6 * 3600, at_start=True))
     if deps.classifier is not None:  # optional: the model re-reads recent signals' kind and sentiment
         jobs.append(PeriodicJob("llm_classify", deps.classifier.run, 10 * 60))
     return jobs

@@ -22,8 +22,11 @@ from bot.home import Home
 from bot.ingest import Ingest
 from bot.nudges import Nudger
 from bot.outcomes import Outbox
+from bot.reminders import Reminders
+from bot.retention import Retention
 from bot.routing import Router
 from bot.runner import DigestRunner
+from bot.slack_out import SlackOut
 from storage.writer import SignalWriter
 
 if TYPE_CHECKING:
@@ -53,7 +56,8 @@ class Deps:
     settings: Settings
     session_factory: sessionmaker[Session]
     clock: Clock
-    client_for: Callable[[str], WebClient]  # the workspace's own bot client (OAuth installs have one each)
+    client_for: Callable[[str], WebClient]  # the workspace's own bot client (OAuth installs have one each): reads
+    slack: SlackOut  # every write to Slack: posts, ephemerals, DMs, edits, files, modals, App Home (bot.slack_out)
     commands: Commands
     directory: Directory
     router: Router
@@ -63,6 +67,8 @@ class Deps:
     outbox: Outbox
     nudger: Nudger
     asker: Asker
+    reminders: Reminders  # the digests' thread reminders (a periodic job)
+    retention: Retention  # SIGNALLOOP_RETENTION_DAYS (a periodic job)
     history: HistoryReader | None = None  # Slack's history read back, paced (bot.history)
     backfill: Backfill | None = None  # events Slack held back, read back (bot.backfill)
     recent: RecentMessages = field(default_factory=RecentMessages)  # messages received as events
@@ -106,6 +112,7 @@ def make_deps(
         if settings.llm_classify:
             classifier = LLMClassifier(settings, sf, clock, step)
     router = Router(sf)
+    slack = SlackOut(client_for)  # the one way out to Slack, shared: one pacer per channel for the process
     directory = Directory(sf, clock, client_for)
     history = HistoryReader(client_for, clock, settings.distribution)
     deps = Deps(
@@ -116,16 +123,21 @@ def make_deps(
         commands=Commands(sf, clock, settings.capture_emoji),
         directory=directory,
         router=router,
-        home=Home(sf, clock),
+        slack=slack,
+        home=Home(sf, clock, slack),
         signal_writer=SignalWriter(sf.kw["bind"]),
-        digest_runner=DigestRunner(settings, sf, clock, client_for=client_for, chart=render_png, enrich=enrich),
-        outbox=Outbox(sf, clock, client_for),
-        nudger=Nudger(sf, clock, client_for),
-        asker=Asker(sf, clock, step),
+        digest_runner=DigestRunner(
+            settings, sf, clock, client_for=client_for, chart=render_png, enrich=enrich, slack=slack
+        ),
+        outbox=Outbox(sf, clock, slack),
+        nudger=Nudger(sf, clock, slack),
+        asker=Asker(sf, clock, step, slack),
+        reminders=Reminders(sf, clock, slack),
+        retention=Retention(settings.retention_days, sf, clock),
         history=history,
         backfill=Backfill(sf, clock, history, directory, client_for, router.route),
         classifier=classifier,
-        connect=Connector(sf, clock, client_for),
+        connect=Connector(sf, clock, client_for, slack),
     )
     deps.ingest = Ingest(
         sf,

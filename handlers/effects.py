@@ -51,13 +51,9 @@ def perform(
     after: list[Effect] = []
     for eff in effects:
         if isinstance(eff, OpenModal):
-            try:
-                client.views_open(trigger_id=trigger_id, view=eff.view)
-            except SlackApiError as e:
-                why = e.response.get("error") or f"HTTP {e.response.status_code}"
-                log.warning("Slack refused %s: %s", type(eff).__name__, why)
-                if where is not None:
-                    after.append(Ephemeral(where[0], where[1], MODAL_FAILED.format(why=why)))
+            opened = deps.slack.open_modal(client, trigger_id, eff.view)
+            if not opened and where is not None:
+                after.append(Ephemeral(where[0], where[1], MODAL_FAILED.format(why=opened.error)))
         elif isinstance(eff, ScheduleChanged):
             if deps.digest_jobs is not None:  # the scheduler's own store: no Web API call
                 deps.digest_jobs.sync_channel(team_id, eff.channel)
@@ -78,70 +74,53 @@ def later(deps: Deps, fn: Callable[..., Any], *args: Any) -> None:
 
 
 def perform_after(deps: Deps, team_id: str, effects: list[Effect]) -> None:
-    """The effects' Web API calls, in order, after the answer; one failing (say, not_in_channel) does not stop
-    the others."""
-    client = deps.client_for(team_id)
+    """The effects' Web API calls, in order, after the answer; one Slack refuses (say, not_in_channel) is logged
+    by deps.slack and does not stop the others."""
+    out = deps.slack
     for eff in effects:
-        try:
-            if isinstance(eff, Post):
-                client.chat_postMessage(
-                    channel=eff.channel,
-                    text=eff.text,
-                    blocks=eff.blocks,
-                    thread_ts=eff.thread_ts,
-                    unfurl_links=False,
-                    unfurl_media=False,
-                )
-            elif isinstance(eff, Ephemeral):
-                client.chat_postEphemeral(
-                    channel=eff.channel, user=eff.user, text=eff.text, blocks=eff.blocks, thread_ts=eff.thread_ts
-                )
-            elif isinstance(eff, DirectMessage):
-                client.chat_postMessage(channel=eff.user, text=eff.text, blocks=eff.blocks, unfurl_links=False)
-            elif isinstance(eff, RefreshHome):
-                refresh_home(deps, team_id)
-            elif isinstance(eff, CheckMember):
-                check_member(client, eff)
-            elif isinstance(eff, RunDigest | RunAsk | RunReview) and refused_in_shared(deps, client, team_id, eff):
-                continue
-            elif isinstance(eff, RunLinkAuto):
-                link_auto(deps, client, team_id, eff)
-            elif isinstance(eff, RunDigest):
-                # slow: on the runner's pool
-                deps.digest_runner.pool.submit(deps.digest_runner.run_now, client, team_id, eff.channel, eff.user)
-            elif isinstance(eff, RunAsk):
-                deps.digest_runner.pool.submit(deps.asker.answer, client, team_id, eff.channel, eff.user, eff.question)
-            elif isinstance(eff, RunReview):
-                deps.digest_runner.pool.submit(post_review, deps, client, team_id, eff)
-        except SlackApiError as e:
-            log.warning("Slack refused %s: %s", type(eff).__name__, e.response.get("error"))
+        if isinstance(eff, Post):
+            out.post(team_id, eff.channel, eff.text, eff.blocks, thread_ts=eff.thread_ts)
+        elif isinstance(eff, Ephemeral):
+            out.ephemeral(team_id, eff.channel, eff.user, eff.text, eff.blocks, thread_ts=eff.thread_ts)
+        elif isinstance(eff, DirectMessage):
+            out.dm(team_id, eff.user, eff.text, eff.blocks)
+        elif isinstance(eff, RefreshHome):
+            refresh_home(deps, team_id)
+        elif isinstance(eff, CheckMember):
+            check_member(deps, team_id, eff)
+        elif isinstance(eff, RunDigest | RunAsk | RunReview) and refused_in_shared(deps, team_id, eff):
+            continue
+        elif isinstance(eff, RunLinkAuto):
+            link_auto(deps, team_id, eff)
+        elif isinstance(eff, RunDigest):  # slow: on the runner's pool
+            deps.digest_runner.pool.submit(deps.digest_runner.run_now, None, team_id, eff.channel, eff.user)
+        elif isinstance(eff, RunAsk):
+            client = deps.client_for(team_id)
+            deps.digest_runner.pool.submit(deps.asker.answer, client, team_id, eff.channel, eff.user, eff.question)
+        elif isinstance(eff, RunReview):
+            deps.digest_runner.pool.submit(post_review, deps, team_id, eff)
 
 
-def refused_in_shared(deps: Deps, client: WebClient, team_id: str, eff: RunDigest | RunAsk | RunReview) -> bool:
+def refused_in_shared(deps: Deps, team_id: str, eff: RunDigest | RunAsk | RunReview) -> bool:
     """Nothing internal is posted into a channel shared with another organisation (Slack's is_ext_shared, asked
     of conversations.info here, after the answer, when the cache does not know): the person is told why."""
-    if deps.connect is None or not deps.connect.shared_for_posting(client, team_id, eff.channel):
+    if deps.connect is None or not deps.connect.shared_for_posting(deps.client_for(team_id), team_id, eff.channel):
         return False
     from bot.connect import refusal
 
     what = {RunDigest: "digests", RunAsk: "answers from customer signals", RunReview: "customer reviews"}[type(eff)]
-    client.chat_postEphemeral(channel=eff.channel, user=eff.user, text=refusal(what))
+    deps.slack.ephemeral(team_id, eff.channel, eff.user, refusal(what), what="a shared-channel refusal")
     return True
 
 
-def link_auto(deps: Deps, client: WebClient, team_id: str, eff: RunLinkAuto) -> None:
+def link_auto(deps: Deps, team_id: str, eff: RunLinkAuto) -> None:
     """`/loop link auto`: the unlinked channels the app is in, each with its best match, ticked when clear."""
     from bot.connect import auto_blocks
 
     assert deps.connect is not None
     text, blocks = auto_blocks(deps.connect.scan(team_id))
-    try:
-        client.chat_postEphemeral(channel=eff.channel, user=eff.user, text=text, blocks=blocks)
-    except SlackApiError as e:
-        if e.response.get("error") not in ("not_in_channel", "channel_not_found"):
-            raise
-        # run in a channel the app is not in: the list comes by DM instead
-        client.chat_postMessage(channel=eff.user, text=text, blocks=blocks)
+    # run in a channel the app is not in, the list comes by DM instead
+    deps.slack.ephemeral_or_dm(team_id, eff.channel, eff.user, text, blocks, what="the /loop link auto list")
 
 
 NOT_A_MEMBER = (
@@ -150,18 +129,18 @@ NOT_A_MEMBER = (
 )
 
 
-def check_member(client: WebClient, eff: CheckMember) -> None:
+def check_member(deps: Deps, team_id: str, eff: CheckMember) -> None:
     """A channel just linked or watched: Slack sends the app no messages of a channel it is not in
     (https://docs.slack.dev/reference/methods/conversations.info: is_member), so the person is told by DM."""
     if eff.channel[:1] not in ("C", "G"):
         return
     try:
-        member = client.conversations_info(channel=eff.channel)["channel"].get("is_member", True)
+        member = deps.client_for(team_id).conversations_info(channel=eff.channel)["channel"].get("is_member", True)
     except SlackApiError as e:  # a private channel the app is not in is channel_not_found: not told apart
         log.info("conversations.info %s: %s", eff.channel, e.response.get("error"))
         return
     if not member:
-        client.chat_postMessage(channel=eff.user, text=NOT_A_MEMBER.format(channel=eff.channel))
+        deps.slack.dm(team_id, eff.user, NOT_A_MEMBER.format(channel=eff.channel), what="an invitation hint")
 
 
 def refresh_home(deps: Deps, team_id: str) -> None:
@@ -172,7 +151,7 @@ def refresh_home(deps: Deps, team_id: str) -> None:
 
 
 def publish_home(deps: Deps, team_id: str, user: str, search_text: str = "") -> None:
-    deps.home.publish(deps.client_for(team_id), team_id, user, search_text)
+    deps.home.publish(team_id, user, search_text)
 
 
 def home_later(deps: Deps, team_id: str, user: str, search_text: str = "") -> None:
@@ -181,7 +160,7 @@ def home_later(deps: Deps, team_id: str, user: str, search_text: str = "") -> No
     deps.after.submit(publish_home, deps, team_id, user, search_text, key=key)
 
 
-def post_review(deps: Deps, client: WebClient, team_id: str, eff: RunReview) -> None:
+def post_review(deps: Deps, team_id: str, eff: RunReview) -> None:
     """The quarterly review, after the command was answered; a failure is told to the person who asked."""
     from bot import customers
     from bot.review import parse_quarter, post
@@ -191,35 +170,20 @@ def post_review(deps: Deps, client: WebClient, team_id: str, eff: RunReview) -> 
             c = customers.by_id(s, team_id, eff.customer_id)
             if c is None:
                 return
-            post(
-                s,
-                client,
-                team_id,
-                eff.channel,
-                c,
-                parse_quarter(eff.quarter, deps.clock()),
-                deps.clock(),
-                deps.digest_runner.pacer,
-            )
-    except Exception as e:  # noqa: BLE001 - the person who asked must hear about it
+            first = post(s, deps.slack, team_id, eff.channel, c, parse_quarter(eff.quarter, deps.clock()), deps.clock())
+        why = None if first else first.error
+    except Exception:  # noqa: BLE001 - the person who asked must hear about it
         log.exception("quarterly review failed for %s", team_id)
-        why = e.response.get("error") if isinstance(e, SlackApiError) else "an internal error (logged)"
-        try:
-            client.chat_postEphemeral(
-                channel=eff.channel,
-                user=eff.user,
-                text=f":warning: The review could not be posted: {why}. Try again in a minute.",
-            )
-        except SlackApiError:
-            pass
+        why = "an internal error (logged)"
+    if why:
+        text = f":warning: The review could not be posted: {why}. Try again in a minute."
+        deps.slack.ephemeral(team_id, eff.channel, eff.user, text, what="news of a failed review")
 
 
 def tell_later(deps: Deps, team_id: str, body: dict, user: str, text: str, respond: Respond) -> None:
     """An answer after a button, sent after the acknowledgement: in the conversation when there is one (its
     response_url), else by DM."""
-    from handlers.payloads import tell
-
     if body.get("response_url"):
         later(deps, lambda: respond(text=text, response_type="ephemeral", replace_original=False))
     else:
-        later(deps, lambda: tell(deps.client_for(team_id), body, user, text, respond))
+        later(deps, lambda: deps.slack.dm(team_id, user, text, what="an answer to a button"))

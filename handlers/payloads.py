@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import BoltContext, Respond
+from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -49,17 +49,6 @@ def fetch_message(client: WebClient, channel_id: str, ts: str) -> dict[str, Any]
     except SlackApiError as e:
         log.warning("could not read message %s in %s: %s", ts, channel_id, e.response.get("error"))
     return None
-
-
-def tell(client: WebClient, body: dict, user: str, text: str, respond: Respond) -> None:
-    """An answer after a button: in the conversation when there is one, else by DM."""
-    if body.get("response_url"):
-        respond(text=text, response_type="ephemeral", replace_original=False)
-    else:
-        try:
-            client.chat_postMessage(channel=user, text=text)
-        except SlackApiError as e:
-            log.warning("could not tell %s: %s", user, e.response.get("error"))
 
 
 def channel_of(body: dict) -> str | None:

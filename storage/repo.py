@@ -131,13 +131,39 @@ def alias_owner(session: Session, team_id: str, key: str) -> Customer | None:
     )
 
 
-def list_customers(session: Session, team_id: str) -> Sequence[Customer]:
+def list_customers(session: Session, team_id: str, *, ids: Iterable[int] | None = None) -> Sequence[Customer]:
+    """The workspace's customers with their milestones and aliases, by segment then name; only `ids` when given
+    (one customer's digest loads one customer, not the workspace)."""
+    q = select(Customer).where(Customer.team_id == team_id)
+    if ids is not None:
+        wanted = list(set(ids))
+        if not wanted:
+            return []
+        q = q.where(Customer.id.in_(wanted))
     return session.scalars(
-        select(Customer)
-        .where(Customer.team_id == team_id)
-        .options(selectinload(Customer.milestones), selectinload(Customer.aliases))
-        .order_by(Customer.segment.is_(None), Customer.segment, Customer.name_key)
+        q.options(selectinload(Customer.milestones), selectinload(Customer.aliases)).order_by(
+            Customer.segment.is_(None), Customer.segment, Customer.name_key
+        )
     ).all()
+
+
+def achieved_by_segment(session: Session, team_id: str) -> dict[str, list[list[datetime]]]:
+    """Segment -> each customer's milestone achievement dates (oldest first): what segment medians need, without
+    loading every customer and milestone as objects."""
+    rows = session.execute(
+        select(Customer.id, Customer.segment, Milestone.achieved_at)
+        .join(Milestone, Milestone.customer_id == Customer.id)
+        .where(Customer.team_id == team_id, Milestone.achieved_at.is_not(None))
+        .order_by(Customer.id, Milestone.achieved_at)
+    ).all()
+    by_customer: dict[int, tuple[str, list[datetime]]] = {}
+    for cid, segment, at in rows:
+        if at is not None:
+            by_customer.setdefault(cid, (segment or "", []))[1].append(at)
+    out: dict[str, list[list[datetime]]] = {}
+    for segment, dates in by_customer.values():
+        out.setdefault(segment, []).append(dates)
+    return out
 
 
 def customer_names(session: Session, team_id: str, ids: Iterable[int]) -> dict[int, str]:
@@ -574,8 +600,9 @@ def signal_counts_by_customer(session: Session, team_id: str, start: datetime, e
     return {cid: n for cid, n in rows}
 
 
-def last_signal_at(session: Session, team_id: str) -> dict[int, datetime]:
-    """Each customer's newest live signal: one index seek per customer, however long the history."""
+def last_signal_at(session: Session, team_id: str, *, ids: Iterable[int] | None = None) -> dict[int, datetime]:
+    """Each customer's newest live signal (only `ids` when given): one index seek per customer, however long the
+    history."""
     newest = (
         select(Signal.posted_at)
         .where(Signal.customer_id == Customer.id, Signal.deleted_at.is_(None))
@@ -583,8 +610,10 @@ def last_signal_at(session: Session, team_id: str) -> dict[int, datetime]:
         .limit(1)
         .scalar_subquery()
     )
-    rows = session.execute(select(Customer.id, newest).where(Customer.team_id == team_id))
-    return {cid: at for cid, at in rows if at is not None}
+    q = select(Customer.id, newest).where(Customer.team_id == team_id)
+    if ids is not None:
+        q = q.where(Customer.id.in_(list(set(ids))))
+    return {cid: at for cid, at in session.execute(q) if at is not None}
 
 
 def signals_channels(session: Session, team_id: str, channel_id: str, start: datetime, end: datetime) -> set[int]:
@@ -902,14 +931,16 @@ def forget_customer(session: Session, team_id: str, customer_id: int) -> Footpri
 
 def display_names(session: Session, team_id: str) -> dict[str, str]:
     """User and channel ids -> names, from the caches (for terminal output)."""
-    out = {u.user_id: u.name for u in session.scalars(select(SlackUser).where(SlackUser.team_id == team_id)) if u.name}
-    out.update(
-        {
-            c.channel_id: c.name
-            for c in session.scalars(select(ChannelInfo).where(ChannelInfo.team_id == team_id))
-            if c.name
-        }
+    users = session.execute(
+        select(SlackUser.user_id, SlackUser.name).where(SlackUser.team_id == team_id, SlackUser.name.is_not(None))
     )
+    out: dict[str, str] = {uid: name for uid, name in users if name}
+    channels = session.execute(
+        select(ChannelInfo.channel_id, ChannelInfo.name).where(
+            ChannelInfo.team_id == team_id, ChannelInfo.name.is_not(None)
+        )
+    )
+    out.update({cid: name for cid, name in channels if name})
     return out
 
 

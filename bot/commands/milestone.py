@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -34,22 +35,57 @@ from storage import connect as connect_repo
 from storage import repo
 from storage.models import Customer, Milestone, MilestoneEvent
 
-MILESTONE_USAGE = (
-    "*/milestone* — milestone status and changes\n"
-    "• `/milestone` — every customer, one line each\n"
-    "• `/milestone <customer>` — one customer's milestones, with buttons\n"
-    '• `/milestone add <customer> "<title>" [due YYYY-MM-DD] [impact "<what they will notice>"]`\n'
-    "• `/milestone start|done|reopen <customer> <number>`\n"
-    "• `/milestone risk <customer> <number> [reason]`\n"
-    "• `/milestone impact <customer> <number> <what the customer should notice>`\n"
-    "• `/milestone owner <customer> <number> @person`\n"
-    "• `/milestone due <customer> <number> YYYY-MM-DD|none`\n"
-    '• `/milestone rename <customer> <number> "<new title>"`\n'
-    "• `/milestone move <customer> <number> <new position>`\n"
-    "• `/milestone remove <customer> <number>` — kept in the history; its signals are untied\n"
-    "• `/milestone ask <customer> <number> [advocacy|expansion] <the ask when it is achieved>`"
+
+@dataclass(frozen=True)
+class MilestoneVerb:
+    """One `/milestone` sub-command: its names, the MilestoneCommands method it runs, its lines in the help."""
+
+    names: tuple[str, ...]
+    method: str  # run as getattr(commands, method)(session, ctx, rest) — or (session, ctx, verb, rest)
+    help: tuple[str, ...]
+    with_verb: bool = False  # the method is told which of its names was used
+
+
+# help, dispatch and "did you mean" all read this table
+MILESTONE_TABLE: tuple[MilestoneVerb, ...] = (
+    MilestoneVerb(
+        ("add",),
+        "_add",
+        ('`/milestone add <customer> "<title>" [due YYYY-MM-DD] [impact "<what they will notice>"]`',),
+    ),
+    MilestoneVerb(
+        ("start", "done", "reopen", "risk"),
+        "_transition",
+        ("`/milestone start|done|reopen <customer> <number>`", "`/milestone risk <customer> <number> [reason]`"),
+        with_verb=True,
+    ),
+    MilestoneVerb(
+        ("impact",), "_impact", ("`/milestone impact <customer> <number> <what the customer should notice>`",)
+    ),
+    MilestoneVerb(("owner",), "_owner", ("`/milestone owner <customer> <number> @person`",)),
+    MilestoneVerb(("due",), "_due", ("`/milestone due <customer> <number> YYYY-MM-DD|none`",)),
+    MilestoneVerb(("rename",), "_rename", ('`/milestone rename <customer> <number> "<new title>"`',)),
+    MilestoneVerb(("move",), "_move", ("`/milestone move <customer> <number> <new position>`",)),
+    MilestoneVerb(
+        ("remove",),
+        "_remove",
+        ("`/milestone remove <customer> <number>` — kept in the history; its signals are untied",),
+    ),
+    MilestoneVerb(
+        ("ask",),
+        "_ask",
+        ("`/milestone ask <customer> <number> [advocacy|expansion] <the ask when it is achieved>`",),
+    ),
 )
-VERBS = ["add", "start", "done", "reopen", "risk", "impact", "owner", "due", "rename", "move", "remove", "ask", "help"]
+MILESTONE_USAGE = "\n".join(
+    [
+        "*/milestone* — milestone status and changes",
+        "• `/milestone` — every customer, one line each",
+        "• `/milestone <customer>` — one customer's milestones, with buttons",
+        *(f"• {line}" for v in MILESTONE_TABLE for line in v.help),
+    ]
+)
+VERBS = [n for v in MILESTONE_TABLE for n in v.names] + ["help"]
 
 
 class MilestoneCommands:
@@ -65,24 +101,11 @@ class MilestoneCommands:
             return self.portfolio_reply(s, ctx.team_id)
         if verb in ("help", "-h", "--help"):
             return Reply(MILESTONE_USAGE)
-        if verb == "add":
-            return self._add(s, ctx, rest)
-        if verb in ("start", "done", "reopen", "risk"):
-            return self._transition(s, ctx, verb, rest)
-        if verb == "impact":
-            return self._impact(s, ctx, rest)
-        if verb == "owner":
-            return self._owner(s, ctx, rest)
-        if verb == "due":
-            return self._due(s, ctx, rest)
-        if verb == "rename":
-            return self._rename(s, ctx, rest)
-        if verb == "move":
-            return self._move(s, ctx, rest)
-        if verb == "remove":
-            return self._remove(s, ctx, rest)
-        if verb == "ask":
-            return self._ask(s, ctx, rest)
+        entry = next((v for v in MILESTONE_TABLE if verb in v.names), None)
+        if entry is not None:
+            run = getattr(self, entry.method)
+            reply: Reply = run(s, ctx, verb, rest) if entry.with_verb else run(s, ctx, rest)
+            return reply
         found = cust.resolve_exact(s, ctx.team_id, strip_quotes(text))
         if isinstance(found, cust.NoMatch):
             # "/milestone finish Acme 2": a sub-command nobody knows, not a customer called "finish Acme 2"

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot import capture, customers
 from bot.render.modals import capture_modal, customer_options
@@ -26,13 +25,6 @@ log = logging.getLogger(__name__)
 
 # every customer select (bot.render.modals.customer_select): the capture modal, the reaction's picker, a learning
 CUSTOMER_SELECTS = re.compile(r"^(customer|customers|capture_pick_customer)$")
-
-
-def update_view(client: WebClient, view_id: str, view_hash: str | None, view: dict) -> None:
-    try:
-        client.views_update(view_id=view_id, hash=view_hash, view=view)
-    except SlackApiError as e:
-        log.info("capture modal not updated: %s", e.response.get("error"))
 
 
 def register(app: App, deps: Deps) -> None:
@@ -61,7 +53,7 @@ def register(app: App, deps: Deps) -> None:
                 found = None
             new = capture_modal(c, meta, (found[1]["text"] or "") if found else "")
         # after the answer, like every Web API call: a stale hash (the person changed it again) is only logged
-        later(deps, update_view, client, view["id"], view.get("hash"), new)
+        later(deps, deps.slack.update_modal, client, view["id"], new, view.get("hash"))
 
     @app.action("capture_pick_customer")
     def on_pick(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext, respond: Respond) -> None:

@@ -38,7 +38,7 @@ def register(app: App, deps: Deps) -> None:
         with deps.session_factory() as s:
             view = learning.learning_modal_for(s, team_id, user, meta, deps.clock(), learning_id)
         if view is not None:
-            client.views_open(trigger_id=trigger_id, view=view)
+            deps.slack.open_modal(client, trigger_id, view)
 
     @app.action("add_learning")
     def on_add_learning(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
@@ -79,7 +79,7 @@ def register(app: App, deps: Deps) -> None:
             if outcome == "changed":
                 # what did it change to? asked in a modal; the answer is stored with the outcome
                 meta = json.dumps({"learning": value, "channel": channel, "ts": message.get("ts")})
-                client.views_open(trigger_id=body["trigger_id"], view=changed_to_modal(meta))
+                deps.slack.open_modal(client, body["trigger_id"], changed_to_modal(meta))
                 return
             try:
                 with deps.session_factory.begin() as s:
@@ -94,11 +94,13 @@ def register(app: App, deps: Deps) -> None:
                 # after the answer, on the client that waits out a 429
                 later(
                     deps,
-                    lambda: deps.client_for(team_id).chat_update(
-                        channel=channel,
-                        ts=message["ts"],
-                        blocks=reviewed_blocks(message, value, line),
-                        text=message.get("text") or "Weekly customer loop",
+                    lambda: deps.slack.update(
+                        team_id,
+                        channel,
+                        message["ts"],
+                        message.get("text") or "Weekly customer loop",
+                        reviewed_blocks(message, value, line),
+                        what="a reviewed decision",
                     ),
                 )
 

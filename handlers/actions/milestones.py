@@ -80,7 +80,7 @@ def register(app: App, deps: Deps) -> None:
             if m is None:
                 return
             view = rename_modal(m, rewrite(m.customer.name))
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+        deps.slack.open_modal(client, body["trigger_id"], view)
 
     @app.action("ms_impact")
     def on_impact_button(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
@@ -91,7 +91,7 @@ def register(app: App, deps: Deps) -> None:
             if m is None:
                 return
             view = impact_modal(m)
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+        deps.slack.open_modal(client, body["trigger_id"], view)
 
     @app.action("gap_add_milestone")
     def on_gap(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext, respond: Respond) -> None:
@@ -105,4 +105,4 @@ def register(app: App, deps: Deps) -> None:
                 return
             meta = json.dumps({"customer": c.id, "channel": channel_of(body), "theme": theme})
             view = milestone_add_modal(c, gap_title(c.name, theme), meta)
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+        deps.slack.open_modal(client, body["trigger_id"], view)

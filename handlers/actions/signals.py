@@ -29,4 +29,4 @@ def register(app: App, deps: Deps) -> None:
                 return
             rows = corrections.signals_to_review(s, team_id, int(run), c.id)
             view = kinds_modal(c.name, rows, json.dumps({"run": int(run), "customer": c.id}))
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+        deps.slack.open_modal(client, body["trigger_id"], view)

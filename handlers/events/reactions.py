@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot import capture
 from bot.capture import MessageIn
@@ -41,18 +40,6 @@ def in_a_moment(wait: float) -> str:
 
 
 NO_READ = {"not_in_channel", "channel_not_found", "missing_scope", "no_permission", "access_denied"}
-
-
-def tell(client: WebClient, channel_id: str, user: str, text: str) -> None:
-    """An ephemeral note; by DM where the app cannot post in the channel (it is not a member)."""
-    try:
-        client.chat_postEphemeral(channel=channel_id, user=user, text=text)
-    except SlackApiError as e:
-        log.info("no ephemeral in %s (%s): telling %s by DM", channel_id, e.response.get("error"), user)
-        try:
-            client.chat_postMessage(channel=user, text=text)
-        except SlackApiError as e2:
-            log.warning("could not tell %s: %s", user, e2.response.get("error"))
 
 
 def register(app: App, deps: Deps) -> None:
@@ -92,7 +79,7 @@ def register(app: App, deps: Deps) -> None:
             if found is None:
                 log.info("capture reaction on a message the app cannot read (%s %s): %s", channel_id, ts, error)
                 text = CANNOT_READ if error in NO_READ else SLACK_FAILED if error else GONE
-                tell(later_client, channel_id, reactor, text)
+                deps.slack.ephemeral_or_dm(team_id, channel_id, reactor, text, what="a capture reaction's answer")
                 return
             record(client, deps.ingest.message_in(team_id, channel_id, found, event_id, client=later_client), reactor)
 

@@ -68,7 +68,7 @@ def register(app: App, deps: Deps) -> None:
             new = import_summary_modal(report.summary(), report.lines(), text, report.changes(), relink)
         except UsageError as e:
             new = import_modal(str(e))
-        client.views_update(view_id=view_id, view=new)
+        deps.slack.update_modal(client, view_id, new)
 
     @app.view("import_apply")
     def on_apply(ack: Ack, body: dict, view: dict, context: BoltContext) -> None:
@@ -84,13 +84,12 @@ def register(app: App, deps: Deps) -> None:
         try:
             report = run(team_id, user, text, client, dry_run=False, relink=relink)
         except UsageError as e:
-            client.chat_postMessage(
-                channel=user, text=f":warning: Nothing was imported: {e} Run `/loop customers import` again."
-            )
+            deps.slack.dm(team_id, user, f":warning: Nothing was imported: {e} Run `/loop customers import` again.")
             return
         refresh_home(deps, team_id)
-        client.chat_postMessage(
-            channel=user,
-            text=f":inbox_tray: Customers imported: {report.summary()}"
+        deps.slack.dm(
+            team_id,
+            user,
+            f":inbox_tray: Customers imported: {report.summary()}"
             + ("\n" + "\n".join(report.lines()[:20]) if report.errors else ""),
         )

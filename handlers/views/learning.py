@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot import learning
 from bot.effects import Ephemeral
@@ -89,12 +88,11 @@ def register(app: App, deps: Deps) -> None:
         if message is None and deps.history is None:
             message = fetch_message(client, channel, ts)
         if message is not None and message.get("blocks"):
-            try:
-                client.chat_update(
-                    channel=channel,
-                    ts=ts,
-                    blocks=reviewed_blocks(message, value, line),
-                    text=message.get("text") or "Weekly customer loop",
-                )
-            except SlackApiError:
-                pass
+            deps.slack.update(
+                team_id,
+                channel,
+                ts,
+                message.get("text") or "Weekly customer loop",
+                reviewed_blocks(message, value, line),
+                what="a reviewed decision",
+            )

@@ -491,20 +491,20 @@ def test_thread_replies_and_modal_become_learnings_and_decisions_are_reviewed(ru
 def test_exactly_one_reminder_when_no_learning_in_two_days(running: Running) -> None:
     scenario(running)
     digest_ts = post_digest(running)
-    runner = running.deps.digest_runner
+    reminders = running.deps.reminders
     running.clock.advance(days=1)
-    assert runner.send_reminders() == 0
+    assert reminders.send() == 0
     running.clock.advance(days=1, minutes=1)
-    assert runner.send_reminders() == 1
-    assert runner.send_reminders() == 0
+    assert reminders.send() == 1
+    assert reminders.send() == 0
     running.clock.advance(days=3)
-    assert runner.send_reminders() == 0
-    reminders = [
+    assert reminders.send() == 0
+    posted = [
         c
         for c in running.slack.calls("chat.postMessage")
         if c.args.get("thread_ts") == digest_ts and "No learnings yet" in c.args["text"]
     ]
-    assert len(reminders) == 1
+    assert len(posted) == 1
 
 
 def test_channel_errors_keep_schedule_and_tell_the_team(running: Running) -> None:

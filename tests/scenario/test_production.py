@@ -290,11 +290,11 @@ def test_retention_erases_old_signal_text(start_app) -> None:  # noqa: ANN001
     r.driver.command("/signal", "Acme old complaint about exports")
     r.clock.advance(days=31)
     r.driver.command("/signal", "Acme fresh praise")
-    assert r.deps.digest_runner.apply_retention() == 1
+    assert r.deps.retention.apply() == 1
     old, new = signals(r.sf)
     assert old.text == "" and new.text == "fresh praise" and old.kind  # counts and kinds stay, words go
     r.clock.advance(days=1)
-    assert r.deps.digest_runner.apply_retention() == 0
+    assert r.deps.retention.apply() == 0
 
 
 def test_purge_cli_deletes_a_customers_signals(running: Running, db_url: str) -> None:

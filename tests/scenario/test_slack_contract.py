@@ -29,7 +29,7 @@ from devtools.fakeslack import (
 )
 from entry.manifest import manifest
 from storage.models import Customer, Milestone
-from tests.conftest import Running, SlackDriver
+from tests.conftest import TEAM, Running, SlackDriver
 from tests.helpers import ephemeral_text, figure
 
 
@@ -487,3 +487,28 @@ def test_linking_a_channel_the_app_is_not_in_says_invite_me(running: Running) ->
     running.slack.reset()
     d.command("/loop", "watch", channel="C7", channel_name="cs-fenwick")
     assert not running.slack.calls("chat.postMessage")
+
+
+def test_the_one_way_out_paces_and_reports_what_slack_refused(running: Running, caplog) -> None:  # noqa: ANN001
+    """bot/slack_out.py: a refusal comes back as Sent(ok=False, error) and is logged once; posts to one channel are
+    spaced by the pacer; a DM the app could not post as an ephemeral goes by DM."""
+    import logging
+
+    from bot.slack_out import ChannelPacer, SlackOut
+
+    st = running.slack.state
+    st.channels["C7"] = {"id": "C7", "name": "sales", "is_private": False, "is_member": False}
+    slept: list[float] = []
+    ticks = iter(range(100))
+    pacer = ChannelPacer(gap=1.0, monotonic=lambda: float(next(ticks)) * 0.1, sleep=slept.append)
+    out = SlackOut(running.deps.client_for, pacer)
+    team = TEAM
+    with caplog.at_level(logging.WARNING, logger="bot.slack_out"):
+        refused = out.post(team, "C7", "hello", what="a test post")
+    assert not refused and refused.error == "not_in_channel" and refused.ts is None
+    assert [r.getMessage() for r in caplog.records] == ["Slack refused a test post in C7: not_in_channel"]
+    first, second = out.post(team, "C1", "one"), out.post(team, "C1", "two")
+    assert first.ok and second.ok and first.ts and second.ts and first.ts != second.ts
+    assert slept and slept[-1] > 0.5  # the second post to C1 waited for the first's second
+    told = out.ephemeral_or_dm(team, "C7", "U1", "you are not in C7", what="a test note")
+    assert told.ok and running.slack.calls("chat.postMessage")[-1].args["channel"] == "U1"

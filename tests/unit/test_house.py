@@ -46,3 +46,36 @@ def test_the_domain_imports_no_bolt_no_handlers_and_no_entry_point() -> None:
 def test_handlers_never_reach_up_to_the_entry_floor() -> None:
     bad = {m: sorted(i for i in found if i.split(".")[0] == "entry") for m, found in imports("handlers").items()}
     assert {m: i for m, i in bad.items() if i} == {}
+
+
+def write_calls(folder: str) -> dict[str, list[str]]:
+    """Module path -> the Web API write methods it calls (client.chat_postMessage(...) and the like)."""
+    from bot.slack_out import WRITE_METHODS
+
+    out: dict[str, list[str]] = {}
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        found = sorted(
+            f"{n.func.attr}:{n.lineno}"
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in WRITE_METHODS
+        )
+        if found:
+            out[str(path.relative_to(ROOT))] = found
+    return out
+
+
+def test_only_the_executor_writes_to_slack() -> None:
+    """One way out to Slack: every post, ephemeral, DM, edit, file, modal and App Home goes through bot/slack_out.py,
+    which paces, waits out 429s and logs what Slack refused once."""
+    calls: dict[str, list[str]] = {}
+    for floor in ("entry", "handlers", "bot", "storage"):
+        calls |= write_calls(floor)
+    calls.pop("bot/slack_out.py")  # the executor itself
+    assert calls == {}
+
+
+def test_the_write_check_sees_a_write() -> None:
+    """The check above can fail: it finds the executor's own calls."""
+    found = write_calls("bot")["bot/slack_out.py"]
+    assert {f.split(":")[0] for f in found} >= {"chat_postMessage", "chat_postEphemeral", "views_publish", "views_open"}

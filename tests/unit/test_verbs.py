@@ -41,3 +41,16 @@ def test_shared_names_go_by_what_follows() -> None:
 
 def test_milestone_verbs_are_suggested() -> None:
     assert "`rename`" in did_you_mean("renmae", MILESTONE_VERBS)
+
+
+def test_every_milestone_verb_is_in_the_help_dispatched_and_suggested() -> None:
+    from bot.commands.milestone import MILESTONE_TABLE, MILESTONE_USAGE, MilestoneCommands
+
+    for v in MILESTONE_TABLE:
+        assert callable(getattr(MilestoneCommands, v.method)), v.method
+        for name in v.names:
+            assert name in MILESTONE_VERBS
+            assert f"/milestone {name}" in MILESTONE_USAGE or f"|{name}" in MILESTONE_USAGE, name
+            if len(name) > 3:
+                typo = name[:-2] + name[-1] + name[-2]
+                assert f"`{name}`" in did_you_mean(typo, MILESTONE_VERBS), typo
