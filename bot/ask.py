@@ -71,9 +71,9 @@ class Asker:
                 return "none"
             q.terms = [t for t in q.terms if t not in QUESTION_WORDS] or q.terms
             rows, _ = search.run(s, team_id, q, channel_id, limit=RETRIEVE, any_term=True)
-            ws = repo.get_workspace(s, team_id)
-            customers = repo.customer_names(s, team_id, [r.customer_id for r in rows])
-            names = repo.display_names(s, team_id)
+            ws = repo.get_workspace(s, team_id=team_id)
+            customers = repo.customer_names(s, team_id=team_id, ids=[r.customer_id for r in rows])
+            names = repo.display_names(s, team_id=team_id)
             found_text, found_blocks = search.results_blocks(s, team_id, q, channel_id)
         if not rows:
             self._tell(client, team_id, channel_id, user, found_text, found_blocks)

@@ -89,7 +89,7 @@ class Backfill:
     def _start(self, team_id: str) -> None:
         with self.sf() as s:
             gaps = [(g.id, g.start_at) for g in slack_state.open_gaps(s, team_id=team_id)]
-            channels = [link.channel_id for link in repo.channel_links(s, team_id)]
+            channels = [link.channel_id for link in repo.channel_links(s, team_id=team_id)]
         if not gaps:
             self._done(team_id, [])
             return

@@ -172,7 +172,7 @@ class Resolver:
 
     def learn(self, s: Session, team_id: str) -> None:
         """The channel names the app has already seen (no Slack call needed for those)."""
-        self.names = repo.channel_names(s, team_id)
+        self.names = repo.channel_names(s, team_id=team_id)
         self._known = {}
         for cid, name in self.names.items():
             self._known.setdefault(name.casefold(), cid)
@@ -337,7 +337,7 @@ def import_customers(
     two rows naming one customer, or one channel, are both left out; every problem of a row is reported."""
     rows, errors = read_rows(text)
     report = ImportReport(errors=list(errors), dry_run=dry_run)
-    repo.ensure_workspace(s, team_id, now)
+    repo.ensure_workspace(s, team_id=team_id, now=now)
     resolver.learn(s, team_id)
     for row in rows:
         if row.owner:
@@ -351,7 +351,9 @@ def import_customers(
             except UsageError as e:
                 row.problems.append(str(e))
     _duplicates(s, team_id, rows, resolver)
-    segments = set(ms.templates_for(s, team_id)) | {c.segment for c in repo.list_customers(s, team_id) if c.segment}
+    segments = set(ms.templates_for(s, team_id)) | {
+        c.segment for c in repo.list_customers(s, team_id=team_id) if c.segment
+    }
     for row in rows:
         result = RowResult(row.line, row.name, "left out")
         if row.segment and row.segment not in segments:
@@ -371,7 +373,7 @@ def import_customers(
         setattr(report, result.action, getattr(report, result.action) + 1)
         report.rows.append(result)
     if report.created or report.updated:
-        repo.bump_routing(s, team_id)
+        repo.bump_routing(s, team_id=team_id)
     report.errors.sort()
     return report
 
@@ -383,7 +385,7 @@ def _duplicates(s: Session, team_id: str, rows: list[Row], resolver: Resolver) -
     for row in rows:
         if row.name:
             k = cust.key(row.name)
-            c = repo.customer_by_key(s, team_id, k) or repo.alias_owner(s, team_id, k)
+            c = repo.customer_by_key(s, team_id=team_id, key=k) or repo.alias_owner(s, team_id=team_id, key=k)
             by_customer.setdefault(c.id if c is not None else k, []).append(row)
         if row.channel_id:
             by_channel.setdefault(row.channel_id, []).append(row)
@@ -410,13 +412,13 @@ def _check(s: Session, team_id: str, row: Row, resolver: Resolver, relink: bool)
     if not row.name:
         return None
     key = cust.key(row.name)
-    c = repo.customer_by_key(s, team_id, key)
-    if c is None and (other := repo.alias_owner(s, team_id, key)) is not None:
+    c = repo.customer_by_key(s, team_id=team_id, key=key)
+    if c is None and (other := repo.alias_owner(s, team_id=team_id, key=key)) is not None:
         row.problems.append(f"“{row.name}” is already an alias of {other.name}: use that name, or remove the alias")
     new_aliases: list[str] = []
     for alias in row.aliases:
         akey = cust.key(alias)
-        other = repo.customer_by_key(s, team_id, akey) or repo.alias_owner(s, team_id, akey)
+        other = repo.customer_by_key(s, team_id=team_id, key=akey) or repo.alias_owner(s, team_id=team_id, key=akey)
         if other is None:
             if akey != key and akey not in {cust.key(a) for a in new_aliases}:
                 new_aliases.append(alias)
@@ -424,7 +426,7 @@ def _check(s: Session, team_id: str, row: Row, resolver: Resolver, relink: bool)
             row.problems.append(f"alias “{alias}” already names {other.name}")
     plan = _Plan(row.owner_id, row.channel_id, new_aliases)
     if row.channel_id:
-        link = repo.channel_link(s, team_id, row.channel_id)
+        link = repo.channel_link(s, team_id=team_id, channel_id=row.channel_id)
         if link is not None and link.kind == "watch":
             plan.moved_from = "the watch channel"
         elif link is not None and link.customer_id is not None and (c is None or link.customer_id != c.id):
@@ -455,11 +457,11 @@ def _apply(
 ) -> tuple[str, list[str]]:
     owner, channel = plan.owner, plan.channel
     key = cust.key(row.name)
-    c = repo.customer_by_key(s, team_id, key)
+    c = repo.customer_by_key(s, team_id=team_id, key=key)
     created = c is None
     changes: list[str] = []
     if c is None:
-        c = repo.add_customer(s, team_id, row.name, key, row.segment, now)
+        c = repo.add_customer(s, team_id=team_id, name=row.name, key=key, segment=row.segment, now=now)
         changes.append("new customer")
         templates = ms.templates_for(s, team_id)
         if row.segment in templates and not row.milestones:
@@ -483,12 +485,14 @@ def _apply(
         elif created and attr == "segment" and value:
             changes.append(f"segment {_short(value)}")
     for alias in plan.new_aliases:
-        repo.add_alias(s, c, alias, cust.key(alias))
+        repo.add_alias(s, customer=c, alias=alias, key=cust.key(alias))
         changes.append(f"alias {_short(alias)}")
     if channel:
-        link = repo.channel_link(s, team_id, channel)
+        link = repo.channel_link(s, team_id=team_id, channel_id=channel)
         if link is None or link.kind != "customer" or link.customer_id != c.id:
-            repo.set_channel_link(s, team_id, channel, "customer", c.id, actor, now)
+            repo.set_channel_link(
+                s, team_id=team_id, channel_id=channel, kind="customer", customer_id=c.id, user_id=actor, now=now
+            )
             if plan.moved_from:
                 changes.append(f"moves the link of {resolver.label(channel)} from {plan.moved_from}")
             else:
@@ -496,7 +500,7 @@ def _apply(
     have = {m.title.casefold() for m in ms.live(c.milestones)}
     for title, due in row.milestones:
         if title.casefold() not in have:
-            m = ms.new_milestone(c, repo.next_position(s, c), title, now, actor, due=due, reason="imported")
+            m = ms.new_milestone(c, repo.next_position(s, customer=c), title, now, actor, due=due, reason="imported")
             s.add(m)
             s.flush()
             s.refresh(c)
@@ -516,16 +520,16 @@ def export_rows(
 ) -> tuple[list[str], Iterator[dict[str, Any]]]:
     """(columns, rows) of one export: signals, customers (the import's own format), milestones or learnings."""
     cid = customer.id if customer else None
-    names = {c.id: c.name for c in repo.list_customers(s, team_id)}
+    names = {c.id: c.name for c in repo.list_customers(s, team_id=team_id)}
     if what == "customers":
         cols = list(COLUMNS)
 
         def gen() -> Iterator[dict[str, Any]]:
             links: dict[int, str] = {}
-            for link in repo.channel_links(s, team_id):
+            for link in repo.channel_links(s, team_id=team_id):
                 if link.kind == "customer" and link.customer_id is not None:
                     links.setdefault(link.customer_id, link.channel_id)
-            for c in repo.list_customers(s, team_id):
+            for c in repo.list_customers(s, team_id=team_id):
                 if cid is not None and c.id != cid:
                     continue
                 yield {
@@ -547,7 +551,7 @@ def export_rows(
         cols = ["customer", "position", "title", "status", "due_date", "owner", "achieved_at", "expected_impact"]
 
         def gen() -> Iterator[dict[str, Any]]:
-            for m in repo.milestones_for_team(s, team_id):
+            for m in repo.milestones_for_team(s, team_id=team_id):
                 if m.removed_at is not None or (cid is not None and m.customer_id != cid):
                     continue
                 yield {
@@ -566,7 +570,7 @@ def export_rows(
         cols = ["created_at", "learning", "decision", "customers", "owner", "review_on", "outcome", "changed_to"]
 
         def gen() -> Iterator[dict[str, Any]]:
-            for r in repo.learnings(s, team_id, customer_id=cid, limit=100_000):
+            for r in repo.list_learnings(s, team_id=team_id, customer_id=cid, limit=100_000):
                 if since is not None and r.created_at < since:
                     continue
                 yield {
@@ -584,7 +588,7 @@ def export_rows(
     cols = ["posted_at", "customer", "kind", "sentiment", "text", "author", "channel", "permalink", "corrected_by"]
 
     def signal_rows() -> Iterator[dict[str, Any]]:
-        for r in repo.signals_for_export(s, team_id, since, cid):
+        for r in repo.signals_for_export(s, team_id=team_id, since=since, customer_id=cid):
             yield {
                 "posted_at": r.posted_at.isoformat(),
                 "customer": names.get(r.customer_id, ""),

@@ -96,7 +96,7 @@ def record(
 ) -> int | None:
     """Store one signal; None when this message is already a signal for this customer."""
     return repo.insert_signal(
-        session, signal_row(msg, customer_id, path, now, recorded_by, kind, note, milestone_id, posted_at)
+        session, values=signal_row(msg, customer_id, path, now, recorded_by, kind, note, milestone_id, posted_at)
     )
 
 
@@ -143,12 +143,12 @@ def signal_row(
 
 def customers_for_channel_message(session: Session, msg: MessageIn) -> tuple[str, list[int]] | None:
     """Which customers a channel message is about: (path, ids), or None when the channel is not ours."""
-    link = repo.channel_link(session, msg.team_id, msg.channel_id)
+    link = repo.channel_link(session, team_id=msg.team_id, channel_id=msg.channel_id)
     if link is None:
         return None
     if link.kind == "customer" and link.customer_id is not None:
         return PATH_CHANNEL, [link.customer_id]
-    return PATH_WATCH, customers.mentioned(repo.name_index(session, msg.team_id), msg.text)
+    return PATH_WATCH, customers.mentioned(repo.name_index(session, team_id=msg.team_id), msg.text)
 
 
 def capture_channel_message(
@@ -165,7 +165,9 @@ def capture_channel_message(
     if found is None:
         return []
     path, ids = found
-    new = [repo.insert_signal(session, row) for row in channel_message_rows(msg, (path_override or path, ids), now)]
+    new = [
+        repo.insert_signal(session, values=row) for row in channel_message_rows(msg, (path_override or path, ids), now)
+    ]
     return [i for i in new if i is not None]
 
 
@@ -182,7 +184,7 @@ def customers_for_any_message(session: Session, msg: MessageIn) -> list[int]:
     found = customers_for_channel_message(session, msg)
     if found is not None and found[1]:
         return found[1]
-    return customers.mentioned(repo.name_index(session, msg.team_id), msg.text)
+    return customers.mentioned(repo.name_index(session, team_id=msg.team_id), msg.text)
 
 
 def edit_message(
@@ -192,31 +194,40 @@ def edit_message(
     in a watch channel it is re-attributed to the customers it now names. Returns the signals it touches."""
     text = _clip(msg.text, MAX_SIGNAL_TEXT)
     c = classify(text, msg.team_id)
-    existing = list(repo.signals_for_message(session, msg.team_id, msg.channel_id, msg.ts))
+    existing = list(repo.signals_for_message(session, team_id=msg.team_id, channel_id=msg.channel_id, ts=msg.ts))
     if route is not None and route[0] == PATH_WATCH:
         named = set(route[1])
         gone = [sig.id for sig in existing if sig.capture_path == PATH_WATCH and sig.customer_id not in named]
-        repo.delete_signals(session, msg.team_id, gone)
+        repo.delete_signals(session, team_id=msg.team_id, ids=gone)
         have = {sig.customer_id for sig in existing}
         for cid in route[1]:
             if cid not in have and text.strip():
-                repo.insert_signal(session, signal_row(msg, cid, PATH_WATCH, now))
+                repo.insert_signal(session, values=signal_row(msg, cid, PATH_WATCH, now))
     elif route is not None and not existing and text.strip():
         for row in channel_message_rows(msg, route, now):
-            repo.insert_signal(session, row)
-    return repo.update_message_text(session, msg.team_id, msg.channel_id, msg.ts, text, c.kind, c.sentiment, edited_at)
+            repo.insert_signal(session, values=row)
+    return repo.update_message_text(
+        session,
+        team_id=msg.team_id,
+        channel_id=msg.channel_id,
+        ts=msg.ts,
+        text=text,
+        kind=c.kind,
+        sentiment=c.sentiment,
+        edited_at=edited_at,
+    )
 
 
 def delete_message(session: Session, team_id: str, channel_id: str, ts: str, now: datetime) -> int:
     """A deleted message marks its signals deleted and erases their text."""
-    return repo.mark_message_deleted(session, team_id, channel_id, ts, now)
+    return repo.mark_message_deleted(session, team_id=team_id, channel_id=channel_id, ts=ts, now=now)
 
 
 def reaction_capture(session: Session, msg: MessageIn, reactor: str, now: datetime) -> list[Effect]:
     """The capture emoji on a message: record it for the customers it is about, or ask which one."""
     ids = customers_for_any_message(session, msg)
     if not ids:
-        everyone = repo.list_customers(session, msg.team_id)
+        everyone = repo.list_customers(session, team_id=msg.team_id)
         if not everyone:
             return [
                 Ephemeral(
@@ -236,7 +247,7 @@ def reaction_capture(session: Session, msg: MessageIn, reactor: str, now: dateti
     for cid in ids:
         if record(session, msg, cid, PATH_REACTION, now, recorded_by=reactor) is not None:
             new += 1
-        c = repo.customer_by_id(session, msg.team_id, cid)
+        c = repo.customer_by_id(session, team_id=msg.team_id, customer_id=cid)
         names.append(f"*{safe(c.name)}*" if c else "?")
     what = "Recorded as a signal for " if new else "Already a signal for "
     return [Ephemeral(msg.channel_id, reactor, ":memo: " + what + ", ".join(names) + ".")]
@@ -303,8 +314,8 @@ def shortcut_capture(
 
     Returns the customer's name, or None when the customer (or a milestone not theirs) is gone.
     """
-    c = repo.customer_by_id(session, msg.team_id, customer_id)
-    m = repo.milestone_by_id(session, msg.team_id, milestone_id) if milestone_id else None
+    c = repo.customer_by_id(session, team_id=msg.team_id, customer_id=customer_id)
+    m = repo.milestone_by_id(session, team_id=msg.team_id, milestone_id=milestone_id) if milestone_id else None
     if c is None or (milestone_id and (m is None or m.customer_id != c.id)):
         return None
     chosen = kind if kind in KINDS else None
@@ -321,20 +332,20 @@ def shortcut_capture(
     )
     if new_id is None:
         # already a signal (say, from the linked channel): the shortcut refines it
-        for sig in repo.signals_for_message(session, msg.team_id, msg.channel_id, msg.ts):
+        for sig in repo.signals_for_message(session, team_id=msg.team_id, channel_id=msg.channel_id, ts=msg.ts):
             if sig.customer_id == c.id:
                 if chosen:
                     sig.kind, sig.corrected_by, sig.corrected_at, sig.classified_by = chosen, user, now, "person"
                 sig.note = note or sig.note
                 sig.milestone_id = m.id if m else sig.milestone_id
     elif chosen:
-        repo.mark_corrected(session, msg.team_id, new_id, user, now)
+        repo.mark_corrected(session, team_id=msg.team_id, signal_id=new_id, user=user, now=now)
     return c.name
 
 
 def picked_customer(session: Session, msg: MessageIn, customer_id: int, user: str, now: datetime) -> str:
     """The reaction's customer picker answered: record the message for that customer."""
-    c = repo.customer_by_id(session, msg.team_id, customer_id)
+    c = repo.customer_by_id(session, team_id=msg.team_id, customer_id=customer_id)
     if c is None:
         return "That customer no longer exists; nothing was recorded."
     new = record(session, msg, c.id, PATH_REACTION, now, recorded_by=user)
@@ -343,7 +354,14 @@ def picked_customer(session: Session, msg: MessageIn, customer_id: int, user: st
 
 def stored_message(session: Session, team_id: str, channel_id: str, ts: str) -> MessageIn | None:
     """The message as a signal already holds it (any customer's), so a reaction on it needs no Slack read."""
-    sig = next((x for x in repo.signals_for_message(session, team_id, channel_id, ts) if x.deleted_at is None), None)
+    sig = next(
+        (
+            x
+            for x in repo.signals_for_message(session, team_id=team_id, channel_id=channel_id, ts=ts)
+            if x.deleted_at is None
+        ),
+        None,
+    )
     if sig is None:
         return None
     return MessageIn(

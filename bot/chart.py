@@ -5,12 +5,11 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.digest import Digest
 from bot.weeks import Week
-from storage.models import Milestone, Signal
+from storage import repo
 
 WEEKS = 8
 
@@ -30,24 +29,8 @@ def counts(
     """Per week: (negative, neutral, positive) signals, and milestones achieved, for some customers."""
     start, _ = ws[0].bounds(tz)
     _, end = ws[-1].bounds(tz)
-    rows = session.execute(
-        select(Signal.posted_at, Signal.sentiment).where(
-            Signal.team_id == team_id,
-            Signal.customer_id.in_(ids),
-            Signal.deleted_at.is_(None),
-            Signal.posted_at >= start,
-            Signal.posted_at < end,
-        )
-    ).all()
-    achieved = session.scalars(
-        select(Milestone.achieved_at).where(
-            Milestone.team_id == team_id,
-            Milestone.customer_id.in_(ids),
-            Milestone.achieved_at.is_not(None),
-            Milestone.achieved_at >= start,
-            Milestone.achieved_at < end,
-        )
-    ).all()
+    rows = repo.sentiments_between(session, team_id=team_id, customer_ids=ids, start=start, end=end)
+    achieved = repo.achieved_between(session, team_id=team_id, customer_ids=ids, start=start, end=end)
     bounds = [w.bounds(tz) for w in ws]
 
     def index(at: datetime) -> int:
@@ -58,7 +41,6 @@ def counts(
         sent[index(at)][0 if score < -0.1 else 2 if score > 0.1 else 1] += 1
     done = [0 for _ in ws]
     for when in achieved:
-        assert when is not None  # the query leaves out None
         done[index(when)] += 1
     return [(neg, neu, pos) for neg, neu, pos in sent], done
 

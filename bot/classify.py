@@ -13,9 +13,10 @@ The text is read the way a customer-success lead reads it:
   and export questions, executives involved, threats, vendor reviews and consolidation;
 - asks reported second-hand or hedged ("Dana mentioned they'd love…", "it might be nice if…") are requests,
   and questions without a question mark ("wondering whether…") are questions.
-Then a linear model over words, character n-grams and the cues that matched (bot.textmodel) may overrule the
-cues when it is sure enough (never a churn risk they found, never to "other"); and, given a workspace, the
-kinds its people corrected in similar messages come first (bot.memory).
+Then a linear model over words, character n-grams, the cues that matched and the words' tone (bot.textmodel)
+may overrule the cues when it is sure enough (never a churn risk they found, never to "other"), and decides
+when they found nothing; a clear tone decides what neither recognised; and, given a workspace, the kinds its
+people corrected in similar messages come first (bot.memory).
 Sentiment in [-1, 1] comes from VADER (negation, boosters, "but", emoji), steered by the kind and by sarcasm.
 Measured on our labelled corpus's frozen part and on labelled text written by others, each source left out
 of the model in turn: eval/ and EVAL.md.
@@ -24,6 +25,8 @@ of the model in turn: eval/ and EVAL.md.
 from __future__ import annotations
 
 import re
+import re._constants as _sre  # the parsed form of a pattern, for its needles (below)
+import re._parser as _sre_parse
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -164,10 +167,63 @@ class Cue:
     kind: str
     weight: float
     pattern: re.Pattern[str]
+    needles: frozenset[str] | None = None  # one of them is in every text the pattern matches (None: unknown)
+
+    def search(self, text: str) -> bool:
+        """Whether the cue matches `text`: its expression runs only when one of its needles is there, which
+        spares most of a message's time (most cues match no message)."""
+        if self.needles is not None and not any(n in text for n in self.needles):
+            return False
+        return self.pattern.search(text) is not None
+
+
+def _better(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Needles `a` sort out more texts than `b`: longer at their shortest, then fewer."""
+    return (min(map(len, a)), -len(a)) > (min(map(len, b)), -len(b))
+
+
+def _needles(items: _sre_parse.SubPattern) -> frozenset[str] | None:
+    """Strings one of which every match of the parsed pattern `items` contains, or None when none can be said:
+    a run of literal characters, or the union of an alternation's needles when every branch has some."""
+    best: frozenset[str] | None = None
+
+    def consider(found: frozenset[str] | None) -> None:
+        nonlocal best
+        if found and (best is None or _better(found, best)):
+            best = found
+
+    run: list[str] = []
+    for op, av in items:
+        if op is _sre.LITERAL:
+            run.append(chr(av))
+            continue
+        if run:
+            consider(frozenset({"".join(run)}))
+            run = []
+        if op is _sre.SUBPATTERN:
+            consider(_needles(av[-1]))
+        elif op is _sre.BRANCH:
+            branches = [_needles(b) for b in av[1]]
+            if all(branches):
+                consider(frozenset().union(*branches))  # type: ignore[arg-type]
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and av[0] >= 1:
+            consider(_needles(av[2]))
+        # anything else (a class, an anchor, a look-around, an optional part) is no needle but keeps the rest
+    if run:
+        consider(frozenset({"".join(run)}))
+    return best
+
+
+def _cue(name: str, kind: str, weight: float, pattern: str) -> Cue:
+    try:
+        needles = _needles(_sre_parse.parse(pattern))
+    except Exception:  # the parser is the standard library's own, not a public interface: without it, no needles
+        needles = None
+    return Cue(name, kind, weight, re.compile(pattern), needles)
 
 
 def _cues(kind: str, weight: float, **named: str) -> list[Cue]:
-    return [Cue(name.replace("_", " "), kind, weight, re.compile(p)) for name, p in named.items()]
+    return [_cue(name.replace("_", " "), kind, weight, p) for name, p in named.items()]
 
 
 # a current problem told as sarcasm: a cheerful opening, then what broke
@@ -521,7 +577,7 @@ def _vader() -> SentimentIntensityAnalyzer:
 def _score(cues: list[Cue], text: str, found: list[str]) -> float:
     total = 0.0
     for cue in cues:
-        if cue.pattern.search(text):
+        if cue.search(text):
             total += cue.weight
             found.append(f"{cue.kind}: {cue.name}")
     return total
@@ -543,14 +599,18 @@ def _kind(t: str, why: list[str], found: dict[str, list[str]] | None = None) -> 
     praise = _score(PRAISE, t, found["praise"]) + (1.5 if ended else 0)
     if ended:
         found["praise"].append("praise: a pain reported as over")
-    # the last clause carries the weight ("Love the dashboard but exports still time out")
-    clauses = [c for c in _CLAUSE.split(t) if c and c.strip()]
-    last = clauses[-1] if clauses else t
-    if last == t:  # one clause: the last clause scores as the whole
-        problem_last, praise_last = problem, praise
-    else:
+
+    def last_clause_praised() -> bool:
+        """The last clause carries the weight ("Love the dashboard but exports still time out"): scored only
+        when praise and a problem compete, the cues being most of a message's time."""
+        clauses = [c for c in _CLAUSE.split(t) if c and c.strip()]
+        last = clauses[-1] if clauses else t
+        if last == t:  # one clause: the last clause scores as the whole
+            return praise > problem
         problem_last = _score(PROBLEM, _PROBLEM_ENDED.sub(" ", last), [])
         praise_last = _score(PRAISE, last, []) + (1.5 if _PROBLEM_ENDED.search(last) else 0)
+        return praise_last > problem_last
+
     asks_to_know = re.search(r"\b(want(s)? to know|like to know|need to know|asking (how|what|whether|if))\b", t)
     if asks_to_know:
         request = 0.0
@@ -574,7 +634,7 @@ def _kind(t: str, why: list[str], found: dict[str, list[str]] | None = None) -> 
     if question >= 2 and problem <= 2 and re.match(r"(is|are|does|do|can|how do|what)\b", t):
         return decide("question")
     if problem >= 2:
-        improvement = praise >= 3 and (praise_last > problem_last or ended)
+        improvement = praise >= 3 and (ended or last_clause_praised())
         if not improvement:
             return decide("problem")
     if request >= 2 and not (
@@ -596,8 +656,14 @@ def _kind(t: str, why: list[str], found: dict[str, list[str]] | None = None) -> 
     return "other", sarcasm
 
 
-def _sentiment(text: str, t: str, kind: str, sarcasm: bool) -> float:
+def _tone(t: str) -> float:
+    """VADER's compound score of normalised text `t` (negation, boosters, "but", emoji), in [-1, 1]."""
     v: float = _vader().polarity_scores(t)["compound"]  # vaderSentiment has no type hints
+    return v
+
+
+def _sentiment(t: str, kind: str, sarcasm: bool, v: float) -> float:
+    """Sentiment in [-1, 1] from the tone `v` of normalised text `t`, steered by its kind and by sarcasm."""
     if kind == "churn-risk":
         s = min(-0.35, 0.4 * v - 0.45)
     elif kind == "problem":
@@ -612,10 +678,19 @@ def _sentiment(text: str, t: str, kind: str, sarcasm: bool) -> float:
     return round(max(-1.0, min(1.0, s)), 2)
 
 
-# the model overrules the cues only when it is at least this sure, never a churn risk the cues found (the
-# kind a team most needs to see) and never to say "other" (what it says when it recognises nothing): chosen
-# on the leave-one-source-out figures (EVAL.md); otherwise the cues' kind stands
+# How the cues and the model (bot.textmodel) are combined, chosen on the leave-one-source-out figures (EVAL.md):
+# - the model overrules the cues' kind when it is at least MODEL_OVERRULES_AT sure; when the cues found nothing
+#   ("other"), its kind stands from MODEL_DECIDES_AT; it says churn-risk from MODEL_SAYS_CHURN_AT (the kind a
+#   team most needs to see: a missed churn risk costs more than a question read as one);
+# - it never overrules a churn risk the cues found, never says "other" (what it says when it recognises
+#   nothing: "Therapists can't see their Friday schedule on mobile" was "other, 72% sure, from 'friday'"), and
+#   never overrules a kind it was not fitted on (a model fitted without any request knows nothing about them);
+# - when neither found a kind, a clear tone of the words (VADER's |compound| >= TONE_DECIDES_AT) makes it
+#   praise or a problem: the customer is pleased, or something is wrong.
 MODEL_OVERRULES_AT = 0.6
+MODEL_DECIDES_AT = 0.2
+MODEL_SAYS_CHURN_AT = 0.4
+TONE_DECIDES_AT = 0.5
 MODEL_KEEPS = frozenset({"churn-risk"})
 MODEL_NEVER_SAYS = frozenset({"other"})
 
@@ -631,30 +706,33 @@ def classify_with(
     model: textmodel.LinearModel | None,
     team_id: str | None = None,
     overrule_at: float = MODEL_OVERRULES_AT,
-    kept: frozenset[str] = MODEL_KEEPS,
-    never_to: frozenset[str] = MODEL_NEVER_SAYS,
+    decide_at: float = MODEL_DECIDES_AT,
+    churn_at: float = MODEL_SAYS_CHURN_AT,
+    tone_at: float | None = TONE_DECIDES_AT,
 ) -> Classification:
-    """`classify` with a given model (None: the cues alone), for the evaluation's leave-one-source-out runs."""
+    """`classify` with a given model (None: the cues alone) and thresholds, for the evaluation's
+    leave-one-source-out runs; `tone_at` None: the tone never decides a kind."""
     t = normalise(text)
     why: list[str] = []
     found: dict[str, list[str]] = {}
     kind, sarcasm = _kind(t, why, found)
-    if model is not None and kind not in kept:
+    tone = _tone(t)
+    if model is not None and kind not in MODEL_KEEPS and kind in model.classes:
         cues = [c for k in found for c in found[k]]
-        pred = model.predict(textmodel.features(t, cues, kind))
+        pred = model.predict(textmodel.features(t, cues, kind, tone))
+        need = decide_at if kind == "other" else overrule_at
+        if pred.kind == "churn-risk":
+            need = min(need, churn_at)
         # an ask ending in "?" is still an ask (the labelling rule): a question mark does not overrule it
         asked = kind == "request" and pred.kind == "question"
-        if (
-            pred.kind != kind
-            and pred.probability >= overrule_at
-            and not asked
-            and kind not in kept
-            and pred.kind not in never_to
-        ):
+        if pred.kind != kind and pred.probability >= need and not asked and pred.kind not in MODEL_NEVER_SAYS:
             kind = pred.kind
             why = list(found.get(kind, []))
             said = ", ".join(model.evidence(pred)) or "the wording as a whole"
             why.append(f"{kind}: the model, {pred.probability:.0%} sure ({said})")
+    if kind == "other" and tone_at is not None and abs(tone) >= tone_at:
+        kind = "praise" if tone > 0 else "problem"
+        why = [f"{kind}: no cue, a clearly {'positive' if tone > 0 else 'negative'} tone (VADER {tone:+.2f})"]
     if team_id is not None:
         recalled = memory.recall(team_id, t, normalise)
         if recalled is not None:
@@ -663,7 +741,7 @@ def classify_with(
             why = [f"{kind}: people here corrected {n} similar message{'s' if n != 1 else ''} to it"]
     if _REPORTED.search(t) and kind != "other":
         why.append("read as reported speech")
-    return Classification(kind, _sentiment(text, t, kind, sarcasm), tuple(dict.fromkeys(why)))
+    return Classification(kind, _sentiment(t, kind, sarcasm, tone), tuple(dict.fromkeys(why)))
 
 
 def classify_kind(text: str) -> str:

@@ -97,7 +97,7 @@ class ConnectSettings:
 
 
 def settings_for(s: Session, team_id: str) -> ConnectSettings:
-    ws = repo.get_workspace(s, team_id)
+    ws = repo.get_workspace(s, team_id=team_id)
     return ConnectSettings.load(ws.connect_settings if ws else None)
 
 
@@ -286,7 +286,7 @@ class Connector:
 
     def cached(self, team_id: str, channel_id: str) -> ChannelInfo | None:
         with self.sf() as s:
-            info = repo.channel_info(s, team_id, channel_id)
+            info = repo.channel_info(s, team_id=team_id, channel_id=channel_id)
             if info is not None:
                 s.expunge(info)
             return info
@@ -308,8 +308,8 @@ class Connector:
         with self.sf.begin() as s:
             cx.save_channel(
                 s,
-                team_id,
-                ch["id"],
+                team_id=team_id,
+                channel_id=ch["id"],
                 name=ch.get("name"),
                 is_private=bool(ch.get("is_private") or ch.get("is_im") or ch.get("is_mpim")),
                 is_ext_shared=bool(ch.get("is_ext_shared")),
@@ -365,7 +365,7 @@ class Connector:
                 return False
             self._seen.add((team_id, channel_id))
         with self.sf.begin() as s:
-            cx.mark_ext_shared(s, team_id, channel_id, self.clock())
+            cx.mark_ext_shared(s, team_id=team_id, channel_id=channel_id, now=self.clock())
         return True
 
     def discover(self, team_id: str, channel_id: str, inviter: str | None = None) -> str:
@@ -381,22 +381,24 @@ class Connector:
             orgs = self._learn_teams(client, team_id, info)
             now = self.clock()
             with self.sf.begin() as s:
-                link = repo.channel_link(s, team_id, channel_id)
+                link = repo.channel_link(s, team_id=team_id, channel_id=channel_id)
                 if link is not None:
                     if link.kind == "customer" and link.customer_id is not None:
                         adopt_orgs(s, team_id, channel_id, link.customer_id, now)
                     return "linked"
-                row = repo.channel_info(s, team_id, channel_id)
+                row = repo.channel_info(s, team_id=team_id, channel_id=channel_id)
                 if row is None or row.link_ignored or row.link_proposed_at is not None:
                     return "ignored"
                 cfg = settings_for(s, team_id)
-                found = candidates(list(repo.list_customers(s, team_id)), row.name, orgs, cfg.patterns, _rejected(row))
+                found = candidates(
+                    list(repo.list_customers(s, team_id=team_id)), row.name, orgs, cfg.patterns, _rejected(row)
+                )
                 label = ", ".join(o[1] or o[0] for o in orgs)
                 text, blocks = proposal_blocks(channel_id, label, found)
                 target = cfg.internal_channel or inviter
                 if not target:
                     return "unsent"  # `/loop link auto` lists it
-                if not cx.claim_proposal(s, team_id, channel_id, now):
+                if not cx.claim_proposal(s, team_id=team_id, channel_id=channel_id, now=now):
                     return "ignored"  # another instance proposed it a moment ago
             sent = self.slack.post(team_id, target, text, blocks, what="a link proposal")
             return "proposed" if sent else "error"
@@ -410,7 +412,7 @@ class Connector:
         """The channel's other organisations: (team id, name, domain, customer), from team.info when new."""
         ids = [t for t in cx.connected(info) if t != team_id]
         with self.sf() as s:
-            known = {t.org_team_id: t for t in cx.teams(s, team_id, ids)}
+            known = {t.org_team_id: t for t in cx.teams(s, team_id=team_id, org_team_ids=ids)}
         for org in ids:
             if org in known and known[org].name:
                 continue
@@ -420,9 +422,13 @@ class Connector:
                 log.warning("team.info failed for %s: %s", org, e.response.get("error"))
                 continue
             with self.sf.begin() as s:
-                cx.save_team(s, team_id, org, t.get("name"), t.get("domain"), self.clock())
+                cx.save_team(
+                    s, team_id=team_id, org_team_id=org, name=t.get("name"), domain=t.get("domain"), now=self.clock()
+                )
         with self.sf() as s:
-            return [(t.org_team_id, t.name, t.domain, t.customer_id) for t in cx.teams(s, team_id, ids)]
+            return [
+                (t.org_team_id, t.name, t.domain, t.customer_id) for t in cx.teams(s, team_id=team_id, org_team_ids=ids)
+            ]
 
     def learn_channels(self, team_id: str, client: WebClient | None = None) -> int:
         """Every channel the app is in, as Slack describes it (is_private, is_ext_shared), cached for the whole
@@ -461,7 +467,7 @@ class Connector:
         client = self.client_for(team_id)
         self.learn_channels(team_id, client)
         with self.sf() as s:
-            rows = [r for r in cx.unlinked_member_channels(s, team_id) if r.is_ext_shared]
+            rows = [r for r in cx.unlinked_member_channels(s, team_id=team_id) if r.is_ext_shared]
             for r in rows:
                 s.expunge(r)
         for row in rows:  # what each shared channel is shared with, and those organisations' names
@@ -471,12 +477,15 @@ class Connector:
         out = []
         with self.sf() as s:
             cfg = settings_for(s, team_id)
-            everyone = list(repo.list_customers(s, team_id))
-            for row in cx.unlinked_member_channels(s, team_id):
+            everyone = list(repo.list_customers(s, team_id=team_id))
+            for row in cx.unlinked_member_channels(s, team_id=team_id):
                 if row.link_ignored:
                     continue
                 ids = [t for t in cx.connected(row) if t != team_id]
-                orgs = [(t.org_team_id, t.name, t.domain, t.customer_id) for t in cx.teams(s, team_id, ids)]
+                orgs = [
+                    (t.org_team_id, t.name, t.domain, t.customer_id)
+                    for t in cx.teams(s, team_id=team_id, org_team_ids=ids)
+                ]
                 found = candidates(everyone, row.name, orgs, cfg.patterns, _rejected(row))
                 out.append({"channel": row.channel_id, "name": row.name, "shared": row.is_ext_shared, "found": found})
         return out
@@ -486,15 +495,15 @@ class Connector:
     def answered(self, team_id: str, channel_id: str, ts: str, user_id: str | None) -> int:
         """A team member replied in the thread of, or reacted to, message `ts`."""
         with self.sf.begin() as s:
-            if user_id and cx.is_external_author(s, team_id, user_id):
+            if user_id and cx.is_external_author(s, team_id=team_id, user_id=user_id):
                 return 0
-            return cx.mark_answered(s, team_id, channel_id, ts, user_id, self.clock())
+            return cx.mark_answered(s, team_id=team_id, channel_id=channel_id, ts=ts, user_id=user_id, now=self.clock())
 
     def reacted(self, team_id: str, channel_id: str, ts: str, user_id: str | None) -> int:
         """A reaction on a customer's open question (after the answer to Slack): the team's answers it; one by
         the customer's own people does not (users.info's team_id is their organisation's)."""
         with self.sf() as s:
-            if not cx.waiting_at(s, team_id, channel_id, ts):
+            if not cx.waiting_at(s, team_id=team_id, channel_id=channel_id, ts=ts):
                 return 0
         if user_id:
             try:
@@ -527,24 +536,24 @@ class Connector:
                 return 0
             due = timedelta(hours=cfg.unanswered_hours)
             queued = 0
-            for sig in cx.waiting(s, team_id, now - LOOK_BACK):
+            for sig in cx.waiting(s, team_id=team_id, since=now - LOOK_BACK):
                 if sig.unanswered_nudged_at is not None or business_elapsed(sig.posted_at, now, cfg) < due:
                     continue
-                c = repo.customer_by_id(s, team_id, sig.customer_id)
-                if c is None or not cx.claim_unanswered_nudge(s, sig.id, now):
+                c = repo.customer_by_id(s, team_id=team_id, customer_id=sig.customer_id)
+                if c is None or not cx.claim_unanswered_nudge(s, signal_id=sig.id, now=now):
                     continue
                 text, blocks = unanswered_nudge(c, sig.text, sig.author_name, sig.permalink, sig.channel_id, cfg)
                 if c.owner_id:
-                    tz = repo.user_tzs(s, team_id, [c.owner_id]).get(c.owner_id)
+                    tz = repo.user_tzs(s, team_id=team_id, users=[c.owner_id]).get(c.owner_id)
                     repo.queue_message(
                         s,
-                        team_id,
-                        c.owner_id,
-                        "nudge",
-                        f"unanswered:{sig.id}",
-                        json.dumps({"text": text, "blocks": blocks}),
-                        next_sending_time(now, tz),
-                        now,
+                        team_id=team_id,
+                        user=c.owner_id,
+                        kind="nudge",
+                        dedupe_key=f"unanswered:{sig.id}",
+                        payload=json.dumps({"text": text, "blocks": blocks}),
+                        due_at=next_sending_time(now, tz),
+                        now=now,
                     )
                     queued += 1
                     continue
@@ -567,8 +576,8 @@ def _rejected(row: ChannelInfo) -> set[int]:
 
 def internal_channel_for(s: Session, team_id: str, customer_id: int, cfg: ConnectSettings | None = None) -> str | None:
     """The customer's linked channel that is not shared with anyone outside, else the workspace's internal one."""
-    links = [link.channel_id for link in repo.links_for_customer(s, team_id, customer_id)]
-    shared = {i.channel_id for i in cx.channels(s, team_id, links) if i.is_ext_shared}
+    links = [link.channel_id for link in repo.links_for_customer(s, team_id=team_id, customer_id=customer_id)]
+    shared = {i.channel_id for i in cx.channels(s, team_id=team_id, ids=links) if i.is_ext_shared}
     for ch in links:
         if ch not in shared:
             return ch
@@ -579,14 +588,14 @@ def internal_channel_for(s: Session, team_id: str, customer_id: int, cfg: Connec
 def adopt_orgs(s: Session, team_id: str, channel_id: str, customer_id: int, now: datetime) -> list[str]:
     """A shared channel was linked to a customer: its organisation that matches them (or its only one, when no
     one has claimed it) becomes theirs, so their people's words are first-hand. Third organisations stay theirs."""
-    info = repo.channel_info(s, team_id, channel_id)
+    info = repo.channel_info(s, team_id=team_id, channel_id=channel_id)
     ids = [t for t in cx.connected(info) if t != team_id]
     if not ids:
         return []
-    c = repo.customer_by_id(s, team_id, customer_id)
+    c = repo.customer_by_id(s, team_id=team_id, customer_id=customer_id)
     if c is None:
         return []
-    teams = {t.org_team_id: t for t in cx.teams(s, team_id, ids)}
+    teams = {t.org_team_id: t for t in cx.teams(s, team_id=team_id, org_team_ids=ids)}
     free = [o for o in ids if o not in teams or teams[o].customer_id is None]
     if any(teams.get(o) is not None and teams[o].customer_id == customer_id for o in ids):
         return []
@@ -602,29 +611,31 @@ def adopt_orgs(s: Session, team_id: str, channel_id: str, customer_id: int, now:
             if candidates([c], None, orgs, []):
                 chosen.append(o)
     for o in chosen:
-        cx.set_team_customer(s, team_id, o, customer_id, now)
+        cx.set_team_customer(s, team_id=team_id, org_team_id=o, customer_id=customer_id, now=now)
     if chosen:
-        repo.bump_routing(s, team_id)
+        repo.bump_routing(s, team_id=team_id)
     return chosen
 
 
 def link_channel(s: Session, team_id: str, channel_id: str, customer_id: int, user_id: str, now: datetime) -> str:
     """A person confirmed a proposal: link the channel (unless someone linked it meanwhile); what to say."""
-    c = repo.customer_by_id(s, team_id, customer_id)
+    c = repo.customer_by_id(s, team_id=team_id, customer_id=customer_id)
     if c is None:
         return "That customer no longer exists; nothing was linked."
-    prev = repo.channel_link(s, team_id, channel_id)
+    prev = repo.channel_link(s, team_id=team_id, channel_id=channel_id)
     if prev is not None:
         whose = prev.customer.name if prev.customer is not None else "a watch channel"
         return f"<#{channel_id}> was already linked ({safe(whose)}); nothing changed."
-    repo.set_channel_link(s, team_id, channel_id, "customer", c.id, user_id, now)
+    repo.set_channel_link(
+        s, team_id=team_id, channel_id=channel_id, kind="customer", customer_id=c.id, user_id=user_id, now=now
+    )
     adopt_orgs(s, team_id, channel_id, c.id, now)
-    repo.bump_routing(s, team_id)
+    repo.bump_routing(s, team_id=team_id)
     return f":link: <#{channel_id}> is now *{safe(c.name)}*'s, linked by <@{user_id}>."
 
 
 def reject(s: Session, team_id: str, channel_id: str, customer_ids: list[int], now: datetime) -> str:
-    row = repo.channel_info(s, team_id, channel_id)
+    row = repo.channel_info(s, team_id=team_id, channel_id=channel_id)
     if row is None:
         return "I no longer know that channel."
     row.link_rejected = json.dumps(sorted(_rejected(row) | set(customer_ids)))
@@ -632,7 +643,7 @@ def reject(s: Session, team_id: str, channel_id: str, customer_ids: list[int], n
 
 
 def ignore(s: Session, team_id: str, channel_id: str) -> str:
-    row = repo.channel_info(s, team_id, channel_id)
+    row = repo.channel_info(s, team_id=team_id, channel_id=channel_id)
     if row is not None:
         row.link_ignored = True
     return f"I won't propose a customer for <#{channel_id}> again. `/loop link <customer>` in it still works."
@@ -664,7 +675,7 @@ CONNECT_USAGE = (
 
 
 def command(s: Session, team_id: str, channel_id: str, channel_shared: bool, rest: str, now: datetime) -> str:
-    ws = repo.ensure_workspace(s, team_id, now)
+    ws = repo.ensure_workspace(s, team_id=team_id, now=now)
     cfg = ConnectSettings.load(ws.connect_settings)
     text = rest.strip()
     low = text.casefold()
@@ -712,7 +723,7 @@ def command(s: Session, team_id: str, channel_id: str, channel_shared: bool, res
 
 def unanswered_command(s: Session, team_id: str, rest: str, now: datetime) -> str:
     """`/loop nudges unanswered 2h|off|on`."""
-    ws = repo.ensure_workspace(s, team_id, now)
+    ws = repo.ensure_workspace(s, team_id=team_id, now=now)
     cfg = ConnectSettings.load(ws.connect_settings)
     low = rest.strip().casefold()
     if low in ("off", "on"):
@@ -786,13 +797,17 @@ def own_digest(s: Session, team_id: str, channel_id: str, now: datetime) -> tupl
     milestones, decisions or notes of the team — for a channel shared with the customer, posted when asked."""
     from bot.weeks import week_at
 
-    link = repo.channel_link(s, team_id, channel_id)
+    link = repo.channel_link(s, team_id=team_id, channel_id=channel_id)
     if link is None or link.kind != "customer" or link.customer_id is None:
         raise UsageError("This channel is not linked to a customer, so it has no signals of its own to show.")
     week = week_at(now)
     start, end = week.bounds("UTC")
-    rows = [r for r in repo.signals_between(s, team_id, start, end, [link.customer_id]) if r.channel_id == channel_id]
-    names = repo.display_names(s, team_id)
+    rows = [
+        r
+        for r in repo.signals_between(s, team_id=team_id, start=start, end=end, customer_ids=[link.customer_id])
+        if r.channel_id == channel_id
+    ]
+    names = repo.display_names(s, team_id=team_id)
     head = f":bar_chart: *This week in this channel* ({week.label}): {len(rows)} message(s) recorded"
     if not rows:
         text = head + ". Nothing else is shown here: the team's notes stay internal."

@@ -20,13 +20,13 @@ MAX_IN_MODAL = 20
 
 def signals_to_review(s: Session, team_id: str, run_id: int, customer_id: int) -> list[Any]:
     """The customer's signals of a digest's week that may be shown in its channel (newest first, bounded)."""
-    run = repo.digest_run_by_id(s, team_id, run_id)
+    run = repo.digest_run_by_id(s, team_id=team_id, run_id=run_id)
     if run is None:
         return []
-    sched = repo.schedule_for(s, team_id, run.channel_id)
+    sched = repo.schedule_for(s, team_id=team_id, channel_id=run.channel_id)
     start, end = parse_week(run.week).bounds(sched.tz if sched else "UTC")
     start -= timedelta(days=7)  # the digest also covers what came in after last week's digest went out
-    rows = repo.signals_between(s, team_id, start, end, [customer_id])
+    rows = repo.signals_between(s, team_id=team_id, start=start, end=end, customer_ids=[customer_id])
     visible = [r for r in rows if r.text and (not r.is_private or r.channel_id == run.channel_id)]
     return visible[:MAX_IN_MODAL]
 
@@ -35,7 +35,7 @@ def correct(s: Session, team_id: str, changes: dict[int, str], user: str, now: d
     """Set the kinds a person chose; returns how many changed."""
     n = 0
     for sid, kind in changes.items():
-        if kind in KINDS and repo.correct_kind(s, team_id, sid, kind, user, now):
+        if kind in KINDS and repo.correct_kind(s, team_id=team_id, signal_id=sid, kind=kind, user=user, now=now):
             n += 1
     if n:
         memory.forget(team_id)  # the workspace's later messages like these are classified the corrected way
@@ -44,7 +44,7 @@ def correct(s: Session, team_id: str, changes: dict[int, str], user: str, now: d
 
 def export_rows(s: Session, team_id: str | None = None) -> Iterable[dict[str, Any]]:
     """Every correction as a labelled example: text, the kind people chose, who and when."""
-    for r in repo.corrected_signals(s, team_id):
+    for r in repo.corrected_signals(s, team_id=team_id):
         yield {
             "text": r.text,
             "kind": r.kind,

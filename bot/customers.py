@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from bot.cards import CustomerCard
 from bot.text import QUOTES, as_id, take_quoted
 from storage import repo
 from storage.models import Customer
@@ -49,7 +50,7 @@ class NoMatch:
 
 def resolve_prefix(session: Session, team_id: str, text: str) -> Match | NoMatch:
     """Find the customer named at the start of `text` (quoted or not); the longest name wins."""
-    index = repo.name_index(session, team_id)
+    index = repo.name_index(session, team_id=team_id)
     quoted = take_quoted(text)
     if quoted is not None:
         name, rest = quoted
@@ -85,7 +86,7 @@ def search(session: Session, team_id: str, query: str, limit: int = 100) -> list
     """(id, name) of the customers whose name or an alias matches what was typed: names starting with it first,
     then a word starting with it, then containing it; near misses when nothing matches; by name within each."""
     q = key(query)
-    index = repo.name_index(session, team_id)
+    index = repo.name_index(session, team_id=team_id)
     best: dict[int, tuple[int, str]] = {}
     for nk, cid, cname in index:
         if not q or nk.startswith(q):
@@ -128,10 +129,10 @@ def plausible_name(words: list[str]) -> str:
 def resolve_exact(session: Session, team_id: str, name: str) -> Customer | NoMatch:
     """The customer whose name or alias is exactly `name` (case-insensitive)."""
     k = key(name)
-    c = repo.customer_by_key(session, team_id, k) or repo.alias_owner(session, team_id, k)
+    c = repo.customer_by_key(session, team_id=team_id, key=k) or repo.alias_owner(session, team_id=team_id, key=k)
     if c is not None:
         return c
-    return NoMatch(clean_name(name), suggest(repo.name_index(session, team_id), k))
+    return NoMatch(clean_name(name), suggest(repo.name_index(session, team_id=team_id), k))
 
 
 def suggest(index: list[tuple[str, int, str]], k: str) -> list[str]:
@@ -181,9 +182,15 @@ def mentioned(index: list[tuple[str, int, str]], text: str) -> list[int]:
 def by_id(session: Session, team_id: str, value: str | int | None) -> Customer | None:
     """The workspace's customer whose id a button or modal carried ("12" or 12), or None."""
     row_id = as_id(value)
-    return repo.customer_by_id(session, team_id, row_id) if row_id else None
+    return repo.customer_by_id(session, team_id=team_id, customer_id=row_id) if row_id else None
+
+
+def card_by_id(session: Session, team_id: str, value: str | int | None) -> CustomerCard | None:
+    """`by_id`, as the plain card a modal is rendered from."""
+    row = by_id(session, team_id, value)
+    return CustomerCard.of(row) if row is not None else None
 
 
 def any_customers(session: Session, team_id: str) -> bool:
     """Whether the workspace has a customer yet."""
-    return bool(repo.name_index(session, team_id))
+    return bool(repo.name_index(session, team_id=team_id))

@@ -183,16 +183,16 @@ def scope_customers(
     those customers are loaded (with their milestones)."""
     heard_since = heard_since or start
     if portfolio:
-        return "portfolio", list(repo.list_customers(session, team_id))
-    link = repo.channel_link(session, team_id, channel_id)
+        return "portfolio", list(repo.list_customers(session, team_id=team_id))
+    link = repo.channel_link(session, team_id=team_id, channel_id=channel_id)
     if link is not None and link.kind == "customer":
         ids = [link.customer_id] if link.customer_id is not None else []
-        return "customer", list(repo.list_customers(session, team_id, ids=ids))
+        return "customer", list(repo.list_customers(session, team_id=team_id, ids=ids))
     if link is not None and link.kind == "watch":
         # the customers heard here in the weeks the digest looks back on: a quiet week still reports them
-        heard = repo.signals_channels(session, team_id, channel_id, heard_since, end)
-        return "watch", list(repo.list_customers(session, team_id, ids=heard))
-    return "portfolio", list(repo.list_customers(session, team_id))
+        heard = repo.signals_channels(session, team_id=team_id, channel_id=channel_id, start=heard_since, end=end)
+        return "watch", list(repo.list_customers(session, team_id=team_id, ids=heard))
+    return "portfolio", list(repo.list_customers(session, team_id=team_id))
 
 
 def _quote(sig: Signal, positions: dict[int, int], names: dict[str, str], focus: Focus | None) -> Quote:
@@ -363,18 +363,20 @@ def _build_digest(
     dg.focus = focus_text
     focus = Focus(focus_text) if focus_text else None
 
-    signals = repo.signals_between(session, team_id, start, end, ids)
+    signals = repo.signals_between(session, team_id=team_id, start=start, end=end, customer_ids=ids)
     # people's and channels' names, for quotes, owners and the mentions inside quotes (bot.directory fills them)
-    dg.names = names = repo.display_names(session, team_id)
+    dg.names = names = repo.display_names(session, team_id=team_id)
     prev_start, _ = week.previous().bounds(tz)
-    last_week = repo.signal_counts_by_customer(session, team_id, prev_start, start)
+    last_week = repo.signal_counts_by_customer(session, team_id=team_id, start=prev_start, end=start)
     dg.last_week_count = sum(last_week.get(i, 0) for i in ids)
     # the weeks before this one: only what trends need (who, when, tied or not, words), not whole signals
-    history = list(repo.signal_trail(session, team_id, hist_start, start, ids)) + list(signals)
-    moves = repo.milestone_events_between(session, team_id, start, end)
-    last_signal = repo.last_signal_at(session, team_id, ids=None if scope == "portfolio" else ids)
-    decided = repo.decision_dates(session, team_id, hist_start)
-    medians = segment_medians(repo.achieved_by_segment(session, team_id))
+    history = list(repo.signal_trail(session, team_id=team_id, start=hist_start, end=start, customer_ids=ids)) + list(
+        signals
+    )
+    moves = repo.milestone_events_between(session, team_id=team_id, start=start, end=end)
+    last_signal = repo.last_signal_at(session, team_id=team_id, ids=None if scope == "portfolio" else ids)
+    decided = repo.decision_dates(session, team_id=team_id, since=hist_start)
+    medians = segment_medians(repo.achieved_by_segment(session, team_id=team_id))
 
     by_customer: dict[int, list[Signal]] = defaultdict(list)
     for s in signals:
@@ -391,11 +393,11 @@ def _build_digest(
     untied = [s.text for s in history if s.milestone_id is None and s.text]
     phrases = themes.candidates(untied) if len(untied) >= 2 else []
     told: dict[int, list[tuple[str, bool]]] = defaultdict(list)
-    for t in repo.outcomes_to_tell(session, team_id, ids, start - timedelta(days=7)):
+    for t in repo.outcomes_to_tell(session, team_id=team_id, customer_ids=ids, since=start - timedelta(days=7)):
         told[t.customer_id].append((t.summary, t.told_at is not None))
     # Slack Connect: the customers' questions and requests still waiting for the team's answer (two weeks back)
     waiting: dict[int, list[tuple[str, str | None, str | None, int]]] = defaultdict(list)
-    for w in connect_repo.waiting(session, team_id, as_of - timedelta(days=14), ids):
+    for w in connect_repo.waiting(session, team_id=team_id, since=as_of - timedelta(days=14), customer_ids=ids):
         if w.posted_at <= as_of:
             hours = int((as_of - w.posted_at).total_seconds() // 3600)
             waiting[w.customer_id].append((w.text, w.author_name or names.get(w.user_id or ""), w.permalink, hours))
@@ -462,7 +464,9 @@ def impact_reviews(
         return {}
     first = now - w - impact.SHOW_FOR - w
     by_customer: dict[int, list[Any]] = defaultdict(list)
-    for sig in repo.signals_between(session, custs[0].team_id, first, now, list(due), columns=repo.IMPACT_COLUMNS):
+    for sig in repo.signals_between(
+        session, team_id=custs[0].team_id, start=first, end=now, customer_ids=list(due), columns=repo.IMPACT_COLUMNS
+    ):
         by_customer[sig.customer_id].append(sig)
     return {cid: impact.due_reviews(c, by_customer.get(cid, []), now, days, channel_id) for cid, c in due.items()}
 
@@ -672,7 +676,9 @@ def gap_signal_ids(session: Session, c: Customer, theme: str, now: datetime, tz:
     hist_start, _ = week_at(now, tz).previous(GAP_WEEKS - 1).bounds(tz)
     rows = [
         r
-        for r in repo.signal_trail(session, c.team_id, hist_start, now + timedelta(days=1), [c.id])
+        for r in repo.signal_trail(
+            session, team_id=c.team_id, start=hist_start, end=now + timedelta(days=1), customer_ids=[c.id]
+        )
         if r.milestone_id is None
     ]
     return themes.matching([(r.id, r.text) for r in rows], theme)
@@ -685,7 +691,12 @@ def decisions_for_review(
     channel, and those about any customer this digest covers, wherever they were recorded."""
     rows: list[Learning] = list(
         repo.decisions_to_review(
-            session, team_id, channel_id, week_start, week_start - timedelta(weeks=5), customer_ids
+            session,
+            team_id=team_id,
+            channel_id=channel_id,
+            before=week_start,
+            since=week_start - timedelta(weeks=5),
+            customer_ids=customer_ids,
         )
     )
     return [

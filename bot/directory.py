@@ -44,8 +44,8 @@ def _save_channel(s: Session, team_id: str, ch: dict[str, Any], now: datetime) -
     """What conversations.info said, Slack Connect's fields with it (https://docs.slack.dev/apis/slack-connect)."""
     connect_repo.save_channel(
         s,
-        team_id,
-        ch["id"],
+        team_id=team_id,
+        channel_id=ch["id"],
         name=ch.get("name"),
         is_private=bool(ch.get("is_private") or ch.get("is_im") or ch.get("is_mpim")),
         is_ext_shared=bool(ch.get("is_ext_shared")),
@@ -95,7 +95,7 @@ class Directory:
         if name is not None:
             return name
         with self.sf() as s:
-            u = repo.slack_user(s, team_id, user_id)
+            u = repo.slack_user(s, team_id=team_id, user_id=user_id)
             fresh = u is not None and u.name and self.clock() - u.updated_at < FRESH
             name = u.name if u is not None else None
         if fresh and name:
@@ -117,7 +117,7 @@ class Directory:
         if self._channel_names.get((team_id, channel_id)) == name:
             return
         with self.sf.begin() as s:
-            repo.save_channel_name(s, team_id, channel_id, name, self.clock())
+            repo.save_channel_name(s, team_id=team_id, channel_id=channel_id, name=name, now=self.clock())
         with self._lock:
             self._channel_names[(team_id, channel_id)] = name
 
@@ -131,7 +131,7 @@ class Directory:
 
     def user_tz(self, team_id: str, user_id: str) -> str | None:
         with self.sf() as s:
-            u = repo.slack_user(s, team_id, user_id)
+            u = repo.slack_user(s, team_id=team_id, user_id=user_id)
             return u.tz if u else None
 
     def workspace_url(self, team_id: str) -> str | None:
@@ -139,7 +139,7 @@ class Directory:
         if url is not None:
             return url
         with self.sf() as s:
-            ws = repo.get_workspace(s, team_id)
+            ws = repo.get_workspace(s, team_id=team_id)
             url = ws.url if ws else None
         if url:
             with self._lock:
@@ -185,7 +185,7 @@ class Directory:
         if k in self._private:
             return self._private[k]
         with self.sf() as s:
-            info = repo.channel_info(s, team_id, channel_id)
+            info = repo.channel_info(s, team_id=team_id, channel_id=channel_id)
             if info is None or info.checked_at is None:
                 return None
             private = info.is_private
@@ -251,15 +251,15 @@ class Directory:
                 url = client.auth_test().get("url")
                 if url:
                     with self.sf.begin() as s:
-                        repo.ensure_workspace(s, team_id, self.clock()).url = url
-                        repo.fill_permalinks(s, team_id, lambda ch, ts, th: permalink(url, ch, ts, th))
+                        repo.ensure_workspace(s, team_id=team_id, now=self.clock()).url = url
+                        repo.fill_permalinks(s, team_id=team_id, link=lambda ch, ts, th: permalink(url, ch, ts, th))
                     with self._lock:
                         self._urls[team_id] = url
                 return True
             known = self._names.get((team_id, user_id))
             if known is not None:
                 with self.sf.begin() as s:
-                    repo.fill_author_names(s, team_id, user_id, known)
+                    repo.fill_author_names(s, team_id=team_id, user_id=user_id, name=known)
                 return True
             user = client.users_info(user=user_id)["user"]
         except SlackApiError as e:
@@ -280,9 +280,17 @@ class Directory:
         name = prof.get("display_name") or prof.get("real_name") or user.get("real_name") or user.get("name")
         try:
             with self.sf.begin() as s:
-                repo.save_slack_user(s, team_id, user_id, name, bool(user.get("is_bot")), user.get("tz"), self.clock())
+                repo.save_slack_user(
+                    s,
+                    team_id=team_id,
+                    user_id=user_id,
+                    name=name,
+                    is_bot=bool(user.get("is_bot")),
+                    tz=user.get("tz"),
+                    now=self.clock(),
+                )
                 if name:
-                    repo.fill_author_names(s, team_id, user_id, name)
+                    repo.fill_author_names(s, team_id=team_id, user_id=user_id, name=name)
         except Exception:  # noqa: BLE001 - the database is away: try again later
             log.warning("could not store the name of %s/%s; trying again later", team_id, user_id, exc_info=True)
             return False

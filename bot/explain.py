@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import DigestRun
+from storage import repo
 
 EXPLANATIONS = {
     "impact": "Progress vs impact: two weeks after a milestone is achieved, the customer's signals about it before "
@@ -34,16 +33,8 @@ def sections_of(dg: Any) -> set[str]:
 
 def seen(s: Session, team_id: str, channel_id: str, week_label: str) -> set[str]:
     """The sections the channel's earlier posted digests showed (another week's)."""
-    rows = s.scalars(
-        select(DigestRun.sections).where(
-            DigestRun.team_id == team_id,
-            DigestRun.channel_id == channel_id,
-            DigestRun.week != week_label,
-            DigestRun.status == "posted",
-            DigestRun.sections.is_not(None),
-        )
-    )
-    return {k for row in rows for k in (row or "").split(",") if k}
+    rows = repo.posted_sections(s, team_id=team_id, channel_id=channel_id, other_than_week=week_label)
+    return {k for row in rows for k in row.split(",") if k}
 
 
 def mark(s: Session, dg: Any) -> None:

@@ -28,9 +28,9 @@ class Home:
     def view(self, team_id: str, user_id: str | None = None, search_text: str = "") -> dict[str, Any]:
         now = self.clock()
         with self.sf() as s:
-            last = repo.last_signal_at(s, team_id)
-            statuses = [ms.customer_status(c, now, last.get(c.id)) for c in repo.list_customers(s, team_id)]
-            me = repo.slack_user(s, team_id, user_id) if user_id else None
+            last = repo.last_signal_at(s, team_id=team_id)
+            statuses = [ms.customer_status(c, now, last.get(c.id)) for c in repo.list_customers(s, team_id=team_id)]
+            me = repo.slack_user(s, team_id=team_id, user_id=user_id) if user_id else None
             found: list[dict[str, Any]] = []
             if search_text:
                 try:
@@ -43,15 +43,15 @@ class Home:
 
     def publish(self, team_id: str, user_id: str, search_text: str = "") -> None:
         with self.sf.begin() as s:
-            repo.mark_home_opened(s, team_id, user_id, self.clock())
+            repo.mark_home_opened(s, team_id=team_id, user_id=user_id, now=self.clock())
         self.slack.publish_home(team_id, user_id, self.view(team_id, user_id, search_text))
 
     def viewers(self, team_id: str) -> list[str]:
         """The people who have opened App Home in this workspace (re-published after a change)."""
         with self.sf() as s:
-            return list(repo.home_viewers(s, team_id))
+            return list(repo.home_viewers(s, team_id=team_id))
 
     def set_dm_opt_out(self, team_id: str, user_id: str, opt_out: bool) -> None:
         """A person turns "what came of your signals" messages off (or on again) from App Home."""
         with self.sf.begin() as s:
-            repo.set_dm_opt_out(s, team_id, user_id, opt_out, self.clock())
+            repo.set_dm_opt_out(s, team_id=team_id, user_id=user_id, opt_out=opt_out, now=self.clock())

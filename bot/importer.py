@@ -83,7 +83,7 @@ def import_export(
         for ch in chans:
             cid, folder = ch.get("id", ""), ch.get("name", "")
             with sf() as s:
-                linked = repo.channel_link(s, team_id, cid) is not None
+                linked = repo.channel_link(s, team_id=team_id, channel_id=cid) is not None
             msgs = list(_messages(z, folder))
             if not linked:
                 progress(len(msgs))

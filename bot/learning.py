@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import outcomes
+from bot.cards import CustomerCard
 from bot.effects import Effect, Ephemeral
 from bot.errors import UsageError
 from bot.safety import quote, safe
 from bot.text import fmt_date
 from storage import repo
-from storage.models import DigestRun, Learning, LearningCustomer, LearningMilestone
+from storage.models import Learning, LearningCustomer, LearningMilestone
 
 MAX_LEARNING = 2000
 OUTCOMES = {"held": "Held", "changed": "Changed", "still_open": "Still open"}
@@ -24,7 +25,7 @@ OUTCOMES = {"held": "Held", "changed": "Changed", "still_open": "Still open"}
 def learning_line(s: Session, team_id: str, r: Learning) -> str:
     names = []
     for lc in r.customers:
-        c = repo.customer_by_id(s, team_id, lc.customer_id)
+        c = repo.customer_by_id(s, team_id=team_id, customer_id=lc.customer_id)
         if c:
             names.append(c.name)
     who = f" — <@{r.author_id}>" if r.author_id else ""
@@ -42,7 +43,7 @@ def record_thread_reply(
     s: Session, team_id: str, channel_id: str, ts: str, thread_ts: str, user_id: str | None, text: str, now: datetime
 ) -> tuple[Learning | None, bool]:
     """A reply in a digest's thread -> a learning. Returns (learning or None if already stored, is_digest_thread)."""
-    run = repo.digest_run_by_ts(s, team_id, channel_id, thread_ts)
+    run = repo.digest_run_by_ts(s, team_id=team_id, channel_id=channel_id, ts=thread_ts)
     if run is None:
         return None, False
     body = text.strip()
@@ -59,7 +60,7 @@ def record_thread_reply(
         review_on=next_review(now),
         created_at=now,
     )
-    return repo.add_learning(s, row, [], []), True
+    return repo.add_learning(s, learning=row, customer_ids=[], milestone_ids=[]), True
 
 
 def next_review(now: datetime) -> date:
@@ -93,7 +94,7 @@ def decision_offer(channel_id: str, user: str, learning_id: int) -> Ephemeral:
 def set_outcome(s: Session, team_id: str, learning_id: int, outcome: str, user: str, now: datetime) -> Learning:
     if outcome not in OUTCOMES:
         raise UsageError("Unknown outcome.")
-    row = repo.learning_by_id(s, team_id, learning_id)
+    row = repo.learning_by_id(s, team_id=team_id, learning_id=learning_id)
     if row is None or not row.decision:
         raise UsageError("That decision no longer exists.")
     row.outcome, row.outcome_by, row.outcome_at = outcome, user, now
@@ -136,12 +137,16 @@ def submit_learning(
     if errors:
         return Submitted(errors)
     with sf.begin() as s:
-        customers = [c for c in (repo.customer_by_id(s, team_id, int(i)) for i in ids) if c is not None]
-        milestones = [m for m in (repo.milestone_by_id(s, team_id, int(i)) for i in m_ids) if m is not None]
+        customers = [
+            c for c in (repo.customer_by_id(s, team_id=team_id, customer_id=int(i)) for i in ids) if c is not None
+        ]
+        milestones = [
+            m for m in (repo.milestone_by_id(s, team_id=team_id, milestone_id=int(i)) for i in m_ids) if m is not None
+        ]
         # a milestone names its customer too
         cust_ids = {c.id for c in customers} | {m.customer_id for m in milestones}
         if meta.get("learning"):
-            row = repo.learning_by_id(s, team_id, int(meta["learning"]))
+            row = repo.learning_by_id(s, team_id=team_id, learning_id=int(meta["learning"]))
             if row is None:
                 return Submitted({"learning": "This learning no longer exists."})
             row.text, row.decision, row.owner_id, row.review_on = text, decision, owner, review
@@ -149,11 +154,11 @@ def submit_learning(
             row.milestones = [LearningMilestone(milestone_id=m.id) for m in milestones]
         else:
             run_id = int(meta.get("run") or 0) or None
-            if run_id is not None and s.get(DigestRun, run_id) is None:
+            if run_id is not None and repo.digest_run_by_id(s, team_id=team_id, run_id=run_id) is None:
                 run_id = None
             row = repo.add_learning(
                 s,
-                Learning(
+                learning=Learning(
                     team_id=team_id,
                     channel_id=meta.get("channel"),
                     message_ts=None,
@@ -165,8 +170,8 @@ def submit_learning(
                     review_on=review,
                     created_at=now,
                 ),
-                cust_ids,
-                [m.id for m in milestones],
+                customer_ids=cust_ids,
+                milestone_ids=[m.id for m in milestones],
             )
         assert row is not None
         effects: list[Effect] = []
@@ -224,12 +229,12 @@ def learning_modal_for(
     """The learning modal, empty or filled with a learning to name its decision; None when it is gone."""
     from bot.render.modals import learning_modal
 
-    everyone = repo.list_customers(s, team_id)
+    everyone = repo.list_customers(s, team_id=team_id)
     text = decision = None
     chosen: list[int] = []
     review = next_review(now)
     if learning_id is not None:
-        row = repo.learning_by_id(s, team_id, learning_id)
+        row = repo.learning_by_id(s, team_id=team_id, learning_id=learning_id)
         if row is None:
             return None
         text, decision = row.text, row.decision
@@ -237,7 +242,7 @@ def learning_modal_for(
         review = row.review_on or review
         meta = dict(meta, learning=learning_id)
     return learning_modal(
-        everyone,
+        [CustomerCard.of(c) for c in everyone],
         json.dumps(meta),
         user,
         review,

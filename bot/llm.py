@@ -383,7 +383,7 @@ class LLMStep:
 
     def evidence(self, session: Session, dg: Digest) -> tuple[Evidence, Redactor | None]:
         """What the model would be sent for `dg`, under the workspace's privacy settings."""
-        ws = repo.get_workspace(session, dg.team_id)
+        ws = repo.get_workspace(session, team_id=dg.team_id)
         include_private = bool(ws and ws.llm_include_private)
         redactor = Redactor() if ws is None or ws.llm_redact else None
         ev = build_evidence(dg, self.settings.llm_prompt_budget, include_private, self.prompt, redactor)
@@ -454,14 +454,18 @@ class LLMClassifier:
         """One batch for each workspace with signals waiting; how many the model classified."""
         since = self.clock() - CLASSIFY_WINDOW
         with self.sf() as s:
-            teams = repo.teams_with_unclassified_signals(s, since)
+            teams = repo.teams_with_unclassified_signals(s, since=since)
         return sum(self.classify_team(team, since) for team in teams)
 
     def classify_team(self, team_id: str, since: datetime) -> int:
         with self.sf() as s:
-            ws = repo.get_workspace(s, team_id)
+            ws = repo.get_workspace(s, team_id=team_id)
             rows = repo.unclassified_signals(
-                s, team_id, since, include_private=bool(ws and ws.llm_include_private), limit=CLASSIFY_BATCH
+                s,
+                team_id=team_id,
+                since=since,
+                include_private=bool(ws and ws.llm_include_private),
+                limit=CLASSIFY_BATCH,
             )
             clean = Redactor() if ws is None or ws.llm_redact else (lambda t: t)
         items: list[dict[str, str]] = []
@@ -496,7 +500,9 @@ class LLMClassifier:
             ):
                 answers[sid] = (a.kind, round(a.sentiment, 2))
         with self.sf.begin() as s:
-            repo.set_classifications(s, team_id, answers, kept=[i for i in ids.values() if i not in answers])
+            repo.set_classifications(
+                s, team_id=team_id, answers=answers, kept=[i for i in ids.values() if i not in answers]
+            )
         log.info("LLM classification for %s: %d of %d signals by the model", team_id, len(answers), len(ids))
         if answers:
             log.info("%s", agreement(team_id, {r.id: r.text for r in rows}, answers))

@@ -75,7 +75,7 @@ def _load(team_id: str, normalise: Callable[[str], str]) -> tuple[list[str], lis
     if cached is not None and time.monotonic() - cached[0] < REFRESH_SECONDS:
         return cached[1], cached[2]
     with sf() as s:
-        rows = list(repo.corrected_signals(s, team_id))[-MAX_REMEMBERED:]
+        rows = list(repo.corrected_signals(s, team_id=team_id))[-MAX_REMEMBERED:]
     texts, kinds = [_NUMBER.sub("#", normalise(r.text)) for r in rows], [r.kind for r in rows]
     with _MEM.lock:
         if _MEM.sf is sf:

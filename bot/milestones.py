@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
+from bot.cards import CustomerCard, MilestoneCard
 from bot.text import as_id
 from storage import repo
 from storage.models import Customer, Milestone, MilestoneEvent
@@ -31,6 +33,10 @@ STATUS_EMOJI = {
 DEFAULT_STALL_DAYS = 14
 DEFAULT_QUIET_WEEKS = 3
 MAX_TITLE = 200
+
+# the detection below reads a stored milestone or the renderers' plain copy of one alike
+AnyMilestone = Milestone | MilestoneCard
+M = TypeVar("M", Milestone, MilestoneCard)
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ def load_templates(path: Path = TEMPLATES_PATH) -> dict[str, Segment]:
 def templates_for(session: Session, team_id: str) -> dict[str, Segment]:
     """The bundled templates, with the workspace's own added (its own win when a segment has both)."""
     out = dict(load_templates())
-    for row in repo.workspace_templates(session, team_id):
+    for row in repo.workspace_templates(session, team_id=team_id):
         items = json.loads(row.titles)
         base = out.get(row.segment.casefold())
         out[row.segment.casefold()] = Segment(
@@ -226,21 +232,21 @@ def instantiate_template(customer: Customer, segment: Segment, start: datetime, 
 # --- detection: pure functions of values and `now` ----------------------------------------
 
 
-def is_overdue(m: Milestone, today: date) -> bool:
+def is_overdue(m: AnyMilestone, today: date) -> bool:
     """Due date passed and not achieved (due today is not overdue yet)."""
     return m.due_date is not None and m.status != ACHIEVED and m.due_date < today
 
 
-def days_overdue(m: Milestone, today: date) -> int:
+def days_overdue(m: AnyMilestone, today: date) -> int:
     return (today - m.due_date).days if m.due_date is not None else 0
 
 
-def is_stalled(m: Milestone, now: datetime, stall_days: int = DEFAULT_STALL_DAYS) -> bool:
+def is_stalled(m: AnyMilestone, now: datetime, stall_days: int = DEFAULT_STALL_DAYS) -> bool:
     """In progress (or at risk) with no change for longer than `stall_days`."""
     return m.status in (IN_PROGRESS, AT_RISK) and now - m.status_changed_at > timedelta(days=stall_days)
 
 
-def days_unchanged(m: Milestone, now: datetime) -> int:
+def days_unchanged(m: AnyMilestone, now: datetime) -> int:
     return (now - m.status_changed_at).days
 
 
@@ -305,38 +311,39 @@ def is_quiet(
     return now - since >= timedelta(weeks=weeks)
 
 
-def live(ms: Sequence[Milestone]) -> list[Milestone]:
+def live(ms: Sequence[M]) -> list[M]:
     """The milestones not removed (a removed one stays in the history, out of every count)."""
     return [m for m in ms if m.removed_at is None]
 
 
-def next_milestone(ms: Sequence[Milestone]) -> Milestone | None:
+def next_milestone(ms: Sequence[M]) -> M | None:
     """The first milestone not yet achieved, in order."""
     return next((m for m in sorted(ms, key=lambda m: m.position) if m.status != ACHIEVED), None)
 
 
-def progress(ms: Sequence[Milestone]) -> tuple[int, int]:
+def progress(ms: Sequence[M]) -> tuple[int, int]:
     return sum(1 for m in ms if m.status == ACHIEVED), len(ms)
 
 
 @dataclass(frozen=True)
 class CustomerStatus:
-    """Where a customer stands, for /milestone, App Home and the digest."""
+    """Where a customer stands, for /milestone, App Home and the digest: plain cards, what the renderers take."""
 
-    customer: Customer
+    customer: CustomerCard
     achieved: int
     total: int
-    next: Milestone | None
+    next: MilestoneCard | None
     flags: list[str]
-    stalled: list[Milestone]
-    overdue: list[Milestone]
-    at_risk: list[Milestone]
+    stalled: list[MilestoneCard]
+    overdue: list[MilestoneCard]
+    at_risk: list[MilestoneCard]
     quiet: bool
     last_signal: datetime | None
 
 
-def customer_status(c: Customer, now: datetime, last_signal: datetime | None) -> CustomerStatus:
+def customer_status(row: Customer, now: datetime, last_signal: datetime | None) -> CustomerStatus:
     """Progress, next milestone and flags (stalled, overdue, at risk, quiet) with their reasons."""
+    c = CustomerCard.of(row)
     rules = segment_rules(c.segment)
     ms = live(c.milestones)
     today = now.date()
@@ -359,4 +366,4 @@ def customer_status(c: Customer, now: datetime, last_signal: datetime | None) ->
 def by_id(session: Session, team_id: str, value: str | int | None) -> Milestone | None:
     """The workspace's milestone whose id a button or modal carried ("12" or 12), or None."""
     row_id = as_id(value)
-    return repo.milestone_by_id(session, team_id, row_id) if row_id else None
+    return repo.milestone_by_id(session, team_id=team_id, milestone_id=row_id) if row_id else None

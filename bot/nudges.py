@@ -86,7 +86,7 @@ NUDGES_USAGE = (
 
 def command(s: Session, team_id: str, rest: str, now: datetime) -> str:
     """`/loop nudges …`: show or change the workspace's settings; UsageError on anything malformed."""
-    ws = repo.ensure_workspace(s, team_id, now)
+    ws = repo.ensure_workspace(s, team_id=team_id, now=now)
     cfg = NudgeSettings.load(ws.nudge_settings)
     text = rest.strip().casefold()
     if not text:
@@ -145,7 +145,7 @@ class Nudger:
         """Queue (people) or post (channels) what is due for one workspace; returns the channel posts made."""
         sent = 0
         with self.sf.begin() as s:
-            ws = repo.get_workspace(s, team_id)
+            ws = repo.get_workspace(s, team_id=team_id)
             cfg = NudgeSettings.load(ws.nudge_settings if ws else None)
             posts: list[tuple[str, str, list[Any]]] = []
             if bursts and cfg.burst:
@@ -159,10 +159,18 @@ class Nudger:
     def _bursts(self, s: Session, team_id: str, cfg: NudgeSettings, now: datetime) -> list[tuple[str, str, list[Any]]]:
         since = now - timedelta(hours=cfg.burst_hours)
         posts = []
-        for cid, rows in repo.negative_signals_by_customer(s, team_id, since, now, cfg.burst_count).items():
-            c = repo.customer_by_id(s, team_id, cid)
+        for cid, rows in repo.negative_signals_by_customer(
+            s, team_id=team_id, since=since, until=now, at_least=cfg.burst_count
+        ).items():
+            c = repo.customer_by_id(s, team_id=team_id, customer_id=cid)
             if c is None or not repo.claim_nudge(
-                s, team_id, f"customer:{cid}", "burst", now.date().isoformat(), c.owner_id, now
+                s,
+                team_id=team_id,
+                subject=f"customer:{cid}",
+                kind="burst",
+                period=now.date().isoformat(),
+                sent_to=c.owner_id,
+                now=now,
             ):
                 continue
             count = plural(len(rows), "problem or churn-risk signal", "problem or churn-risk signals")
@@ -178,16 +186,16 @@ class Nudger:
             text = f"{c.name}: {len(rows)} problems or churn risks in {cfg.burst_hours} h"
             owner = _owner(c)
             if owner:
-                tz = repo.user_tzs(s, team_id, [owner]).get(owner)
+                tz = repo.user_tzs(s, team_id=team_id, users=[owner]).get(owner)
                 repo.queue_message(
                     s,
-                    team_id,
-                    owner,
-                    "nudge",
-                    f"burst:{cid}:{now.date().isoformat()}",
-                    json.dumps({"text": text, "blocks": blocks}),
-                    next_sending_time(now, tz),
-                    now,
+                    team_id=team_id,
+                    user=owner,
+                    kind="nudge",
+                    dedupe_key=f"burst:{cid}:{now.date().isoformat()}",
+                    payload=json.dumps({"text": text, "blocks": blocks}),
+                    due_at=next_sending_time(now, tz),
+                    now=now,
                 )
             else:
                 # the customer's internal channel: never one shared with the customer's organisation (Slack Connect)
@@ -198,8 +206,8 @@ class Nudger:
 
     def _weekly(self, s: Session, team_id: str, cfg: NudgeSettings, now: datetime) -> None:
         week = week_at(now).label
-        last = repo.last_signal_at(s, team_id)
-        for c in repo.list_customers(s, team_id):
+        last = repo.last_signal_at(s, team_id=team_id)
+        for c in repo.list_customers(s, team_id=team_id):
             rules = ms.segment_rules(c.segment)
             for m in ms.live(c.milestones):
                 owner = _owner(c, m)
@@ -211,27 +219,31 @@ class Nudger:
                 if cfg.overdue and m.due_date is not None and ms.is_overdue(m, now.date()):
                     kinds.append(("overdue", f"was due {m.due_date:%b} {m.due_date.day}"))
                 for kind, why in kinds[:1]:
-                    if repo.claim_nudge(s, team_id, f"milestone:{m.id}", kind, week, owner, now):
+                    if repo.claim_nudge(
+                        s, team_id=team_id, subject=f"milestone:{m.id}", kind=kind, period=week, sent_to=owner, now=now
+                    ):
                         self._queue(s, team_id, owner, f"{kind}:{m.id}:{week}", milestone_nudge(c, m, kind, why), now)
             status = ms.customer_status(c, now, last.get(c.id))
             owner = _owner(c)
             if cfg.quiet and status.quiet and owner:
-                if repo.claim_nudge(s, team_id, f"customer:{c.id}", "quiet", week, owner, now):
+                if repo.claim_nudge(
+                    s, team_id=team_id, subject=f"customer:{c.id}", kind="quiet", period=week, sent_to=owner, now=now
+                ):
                     self._queue(s, team_id, owner, f"quiet:{c.id}:{week}", quiet_nudge(c, status), now)
 
     @staticmethod
     def _queue(s: Session, team_id: str, owner: str, key: str, message: tuple[str, list[Any]], now: datetime) -> None:
         text, blocks = message
-        tz = repo.user_tzs(s, team_id, [owner]).get(owner)
+        tz = repo.user_tzs(s, team_id=team_id, users=[owner]).get(owner)
         repo.queue_message(
             s,
-            team_id,
-            owner,
-            "nudge",
-            key,
-            json.dumps({"text": text, "blocks": blocks}),
-            next_sending_time(now, tz),
-            now,
+            team_id=team_id,
+            user=owner,
+            kind="nudge",
+            dedupe_key=key,
+            payload=json.dumps({"text": text, "blocks": blocks}),
+            due_at=next_sending_time(now, tz),
+            now=now,
         )
 
 

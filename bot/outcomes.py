@@ -60,11 +60,13 @@ def next_sending_time(now: datetime, tz: str | None) -> datetime:
 
 def _digest_link(s: Session, c: Customer) -> str | None:
     """The newest digest that covers the customer: its channel's, else any portfolio digest."""
-    ws = repo.get_workspace(s, c.team_id)
+    ws = repo.get_workspace(s, team_id=c.team_id)
     if ws is None or not ws.url:
         return None
     run = repo.latest_digest_for(
-        s, c.team_id, [link.channel_id for link in repo.links_for_customer(s, c.team_id, c.id)]
+        s,
+        team_id=c.team_id,
+        channel_ids=[link.channel_id for link in repo.links_for_customer(s, team_id=c.team_id, customer_id=c.id)],
     )
     if run is None or not run.message_ts:
         return None
@@ -85,14 +87,14 @@ def decision_taken(s: Session, row: Learning) -> Outcome | None:
     if not row.decision:
         return None
     ids = tuple(lc.customer_id for lc in row.customers)
-    names = [c.name for c in (repo.customer_by_id(s, row.team_id, i) for i in ids) if c]
+    names = [c.name for c in (repo.customer_by_id(s, team_id=row.team_id, customer_id=i) for i in ids) if c]
     about = f" about {', '.join(names)}" if names else ""
     link = None
-    ws = repo.get_workspace(s, row.team_id)
+    ws = repo.get_workspace(s, team_id=row.team_id)
     if ws is not None and ws.url and row.channel_id and row.message_ts and not row.message_ts.startswith("modal:"):
         link = f"{ws.url.rstrip('/')}/archives/{row.channel_id}/p{row.message_ts.replace('.', '')}"
     elif ids:
-        c = repo.customer_by_id(s, row.team_id, ids[0])
+        c = repo.customer_by_id(s, team_id=row.team_id, customer_id=ids[0])
         link = _digest_link(s, c) if c else None
     return Outcome(f"learning:{row.id}", ids, f"The team decided{about}: “{row.decision}” (because: {row.text})", link)
 
@@ -101,22 +103,29 @@ def cite_signals(s: Session, row: Learning, now: datetime) -> list[int]:
     """The signals a learning rests on: those tied to its milestones, and its customers' recent ones."""
     milestone_ids = [lm.milestone_id for lm in row.milestones]
     customer_ids = [lc.customer_id for lc in row.customers]
-    ids = repo.recent_signal_ids(s, row.team_id, now - CITE_WINDOW, customer_ids, milestone_ids, limit=20)
-    repo.cite_signals(s, row.id, ids)
+    ids = repo.recent_signal_ids(
+        s,
+        team_id=row.team_id,
+        since=now - CITE_WINDOW,
+        customer_ids=customer_ids,
+        milestone_ids=milestone_ids,
+        limit=20,
+    )
+    repo.cite_signals(s, learning_id=row.id, signal_ids=ids)
     return ids
 
 
 def announce(s: Session, team_id: str, outcome: Outcome, signal_ids: list[int], now: datetime) -> list[Effect]:
     """Queue the DMs to the people behind `signal_ids`, the owner's "tell the customer" prompt, and the optional
     thread replies on the captured messages. Idempotent: the same outcome is announced once."""
-    rows = repo.signals_by_id(s, team_id, signal_ids)
+    rows = repo.signals_by_id(s, team_id=team_id, ids=signal_ids)
     by_person: dict[str, list[Any]] = defaultdict(list)
     for r in rows:
         # a customer's own people (Slack Connect: first-hand) are never sent the team's outcomes and links
         if r.user_id and not getattr(r, "first_hand", False):
             by_person[r.user_id].append(r)
-    tz_of = repo.user_tzs(s, team_id, list(by_person))
-    opted_out = repo.opted_out(s, team_id, list(by_person))
+    tz_of = repo.user_tzs(s, team_id=team_id, users=list(by_person))
+    opted_out = repo.opted_out(s, team_id=team_id, users=list(by_person))
     for user, sigs in by_person.items():
         if user in opted_out:
             continue
@@ -127,37 +136,45 @@ def announce(s: Session, team_id: str, outcome: Outcome, signal_ids: list[int], 
         }
         repo.queue_message(
             s,
-            team_id,
-            user,
-            "outcome",
-            f"{outcome.key}:{user}",
-            json.dumps(payload),
-            next_sending_time(now, tz_of.get(user)),
-            now,
+            team_id=team_id,
+            user=user,
+            kind="outcome",
+            dedupe_key=f"{outcome.key}:{user}",
+            payload=json.dumps(payload),
+            due_at=next_sending_time(now, tz_of.get(user)),
+            now=now,
         )
     effects: list[Effect] = []
     for cid in outcome.customer_ids:
-        c = repo.customer_by_id(s, team_id, cid)
+        c = repo.customer_by_id(s, team_id=team_id, customer_id=cid)
         if c is None:
             continue
         owner = c.owner_id or next((m.owner_id for m in c.milestones if m.owner_id), None)
-        told = repo.add_outcome_to_tell(s, team_id, cid, f"{outcome.key}:{cid}", outcome.summary, owner, now)
+        told = repo.add_outcome_to_tell(
+            s,
+            team_id=team_id,
+            customer_id=cid,
+            key=f"{outcome.key}:{cid}",
+            summary=outcome.summary,
+            owner=owner,
+            now=now,
+        )
         if told is not None and owner and owner not in opted_out:
             payload = {"customer": c.name, "summary": outcome.summary, "told_id": told}
             repo.queue_message(
                 s,
-                team_id,
-                owner,
-                "tell_customer",
-                f"tell:{outcome.key}:{cid}",
-                json.dumps(payload),
-                next_sending_time(now, repo.user_tzs(s, team_id, [owner]).get(owner)),
-                now,
+                team_id=team_id,
+                user=owner,
+                kind="tell_customer",
+                dedupe_key=f"tell:{outcome.key}:{cid}",
+                payload=json.dumps(payload),
+                due_at=next_sending_time(now, repo.user_tzs(s, team_id=team_id, users=[owner]).get(owner)),
+                now=now,
             )
     effects.append(OutboxQueued())  # the DMs above go out in seconds when it is the person's daytime
-    replies = repo.thread_reply_channels(s, team_id)
+    replies = repo.thread_reply_channels(s, team_id=team_id)
     # never a reply in a channel shared with the customer's organisation: outcomes are the team's notes
-    replies -= {i.channel_id for i in connect_repo.channels(s, team_id, replies) if i.is_ext_shared}
+    replies -= {i.channel_id for i in connect_repo.channels(s, team_id=team_id, ids=replies) if i.is_ext_shared}
     for r in rows:
         if r.channel_id in replies and not r.message_ts.startswith("cmd:"):
             effects.append(
@@ -217,22 +234,24 @@ class Outbox:
     def send_due(self) -> int:
         now = self.clock()
         with self.sf() as s:
-            due = repo.due_messages(s, now)
+            due = repo.due_messages(s, now=now)
         groups: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
         for row in due:
             groups[(row.team_id, row.user_id, row.kind)].append(row)
         sent = 0
         for (team_id, user, kind), rows in groups.items():
             with self.sf.begin() as s:
-                if repo.is_opted_out(s, team_id, user) and kind == "outcome":
-                    repo.mark_sent(s, [r.id for r in rows], now)  # turned off since: dropped, not delayed
+                if repo.is_opted_out(s, team_id=team_id, user=user) and kind == "outcome":
+                    repo.mark_sent(s, ids=[r.id for r in rows], now=now)  # turned off since: dropped, not delayed
                     continue
-                tz = repo.user_tzs(s, team_id, [user]).get(user)
-                if kind == "outcome" and repo.sent_since(s, team_id, user, kind, _midnight(now, tz)):
-                    repo.postpone(s, [r.id for r in rows], next_sending_time(_midnight(now, tz, 1), tz))
+                tz = repo.user_tzs(s, team_id=team_id, users=[user]).get(user)
+                if kind == "outcome" and repo.sent_since(
+                    s, team_id=team_id, user=user, kind=kind, since=_midnight(now, tz)
+                ):
+                    repo.postpone(s, ids=[r.id for r in rows], due_at=next_sending_time(_midnight(now, tz, 1), tz))
                     continue
                 # claim them first: two instances never send the same message
-                ids = repo.claim_messages(s, [r.id for r in rows], now)
+                ids = repo.claim_messages(s, ids=[r.id for r in rows], now=now)
             if not ids:
                 continue
             payloads = [json.loads(r.payload) for r in rows if r.id in ids]
@@ -258,7 +277,7 @@ def mark_told(s: Session, team_id: str, value: str, user: str, now: datetime) ->
     """The owner told the customer (the prompt's button carried the row's id): (what was told, when), or None
     when that outcome no longer exists."""
     told_id = as_id(value)
-    row = repo.mark_told(s, team_id, told_id, user, now) if told_id is not None else None
+    row = repo.mark_told(s, team_id=team_id, told_id=told_id, user=user, now=now) if told_id is not None else None
     if row is None:
         return None
     return row.summary, fmt_date(row.told_at) if row.told_at else ""

@@ -27,7 +27,7 @@ def find(s: Session, team_id: str, name: str) -> Target | cust.NoMatch:
     if isinstance(found, cust.NoMatch):
         return found
     via = None if cust.key(name) == found.name_key else cust.clean_name(name)
-    return Target(found, via, repo.customer_footprint(s, team_id, found.id))
+    return Target(found, via, repo.customer_footprint(s, team_id=team_id, customer_id=found.id))
 
 
 def resolved(t: Target) -> str | None:
@@ -67,6 +67,6 @@ def forget_by_id(s: Session, team_id: str, value: str) -> str | None:
     c = cust.by_id(s, team_id, value)
     if c is None:
         return None
-    t = Target(c, None, repo.customer_footprint(s, team_id, c.id))
-    repo.forget_customer(s, team_id, c.id)
+    t = Target(c, None, repo.customer_footprint(s, team_id=team_id, customer_id=c.id))
+    repo.forget_customer(s, team_id=team_id, customer_id=c.id)
     return done(t)

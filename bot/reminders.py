@@ -27,11 +27,12 @@ class Reminders:
         sent = 0
         with self.sf() as s:
             runs = [
-                (r.id, r.team_id, r.channel_id, r.message_ts) for r in repo.runs_needing_reminder(s, now - REMIND_AFTER)
+                (r.id, r.team_id, r.channel_id, r.message_ts)
+                for r in repo.runs_needing_reminder(s, posted_before=now - REMIND_AFTER)
             ]
         for run_id, team_id, channel_id, ts in runs:
             with self.sf.begin() as s:
-                if not repo.claim_reminder(s, run_id, now):
+                if not repo.claim_reminder(s, run_id=run_id, now=now):
                     continue
             blocks = rb.to_dicts(
                 [

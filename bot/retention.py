@@ -25,7 +25,7 @@ class Retention:
         if not self.days:
             return 0
         with self.sf.begin() as s:
-            n = repo.erase_signal_text_before(s, self.clock() - timedelta(days=self.days))
+            n = repo.erase_signal_text_before(s, cutoff=self.clock() - timedelta(days=self.days))
         if n:
             log.info("retention: erased the text of %d signals older than %d days", n, self.days)
         return n

@@ -130,14 +130,16 @@ def build(s: Session, c: Customer, quarter: Quarter, now: datetime) -> Review:
     p_start, p_end = quarter.previous().bounds()
     rv = Review(c.name, quarter, " | ".join(x for x in (c.outcome_required, c.outcome_experience) if x) or None)
     rv.as_of = as_of = min(now, end)
-    rows = repo.signals_between(s, c.team_id, start, end, [c.id])
-    before = repo.signal_counts_by_customer(s, c.team_id, p_start, p_end).get(c.id, 0)
+    rows = repo.signals_between(s, team_id=c.team_id, start=start, end=end, customer_ids=[c.id])
+    before = repo.signal_counts_by_customer(s, team_id=c.team_id, start=p_start, end=p_end).get(c.id, 0)
     public = [r for r in rows if not r.is_private]
     rv.signals, rv.signals_before = len(rows), before
     rv.kinds = dict(Counter(r.kind for r in rows))
-    prev_rows = repo.signals_between(s, c.team_id, p_start, p_end, [c.id], columns=repo.IMPACT_COLUMNS)
+    prev_rows = repo.signals_between(
+        s, team_id=c.team_id, start=p_start, end=p_end, customer_ids=[c.id], columns=repo.IMPACT_COLUMNS
+    )
     rv.kinds_before = dict(Counter(r.kind for r in prev_rows))
-    names = repo.display_names(s, c.team_id)
+    names = repo.display_names(s, team_id=c.team_id)
     name_words = frozenset(themes.words(c.name) + [w for a in c.aliases for w in themes.words(a.alias)])
     # every quote once: near-identical signals fold into one line (as in the digest), and a folded quote shown
     # under one heading is not shown again under another
@@ -163,10 +165,10 @@ def build(s: Session, c: Customer, quarter: Quarter, now: datetime) -> Review:
         rv.themes.append((theme, len(ids), fresh(sorted(ids, key=lambda i: -quotes[i].at.timestamp()))))
     window = repo.signals_between(
         s,
-        c.team_id,
-        start - timedelta(days=IMPACT_DAYS),
-        end + timedelta(days=IMPACT_DAYS),
-        [c.id],
+        team_id=c.team_id,
+        start=start - timedelta(days=IMPACT_DAYS),
+        end=end + timedelta(days=IMPACT_DAYS),
+        customer_ids=[c.id],
         columns=repo.IMPACT_COLUMNS,
     )
     rules = ms.segment_rules(c.segment)
@@ -189,13 +191,13 @@ def build(s: Session, c: Customer, quarter: Quarter, now: datetime) -> Review:
             rv.at_risk.append((m.title, f"stalled: no change for {(as_of - since).days} days"))
         elif status != ms.ACHIEVED and m.due_date is not None and m.due_date < as_of.date():
             rv.at_risk.append((m.title, f"overdue since {fmt_date(m.due_date)}"))
-    for r in repo.learnings(s, c.team_id, customer_id=c.id, decisions_only=True, limit=200):
+    for r in repo.list_learnings(s, team_id=c.team_id, customer_id=c.id, decisions_only=True, limit=200):
         if start <= r.created_at < end:
             said = {"held": "held", "changed": "changed", "still_open": "still open"}.get(r.outcome or "", "to review")
             rv.decisions.append((r.decision or "", said, r.changed_to))
     rv.told = [
         (t.summary, t.told_at is not None)
-        for t in repo.outcomes_to_tell(s, c.team_id, [c.id], start)
+        for t in repo.outcomes_to_tell(s, team_id=c.team_id, customer_ids=[c.id], since=start)
         if t.created_at < end
     ]
     rv.questions = [

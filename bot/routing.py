@@ -55,12 +55,14 @@ class Router:
         if cached is not None and not check:
             return cached
         with self.engine.connect() as conn:
-            version = repo.routing_version(conn, team_id)
+            version = repo.routing_version(conn, team_id=team_id)
         if cached is not None and cached.version == version:
             return cached
         with self.sf() as s:
-            links = {link.channel_id: (link.kind, link.customer_id) for link in repo.channel_links(s, team_id)}
-            fresh = _Routes(version, links, repo.name_index(s, team_id), connect_repo.org_customers(s, team_id))
+            links = {link.channel_id: (link.kind, link.customer_id) for link in repo.channel_links(s, team_id=team_id)}
+            fresh = _Routes(
+                version, links, repo.name_index(s, team_id=team_id), connect_repo.org_customers(s, team_id=team_id)
+            )
         with self._lock:
             self._teams[team_id] = fresh
         return fresh

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
-from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -69,7 +68,7 @@ class ChannelSchedule:
 
     @classmethod
     def read(cls, s: Session, team_id: str, channel_id: str) -> ChannelSchedule:
-        row = repo.schedule_for(s, team_id, channel_id)
+        row = repo.schedule_for(s, team_id=team_id, channel_id=channel_id)
         if row is None:
             return cls()
         return cls(
@@ -193,7 +192,7 @@ class DigestRunner:
             if due > now:
                 continue
             with self.sf() as s:
-                run = repo.digest_run(s, team_id, channel_id, week.label)
+                run = repo.digest_run(s, team_id=team_id, channel_id=channel_id, week=week.label)
                 if run is not None and not self._retakeable(run, now):
                     continue
             late = now - due > LATE_AFTER
@@ -278,10 +277,10 @@ class DigestRunner:
         """Claim (team, channel, week); a stale claim (a crash mid-post) or, when asked, a failed one is retaken."""
         now = self.clock()
         with self.sf.begin() as s:
-            repo.ensure_workspace(s, team_id, now)
+            repo.ensure_workspace(s, team_id=team_id, now=now)
             run_id = repo.claim_digest_run(
                 s,
-                dict(
+                values=dict(
                     team_id=team_id,
                     channel_id=channel_id,
                     week=week.label,
@@ -293,22 +292,14 @@ class DigestRunner:
             )
             if run_id is not None:
                 return run_id
-            existing = repo.digest_run(s, team_id, channel_id, week.label)
+            existing = repo.digest_run(s, team_id=team_id, channel_id=channel_id, week=week.label)
             if existing is None:
                 return None
             retake = self._retakeable(existing, now) or (retry_failed and existing.status == "failed")
             if not retake:
                 return None
-            res = s.execute(
-                update(DigestRun)
-                .where(
-                    DigestRun.id == existing.id,
-                    DigestRun.status == existing.status,
-                    DigestRun.claimed_at == existing.claimed_at,
-                )
-                .values(status="claimed", claimed_by=self.instance, claimed_at=now, late=late, error=None)
-            )
-            return existing.id if repo.rowcount(res) else None
+            retaken = repo.retake_digest_run(s, run=existing, claimed_by=self.instance, now=now, late=late)
+            return existing.id if retaken else None
 
     def build(
         self, s: Session, team_id: str, channel_id: str, week: Week, sched: ChannelSchedule | None = None
@@ -316,7 +307,7 @@ class DigestRunner:
         """The digest of `week` for a channel, with the schedule's zone, scope and focus (read here when not given).
         Reads only: it claims nothing and sends nothing."""
         sched = sched or ChannelSchedule.read(s, team_id, channel_id)
-        prev = repo.digest_run(s, team_id, channel_id, week.previous().label)
+        prev = repo.digest_run(s, team_id=team_id, channel_id=channel_id, week=week.previous().label)
         start_override = prev.posted_at if prev is not None and prev.posted_at else None
         dg = build_digest(
             s,
@@ -344,7 +335,7 @@ class DigestRunner:
             if self.enrich is not None and sched.llm_enabled:
                 self.enrich(s, dg, run_id)
             chart = self.chart(s, dg) if self.chart is not None and sched.exists and sched.chart_enabled else None
-            names = dg.names or repo.display_names(s, team_id)  # the build read them moments ago
+            names = dg.names or repo.display_names(s, team_id=team_id)  # the build read them moments ago
         with gc_paused():  # rendering a large week allocates as much as building it
             messages, truncated = cap_thread(digest_messages(dg, run_id))
             full_text = digest_text(dg, names) if truncated else None
@@ -447,8 +438,8 @@ class DigestRunner:
 
     def _tell_already(self, client: WebClient, team_id: str, channel_id: str, week: Week, user: str) -> None:
         with self.sf() as s:
-            run = repo.digest_run(s, team_id, channel_id, week.label)
-            ws = repo.get_workspace(s, team_id)
+            run = repo.digest_run(s, team_id=team_id, channel_id=channel_id, week=week.label)
+            ws = repo.get_workspace(s, team_id=team_id)
         where = ""
         if run is not None and run.message_ts and ws is not None and ws.url:
             where = f": <{ws.url.rstrip('/')}/archives/{channel_id}/p{run.message_ts.replace('.', '')}|see it here>"

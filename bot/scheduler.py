@@ -104,7 +104,7 @@ class DigestJobs:
     def sync_channel(self, team_id: str, channel_id: str) -> None:
         """A schedule changed here (`/loop digest schedule|off`): apply it now."""
         with self.runner.sf() as s:
-            row = repo.schedule_for(s, team_id, channel_id)
+            row = repo.schedule_for(s, team_id=team_id, channel_id=channel_id)
             when = (row.weekday, row.hour, row.minute, row.tz) if row is not None and row.enabled else None
         self._set(team_id, channel_id, when)
 

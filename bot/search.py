@@ -109,9 +109,9 @@ def run(
     """A page of the best matches the person in `channel_id` may see, and the count per customer."""
     return repo.search_signals(
         s,
-        team_id,
-        q.terms,
-        q.phrases,
+        team_id=team_id,
+        terms=q.terms,
+        phrases=q.phrases,
         customer_id=q.customer_id,
         kind=q.kind,
         since=q.since,
@@ -145,9 +145,11 @@ def results_blocks(
             f"No signals match {what}.",
             to_dicts([section(f":mag: No signals match {what}. Try fewer words or a wider `since:`.")]),
         )
-    names = repo.display_names(s, team_id)
+    names = repo.display_names(s, team_id=team_id)
     by_customer = sorted(counts.items(), key=lambda kv: -kv[1])
-    customers = repo.customer_names(s, team_id, [r.customer_id for r in rows] + [c for c, _ in by_customer[:12]])
+    customers = repo.customer_names(
+        s, team_id=team_id, ids=[r.customer_id for r in rows] + [c for c, _ in by_customer[:12]]
+    )
     if total >= CANDIDATES:  # more matched than were ranked: say so, and how to narrow it
         head = f":mag: *More than {CANDIDATES:,} signals* match {what}; the newest {CANDIDATES:,} are ranked"
         hint = " Narrow it with `customer:`, `kind:` or `since:`."

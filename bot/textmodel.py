@@ -1,4 +1,5 @@
-"""A linear model over words, word pairs, character n-grams and the rules' own cues, read from a file shipped
+"""A linear model over words, word pairs, character n-grams, the rules' own cues and the words' tone (VADER), read
+from a file shipped
 in the package (bot/model/kinds.npz): no download, no scikit-learn at run time, a few hundred microseconds a
 message. Trained by `python -m eval.train` on every labelled source (eval/sources/README.md); how it was
 chosen and what it scores across sources is in EVAL.md.
@@ -24,9 +25,13 @@ _TOKEN = re.compile(r"[a-z0-9']+")
 CHAR_N = (3, 4, 5)
 
 
-def features(t: str, cues: Iterable[str] = (), rule_kind: str | None = None) -> Counter[str]:
+TONE_AT = (0.05, 0.5)  # VADER compound: a tone at all, a clear tone
+
+
+def features(t: str, cues: Iterable[str] = (), rule_kind: str | None = None, tone: float | None = None) -> Counter[str]:
     """Counts of each feature of normalised text `t`: words, word pairs, character n-grams within words,
-    the rules' cues that matched and the rules' kind."""
+    the rules' cues that matched, the rules' kind and the tone of the words (VADER's compound score, in two
+    steps each way): what a tone means carries from one source to another better than what a word means."""
     words = _TOKEN.findall(t)
     grams = ["w:" + w for w in words]
     grams += ["b:" + a + " " + b for a, b in zip(words, words[1:], strict=False)]
@@ -40,6 +45,12 @@ def features(t: str, cues: Iterable[str] = (), rule_kind: str | None = None) -> 
         f["q:" + c] += 1
     if rule_kind:
         f["r:" + rule_kind] += 1
+    if tone is not None:
+        for i, at in enumerate(TONE_AT):
+            if tone >= at:
+                f["s:" + "+" * (i + 1)] += 1
+            elif tone <= -at:
+                f["s:" + "-" * (i + 1)] += 1
     return f
 
 
@@ -94,6 +105,10 @@ class LinearModel:
                 shown.append(f'"{name[2:]}"')
             elif name.startswith("q:"):
                 shown.append(f"cue {name[2:]}")
+            elif name.startswith("s:"):
+                tone = "a positive tone" if "+" in name else "a negative tone"
+                if tone not in shown:  # the two steps of one tone read as one
+                    shown.append(tone)
             if len(shown) == most:
                 break
         return tuple(shown)

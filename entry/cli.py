@@ -36,10 +36,14 @@ def _channel(sf, team: str, value: str) -> str:  # noqa: ANN001
 
     v = value.strip()
     with sf() as s:
-        names = repo.channel_names(s, team)
+        names = repo.channel_names(s, team_id=team)
         if m := re.fullmatch(r"<?#?([CGD][A-Z0-9]+)(\|[^>]*)?>?", v):
             cid = m.group(1)
-            if cid in names or repo.channel_link(s, team, cid) or repo.schedule_for(s, team, cid):
+            if (
+                cid in names
+                or repo.channel_link(s, team_id=team, channel_id=cid)
+                or repo.schedule_for(s, team_id=team, channel_id=cid)
+            ):
                 return cid
             problem = f"--channel {v}: the database knows no such channel (not linked, watched, scheduled or seen)"
         else:
@@ -136,14 +140,12 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def _team(args: argparse.Namespace, sf) -> str:  # noqa: ANN001
-    from sqlalchemy import select
-
-    from storage.models import Workspace
+    from storage import repo
 
     if args.team:
         return args.team
     with sf() as s:
-        teams = list(s.scalars(select(Workspace.team_id)))
+        teams = repo.team_ids(s)
     if len(teams) == 1:
         return teams[0]
     raise ConfigError(
@@ -215,7 +217,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
         if not args.yes:
             print("Nothing was deleted: run it again with --yes to delete all of the above.")
             return 0
-        repo.forget_customer(s, team, t.customer.id)
+        repo.forget_customer(s, team_id=team, customer_id=t.customer.id)
     print(purge.done(t))
     return 0
 

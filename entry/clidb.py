@@ -62,6 +62,6 @@ def channel_week(sf: sessionmaker[Session], team: str, channel: str, week: str |
     """The week a command asks for (`--week 2026-W47`), else this week in the channel's schedule's zone (UTC when
     it has none); ValueError on a malformed week."""
     with sf() as s:
-        row = repo.schedule_for(s, team, channel)
+        row = repo.schedule_for(s, team_id=team, channel_id=channel)
         tz = row.tz if row else "UTC"
     return parse_week(week) if week else week_at(utcnow(), tz)

@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select
 
 from bot import explain
 from bot.chart import render_png
@@ -27,7 +26,6 @@ from devtools.fakeslack import FakeSlackServer, FakeSlackState
 from entry import demo_data as d
 from entry.app import build_app
 from storage import db, repo
-from storage.models import Customer, Learning, Signal
 
 SECRET = "demo-signing-secret"
 
@@ -209,8 +207,8 @@ def build(db_path: str, now: datetime | None = None) -> tuple[Any, Any, FakeSlac
         reply_ts = f"{clock.now.timestamp():.0f}.{900000 + i}"
         send.message(channel, user, text, reply_ts, thread_ts=result.ts)
         with sf() as s:
-            row = s.scalar(select(Learning).where(Learning.message_ts == reply_ts))
-            ids = [c.id for c in s.scalars(select(Customer).where(Customer.name.in_(names)))]
+            row = repo.learning_by_message(s, team_id=d.TEAM, channel_id=channel, ts=reply_ts)
+            ids = [c.id for c in repo.list_customers(s, team_id=d.TEAM) if c.name in names]
         assert row is not None  # the reply in the digest's thread was captured as a learning
         view_state = {
             "values": {
@@ -247,12 +245,9 @@ def run_demo(db_path: str, chart: str | None = None, console: Console | None = N
     sf, deps, slack, clock = build(db_path)
     try:
         with sf() as s:
-            rows = s.execute(
-                select(Customer.name, Customer.segment, func.count(Signal.id))
-                .outerjoin(Signal, (Signal.customer_id == Customer.id) & Signal.deleted_at.is_(None))
-                .group_by(Customer.id)
-                .order_by(Customer.name)
-            ).all()
+            counts = repo.live_signal_counts(s, team_id=d.TEAM)
+            everyone = sorted(repo.list_customers(s, team_id=d.TEAM), key=lambda c: c.name)
+            rows = [(c.name, c.segment, counts.get(c.id, 0)) for c in everyone]
         table = Table(title="Signals recorded through the capture path, per customer")
         table.add_column("Customer")
         table.add_column("Segment")
@@ -267,7 +262,7 @@ def run_demo(db_path: str, chart: str | None = None, console: Console | None = N
             # a newcomer's first look at a digest: every section says once what it means (bot.explain)
             dg.explain = explain.sections_of(dg)
             png = render_png(s, dg) if chart else None
-            names = repo.display_names(s, d.TEAM) | {cid: name for cid, (name, _) in d.CHANNELS.items()}
+            names = repo.display_names(s, team_id=d.TEAM) | {cid: name for cid, (name, _) in d.CHANNELS.items()}
         console.rule("This week's digest in #cs-leads (portfolio), as it would be posted")
         console.print(digest_rich(dg, names), highlight=False)
         console.rule()

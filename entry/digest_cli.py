@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from rich.console import Console
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import ConfigError, Settings
@@ -15,14 +14,13 @@ from bot.services import utcnow
 from entry.app import build_app
 from entry.clidb import channel_week
 from storage import repo
-from storage.models import Workspace
 
 
 def _team(sf: sessionmaker[Session], team: str | None) -> str:
     if team:
         return team
     with sf() as s:
-        teams = list(s.scalars(select(Workspace.team_id)))
+        teams = repo.team_ids(s)
     if len(teams) == 1:
         return teams[0]
     raise ConfigError(
@@ -48,7 +46,7 @@ def run_digest_cli(settings: Settings, sf: sessionmaker[Session], args: argparse
         runner = DigestRunner(settings, sf, utcnow, client_for=lambda t: None)  # type: ignore[arg-type, return-value]
         with sf() as s:
             dg = runner.build(s, team, args.channel, week)
-            names = repo.display_names(s, team)
+            names = repo.display_names(s, team_id=team)
         Console().print(digest_rich(dg, names), highlight=False)
         return 0
     settings.require_slack()

@@ -21,12 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot import textmodel
-from bot.classify import MODEL_OVERRULES_AT, classify_with
+from bot.classify import MODEL_DECIDES_AT, MODEL_OVERRULES_AT, MODEL_SAYS_CHURN_AT, TONE_DECIDES_AT, classify_with
 from eval.metrics import FROZEN, TUNE, Report, evaluate, load, sha256, source_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_MD = ROOT / "EVAL.md"
 TARGETS = {"accuracy": 0.85, "churn_recall": 0.85, "sentiment": 0.85, "p99_ms": 2.0}
+CHURN_SUPPORT = 20
+SLACK_LENGTH = 280  # characters: the latency is also reported for texts no longer than a typical Slack message
 MARK = "<!-- figures: written by `make eval` -->"
 
 
@@ -53,13 +55,17 @@ class Row:
     source: str
     trained_on: str
     report: Report
-    rules: Report  # the cues alone, for comparison
+    rules: Report  # without the model (the cues, and the tone where they find nothing), for comparison
     kinds: list[str]  # the kinds the source labels
     has_sentiment: bool
 
     @property
     def churn_recall(self) -> float | None:
         return self.report.per_kind["churn-risk"][1] if "churn-risk" in self.kinds else None
+
+    @property
+    def churn_support(self) -> int:
+        return self.report.per_kind["churn-risk"][2]
 
 
 def measure(rows: list[dict], model: textmodel.LinearModel | None) -> Report:
@@ -123,8 +129,8 @@ def fmt(x: float | None) -> str:
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| source (left out) | messages | kinds labelled | model fitted on | kind accuracy (cues alone) | "
-        "churn-risk recall (cues alone) | sentiment sign |",
+        "| source (left out) | messages | kinds labelled | model fitted on | kind accuracy (without the model) | "
+        "churn-risk recall (without the model), of n | sentiment sign |",
         "| --- | ---: | --- | --- | ---: | ---: | ---: |",
     ]
     for r in rows:
@@ -133,7 +139,8 @@ def table(rows: list[Row]) -> str:
         sent = r.report.sentiment_agreement if r.has_sentiment else None
         lines.append(
             f"| {r.source} | {r.report.n} | {', '.join(r.kinds)} | {r.trained_on} | {r.report.accuracy:.3f} "
-            f"({r.rules.accuracy:.3f}) | {fmt(churn)} ({fmt(churn_rules)}) | {fmt(sent)} |"
+            f"({r.rules.accuracy:.3f}) | {fmt(churn)} ({fmt(churn_rules)})"
+            f"{f', of {r.churn_support}' if churn is not None else ''} | {fmt(sent)} |"
         )
     return "\n".join(lines)
 
@@ -154,15 +161,25 @@ def main(argv: list[str] | None = None) -> int:
     frozen = rows[-1]
     texts = [r["text"] for r in load(FROZEN)] + [r["text"] for rs in source_rows().values() for r in rs]
     median, p99, cpu_p99 = latency_ms(texts, shipped)
+    short_cpu_p99 = latency_ms([t for t in texts if len(t) <= SLACK_LENGTH], shipped)[2]
     worst_acc = min(rows, key=lambda r: r.report.accuracy)
     churn_rows = [r for r in rows if r.churn_recall is not None]
     worst_churn = min(churn_rows, key=lambda r: r.churn_recall or 0.0)
+    # a recall over a handful of churn risks says little on its own: the worst source with at least
+    # CHURN_SUPPORT of them is reported beside the headline, which stays the worst of all
+    big_churn = [r for r in churn_rows if r.churn_support >= CHURN_SUPPORT]
+    worst_big_churn = min(big_churn, key=lambda r: r.churn_recall or 0.0) if big_churn else worst_churn
     sent_rows = [r for r in rows if r.has_sentiment]
     worst_sent = min(sent_rows, key=lambda r: r.report.sentiment_agreement)
     checks = {
         f"kind accuracy, worst source ({worst_acc.source})": (worst_acc.report.accuracy, TARGETS["accuracy"], ">="),
         f"churn-risk recall, worst source ({worst_churn.source})": (
             worst_churn.churn_recall or 0.0,
+            TARGETS["churn_recall"],
+            ">=",
+        ),
+        f"churn-risk recall, worst source with at least {CHURN_SUPPORT} churn risks ({worst_big_churn.source})": (
+            worst_big_churn.churn_recall or 0.0,
             TARGETS["churn_recall"],
             ">=",
         ),
@@ -177,31 +194,41 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print(f"\nFrozen part, shipped model: {frozen.report.table()}")
     print(
-        f"\nOne message classified: median {median:.3f} ms, p99 {p99:.3f} ms wall, p99 {cpu_p99:.3f} ms CPU; "
-        f"model file {size:,} bytes"
+        f"\nOne message classified: median {median:.3f} ms, p99 {p99:.3f} ms wall, p99 {cpu_p99:.3f} ms CPU "
+        f"(p99 {short_cpu_p99:.3f} ms CPU for texts of at most {SLACK_LENGTH} characters); model file {size:,} bytes"
     )
     ok = True
     for name, (value, target, op) in checks.items():
         met = value >= target if op == ">=" else value < target
         ok &= met
         print(f"  {name}: {value:.3f} (target {op} {target}) {'met' if met else 'MISSED'}")
-    write_eval_md(rows, frozen.report.table(), median, p99, cpu_p99, size, checks)
+    write_eval_md(rows, frozen.report.table(), median, p99, cpu_p99, short_cpu_p99, size, checks)
     print(f"\nWritten to {EVAL_MD.name}")
     return 0 if ok else 1
 
 
 def write_eval_md(
-    rows: list[Row], frozen_table: str, median: float, p99: float, cpu_p99: float, size: int, checks: dict
+    rows: list[Row],
+    frozen_table: str,
+    median: float,
+    p99: float,
+    cpu_p99: float,
+    short_cpu_p99: float,
+    size: int,
+    checks: dict,
 ) -> None:
     machine = f"{platform.machine()}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
     lines = [
         MARK,
         "",
         f"Last run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine} ({_cores()} cores, load average "
-        f"{_load()} while measuring). The model overrules the cues at {MODEL_OVERRULES_AT:.0%} sure or more.",
+        f"{_load()} while measuring). The model overrules the cues at {MODEL_OVERRULES_AT:.0%} sure or more, decides "
+        f"from {MODEL_DECIDES_AT:.0%} when they found nothing and says churn-risk from {MODEL_SAYS_CHURN_AT:.0%}; a "
+        f"tone of |VADER| >= {TONE_DECIDES_AT} decides what neither recognised.",
         "",
         "Each source left out in turn: the model fitted on the others, the classifier (cues + that model) tested on "
-        "it; in brackets, the cues alone. n/a: the source does not label that.",
+        "it; in brackets, without the model (the cues, and the tone where they find nothing). n/a: the source does "
+        "not label that; n: how many churn risks it labels.",
         "",
         table(rows),
         "",
@@ -211,7 +238,8 @@ def write_eval_md(
         frozen_table,
         "",
         f"One message classified (cues + shipped model): median {median:.3f} ms, p99 {p99:.3f} ms of wall time, "
-        f"p99 {cpu_p99:.3f} ms of CPU time (the wall time includes waiting for a core on a shared machine). "
+        f"p99 {cpu_p99:.3f} ms of CPU time (the wall time includes waiting for a core on a shared machine); p99 "
+        f"{short_cpu_p99:.3f} ms of CPU time for the texts of at most {SLACK_LENGTH} characters. "
         f"Model file `bot/model/kinds.npz`: {size:,} bytes.",
         "",
         "| target | value | goal |",

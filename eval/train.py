@@ -12,7 +12,7 @@ from collections import Counter
 
 import numpy as np
 
-from bot.classify import _kind, normalise
+from bot.classify import _kind, _tone, normalise
 from bot.textmodel import MODEL_FILE, LinearModel, features
 from eval.metrics import TUNE, load, source_rows
 
@@ -20,27 +20,30 @@ C = 16.0  # inverse regularisation, chosen on the leave-one-source-out figures (
 MIN_DF = 2
 
 
-def row_features(text: str, with_cues: bool = True) -> Counter:
+def row_features(text: str, with_cues: bool = True, with_tone: bool = True) -> Counter:
     t = normalise(text)
     found: dict[str, list[str]] = {}
     kind, _ = _kind(t, [], found)
+    tone = _tone(t) if with_tone else None
     if not with_cues:
-        return features(t)
-    return features(t, [c for k in found for c in found[k]], kind)
+        return features(t, tone=tone)
+    return features(t, [c for k in found for c in found[k]], kind, tone)
 
 
-def fit(rows: list[dict], with_cues: bool = True, c: float = C, balance_sources: bool = True) -> LinearModel:
+def fit(
+    rows: list[dict], with_cues: bool = True, c: float = C, balance_sources: bool = True, with_tone: bool = True
+) -> LinearModel:
     """A model from labelled rows ({"text", "kind", "source"}): classes balanced, and each source weighing
     the same in total, so that no one source's style decides."""
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.feature_extraction.text import TfidfTransformer
     from sklearn.linear_model import LogisticRegression
 
-    feats = [row_features(r["text"], with_cues) for r in rows]
+    feats = [row_features(r["text"], with_cues, with_tone) for r in rows]
     df: Counter = Counter()
     for f in feats:
         df.update(f.keys())
-    keep = {k for k, n in df.items() if n >= MIN_DF or k[:2] in ("q:", "r:")}
+    keep = {k for k, n in df.items() if n >= MIN_DF or k[:2] in ("q:", "r:", "s:")}
     feats = [{k: v for k, v in f.items() if k in keep} for f in feats]
     dv = DictVectorizer()
     x = dv.fit_transform(feats)

@@ -45,7 +45,7 @@ def register(app: App, deps: Deps) -> None:
                 perform(deps, client, team_id, [Ephemeral(channel_id, user, NO_CUSTOMERS)])
                 return
             ids = capture.customers_for_any_message(s, raw)
-            known = customers.by_id(s, team_id, ids[0]) if ids else None
+            known = customers.card_by_id(s, team_id, ids[0]) if ids else None
             view = capture_modal(known, capture.modal_metadata(s, raw, deps.clock()), raw.text)
         ack()
         perform(deps, client, team_id, [OpenModal(view)], trigger_id=shortcut["trigger_id"])

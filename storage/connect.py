@@ -13,16 +13,16 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import ChannelInfo, ChannelLink, ConnectedTeam, Signal
-from storage.repo import _insert, rowcount
+from storage.repo._sql import dialect_insert, rowcount
 
 ASKING_KINDS = ("question", "request")
 
 
 def save_channel(
     session: Session,
+    *,
     team_id: str,
     channel_id: str,
-    *,
     name: str | None,
     is_private: bool,
     is_ext_shared: bool,
@@ -47,15 +47,15 @@ def save_channel(
     if is_member is not None:
         values["is_member"] = is_member
         keep.append("is_member")
-    stmt = _insert(session, ChannelInfo).values(**values)
+    stmt = dialect_insert(session, ChannelInfo).values(**values)
     session.execute(
         stmt.on_conflict_do_update(index_elements=["team_id", "channel_id"], set_={k: stmt.excluded[k] for k in keep})
     )
 
 
-def mark_ext_shared(session: Session, team_id: str, channel_id: str, now: datetime) -> None:
+def mark_ext_shared(session: Session, *, team_id: str, channel_id: str, now: datetime) -> None:
     """An event said the channel is shared with another organisation (its envelope, or an external author)."""
-    stmt = _insert(session, ChannelInfo).values(
+    stmt = dialect_insert(session, ChannelInfo).values(
         team_id=team_id, channel_id=channel_id, is_private=False, is_ext_shared=True, is_shared=True, updated_at=now
     )
     session.execute(
@@ -75,10 +75,10 @@ def connected(info: ChannelInfo | None) -> list[str]:
 
 
 def save_team(
-    session: Session, team_id: str, org_team_id: str, name: str | None, domain: str | None, now: datetime
+    session: Session, *, team_id: str, org_team_id: str, name: str | None, domain: str | None, now: datetime
 ) -> None:
     """A connected organisation's name and domain (team.info); whom it belongs to is kept."""
-    stmt = _insert(session, ConnectedTeam).values(
+    stmt = dialect_insert(session, ConnectedTeam).values(
         team_id=team_id, org_team_id=org_team_id, name=name, domain=domain, updated_at=now
     )
     session.execute(
@@ -89,16 +89,18 @@ def save_team(
     )
 
 
-def teams(session: Session, team_id: str, org_team_ids: Iterable[str] | None = None) -> Sequence[ConnectedTeam]:
+def teams(session: Session, *, team_id: str, org_team_ids: Iterable[str] | None = None) -> Sequence[ConnectedTeam]:
     q = select(ConnectedTeam).where(ConnectedTeam.team_id == team_id)
     if org_team_ids is not None:
         q = q.where(ConnectedTeam.org_team_id.in_(list(org_team_ids)))
     return session.scalars(q.order_by(ConnectedTeam.org_team_id)).all()
 
 
-def set_team_customer(session: Session, team_id: str, org_team_id: str, customer_id: int | None, now: datetime) -> None:
+def set_team_customer(
+    session: Session, *, team_id: str, org_team_id: str, customer_id: int | None, now: datetime
+) -> None:
     """An organisation is this customer's (or no one's): its people's messages are first-hand for them."""
-    stmt = _insert(session, ConnectedTeam).values(
+    stmt = dialect_insert(session, ConnectedTeam).values(
         team_id=team_id, org_team_id=org_team_id, customer_id=customer_id, updated_at=now
     )
     session.execute(
@@ -108,7 +110,7 @@ def set_team_customer(session: Session, team_id: str, org_team_id: str, customer
     )
 
 
-def org_customers(conn: Connection | Session, team_id: str) -> dict[str, int]:
+def org_customers(conn: Connection | Session, *, team_id: str) -> dict[str, int]:
     """organisation team id -> customer id, for every organisation the team has said whose it is."""
     rows = conn.execute(
         select(ConnectedTeam.org_team_id, ConnectedTeam.customer_id).where(
@@ -118,14 +120,14 @@ def org_customers(conn: Connection | Session, team_id: str) -> dict[str, int]:
     return {org: cid for org, cid in rows if cid is not None}  # the query already leaves out None
 
 
-def channels(session: Session, team_id: str, ids: Iterable[str] | None = None) -> Sequence[ChannelInfo]:
+def channels(session: Session, *, team_id: str, ids: Iterable[str] | None = None) -> Sequence[ChannelInfo]:
     q = select(ChannelInfo).where(ChannelInfo.team_id == team_id)
     if ids is not None:
         q = q.where(ChannelInfo.channel_id.in_(list(ids)))
     return session.scalars(q).all()
 
 
-def unlinked_member_channels(session: Session, team_id: str) -> Sequence[ChannelInfo]:
+def unlinked_member_channels(session: Session, *, team_id: str) -> Sequence[ChannelInfo]:
     """Channels the app is in that are neither linked nor watched."""
     linked = select(ChannelLink.channel_id).where(ChannelLink.team_id == team_id)
     return session.scalars(
@@ -135,7 +137,9 @@ def unlinked_member_channels(session: Session, team_id: str) -> Sequence[Channel
     ).all()
 
 
-def mark_answered(session: Session, team_id: str, channel_id: str, ts: str, user_id: str | None, now: datetime) -> int:
+def mark_answered(
+    session: Session, *, team_id: str, channel_id: str, ts: str, user_id: str | None, now: datetime
+) -> int:
     """A team member replied in the thread of (or reacted to) message `ts`: its first-hand signals are answered."""
     res = session.execute(
         update(Signal)
@@ -151,7 +155,9 @@ def mark_answered(session: Session, team_id: str, channel_id: str, ts: str, user
     return rowcount(res)
 
 
-def waiting(session: Session, team_id: str, since: datetime, customer_ids: Iterable[int] | None = None) -> list[Signal]:
+def waiting(
+    session: Session, *, team_id: str, since: datetime, customer_ids: Iterable[int] | None = None
+) -> list[Signal]:
     """First-hand questions and requests since `since` that no one on the team has answered, oldest first."""
     q = select(Signal).where(
         Signal.team_id == team_id,
@@ -166,7 +172,7 @@ def waiting(session: Session, team_id: str, since: datetime, customer_ids: Itera
     return list(session.scalars(q.order_by(Signal.posted_at, Signal.id)))
 
 
-def claim_unanswered_nudge(session: Session, signal_id: int, now: datetime) -> bool:
+def claim_unanswered_nudge(session: Session, *, signal_id: int, now: datetime) -> bool:
     """One nudge per question, whichever instance gets there first."""
     res = session.execute(
         update(Signal)
@@ -176,7 +182,7 @@ def claim_unanswered_nudge(session: Session, signal_id: int, now: datetime) -> b
     return bool(rowcount(res))
 
 
-def is_external_author(session: Session, team_id: str, user_id: str) -> bool:
+def is_external_author(session: Session, *, team_id: str, user_id: str) -> bool:
     """Whether this person has written first-hand signals (a customer's person, not the team)."""
     return (
         session.scalar(
@@ -188,7 +194,7 @@ def is_external_author(session: Session, team_id: str, user_id: str) -> bool:
     )
 
 
-def claim_proposal(session: Session, team_id: str, channel_id: str, now: datetime) -> bool:
+def claim_proposal(session: Session, *, team_id: str, channel_id: str, now: datetime) -> bool:
     """One link proposal per channel, whichever instance gets there first."""
     res = session.execute(
         update(ChannelInfo)
@@ -202,7 +208,7 @@ def claim_proposal(session: Session, team_id: str, channel_id: str, now: datetim
     return bool(rowcount(res))
 
 
-def waiting_at(session: Session, team_id: str, channel_id: str, ts: str) -> bool:
+def waiting_at(session: Session, *, team_id: str, channel_id: str, ts: str) -> bool:
     """Whether message `ts` is a first-hand signal not answered yet."""
     return (
         session.scalar(

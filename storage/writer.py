@@ -161,7 +161,7 @@ class SignalWriter:
             return
         with db.write_lock(self.engine), self.engine.begin() as conn:
             teams = {item.routed[0] for item in batch if item.routed is not None}
-            versions = repo.routing_versions(conn, teams) if teams else {}
+            versions = repo.routing_versions(conn, team_ids=teams) if teams else {}
             rows = []
             for item in batch:
                 if item.routed is not None and versions.get(item.routed[0], 0) != item.routed[1]:
@@ -169,7 +169,7 @@ class SignalWriter:
                 else:
                     rows.extend(item.rows)
             if rows:
-                repo.insert_signals(conn, rows)
+                repo.insert_signals(conn, rows=rows)
 
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect __init__ has no type hints

@@ -277,7 +277,7 @@ class Commands:
     def _run(self, fn: Callable[[Session], Reply], ctx: Ctx) -> Reply:
         try:
             with self.sf.begin() as s:
-                repo.ensure_workspace(s, ctx.team_id, self.clock())
+                repo.ensure_workspace(s, team_id=ctx.team_id, now=self.clock())
                 return fn(s)
         except UsageError as e:
             return Reply(str(e), ok=False)

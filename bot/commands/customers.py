@@ -98,10 +98,10 @@ def add(s: Session, ctx: Ctx, text: str, now: datetime) -> Reply:
     name = cust.clean_name(name)
     check_name(name, usage, RESERVED)
     k = cust.key(name)
-    if repo.customer_by_key(s, ctx.team_id, k) or repo.alias_owner(s, ctx.team_id, k):
+    if repo.customer_by_key(s, team_id=ctx.team_id, key=k) or repo.alias_owner(s, team_id=ctx.team_id, key=k):
         raise UsageError(f"A customer or alias named “{safe(name)}” already exists: see `/milestone {safe(name)}`.")
-    c = repo.add_customer(s, ctx.team_id, name, k, segment, now)
-    repo.bump_routing(s, ctx.team_id)
+    c = repo.add_customer(s, team_id=ctx.team_id, name=name, key=k, segment=segment, now=now)
+    repo.bump_routing(s, team_id=ctx.team_id)
     note = ""
     if segment and segment in templates:
         seg = templates[segment]
@@ -137,11 +137,11 @@ def alias(s: Session, ctx: Ctx, text: str) -> Reply:
         raise UsageError(f"Give the alias after the name. {usage}")
     check_name(name, usage, RESERVED)
     k = cust.key(name)
-    owner_of = repo.customer_by_key(s, ctx.team_id, k) or repo.alias_owner(s, ctx.team_id, k)
+    owner_of = repo.customer_by_key(s, team_id=ctx.team_id, key=k) or repo.alias_owner(s, team_id=ctx.team_id, key=k)
     if owner_of is not None:
         raise UsageError(f"“{safe(name)}” already names *{safe(owner_of.name)}*; pick another alias.")
-    repo.add_alias(s, c, name, k)
-    repo.bump_routing(s, ctx.team_id)
+    repo.add_alias(s, customer=c, alias=name, key=k)
+    repo.bump_routing(s, team_id=ctx.team_id)
     return Reply(f":label: *{safe(c.name)}* can now also be called “{safe(name)}”.")
 
 
@@ -158,7 +158,7 @@ def outcome(s: Session, ctx: Ctx, text: str) -> Reply:
     c.outcome_experience = strip_quotes(experience) or None
     if not c.outcome_required:
         raise UsageError(f"The outcome before `|` is empty. {usage}")
-    line = outcome_line(c) or ""
+    line = outcome_line(c.outcome_required, c.outcome_experience) or ""
     hint = (
         ""
         if c.outcome_experience
@@ -194,16 +194,24 @@ def owner(s: Session, ctx: Ctx, text: str) -> Reply:
 def link(s: Session, ctx: Ctx, name: str, now: datetime) -> Reply:
     usage = "Usage: `/loop link <customer>` in the customer's channel"
     c = customer_exact(s, ctx, name, usage)
-    prev = repo.channel_link(s, ctx.team_id, ctx.channel_id)
+    prev = repo.channel_link(s, team_id=ctx.team_id, channel_id=ctx.channel_id)
     was = ""
     if prev is not None and prev.kind == "watch":
         was = " (it was a watch channel)"
     elif prev is not None and prev.customer_id != c.id and prev.customer is not None:
         was = f" (it belonged to {safe(prev.customer.name)})"
-    repo.set_channel_link(s, ctx.team_id, ctx.channel_id, "customer", c.id, ctx.user_id, now)
+    repo.set_channel_link(
+        s,
+        team_id=ctx.team_id,
+        channel_id=ctx.channel_id,
+        kind="customer",
+        customer_id=c.id,
+        user_id=ctx.user_id,
+        now=now,
+    )
     # Slack Connect: the channel's organisation that is theirs makes their people's words first-hand
     connect.adopt_orgs(s, ctx.team_id, ctx.channel_id, c.id, now)
-    repo.bump_routing(s, ctx.team_id)
+    repo.bump_routing(s, team_id=ctx.team_id)
     return Reply(
         f":link: This channel now belongs to *{safe(c.name)}*{was}: every message posted here is "
         f"recorded as a signal for them. `/loop unlink` stops it.",
@@ -213,8 +221,10 @@ def link(s: Session, ctx: Ctx, name: str, now: datetime) -> Reply:
 
 
 def watch(s: Session, ctx: Ctx, now: datetime) -> Reply:
-    repo.set_channel_link(s, ctx.team_id, ctx.channel_id, "watch", None, ctx.user_id, now)
-    repo.bump_routing(s, ctx.team_id)
+    repo.set_channel_link(
+        s, team_id=ctx.team_id, channel_id=ctx.channel_id, kind="watch", customer_id=None, user_id=ctx.user_id, now=now
+    )
+    repo.bump_routing(s, team_id=ctx.team_id)
     return Reply(
         ":eyes: This is now a shared feedback channel: a message that names a customer (or one "
         "of their aliases) is recorded as a signal for each customer it names. "
@@ -225,12 +235,12 @@ def watch(s: Session, ctx: Ctx, now: datetime) -> Reply:
 
 
 def unlink(s: Session, ctx: Ctx) -> Reply:
-    if not repo.remove_channel_link(s, ctx.team_id, ctx.channel_id):
+    if not repo.remove_channel_link(s, team_id=ctx.team_id, channel_id=ctx.channel_id):
         raise UsageError(
             "This channel isn't linked to a customer or watched, so there is nothing to "
             "unlink. `/loop link <customer>` or `/loop watch` set it up."
         )
-    repo.bump_routing(s, ctx.team_id)
+    repo.bump_routing(s, team_id=ctx.team_id)
     return Reply(
         ":no_entry_sign: Messages in this channel are no longer recorded. Signals already recorded stay.", public=True
     )
@@ -243,7 +253,7 @@ def replies(s: Session, ctx: Ctx, rest: str) -> Reply:
             "Usage: `/loop replies on|off` in a linked or watch channel — on: when a milestone or a "
             "decision comes of a signal captured here, a short reply goes in that message's thread."
         )
-    link = repo.channel_link(s, ctx.team_id, ctx.channel_id)
+    link = repo.channel_link(s, team_id=ctx.team_id, channel_id=ctx.channel_id)
     if link is None:
         raise UsageError(
             "This channel isn't linked or watched, so nothing is captured here to reply to. "
@@ -294,7 +304,7 @@ PRIVACY_USAGE = (
 
 
 def privacy(s: Session, ctx: Ctx, rest: str, now: datetime) -> Reply:
-    ws = repo.ensure_workspace(s, ctx.team_id, now)
+    ws = repo.ensure_workspace(s, team_id=ctx.team_id, now=now)
     if not rest.strip():
         return Reply(
             ":lock: *What the LLM step may read* (only when a model is configured)\n"

@@ -89,9 +89,9 @@ def digest(s: Session, ctx: Ctx, rest: str, now: datetime) -> Reply:
 
 def schedule(s: Session, ctx: Ctx, text: str, now: datetime) -> Reply:
     spec = parse_schedule(text)
-    u = repo.slack_user(s, ctx.team_id, ctx.user_id)
+    u = repo.slack_user(s, team_id=ctx.team_id, user_id=ctx.user_id)
     tz = spec.tz or (u.tz if u and u.tz and valid_tz(u.tz) else "UTC")
-    row = repo.schedule_for(s, ctx.team_id, ctx.channel_id)
+    row = repo.schedule_for(s, team_id=ctx.team_id, channel_id=ctx.channel_id)
     if row is None:
         row = DigestSchedule(team_id=ctx.team_id, channel_id=ctx.channel_id, llm_enabled=True, chart_enabled=False)
         s.add(row)
@@ -120,7 +120,7 @@ def schedule(s: Session, ctx: Ctx, text: str, now: datetime) -> Reply:
 
 
 def off(s: Session, ctx: Ctx, now: datetime) -> Reply:
-    row = repo.schedule_for(s, ctx.team_id, ctx.channel_id)
+    row = repo.schedule_for(s, team_id=ctx.team_id, channel_id=ctx.channel_id)
     if row is None or not row.enabled:
         raise UsageError(
             "No weekly digest is scheduled in this channel. "
@@ -136,7 +136,7 @@ def off(s: Session, ctx: Ctx, now: datetime) -> Reply:
 
 
 def _schedule_or_explain(s: Session, ctx: Ctx) -> DigestSchedule:
-    row = repo.schedule_for(s, ctx.team_id, ctx.channel_id)
+    row = repo.schedule_for(s, team_id=ctx.team_id, channel_id=ctx.channel_id)
     if row is None:
         raise UsageError("Schedule this channel's digest first: `/loop digest schedule <weekday> <HH:MM>`.")
     return row
@@ -165,7 +165,7 @@ def focus(s: Session, ctx: Ctx, text: str) -> Reply:
     usage = "Usage: `/loop digest focus <what the team wants to learn>` (e.g. `onboarding friction`), or `off`"
     text = strip_quotes(text)
     if not text:
-        row = repo.schedule_for(s, ctx.team_id, ctx.channel_id)
+        row = repo.schedule_for(s, team_id=ctx.team_id, channel_id=ctx.channel_id)
         now_focus = (
             f"This channel's digest focuses on “{quote(row.focus)}”. "
             if row and row.focus
@@ -194,7 +194,7 @@ def learnings(s: Session, ctx: Ctx, name: str) -> Reply:
         if isinstance(found, cust.NoMatch):
             raise UsageError(cust.no_match_message(found))
         customer_id, title = found.id, f"Learnings about {safe(found.name)}"
-    rows = repo.learnings(s, ctx.team_id, customer_id=customer_id)
+    rows = repo.list_learnings(s, team_id=ctx.team_id, customer_id=customer_id)
     if not rows:
         return Reply(f"{title}: none yet. Answer the digest's question in its thread — *{QUESTION}*")
     lines = [f"*{title}* (newest first)"] + [learning_line(s, ctx.team_id, r) for r in rows]
@@ -204,7 +204,7 @@ def learnings(s: Session, ctx: Ctx, name: str) -> Reply:
 def decisions(s: Session, ctx: Ctx, rest: str) -> Reply:
     if rest:
         raise UsageError("`/loop decisions` takes nothing after it.")
-    rows = repo.learnings(s, ctx.team_id, decisions_only=True)
+    rows = repo.list_learnings(s, team_id=ctx.team_id, decisions_only=True)
     if not rows:
         return Reply("No decisions recorded yet. When you add a learning, name the decision it affects.")
     lines = ["*Decisions* (newest first)"]

@@ -121,13 +121,13 @@ class MilestoneCommands:
 
     def portfolio_reply(self, s: Session, team_id: str) -> Reply:
         now = self.clock()
-        last = repo.last_signal_at(s, team_id)
-        statuses = [ms.customer_status(c, now, last.get(c.id)) for c in repo.list_customers(s, team_id)]
+        last = repo.last_signal_at(s, team_id=team_id)
+        statuses = [ms.customer_status(c, now, last.get(c.id)) for c in repo.list_customers(s, team_id=team_id)]
         return Reply(f"Milestones for {len(statuses)} customers", blocks=rm.portfolio(statuses))
 
     def customer_reply(self, s: Session, c: Customer, note: str | None = None) -> Reply:
         now = self.clock()
-        last = repo.last_signal_at(s, c.team_id).get(c.id)
+        last = repo.last_signal_at(s, team_id=c.team_id).get(c.id)
         blocks = rm.customer_milestones(ms.customer_status(c, now, last), now)
         if note:
             blocks.insert(0, rb.section(note).to_dict())
@@ -163,7 +163,9 @@ class MilestoneCommands:
     ) -> Reply:
         """Append a milestone (command, modal, success-gap button); the framing check is advice only."""
         now = self.clock()
-        m = ms.new_milestone(c, repo.next_position(s, c), title, now, actor, due=due, impact=impact, reason=reason)
+        m = ms.new_milestone(
+            c, repo.next_position(s, customer=c), title, now, actor, due=due, impact=impact, reason=reason
+        )
         s.add(m)
         s.flush()
         s.refresh(c)
@@ -189,7 +191,11 @@ class MilestoneCommands:
 
         reply = self.add_milestone(s, actor, c, title, due, impact, reason=f"from the success gap: {theme or '?'}")
         m = max((x for x in c.milestones if x.removed_at is None), key=lambda x: x.position)
-        tied = repo.tie_signals(s, c.team_id, gap_signal_ids(s, c, theme, self.clock()), m.id) if theme else 0
+        tied = (
+            repo.tie_signals(s, team_id=c.team_id, ids=gap_signal_ids(s, c, theme, self.clock()), milestone_id=m.id)
+            if theme
+            else 0
+        )
         if tied:
             reply.text += f"\n:link: {plural(tied, 'signal')} about “{quote(theme)}” now count toward it."
         return reply
@@ -224,9 +230,9 @@ class MilestoneCommands:
     def _achieved_effects(self, s: Session, c: Customer, m: Milestone, now: datetime) -> list[Effect]:
         out: list[Effect] = []
         done, total = ms.progress(c.milestones)
-        links = [link.channel_id for link in repo.links_for_customer(s, c.team_id, c.id)]
+        links = [link.channel_id for link in repo.links_for_customer(s, team_id=c.team_id, customer_id=c.id)]
         # not in a channel shared with the customer's organisation (Slack Connect): milestones are the team's notes
-        shared = {i.channel_id for i in connect_repo.channels(s, c.team_id, links) if i.is_ext_shared}
+        shared = {i.channel_id for i in connect_repo.channels(s, team_id=c.team_id, ids=links) if i.is_ext_shared}
         for channel_id in (ch for ch in links if ch not in shared):
             out.append(
                 Post(
@@ -236,7 +242,9 @@ class MilestoneCommands:
             )
         # the people whose signals are tied to it hear what came of them; the owner is prompted to tell the customer
         outcome = outcomes.milestone_achieved(s, c, m, now)
-        out += outcomes.announce(s, c.team_id, outcome, repo.signals_tied_to(s, c.team_id, m.id), now)
+        out += outcomes.announce(
+            s, c.team_id, outcome, repo.signals_tied_to(s, team_id=c.team_id, milestone_id=m.id), now
+        )
         # the advocacy or expansion ask, once per milestone: reopening and achieving again does not ask twice
         if m.owner_id and m.ask and m.ask_sent_at is None:
             m.ask_sent_at = now
@@ -352,7 +360,7 @@ class MilestoneCommands:
         if tail:
             raise UsageError(f"Unexpected “{safe(tail)}” after the milestone number. {usage}")
         now = self.clock()
-        untied = repo.untie_signals(s, c.team_id, m.id)
+        untied = repo.untie_signals(s, team_id=c.team_id, milestone_id=m.id)
         m.removed_at = now
         self.note_change(m, ctx.user_id, f"removed (was milestone {m.position})")
         m.position = -m.id  # off the list; its history stays

@@ -58,7 +58,7 @@ def customer_prefix(s: Session, ctx: Ctx, text: str, usage: str) -> tuple[Custom
     found = cust.resolve_prefix(s, ctx.team_id, text)
     if isinstance(found, cust.NoMatch):
         raise UsageError(cust.no_match_message(found))
-    c = repo.customer_by_id(s, ctx.team_id, found.customer_id)
+    c = repo.customer_by_id(s, team_id=ctx.team_id, customer_id=found.customer_id)
     assert c is not None
     return c, found.rest.strip()
 
@@ -83,7 +83,7 @@ def milestone_of(s: Session, c: Customer, token: str) -> Milestone:
             f"“{safe(token)}” is not a milestone number: use a number such as 2 "
             f"({safe(c.name)}: {span}). See `/milestone {safe(c.name)}`."
         )
-    found = repo.milestone_at(s, c, number)
+    found = repo.milestone_at(s, customer=c, position=number)
     if found is None:
         raise UsageError(f"{safe(c.name)} has no milestone {number} — {span}. See `/milestone {safe(c.name)}`.")
     return found

@@ -14,7 +14,8 @@ from bot.commands.parsing import Ctx, UsageError, customer_prefix, milestone_of,
 from bot.connect import refusal
 from bot.effects import RefreshHome, Reply
 from bot.safety import quote, safe
-from storage.models import Milestone, Signal
+from storage import repo
+from storage.models import Milestone
 
 SIGNAL_USAGE = (
     "Usage: `/signal <customer> [#<milestone number>] <what they said>` — "
@@ -64,7 +65,7 @@ def run(s: Session, ctx: Ctx, text: str, now: datetime) -> Reply:
     )
     if sid is None:
         return Reply(f"Already recorded for *{safe(c.name)}*.")
-    sig = s.get(Signal, sid)
+    sig = repo.signal_by_id(s, team_id=ctx.team_id, signal_id=sid)
     assert sig is not None
     tied = (
         f" · milestone {milestone.position} “{quote(milestone.title, 80)}”"

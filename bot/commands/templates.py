@@ -32,7 +32,7 @@ def template(s: Session, ctx: Ctx, rest: str, now: datetime) -> Reply:
     verb, tail = verb.casefold(), tail.strip()
     segments = ms.templates_for(s, ctx.team_id)
     if not verb:
-        own = {t.segment.casefold() for t in repo.workspace_templates(s, ctx.team_id)}
+        own = {t.segment.casefold() for t in repo.workspace_templates(s, team_id=ctx.team_id)}
         lines = ["*Milestone templates* — `/loop customer add <name> segment <segment>` starts a customer with one"]
         for key, listed in segments.items():
             where = "this workspace's" if key in own else "bundled"
@@ -93,7 +93,7 @@ def _own(
     s: Session, ctx: Ctx, key: str, segments: dict[str, Any], now: datetime
 ) -> tuple[MilestoneTemplate, list[dict[str, Any]]]:
     """The workspace's own template for `key`, created from the bundled one of that name when there is one."""
-    row = next((t for t in repo.workspace_templates(s, ctx.team_id) if t.segment.casefold() == key), None)
+    row = next((t for t in repo.workspace_templates(s, team_id=ctx.team_id) if t.segment.casefold() == key), None)
     if row is None:
         base = segments.get(key)
         items = [

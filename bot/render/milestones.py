@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock
 
+from bot.cards import MilestoneCard
 from bot.milestones import (
     ACHIEVED,
     AT_RISK,
@@ -25,19 +26,19 @@ from bot.milestones import (
 from bot.render.blocks import MAX_BLOCKS, MAX_SECTION, button, context, header, section, to_dicts
 from bot.safety import quote, safe
 from bot.text import fmt_date
-from storage.models import Customer, Milestone
 
 
-def outcome_line(c: Customer) -> str | None:
-    if not c.outcome_required:
+def outcome_line(required: str | None, experience: str | None) -> str | None:
+    """A customer's desired outcome, and the experience they need it in."""
+    if not required:
         return None
-    text = quote(c.outcome_required)
-    if c.outcome_experience:
-        text += f", {quote(c.outcome_experience)}"
+    text = quote(required)
+    if experience:
+        text += f", {quote(experience)}"
     return f"_Desired outcome: {text}_"
 
 
-def milestone_line(m: Milestone, now: datetime, stall_days: int) -> str:
+def milestone_line(m: MilestoneCard, now: datetime, stall_days: int) -> str:
     """One milestone: status emoji, number, title, then due/overdue/stalled/owner with reasons."""
     today = now.date()
     parts = [f"{STATUS_EMOJI[m.status]} *{m.position}. {quote(m.title)}* — {STATUS_LABEL[m.status]}"]
@@ -60,7 +61,7 @@ def milestone_line(m: Milestone, now: datetime, stall_days: int) -> str:
     return line
 
 
-def milestone_buttons(m: Milestone) -> ActionsBlock | None:
+def milestone_buttons(m: MilestoneCard) -> ActionsBlock | None:
     value = str(m.id)
     buttons = []
     if m.status in (PLANNED, AT_RISK):
@@ -81,7 +82,7 @@ def customer_milestones(status: CustomerStatus, now: datetime) -> list[dict[str,
     rules = segment_rules(c.segment)
     seg = f" · {c.segment}" if c.segment else ""
     blocks: list[Block] = [header(f"{c.name}{seg} — {where(status)}".replace(" :tada:", ""))]
-    if (line := outcome_line(c)) is not None:
+    if (line := outcome_line(c.outcome_required, c.outcome_experience)) is not None:
         blocks.append(context(line))
     else:
         blocks.append(

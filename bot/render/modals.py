@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from bot.cards import CustomerCard, MilestoneCard
 from bot.safety import quote
-from storage.models import Customer, Milestone
 
 # a customer is picked from a search, not a list: a static select shows at most 100 options and a team has more
 # customers (https://docs.slack.dev/reference/block-kit/block-elements/select-menu-element#external_select);
@@ -26,7 +26,7 @@ def customer_options(found: Sequence[tuple[int, str]]) -> list[dict[str, Any]]:
     return [customer_option(cid, name) for cid, name in found[:MAX_OPTIONS]]
 
 
-def customer_select(action_id: str, initial: Customer | None = None, multi: bool = False) -> dict[str, Any]:
+def customer_select(action_id: str, initial: CustomerCard | None = None, multi: bool = False) -> dict[str, Any]:
     """A customer picker searched through the options listener; `initial` shown already chosen."""
     el: dict[str, Any] = {
         "type": "multi_external_select" if multi else "external_select",
@@ -68,7 +68,7 @@ KIND_LABELS = {
 }
 
 
-def capture_modal(customer: Customer | None, metadata: str, message_preview: str) -> dict[str, Any]:
+def capture_modal(customer: CustomerCard | None, metadata: str, message_preview: str) -> dict[str, Any]:
     """The shortcut's modal: customer (prefilled when known), milestone, kind, optional note."""
     cust_el = customer_select("customer", customer)
     blocks: list[dict[str, Any]] = [
@@ -131,7 +131,7 @@ def capture_modal(customer: Customer | None, metadata: str, message_preview: str
     }
 
 
-def impact_modal(m: Milestone) -> dict[str, Any]:
+def impact_modal(m: MilestoneCard) -> dict[str, Any]:
     el: dict[str, Any] = {
         "type": "plain_text_input",
         "action_id": "impact",
@@ -160,7 +160,7 @@ def impact_modal(m: Milestone) -> dict[str, Any]:
 
 
 def learning_modal(
-    customers: Sequence[Customer],
+    customers: Sequence[CustomerCard],
     metadata: str,
     user: str,
     review_on: date,
@@ -276,7 +276,7 @@ def learning_modal(
     }
 
 
-def milestone_add_modal(customer: Customer, title: str, metadata: str) -> dict[str, Any]:
+def milestone_add_modal(customer: CustomerCard, title: str, metadata: str) -> dict[str, Any]:
     """Add a milestone, prefilled (from a success-gap theme)."""
     return {
         "type": "modal",
@@ -399,7 +399,7 @@ def kinds_modal(customer: str, rows: Sequence[Any], metadata: str) -> dict[str, 
     return view
 
 
-def rename_modal(m: Milestone, suggestion: str) -> dict[str, Any]:
+def rename_modal(m: MilestoneCard, suggestion: str) -> dict[str, Any]:
     """Rename a milestone, starting from the framing check's suggested rewrite."""
     return {
         "type": "modal",

@@ -25,6 +25,8 @@ SEED = 20261207
 
 BANKING77 = ("PolyAI-LDN/task-specific-datasets", "57ec275d8078af65b7731c2a98be812d844a6d6b")
 IS22 = ("jsdabrowski/IS-22", "2b685b1442001b665f5275cd29954f13f6a954ec")
+WEBAPPS = ("sebischair/NLU-Evaluation-Corpora", "9bac08b980f0f570c4166e2d7243c2971df50d8f")
+FINEGRAINED = ("oscartackstrom/sentence-sentiment-data", "da58c4d997c31aec2e61dc0178eb0863330bb21e")
 
 # banking77 intent -> our kind; intents whose queries mix kinds (a card that has not arrived yet may be a
 # question or a problem, "I want a virtual card" an ask or a question) are left out, not guessed
@@ -143,6 +145,69 @@ def is22(mirror: Path) -> list[dict]:
     return out
 
 
+# Web Applications corpus intent -> our kind: by the labelling rule, looking for an alternative to a service
+# (evaluating a competitor), deleting the account and exporting all one's data are churn signals. The other
+# intents mix how-to questions with problems ("Google Calendar not syncing…", "users can't reset their
+# passwords anymore?") and are left out rather than guessed, as is "None".
+WEBAPPS_KINDS = {"Find Alternative": "churn-risk", "Delete Account": "churn-risk", "Export Data": "churn-risk"}
+
+
+def webapps(mirror: Path) -> list[dict]:
+    """Questions asked on webapps.stackexchange.com (Braun et al., SIGdial 2017), the churn-risk intents."""
+    data = json.loads(git_show(mirror, WEBAPPS, "WebApplicationsCorpus.json"))
+    out = []
+    for s in data["sentences"]:
+        kind = WEBAPPS_KINDS.get(s["intent"])
+        if kind:
+            text = " ".join(s["text"].split())
+            out.append({"text": text, "kind": kind, "sentiment": None, "label": s["intent"]})
+    return out
+
+
+# the product-review domains of the finegrained set whose sentences are about a product people use (books,
+# films and music are reviewed for their content)
+FINEGRAINED_DOMAINS = ("electronics", "videogames")
+
+
+def finegrained(mirror: Path) -> list[dict]:
+    """Product-review sentences annotated for sentiment one by one (Täckström & McDonald, ECIR 2011): positive
+    -> praise (+1), negative -> problem (-1); neutral, mixed and no-sentiment sentences are left out."""
+    text = git_show(mirror, FINEGRAINED, "data/finegrained.txt").decode("utf-8")
+    out, domain = [], None
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 2:
+            continue
+        label, content = parts[0], " ".join(parts[1].split())
+        if label in ("books", "dvds", "electronics", "music", "videogames"):
+            domain = label
+        elif domain in FINEGRAINED_DOMAINS and label in ("pos", "neg") and content:
+            kind, sentiment = ("praise", 1) if label == "pos" else ("problem", -1)
+            out.append({"text": content, "kind": kind, "sentiment": sentiment, "label": f"{domain}/{label}"})
+    return out
+
+
+# The labelling rule (eval/README.md) applied to the sources' own labels: sentences that say the customer is
+# leaving, returning the product, wants the money back or will not buy again are churn-risk, whatever the
+# dataset's sentiment label. Found by searching every kept sentence for uninstall, unsubscribe, cancel,
+# switch, return, refund, never buy, get rid, alternative and competitor, each match read and judged by the rule
+# (2026-12-07); the matches left as they were are problems about uninstalling or unsubscribing, or praise.
+CHURN_BY_RULE = {
+    "Very disappointed thinking of cancelling subscription",
+    "If I could, I would like to return it or exchange for something better.",
+    "They seemed really flimsy, even though they were the 25th anniversary edition which was a contributing factor "
+    "for me returning them.",
+    "I'll never buy another moto",
+    "I will return this one and gladly pay more to get rid of this crap.",
+    "If I could return it and get a refund I would.",
+    "The 40 bucks I spent for this game is sorley missed, refund is desired k thanks.",
+}
+
+
+def by_rule(rows: list[dict]) -> list[dict]:
+    return [dict(r, kind="churn-risk") if r["text"] in CHURN_BY_RULE else r for r in rows]
+
+
 def write(name: str, rows: list[dict]) -> None:
     with (HERE / f"{name}.jsonl").open("w", encoding="utf-8") as f:
         for r in rows:
@@ -154,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     mirror = Path(args[0] if args else "/work/.mirror")
     write("banking77", banking77(mirror))
-    write("app_reviews_is22", is22(mirror))
+    write("app_reviews_is22", by_rule(is22(mirror)))
+    write("webapps_stackexchange", by_rule(webapps(mirror)))
+    write("product_reviews_finegrained", by_rule(finegrained(mirror)))
     return 0
 
 

@@ -45,7 +45,7 @@ def register(app: App, deps: Deps) -> None:
         chosen = view_value(view.get("state") or {}, "customer", "customer")
         team_id = context.team_id or ""
         with deps.session_factory() as s:
-            c = customers.by_id(s, team_id, chosen)
+            c = customers.card_by_id(s, team_id, chosen)
             meta = view.get("private_metadata") or "{}"
             try:
                 found = capture.modal_message(s, team_id, json.loads(meta))

@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from bot import customers
 from bot import milestones as ms
+from bot.cards import MilestoneCard
 from bot.errors import UsageError
 from bot.framing import gap_title, rewrite
 from bot.render.modals import impact_modal, milestone_add_modal, rename_modal
@@ -79,7 +80,7 @@ def register(app: App, deps: Deps) -> None:
             m = ms.by_id(s, context.team_id or "", value)
             if m is None:
                 return
-            view = rename_modal(m, rewrite(m.customer.name))
+            view = rename_modal(MilestoneCard.of(m), rewrite(m.customer.name))
         deps.slack.open_modal(client, body["trigger_id"], view)
 
     @app.action("ms_impact")
@@ -90,7 +91,7 @@ def register(app: App, deps: Deps) -> None:
             m = ms.by_id(s, context.team_id or "", value)
             if m is None:
                 return
-            view = impact_modal(m)
+            view = impact_modal(MilestoneCard.of(m))
         deps.slack.open_modal(client, body["trigger_id"], view)
 
     @app.action("gap_add_milestone")
@@ -99,7 +100,7 @@ def register(app: App, deps: Deps) -> None:
         team_id = context.team_id or ""
         cid, _, theme = (action.get("value") or "").partition("|")
         with deps.session_factory() as s:
-            c = customers.by_id(s, team_id, cid)
+            c = customers.card_by_id(s, team_id, cid)
             if c is None:
                 tell_later(deps, team_id, body, body["user"]["id"], "That customer no longer exists.", respond)
                 return

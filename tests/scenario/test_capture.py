@@ -372,13 +372,13 @@ def test_group_commit_writes_nothing_routed_by_a_routing_that_moved(engine, sf) 
 
     now = datetime(2026, 11, 18, 10, tzinfo=UTC)
     with sf.begin() as s:
-        repo.ensure_workspace(s, "T1", now)
-        cid = repo.add_customer(s, "T1", "Acme", "acme", None, now).id
-        repo.bump_routing(s, "T1")
-        repo.bump_routing(s, "T1")
+        repo.ensure_workspace(s, team_id="T1", now=now)
+        cid = repo.add_customer(s, team_id="T1", name="Acme", key="acme", segment=None, now=now).id
+        repo.bump_routing(s, team_id="T1")
+        repo.bump_routing(s, team_id="T1")
     with engine.connect() as c:
-        version = repo.routing_version(c, "T1")
-        assert version >= 2 and repo.routing_versions(c, ["T1", "T9"]) == {"T1": version}
+        version = repo.routing_version(c, team_id="T1")
+        assert version >= 2 and repo.routing_versions(c, team_ids=["T1", "T9"]) == {"T1": version}
 
     def row(ts: str) -> dict:
         return dict(
@@ -420,8 +420,8 @@ def test_group_commit_isolates_a_bad_request_and_ignores_duplicates(engine, sf) 
 
     now = datetime(2026, 11, 18, 10, tzinfo=UTC)
     with sf.begin() as s:
-        repo.ensure_workspace(s, "T1", now)
-        cid = repo.add_customer(s, "T1", "Acme", "acme", None, now).id
+        repo.ensure_workspace(s, team_id="T1", now=now)
+        cid = repo.add_customer(s, team_id="T1", name="Acme", key="acme", segment=None, now=now).id
 
     def row(ts: str, customer_id: int) -> dict:
         return dict(

@@ -518,7 +518,7 @@ def test_channel_errors_keep_schedule_and_tell_the_team(running: Running) -> Non
     with running.sf() as s:
         from storage import repo
 
-        assert repo.schedule_for(s, TEAM, "C1").enabled
+        assert repo.schedule_for(s, team_id=TEAM, channel_id="C1").enabled
     # once fixed, /loop digest now retakes the failed claim and posts
     running.driver.command("/loop", "digest now", channel="C1", user="U3")
 

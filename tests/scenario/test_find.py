@@ -129,7 +129,7 @@ def test_a_search_matching_more_than_it_ranks_says_so(running: Running, monkeypa
         )
     with r.sf() as s:
         team = s.scalar(select(Customer.team_id))
-        rows, counts = repo.search_signals(s, team, ["dashboard"], [], limit=3, candidates=5)
+        rows, counts = repo.search_signals(s, team_id=team, terms=["dashboard"], phrases=[], limit=3, candidates=5)
     # the newest five are ranked and counted; the oldest three (the twice-said one among them) are not
     assert sum(counts.values()) == 5
     assert [row.text.split()[3] for row in rows] == ["7", "6", "5"]

@@ -93,7 +93,7 @@ def test_channel_errors_are_logged_and_schedule_kept(
     with r.sf() as s:
         from storage import repo
 
-        assert repo.schedule_for(s, TEAM, "C4").enabled
+        assert repo.schedule_for(s, team_id=TEAM, channel_id="C4").enabled
 
 
 def test_oauth_install_through_fake_oauth_v2_access(start_app) -> None:  # noqa: ANN001

@@ -373,8 +373,10 @@ def test_more_than_100_customers_are_searched_wherever_a_customer_is_picked(runn
     d.command("/loop", "customer alias Zephyr Logistics ZL")
     with running.sf.begin() as s:
         for i in range(130):
-            repo.add_customer(s, TEAM, f"Customer {i:03d}", f"customer {i:03d}", None, running.clock())
-        repo.bump_routing(s, TEAM)
+            repo.add_customer(
+                s, team_id=TEAM, name=f"Customer {i:03d}", key=f"customer {i:03d}", segment=None, now=running.clock()
+            )
+        repo.bump_routing(s, team_id=TEAM)
     # the shortcut on a message about the 121st customer by name: a modal, with that customer chosen
     view = shortcut(
         running,
@@ -477,9 +479,12 @@ def test_a_channel_whose_id_changes_keeps_its_links_schedule_and_signals(running
     assert (after.id, after.channel_id, after.is_private) == (before.id, "C1NEW", True)
     assert after.permalink and "/archives/C1NEW/" in after.permalink
     with running.sf() as s:
-        assert repo.channel_link(s, TEAM, "G1") is None
-        assert repo.channel_link(s, TEAM, "C1NEW").customer.name == "Tallwood Dental Group"
-        assert repo.schedule_for(s, TEAM, "G1") is None and repo.schedule_for(s, TEAM, "C1NEW") is not None
+        assert repo.channel_link(s, team_id=TEAM, channel_id="G1") is None
+        assert repo.channel_link(s, team_id=TEAM, channel_id="C1NEW").customer.name == "Tallwood Dental Group"
+        assert (
+            repo.schedule_for(s, team_id=TEAM, channel_id="G1") is None
+            and repo.schedule_for(s, team_id=TEAM, channel_id="C1NEW") is not None
+        )
     # the very next message under the new id is routed by the moved link (routing_version bumped)
     d.message("C1NEW", "Waiting list offers are slow", ts="1763460096.000100", channel_type="group")
     assert [s.channel_id for s in signals(running.sf) if s.message_ts == "1763460096.000100"] == ["C1NEW"]

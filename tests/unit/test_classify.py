@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from bot.classify import classify
+from bot.classify import KINDS, classify, classify_with
+from bot.textmodel import LinearModel, features
+from eval.metrics import SOURCES, source_rows
 
 TABLE = [
     ("If the double texts continue past January our COO wants to re-tender the contract", "churn-risk", -1),
@@ -62,3 +65,59 @@ def test_kind_and_sentiment_sign(text: str, kind: str, sign: int) -> None:
 
 def test_table_is_large_enough() -> None:
     assert len(TABLE) >= 30
+
+
+def test_a_clear_tone_decides_what_no_cue_recognised() -> None:
+    # the cues alone (no model): no cue in either, the tone of the words decides and says so
+    good = classify_with("The pictures come out beautifully", None)
+    bad = classify_with("The pictures come out horribly ugly", None)
+    assert (good.kind, bad.kind) == ("praise", "problem"), (good, bad)
+    assert "tone" in good.why[0] and "tone" in bad.why[0]
+    # logistics with no feeling stay other
+    assert classify_with("Meeting moved to Thursday 3pm", None).kind == "other"
+
+
+def _sure_model(classes: list[str], says: str) -> LinearModel:
+    """A model that says `says`, 99% sure, of any text with a word in it."""
+    coef = np.array([[0.0] * 2 for _ in classes])
+    coef[classes.index(says)] = [20.0, 20.0]
+    return LinearModel(["w:a", "w:the"], np.ones(2), coef, np.zeros(len(classes)), classes)
+
+
+def test_the_model_overrules_only_kinds_it_was_fitted_on_and_never_a_churn_risk() -> None:
+    knows_no_requests = _sure_model(["churn-risk", "praise", "problem", "question"], "problem")
+    assert classify_with("Would love a weekly summary email for the managers", knows_no_requests).kind == "request"
+    knows_all = _sure_model(["churn-risk", "other", "praise", "problem", "question", "request"], "problem")
+    c = classify_with("Would love a weekly summary email for the managers", knows_all)
+    assert c.kind == "problem" and "the model, 100% sure" in c.why[-1], c
+    assert classify_with("We're evaluating a competitor for the renewal", knows_all).kind == "churn-risk"
+    # nor does it say "other": what it says when it recognises nothing
+    says_other = _sure_model(["churn-risk", "other", "praise", "problem", "question", "request"], "other")
+    assert classify_with("The export to CSV is broken since Tuesday", says_other).kind == "problem"
+
+
+def test_the_tone_is_a_feature_in_two_steps_each_way() -> None:
+    assert {k for k in features("fine", tone=0.2) if k.startswith("s:")} == {"s:+"}
+    assert {k for k in features("awful", tone=-0.8) if k.startswith("s:")} == {"s:-", "s:--"}
+    assert not {k for k in features("ok", tone=0.0) if k.startswith("s:")}
+
+
+def test_every_source_is_labelled_in_our_kinds_and_documented() -> None:
+    docs = (SOURCES / "README.md").read_text(encoding="utf-8")
+    rows = source_rows()
+    assert len(rows) >= 4
+    for name, srows in rows.items():
+        assert f"`{name}.jsonl`" in docs, name  # licence, commit and mapping written down
+        assert srows and all(r["kind"] in KINDS and r["sentiment"] in (-1, 0, 1, None) for r in srows), name
+
+
+def test_a_cue_runs_its_expression_only_when_a_needle_is_there_and_that_changes_no_verdict() -> None:
+    from bot.classify import CHURN, PRAISE, PROBLEM, QUESTION, REQUEST, normalise
+    from eval.metrics import FROZEN, TUNE, load
+
+    cues = CHURN + PROBLEM + REQUEST + QUESTION + PRAISE
+    assert all(c.needles for c in cues)  # every cue's expression has strings one of which it needs
+    texts = [normalise(r["text"]) for r in load(TUNE) + load(FROZEN)]
+    for t in texts:
+        for c in cues:
+            assert (c.pattern.search(t) is not None) == c.search(t), (c.name, t)

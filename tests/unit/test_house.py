@@ -79,3 +79,19 @@ def test_the_write_check_sees_a_write() -> None:
     """The check above can fail: it finds the executor's own calls."""
     found = write_calls("bot")["bot/slack_out.py"]
     assert {f.split(":")[0] for f in found} >= {"chat_postMessage", "chat_postEphemeral", "views_publish", "views_open"}
+
+
+QUERY_BUILDERS = {"select", "update", "insert", "delete", "text", "func", "and_", "or_", "exists"}
+
+
+def test_every_query_is_in_storage() -> None:
+    """bot/, handlers/ and entry/ ask storage/ (storage/repo by area); none builds SQL itself."""
+    bad: dict[str, list[str]] = {}
+    for floor in ("bot", "handlers", "entry"):
+        for path in sorted((ROOT / floor).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+                    names = sorted(a.name for a in node.names if a.name in QUERY_BUILDERS)
+                    if names:
+                        bad[str(path.relative_to(ROOT))] = names
+    assert bad == {}
