@@ -10,6 +10,7 @@ payload and make one call here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -64,11 +65,13 @@ class Ingest:
         event_id: str | None = None,
         channel_type: str | None = None,
         client: WebClient | None = None,
+        named: bool = True,
     ) -> MessageIn:
         """A Slack message payload as capture needs it: author and permalink from caches, never a Web API wait.
 
         Privacy comes from the event's channel_type; only a path that already reads the message from Slack
-        (a reaction, a shortcut: `client` given) may ask conversations.info.
+        (a reaction, a shortcut: `client` given) may ask conversations.info. `named=False` leaves the author's
+        name and the permalink out (`named` adds them).
         """
         ts = msg["ts"]
         thread_ts = msg.get("thread_ts")
@@ -88,10 +91,18 @@ class Ingest:
             thread_ts=thread_ts,
             event_id=event_id,
             is_private=private,
-            author_name=self.directory.user_name(team_id, msg.get("user")),
-            permalink=self.directory.permalink(team_id, channel_id, ts, thread_ts),
+            author_name=self.directory.user_name(team_id, msg.get("user")) if named else None,
+            permalink=self.directory.permalink(team_id, channel_id, ts, thread_ts) if named else None,
             # Slack Connect: the author's own organisation (https://docs.slack.dev/apis/slack-connect: user_team)
             author_team_id=msg.get("user_team") or msg.get("team"),
+        )
+
+    def named(self, msg: MessageIn) -> MessageIn:
+        """`msg` with its author's name and permalink, from the directory's caches."""
+        return replace(
+            msg,
+            author_name=self.directory.user_name(msg.team_id, msg.user_id),
+            permalink=self.directory.permalink(msg.team_id, msg.channel_id, msg.ts, msg.thread_ts),
         )
 
     def message(self, team_id: str, event: dict[str, Any], event_id: str | None) -> list[Effect]:
@@ -100,7 +111,9 @@ class Ingest:
         channel_id = event.get("channel") or ""
         # kept for a capture reaction on it later: read here rather than from Slack's rate-limited history
         self.recent.add(team_id, channel_id, event)
-        msg = self.message_in(team_id, channel_id, event, event_id, event.get("channel_type"))
+        # named only once routed: most messages are in channels that store nothing, and a name the directory
+        # does not hold in memory is a database read
+        msg = self.message_in(team_id, channel_id, event, event_id, event.get("channel_type"), named=False)
         thread_ts = event.get("thread_ts")
         replying = bool(thread_ts and thread_ts != msg.ts)
         if replying:
@@ -119,6 +132,7 @@ class Ingest:
         if replying and thread_ts is not None and not msg.external and self.connect is not None:
             # a team member's reply in a customer's thread answers their question (no more waiting, no nudge)
             self.connect.answered(team_id, channel_id, thread_ts, msg.user_id)
+        msg = self.named(msg)
         rows = self.router.store(self.writer, msg, route, version, self.clock())
         if not rows:
             return []  # routed again after a change of links: no longer a customer's

@@ -19,10 +19,12 @@ read, the rows, the commit) and about 1.3 ms of CPU whatever the batch size (BEN
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, exc
@@ -173,6 +175,16 @@ class SignalWriter:
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect __init__ has no type hints
 
 
+def _isoformat(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()  # aware (UTCDateTime's bind): PostgreSQL reads the offset
+    raise TypeError(f"{type(value).__name__} is not a signal column's value")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=_isoformat, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 class _RawBatch:
     """A batch written on the writer thread's own DB-API connection, without SQLAlchemy's per-statement work."""
 
@@ -310,17 +322,19 @@ class _PgBatch(_RawBatch):
         sql = self._sql.get(cols)
         if sql is None and not cols:  # versions to check, nothing to write
             sql = self._sql[cols] = (
-                "SELECT team_id, coalesce(routing_version, 0) FROM workspaces WHERE team_id = ANY(%s::text[])"
+                "SELECT team_id, coalesce(routing_version, 0) FROM workspaces "
+                "WHERE team_id IN (SELECT json_array_elements_text(%s::json))"
             )
         elif sql is None:
             names = ", ".join(cols)
-            arrays = ", ".join(f"%s::{self._cast[c]}[]" for c in cols)
+            record = ", ".join(f"{c} {self._cast[c]}" for c in cols)
             # one snapshot for the read and the insert: a row goes in only if its request's routing version holds
             sql = (
-                "WITH v AS (SELECT team_id, routing_version FROM workspaces WHERE team_id = ANY(%s::text[])), "
-                f"ins AS (INSERT INTO signals ({names}) SELECT {names} FROM unnest({arrays}, %s::text[], %s::int[]) "
-                f"AS r({names}, routed_team, routed_version) WHERE r.routed_team IS NULL OR r.routed_version = "
-                "coalesce((SELECT v.routing_version FROM v WHERE v.team_id = r.routed_team), 0) "
+                "WITH v AS (SELECT team_id, routing_version FROM workspaces "
+                "WHERE team_id IN (SELECT json_array_elements_text(%s::json))), "
+                f"ins AS (INSERT INTO signals ({names}) SELECT {names} FROM json_to_recordset(%s::json) "
+                f"AS r({record}, routed_team text, routed_version int) WHERE r.routed_team IS NULL OR "
+                "r.routed_version = coalesce((SELECT v.routing_version FROM v WHERE v.team_id = r.routed_team), 0) "
                 "ON CONFLICT (team_id, channel_id, message_ts, customer_id) DO NOTHING) "
                 "SELECT team_id, coalesce(routing_version, 0) FROM v"
             )
@@ -329,22 +343,22 @@ class _PgBatch(_RawBatch):
 
     def commit(self, batch: list[_Batch]) -> None:
         cols = self._columns_of(batch)
-        columns: list[list[Any]] = [[] for _ in cols]
-        routed_team: list[str | None] = []
-        routed_version: list[int | None] = []
+        binds = [(c, bind) for c in cols if (bind := self._bind[c]) is not None]
+        records: list[dict[str, Any]] = []
         for item in batch:
+            team, version = item.routed if item.routed is not None else (None, None)
             for row in item.rows:
-                for values, c in zip(columns, cols, strict=True):
-                    values.append(row[c])
-                routed_team.append(item.routed[0] if item.routed else None)
-                routed_version.append(item.routed[1] if item.routed else None)
-        for values, c in zip(columns, cols, strict=True):
-            bind = self._bind[c]
-            if bind is not None:
-                values[:] = [bind(v) for v in values]
+                record = dict(row)
+                for c, bind in binds:
+                    record[c] = bind(record[c])
+                record["routed_team"] = team
+                record["routed_version"] = version
+                records.append(record)
         teams = sorted({item.routed[0] for item in batch if item.routed is not None})
         sql = self._statement(cols)
-        params = [teams, *columns, routed_team, routed_version] if cols else [teams]
+        # the rows as one JSON document (json.dumps is C; psycopg's array dumpers are Python, per value): about half
+        # the writer's CPU per batch (BENCHMARKS.md)
+        params = [_json(teams), _json(records)] if cols else [_json(teams)]
         try:
             versions = self._run(sql, params)
         except self.engine.dialect.loaded_dbapi.Error as e:

@@ -31,13 +31,29 @@ def is_delete(event: dict) -> bool:
     return event.get("subtype") == "message_deleted"
 
 
+def is_new_person_message(body: dict) -> bool:
+    """The requests `on_message` takes: an Events API message event a person posted (Bolt's event("message")
+    listener with the is_person_message matcher), for the fast path in front of Bolt (entry.app)."""
+    event = body.get("event")
+    return (
+        body.get("type") == "event_callback"
+        and isinstance(event, dict)
+        and event.get("type") == "message"
+        and is_person_message(event)
+    )
+
+
+def person_message(deps: Deps, client: WebClient, team_id: str, event: dict, event_id: str | None) -> None:
+    """A person's new message into the capture service; returns once its signals are committed."""
+    effects = deps.ingest.message(team_id, event, event_id)
+    if effects:
+        perform(deps, client, team_id, effects)
+
+
 def register(app: App, deps: Deps) -> None:
     @app.event("message", matchers=[is_person_message])
     def on_message(event: dict, body: dict, context: BoltContext, client: WebClient) -> None:
-        team_id = team_of(body, context)
-        effects = deps.ingest.message(team_id, event, body.get("event_id"))
-        if effects:
-            perform(deps, client, team_id, effects)
+        person_message(deps, client, team_of(body, context), event, body.get("event_id"))
 
     @app.event("message", matchers=[is_edit])
     def on_edit(event: dict, body: dict, context: BoltContext) -> None:

@@ -29,6 +29,12 @@ class _AnsweredHere(logging.Filter):
 logging.getLogger("slack_bolt.App").addFilter(_AnsweredHere())
 
 
+def event_arrived(deps: Deps, body: dict) -> None:
+    """Any event of a workspace tells that its events flow again (bot.backfill)."""
+    if body.get("type") == "event_callback" and body.get("team_id") and deps.backfill is not None:
+        deps.backfill.event_arrived(body["team_id"])
+
+
 def register(app: App, deps: Deps) -> None:
     @app.middleware
     def events_held_back(body: dict, next: Callable[[], None]) -> BoltResponse | None:  # noqa: A002 - Bolt's name
@@ -41,8 +47,7 @@ def register(app: App, deps: Deps) -> None:
             if team_id and minute and deps.backfill is not None:
                 deps.backfill.noticed(team_id, minute)
             return BoltResponse(status=200, body="")
-        if body.get("type") == "event_callback" and body.get("team_id") and deps.backfill is not None:
-            deps.backfill.event_arrived(body["team_id"])
+        event_arrived(deps, body)
         next()
         return None
 
