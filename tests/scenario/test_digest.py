@@ -25,7 +25,7 @@ from bot.text import plural
 from bot.weeks import Week, scheduled_at, week_at
 from storage.models import Customer, DigestRun, DigestSchedule, Learning, Milestone
 from tests.conftest import TEAM, Running, make_settings
-from tests.helpers import count, figure, wait_for
+from tests.helpers import count, figure, run_signalloop, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 WEEK47 = Week(2026, 47)  # Mon Nov 16 – Sun Nov 22, 2026
@@ -542,13 +542,11 @@ def test_demo_runs_as_a_subprocess_and_prints_the_question(tmp_path: Path) -> No
     assert "What are we learning, and what decision does it affect?" in res.stdout
     assert "Last week's decisions" in res.stdout and "Ship the SMS reminder fix" in res.stdout
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    again = subprocess.run(
-        [sys.executable, "-m", "entry.cli", "demo", "--db", str(tmp_path / "d.db"), "--chart", str(tmp_path / "c.png")],
-        capture_output=True,
-        text=True,
+    # run again over its own database (in this process: the process was the point above)
+    again = run_signalloop(
+        ["demo", "--db", str(tmp_path / "d.db"), "--chart", str(tmp_path / "c.png")],
+        {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
         cwd=ROOT,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert again.returncode == 0 and again.stdout.count("Tallwood Dental Group") == res.stdout.count(
         "Tallwood Dental Group"

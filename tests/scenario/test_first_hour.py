@@ -2,7 +2,8 @@
 show before they act, a careful command line, a review fit for a customer meeting, a readable terminal digest,
 answers that keep the README's promise, and a first run and deployment that refuse what Slack would refuse.
 
-Everything is driven as a person would: the CLI as a subprocess, Slack through signed HTTP requests."""
+Everything is driven as a person would: the CLI with a person's arguments and environment (in this process, and as
+a subprocess where the process is the point), Slack through signed HTTP requests."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from storage.models import (
     Signal,
 )
 from tests.conftest import TEAM, Running
-from tests.helpers import figure, wait_for
+from tests.helpers import Ran, figure, run_signalloop, wait_for
 from tests.scenario.test_digest import ROOT, ts
 from tests.scenario.test_find import asked, history
 from tests.scenario.test_truth import button
@@ -37,21 +38,13 @@ from tests.scenario.test_truth import button
 COLUMNS = ["name", "segment", "aliases", "outcome", "experience", "owner", "channel", "milestones"]
 
 
-def cli(
-    args: list[str], db_url: str | None, cwd: Path | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess:
+def cli(args: list[str], db_url: str | None, cwd: Path | None = None, stdin: str | None = None) -> Ran:
+    """The command as a person runs it, with DATABASE_URL alone set; in this process (tests.helpers.run_signalloop):
+    what is about the process itself (a pipe closed early, exit codes under compose) starts a real one below."""
     env = {"PATH": "/usr/bin:/bin"}
     if db_url is not None:
         env["DATABASE_URL"] = db_url
-    return subprocess.run(
-        [sys.executable, "-m", "entry.cli", *args],
-        cwd=cwd or ROOT,
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env=env,
-        timeout=180,
-    )
+    return run_signalloop(args, env, cwd=cwd or ROOT, stdin=stdin, timeout=180)
 
 
 def n(sf, table, *where) -> int:  # noqa: ANN001
