@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -214,8 +213,7 @@ def test_digest_now_posts_once_per_week_and_thread_overflow(running: Running) ->
     assert posts[1].args["thread_ts"] and "more of what they said" in all_text([("", posts[1].args["blocks"])])
     running.slack.reset()
     running.driver.command("/loop", "digest now", channel="C1")
-    wait_for(told)
-    time.sleep(0.2)
+    running.deps.digest_runner.pool.shutdown(wait=True)  # what the command handed to the digest threads is done
     # one answer, not "building…" and then "already posted"
     assert len(told()) == 1 and "already posted" in told()[0] and "see it here" in told()[0]
     assert not running.slack.calls("chat.postMessage")
@@ -609,7 +607,12 @@ def test_two_schedulers_fire_and_only_the_claim_winner_builds(running: Running) 
             ]
 
         wait_for(top_posts)
-        time.sleep(1.0)
+        # both schedulers have fired (each has moved its job to next week), their jobs and the digests they
+        # queued have finished
+        wait_for(lambda: all(sched.get_job(job_id).next_run_time > soon for sched in (a, b)))
+        for sched, runner in ((a, running.deps.digest_runner), (b, runner_b)):
+            sched.shutdown(wait=True)
+            runner.pool.shutdown(wait=True)
         with running.sf() as s:
             runs = s.scalars(select(DigestRun)).all()
         builds = running.deps.digest_runner.builds + runner_b.builds
@@ -617,8 +620,9 @@ def test_two_schedulers_fire_and_only_the_claim_winner_builds(running: Running) 
         assert len(top_posts()) == 1 and len(runs) == 1 and runs[0].status == "posted"
         assert builds == 1
     finally:
-        a.shutdown(wait=False)
-        b.shutdown(wait=False)
+        for sched in (a, b):
+            if sched.running:
+                sched.shutdown(wait=False)
         runner_b.close()
 
 
