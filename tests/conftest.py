@@ -558,8 +558,9 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
 
 
 # The tiers are folders (tests/unit, tests/scenario, tests/process) and markers, set here from what a test uses:
-# `slow` for the process tier (`make test` runs it after the others, one at a time: its timings are what it
-# tests), `unit` for a test that needs no database, no Slack, no server and no subprocess (`make test-fast`).
+# `slow` for the process tier (`signalloop run` as a subprocess; `pytest -m slow` runs it alone), `unit` for a test
+# that needs no database, no Slack, no server and no subprocess (`make test-fast`). `alone` is set by hand on a
+# test timed against the clock to 100 ms: `make test` runs those after the others, one at a time.
 SCENARIO_FIXTURES = {"db_url", "engine", "sf", "slack", "start_app", "running", "procs"}
 SUBPROCESS = ("subprocess.", "run_cli(", "sys.executable")
 
@@ -572,6 +573,28 @@ def _spawns_processes(item: pytest.Item) -> bool:
     return any(s in source for s in SUBPROCESS)
 
 
+# The longest tests (each 10 s or more on a quiet machine) start first: `make test` runs the tiers together on
+# both cores (pytest-xdist's worksteal: each worker takes half of this order, an idle one takes the rest of the
+# other's), so the workers end on short tests, together. A test left off this list only ends the run later.
+LONGEST_FIRST = (
+    "test_instances_started_together",
+    "test_realistic_week.py",
+    "test_no_acknowledged_signal_is_lost",
+    "test_sigterm_under_load",
+    "test_a_300_row",
+    "test_huge_week",
+    "test_two_instances_on_postgresql",
+    "test_socket_mode_serves",
+    "test_a_running_app",
+    "test_scheduler_resumes",
+    "test_demo_runs_as_a_subprocess",
+)
+
+
+def _order(item: pytest.Item) -> int:
+    return next((i for i, name in enumerate(LONGEST_FIRST) if name in item.nodeid), len(LONGEST_FIRST))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
@@ -579,6 +602,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
         elif not fixtures & SCENARIO_FIXTURES and not _spawns_processes(item):
             item.add_marker(pytest.mark.unit)
+    items.sort(key=_order)  # stable: the rest keep their order
 
 
 @pytest.fixture
