@@ -561,8 +561,9 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
 # `slow` for the process tier (`signalloop run` as a subprocess; `pytest -m slow` runs it alone), `unit` for a test
 # that needs no database, no Slack, no server and no subprocess (`make test-fast`). `alone` is set by hand on a
 # test timed against the clock to 100 ms: `make test` runs those after the others, one at a time.
-SCENARIO_FIXTURES = {"db_url", "engine", "sf", "slack", "start_app", "running", "procs"}
-SUBPROCESS = ("subprocess.", "run_cli(", "sys.executable")
+SCENARIO_FIXTURES = {"db_url", "engine", "sf", "slack", "start_app", "running", "procs", "fuzz_commands"}
+# what a test's own code may start: a process, or the demo (a SQLite database and the Slack simulator)
+NOT_UNIT = ("subprocess.", "run_cli(", "sys.executable", "demo.build(")
 
 
 def _spawns_processes(item: pytest.Item) -> bool:
@@ -570,7 +571,7 @@ def _spawns_processes(item: pytest.Item) -> bool:
         source = inspect.getsource(item.function)  # type: ignore[attr-defined]
     except (AttributeError, OSError, TypeError):
         return False
-    return any(s in source for s in SUBPROCESS)
+    return any(s in source for s in NOT_UNIT)
 
 
 # The longest tests (each 10 s or more on a quiet machine) start first: `make test` runs the tiers together on
