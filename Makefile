@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/signalloop demo
 
-# the unit and scenario tiers on both cores, then the process tier alone (its timings are what it tests)
+# every tier on both cores (an idle worker takes tests from the busy one: --dist worksteal), then the few tests
+# timed against the clock to 100 ms, one at a time with nothing else running (-m alone)
 test: $(STAMP)
 	rm -f .test-migrate.db && DATABASE_URL=sqlite:///.test-migrate.db $(BIN)/signalloop db upgrade && rm -f .test-migrate.db*
-	$(BIN)/pytest -n 2 -m "not slow" --durations=15
-	$(BIN)/pytest -m slow --durations=10
+	$(BIN)/pytest -n 2 --dist worksteal -m "not alone" --durations=15
+	$(BIN)/pytest -m alone --durations=5
 
 # the unit tier: no database, no Slack, no server, no subprocess (tests/unit, and the pure tests of the others)
 test-fast: $(STAMP)

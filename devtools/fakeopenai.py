@@ -84,7 +84,8 @@ class FakeOpenAI(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
     def start(self) -> FakeOpenAI:
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        # stop() waits for the loop to look at its flag: every 50 ms, not socketserver's 0.5 s
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:

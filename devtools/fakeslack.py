@@ -778,7 +778,11 @@ class FakeSlackServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/api/"
 
     def start(self) -> FakeSlackServer:
-        self._thread = threading.Thread(target=self.serve_forever, name="fake-slack", daemon=True)
+        # stop() waits for the serving loop to look at its flag: every 50 ms, not socketserver's 0.5 s (a test's
+        # teardown would wait out most of that; the suite starts and stops one per test)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-slack", daemon=True
+        )
         self._thread.start()
         return self
 

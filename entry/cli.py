@@ -428,6 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        # its connections closed as the command ends (entry.clidb is imported only by a command that opened some)
+        if (clidb := sys.modules.get("entry.clidb")) is not None:
+            clidb.close_engines()
 
 
 if __name__ == "__main__":

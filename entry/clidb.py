@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import os
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import ConfigError, Settings
 from bot.services import utcnow
 from bot.weeks import Week, parse_week, week_at
 from storage import repo
+
+# the engines this command opened: entry.cli.main closes them as the command ends (close_engines)
+_opened: list[Engine] = []
 
 
 def _where(settings: Settings) -> str:
@@ -47,6 +51,7 @@ def engine_and_sessions(settings: Settings, migrate: bool = True, existing: bool
         ) from None
     except (ArgumentError, NoSuchModuleError) as e:
         raise ConfigError(f"DATABASE_URL cannot be used: {str(e).splitlines()[0]}") from None
+    _opened.append(engine)
     if existing and not inspect(engine).has_table("workspaces"):
         engine.dispose()
         raise ConfigError(
@@ -56,6 +61,12 @@ def engine_and_sessions(settings: Settings, migrate: bool = True, existing: bool
     if migrate:
         db.upgrade(settings.database_url)
     return engine, db.make_session_factory(engine)
+
+
+def close_engines() -> None:
+    """Close the database connections the command opened, rather than leave them to the process's exit."""
+    while _opened:
+        _opened.pop().dispose()
 
 
 def channel_week(sf: sessionmaker[Session], team: str, channel: str, week: str | None) -> Week:

@@ -274,5 +274,6 @@ def run_demo(db_path: str, chart: str | None = None, console: Console | None = N
             f" signalloop digest --channel C01TALL --week {week.label} --print`[/dim]"
         )
     finally:
+        deps.close()
         slack.stop()
     return 0

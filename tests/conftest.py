@@ -77,6 +77,9 @@ class MigratedTemplates:
     SQLite: a migrated file, copied per test. PostgreSQL: the statements the migrations ran on a scratch
     schema, recorded as they went to the server and replayed into each test's own schema (unqualified, so the
     connection's search_path puts them there). The same DDL as `alembic upgrade`, in a fraction of its time.
+    A finished test's schema is emptied (its rows deleted, its sequences restarted: what the migrations left)
+    and renamed for the next test, which costs a few milliseconds where creating one costs half a second of the
+    server's time; a schema that cannot be emptied is dropped.
     """
 
     _WRITES = ("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE", "COMMENT")
@@ -85,6 +88,8 @@ class MigratedTemplates:
         self.folder = folder
         self._sqlite: Path | None = None
         self._pg: str | None = None
+        self._empty: str | None = None  # the statements that empty a schema the test used
+        self._ready: list[str] = []  # schemas emptied after a test, for the next
 
     def sqlite(self, target: Path) -> str:
         if self._sqlite is None:
@@ -95,10 +100,43 @@ class MigratedTemplates:
 
     def postgresql(self, admin: Engine, schema: str) -> None:
         """Create `schema` and everything the migrations make in it, in one transaction and one round trip."""
+        if self._ready:
+            with admin.begin() as c:
+                c.exec_driver_sql(f"ALTER SCHEMA {self._ready.pop()} RENAME TO {schema}")
+            return
         if self._pg is None:
             self._pg = self._record_pg()
         with admin.begin() as c:
             c.exec_driver_sql(f"CREATE SCHEMA {schema}; SET LOCAL search_path TO {schema};\n{self._pg}")
+            if self._empty is None:
+                self._empty = self._emptying(c, schema)
+
+    def release(self, admin: Engine, schema: str, terminate: str) -> None:
+        """After its test: `schema` emptied and put aside under another name for the next test, or dropped.
+        `terminate`: which backends are the test's (pg_stat_activity), ended before and after."""
+        end = text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {terminate}")
+        ready = "t_ready_" + uuid.uuid4().hex[:12]
+        try:
+            with admin.begin() as c:
+                c.execute(end)
+                c.execute(text("SET LOCAL lock_timeout = '5s'"))
+                c.exec_driver_sql(f"SET LOCAL search_path TO {schema}; {self._empty}")
+                c.exec_driver_sql(f"ALTER SCHEMA {schema} RENAME TO {ready}")
+            self._ready.append(ready)
+        except Exception:  # noqa: BLE001 - whatever went wrong, the next test gets a new schema
+            with admin.begin() as c:
+                c.execute(text("SET LOCAL lock_timeout = '15s'"))
+                c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        with admin.begin() as c:
+            c.execute(end)
+
+    def close(self) -> None:
+        if self._ready and PG_URL is not None:
+            admin = db.make_engine(PG_URL)
+            with admin.begin() as c:
+                for schema in self._ready:
+                    c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
 
     def _record_pg(self) -> str:
         assert PG_URL is not None
@@ -124,15 +162,52 @@ class MigratedTemplates:
             admin.dispose()
         return ";\n".join(recorded)
 
+    @staticmethod
+    def _emptying(c: Any, schema: str) -> str:
+        """DELETE from every table a test can write, children before parents; every sequence restarted."""
+        edges = c.execute(
+            text(
+                "SELECT t.relname, p.relname FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace "
+                "LEFT JOIN pg_constraint k ON k.conrelid = t.oid AND k.contype = 'f' "
+                "LEFT JOIN pg_class p ON p.oid = k.confrelid "
+                "WHERE n.nspname = :s AND t.relkind IN ('r', 'p')"
+            ),
+            {"s": schema},
+        ).all()
+        parents: dict[str, set[str]] = {}
+        for table, parent in edges:
+            parents.setdefault(table, set())
+            if parent and parent != table:
+                parents[table].add(parent)
+        order: list[str] = []
+        while parents:
+            leaves = sorted(t for t in parents if not any(t in ps for u, ps in parents.items() if u != t))
+            assert leaves, f"foreign keys in a circle: {parents}"
+            for t in leaves:
+                order.append(t)
+                del parents[t]
+        sequences = c.execute(
+            text(
+                "SELECT s.relname FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace "
+                "WHERE n.nspname = :s AND s.relkind = 'S' ORDER BY 1"
+            ),
+            {"s": schema},
+        ).scalars()
+        # alembic_version keeps its row: it is what the migrations wrote
+        deletes = [f'DELETE FROM "{t}"' for t in order if t != "alembic_version"]
+        return "; ".join(deletes + [f'ALTER SEQUENCE "{q}" RESTART' for q in sequences])
+
 
 @pytest.fixture(scope="session")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> MigratedTemplates:
-    return MigratedTemplates(tmp_path_factory.mktemp("templates"))
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedTemplates]:
+    templates = MigratedTemplates(tmp_path_factory.mktemp("templates"))
+    yield templates
+    templates.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, migrated: MigratedTemplates) -> Iterator[str]:
-    """A migrated database: a fresh SQLite file, or a fresh schema on PostgreSQL (dropped after)."""
+    """A migrated database: a fresh SQLite file, or a schema of its own on PostgreSQL (emptied after, or dropped)."""
     if request.param == "sqlite":
         yield migrated.sqlite(tmp_path / "test.db")
         return
@@ -161,16 +236,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, migrated: MigratedTem
     while leaked and time.monotonic() < deadline:
         time.sleep(0.1)
         leaked = idle_in_transaction()
-    with admin.begin() as c:
-        c.execute(text("SET LOCAL lock_timeout = '15s'"))
-        c.execute(
-            text(
-                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {mine} "
-                "AND xact_start < now() - interval '1 second'"
-            ),
-            {"app": schema},
-        )
-        c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    # whatever connection of the test is still open ends now, so none can write into the schema once it is
+    # emptied for the next test (nor, renamed, find its tables again)
+    migrated.release(admin, schema, terminate=f"application_name = '{schema}' AND pid <> pg_backend_pid()")
     admin.dispose()
     assert not leaked, f"{len(leaked)} database connection(s) left idle in a transaction by the test: {leaked}"
 
@@ -490,10 +558,12 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
 
 
 # The tiers are folders (tests/unit, tests/scenario, tests/process) and markers, set here from what a test uses:
-# `slow` for the process tier (`make test` runs it after the others, one at a time: its timings are what it
-# tests), `unit` for a test that needs no database, no Slack, no server and no subprocess (`make test-fast`).
-SCENARIO_FIXTURES = {"db_url", "engine", "sf", "slack", "start_app", "running", "procs"}
-SUBPROCESS = ("subprocess.", "run_cli(", "sys.executable")
+# `slow` for the process tier (`signalloop run` as a subprocess; `pytest -m slow` runs it alone), `unit` for a test
+# that needs no database, no Slack, no server and no subprocess (`make test-fast`). `alone` is set by hand on a
+# test timed against the clock to 100 ms: `make test` runs those after the others, one at a time.
+SCENARIO_FIXTURES = {"db_url", "engine", "sf", "slack", "start_app", "running", "procs", "fuzz_commands"}
+# what a test's own code may start: a process, or the demo (a SQLite database and the Slack simulator)
+NOT_UNIT = ("subprocess.", "run_cli(", "sys.executable", "demo.build(")
 
 
 def _spawns_processes(item: pytest.Item) -> bool:
@@ -501,7 +571,29 @@ def _spawns_processes(item: pytest.Item) -> bool:
         source = inspect.getsource(item.function)  # type: ignore[attr-defined]
     except (AttributeError, OSError, TypeError):
         return False
-    return any(s in source for s in SUBPROCESS)
+    return any(s in source for s in NOT_UNIT)
+
+
+# The longest tests (each 10 s or more on a quiet machine) start first: `make test` runs the tiers together on
+# both cores (pytest-xdist's worksteal: each worker takes half of this order, an idle one takes the rest of the
+# other's), so the workers end on short tests, together. A test left off this list only ends the run later.
+LONGEST_FIRST = (
+    "test_instances_started_together",
+    "test_realistic_week.py",
+    "test_no_acknowledged_signal_is_lost",
+    "test_sigterm_under_load",
+    "test_a_300_row",
+    "test_huge_week",
+    "test_two_instances_on_postgresql",
+    "test_socket_mode_serves",
+    "test_a_running_app",
+    "test_scheduler_resumes",
+    "test_demo_runs_as_a_subprocess",
+)
+
+
+def _order(item: pytest.Item) -> int:
+    return next((i for i, name in enumerate(LONGEST_FIRST) if name in item.nodeid), len(LONGEST_FIRST))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -511,6 +603,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
         elif not fixtures & SCENARIO_FIXTURES and not _spawns_processes(item):
             item.add_marker(pytest.mark.unit)
+    items.sort(key=_order)  # stable: the rest keep their order
 
 
 @pytest.fixture

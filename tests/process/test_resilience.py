@@ -20,7 +20,7 @@ from devtools.proxy import TcpProxy
 from storage import db
 from storage.models import Signal
 from tests.conftest import PG_URL, TEAM
-from tests.helpers import figure
+from tests.helpers import figure, wait_for
 from tests.processes import AppProcess, events, resend_unacknowledged, send_until_stopped
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,7 +144,16 @@ def test_two_instances_on_postgresql_post_one_digest(
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not [x for x in slack.calls("chat.postMessage") if x.args["channel"] == "C1"]:
         time.sleep(0.2)
-    time.sleep(2)  # both instances have had their catch-up by now
+
+    def caught_up(p: AppProcess) -> bool:
+        # APScheduler logs each run of the catch-up job (every 15 minutes, the first at start-up) once it has ended
+        return any(
+            "interval[0:15:00]" in line and "executed successfully" in line for line in p.log.read_text().splitlines()
+        )
+
+    while time.monotonic() < deadline and not (caught_up(b) and caught_up(c)):
+        time.sleep(0.1)
+    assert caught_up(b) and caught_up(c), "both instances have had their start-up catch-up"
     posts = [x for x in slack.calls("chat.postMessage") if x.args["channel"] == "C1" and not x.args.get("thread_ts")]
     figure(f"instances 2, digests posted {len(posts)}")
     assert len(posts) == 1
@@ -250,14 +259,12 @@ def test_scheduler_resumes_when_the_database_is_back(outage, caplog) -> None:  #
     p.running.clock.now = at(20, 15)
     p.proxy.cut()
     p.scheduler.modify_job(f"digest:{TEAM}:C1", next_run_time=datetime.now(UTC) + timedelta(seconds=1))
-    time.sleep(3)  # the job fired and could not claim: the database is away
+    # the job fires and cannot claim: the database is away
+    wait_for(lambda: any("database unavailable at the digest's minute" in r.getMessage() for r in caplog.records))
     assert p.digests() == []
-    assert any("database unavailable at the digest's minute" in r.getMessage() for r in caplog.records)
     p.proxy.restore()
-    deadline = time.monotonic() + 30  # the job tries again every 10 s until the claim can be written
-    while not p.digests() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(0.5)
+    # the job tries again every 10 s until the claim can be written; the run recorded as posted ends it
+    wait_for(lambda: [status for status, _ in p.runs()] == ["posted"], timeout=30)
     figure(f"database cut at the digest's minute; restored: digests posted {len(p.digests())}")
     assert len(p.digests()) == 1 and [status for status, _ in p.runs()] == ["posted"]
 

@@ -57,15 +57,18 @@ def test_slow_and_oversized_requests_are_cut_off_without_blocking_others(start_a
         b"Content-Length: 5000000\r\n\r\n" + b"x" * 1000,
     )
     assert big.startswith(b"HTTP/1.1 413")
-    # the stalled clients are cut off once the read deadline passes
-    time.sleep(2.5)
+    # the stalled clients are cut off once the read deadline passes (1 s; the server looks every second): each
+    # one's end of the connection is read as it comes, within 4.5 s of now
     closed = 0
+    until = time.monotonic() + 4.5
     for s in stalled:
-        s.settimeout(2)
+        s.settimeout(max(until - time.monotonic(), 0.01))
         try:
             closed += s.recv(1024) == b""
-        except (ConnectionResetError, TimeoutError):
+        except ConnectionResetError:
             closed += 1
+        except TimeoutError:
+            pass  # still open
         s.close()
     figure(
         f"stalled clients 20 (threads 8): a request answered in {answered * 1000:.0f} ms meanwhile; "
@@ -77,6 +80,7 @@ def test_slow_and_oversized_requests_are_cut_off_without_blocking_others(start_a
 EVENTS = 600  # enough that one pause of the machine running the tests (a scheduler hiccup, autovacuum) is under 1%
 
 
+@pytest.mark.alone  # a p99 of 100 ms: timed with nothing else running
 @pytest.mark.parametrize("fault", ["429", "500", "stall"])
 def test_acknowledgement_never_waits_on_slacks_web_api(start_app, slack: FakeSlackServer, fault: str) -> None:  # noqa: ANN001
     """users.info rate-limited, failing or stalling 5 s: every event from new authors is still answered 200 fast

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +17,7 @@ from storage import db
 from storage.models import Customer, Signal
 from tests.conftest import TEAM
 from tests.fakesocket import FakeSocketMode
-from tests.helpers import figure, wait_for
+from tests.helpers import Ran, figure, run_signalloop, wait_for
 from tests.processes import ROOT, AppProcess
 
 
@@ -131,16 +129,11 @@ def test_socket_mode_serves_commands_events_and_buttons_and_reports_its_health(
         sock.stop()
 
 
-def run_cli(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+def run(env: dict[str, str]) -> Ran:
+    """`signalloop run` in this process (tests.helpers.run_signalloop): a refused token ends it before anything
+    starts. The console program's exit code for a configuration error: tests/scenario/test_cli.py."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "entry.cli", "run"],
-        cwd=ROOT,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_signalloop(["run"], {**base, **env}, cwd=ROOT, timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -164,7 +157,7 @@ def test_a_refused_token_is_one_line_and_exit_2(case: str, slack: FakeSlackServe
         expect = "SLACK_BOT_TOKEN"
     else:
         slack.state.socket_url = None
-    res = run_cli(env)
+    res = run(env)
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert res.returncode == 2, res.stderr
     assert len(lines) == 1 and lines[0].startswith("signalloop: ") and expect in lines[0], res.stderr

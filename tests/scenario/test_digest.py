@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from bot.text import plural
 from bot.weeks import Week, scheduled_at, week_at
 from storage.models import Customer, DigestRun, DigestSchedule, Learning, Milestone
 from tests.conftest import TEAM, Running, make_settings
-from tests.helpers import count, figure, wait_for
+from tests.helpers import count, figure, run_signalloop, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 WEEK47 = Week(2026, 47)  # Mon Nov 16 – Sun Nov 22, 2026
@@ -214,8 +213,7 @@ def test_digest_now_posts_once_per_week_and_thread_overflow(running: Running) ->
     assert posts[1].args["thread_ts"] and "more of what they said" in all_text([("", posts[1].args["blocks"])])
     running.slack.reset()
     running.driver.command("/loop", "digest now", channel="C1")
-    wait_for(told)
-    time.sleep(0.2)
+    running.deps.digest_runner.pool.shutdown(wait=True)  # what the command handed to the digest threads is done
     # one answer, not "building…" and then "already posted"
     assert len(told()) == 1 and "already posted" in told()[0] and "see it here" in told()[0]
     assert not running.slack.calls("chat.postMessage")
@@ -542,13 +540,11 @@ def test_demo_runs_as_a_subprocess_and_prints_the_question(tmp_path: Path) -> No
     assert "What are we learning, and what decision does it affect?" in res.stdout
     assert "Last week's decisions" in res.stdout and "Ship the SMS reminder fix" in res.stdout
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    again = subprocess.run(
-        [sys.executable, "-m", "entry.cli", "demo", "--db", str(tmp_path / "d.db"), "--chart", str(tmp_path / "c.png")],
-        capture_output=True,
-        text=True,
+    # run again over its own database (in this process: the process was the point above)
+    again = run_signalloop(
+        ["demo", "--db", str(tmp_path / "d.db"), "--chart", str(tmp_path / "c.png")],
+        {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
         cwd=ROOT,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert again.returncode == 0 and again.stdout.count("Tallwood Dental Group") == res.stdout.count(
         "Tallwood Dental Group"
@@ -611,7 +607,12 @@ def test_two_schedulers_fire_and_only_the_claim_winner_builds(running: Running) 
             ]
 
         wait_for(top_posts)
-        time.sleep(1.0)
+        # both schedulers have fired (each has moved its job to next week), their jobs and the digests they
+        # queued have finished
+        wait_for(lambda: all(sched.get_job(job_id).next_run_time > soon for sched in (a, b)))
+        for sched, runner in ((a, running.deps.digest_runner), (b, runner_b)):
+            sched.shutdown(wait=True)
+            runner.pool.shutdown(wait=True)
         with running.sf() as s:
             runs = s.scalars(select(DigestRun)).all()
         builds = running.deps.digest_runner.builds + runner_b.builds
@@ -619,8 +620,9 @@ def test_two_schedulers_fire_and_only_the_claim_winner_builds(running: Running) 
         assert len(top_posts()) == 1 and len(runs) == 1 and runs[0].status == "posted"
         assert builds == 1
     finally:
-        a.shutdown(wait=False)
-        b.shutdown(wait=False)
+        for sched in (a, b):
+            if sched.running:
+                sched.shutdown(wait=False)
         runner_b.close()
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 
@@ -18,7 +16,7 @@ from devtools.fakeopenai import FakeOpenAI, evidence_of
 from storage import repo
 from storage.models import ChannelLink, Customer, Signal
 from tests.conftest import Running
-from tests.helpers import figure
+from tests.helpers import Ran, figure, run_signalloop
 from tests.scenario.test_digest import ROOT, all_text, at, ts
 from tests.scenario.test_truth import button
 
@@ -225,16 +223,9 @@ def customers_csv(n: int, bad: set[int]) -> str:
     return buf.getvalue()
 
 
-def cli(args: list[str], db_url: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "entry.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env={"DATABASE_URL": db_url, "PATH": "/usr/bin"},
-        timeout=120,
-    )
+def cli(args: list[str], db_url: str, stdin: str | None = None) -> Ran:
+    """The command with DATABASE_URL alone set, in this process (tests.helpers.run_signalloop)."""
+    return run_signalloop(args, {"DATABASE_URL": db_url, "PATH": "/usr/bin"}, cwd=ROOT, stdin=stdin)
 
 
 def test_a_300_row_csv_with_10_bad_rows(running: Running, db_url: str, tmp_path) -> None:  # noqa: ANN001

@@ -2,7 +2,8 @@
 show before they act, a careful command line, a review fit for a customer meeting, a readable terminal digest,
 answers that keep the README's promise, and a first run and deployment that refuse what Slack would refuse.
 
-Everything is driven as a person would: the CLI as a subprocess, Slack through signed HTTP requests."""
+Everything is driven as a person would: the CLI with a person's arguments and environment (in this process, and as
+a subprocess where the process is the point), Slack through signed HTTP requests."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from storage.models import (
     Signal,
 )
 from tests.conftest import TEAM, Running
-from tests.helpers import figure, wait_for
+from tests.helpers import Ran, figure, run_signalloop, wait_for
 from tests.scenario.test_digest import ROOT, ts
 from tests.scenario.test_find import asked, history
 from tests.scenario.test_truth import button
@@ -37,21 +38,13 @@ from tests.scenario.test_truth import button
 COLUMNS = ["name", "segment", "aliases", "outcome", "experience", "owner", "channel", "milestones"]
 
 
-def cli(
-    args: list[str], db_url: str | None, cwd: Path | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess:
+def cli(args: list[str], db_url: str | None, cwd: Path | None = None, stdin: str | None = None) -> Ran:
+    """The command as a person runs it, with DATABASE_URL alone set; in this process (tests.helpers.run_signalloop):
+    what is about the process itself (a pipe closed early, exit codes under compose) starts a real one below."""
     env = {"PATH": "/usr/bin:/bin"}
     if db_url is not None:
         env["DATABASE_URL"] = db_url
-    return subprocess.run(
-        [sys.executable, "-m", "entry.cli", *args],
-        cwd=cwd or ROOT,
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env=env,
-        timeout=180,
-    )
+    return run_signalloop(args, env, cwd=cwd or ROOT, stdin=stdin, timeout=180)
 
 
 def n(sf, table, *where) -> int:  # noqa: ANN001
@@ -81,11 +74,14 @@ def rows_csv(rows: list[list[str]]) -> str:
     return buf.getvalue()
 
 
+PLAIN = 50  # what is checked is each row's report, not the volume: tests/scenario/test_find.py imports 300 rows
+
+
 def big_file() -> tuple[str, dict[str, int]]:
-    """300 rows: 290 plain new customers, and ten that re-link, duplicate, update or carry bad dates."""
+    """60 rows: 50 plain new customers, and ten that re-link, duplicate, update or carry bad dates."""
     rows = [
         [f"Customer {i:03d}", "smb", "", "Close the month in a day", "", f"U{i % 4 + 1}", f"CX{i:03d}", "Go live"]
-        for i in range(290)
+        for i in range(PLAIN)
     ]
     special = [
         ["Lunchbox Ltd", "smb", "", "", "", "", "#feedback", ""],  # the watch channel: refused without --relink
@@ -99,11 +95,11 @@ def big_file() -> tuple[str, dict[str, int]]:
         ["Newseg", "hospitality", "", "", "", "", "", "Pilot due Dec 31 2026"],  # an unknown segment warns
         ["Datey", "smb", "", "", "", "", "", "Onboarded due 31 Dec 2026; Due diligence done"],
     ]
-    lines = {r[0]: 290 + i + 2 for i, r in enumerate(special)}  # the header is line 1
+    lines = {r[0]: PLAIN + i + 2 for i, r in enumerate(special)}  # the header is line 1
     return rows_csv(rows + special), lines
 
 
-def test_a_300_row_import_shows_every_change_and_changes_nothing_until_confirmed(
+def test_a_60_row_import_shows_every_change_and_changes_nothing_until_confirmed(
     running: Running, db_url: str, tmp_path
 ) -> None:  # noqa: ANN001
     r = running
@@ -117,7 +113,7 @@ def test_a_300_row_import_shows_every_change_and_changes_nothing_until_confirmed
     dry = cli(["customers", "import", str(path), "--dry-run"], db_url)
     out, err = dry.stdout, dry.stderr
     assert dry.returncode == 1, err
-    assert "Dry run: 292 would be created, 1 would be updated" in out and "7 rows left out" in out
+    assert f"Dry run: {PLAIN + 2} would be created, 1 would be updated" in out and "7 rows left out" in out
     # per row, what would change
     assert "line 2 Customer 000: would be created: new customer; segment “smb”; outcome" in out
     assert "links CX000" in out and "milestone “Go live”" in out
@@ -145,7 +141,7 @@ def test_a_300_row_import_shows_every_change_and_changes_nothing_until_confirmed
         assert s.get(Customer, acme).segment == "smb"
     # applied without --relink: the refused rows are left out, the watch channel and Acme's link stay
     res = cli(["customers", "import", str(path)], db_url)
-    assert res.returncode == 1 and "292 created, 1 updated, 0 unchanged; 7 rows left out" in res.stdout
+    assert res.returncode == 1 and f"{PLAIN + 2} created, 1 updated, 0 unchanged; 7 rows left out" in res.stdout
     assert "re-run with --relink" in res.stderr
     after = links(r.sf)
     assert after["C2"] == ("watch", None) and after["C1"] == ("customer", acme)
@@ -163,7 +159,7 @@ def test_a_300_row_import_shows_every_change_and_changes_nothing_until_confirmed
         borrower = s.scalar(select(Customer.id).where(Customer.name == "Borrower Inc"))
     assert final["C2"] == ("customer", lunch) and final["C1"] == ("customer", borrower)
     figure(
-        "300-row customers file: the dry run listed every created and updated row, 2 refused re-links and 4 "
+        f"{PLAIN + 10}-row customers file: the dry run listed every created and updated row, 2 refused re-links and 4 "
         "duplicate rows, and changed nothing; --relink moved the 2 links and said from where"
     )
 

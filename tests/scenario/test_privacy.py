@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +11,7 @@ from bot.redact import redact
 from devtools.fakeopenai import FakeOpenAI, good_answer
 from storage.models import DigestRun
 from tests.conftest import TEAM, Running
+from tests.helpers import run_signalloop
 from tests.scenario.test_digest import ROOT, all_text, at, ts
 
 # (text, what must be gone, what must stay)
@@ -147,23 +146,9 @@ def test_llm_preview_prints_the_prompt_that_would_be_sent(db_url: str, running: 
         pytest.skip("the CLI reads the same tables on both databases; run once")
     week_with_personal_data(running)
     env = {"DATABASE_URL": db_url, "PATH": "/usr/bin"}
-    out = subprocess.run(
-        [sys.executable, "-m", "entry.cli", "llm", "preview", "--channel", "C1", "--week", "2026-W47"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    out = run_signalloop(["llm", "preview", "--channel", "C1", "--week", "2026-W47"], env, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert "## system" in out.stdout and "## user" in out.stdout and "4 personal data items redacted" in out.stdout
     assert "07700 900123" not in out.stdout and "[phone 1]" in out.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "entry.cli", "llm", "preview", "--channel", "C1", "--week", "2026-W99"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    bad = run_signalloop(["llm", "preview", "--channel", "C1", "--week", "2026-W99"], env, cwd=ROOT)
     assert bad.returncode == 2 and "has no week 99" in bad.stderr

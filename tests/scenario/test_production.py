@@ -298,19 +298,19 @@ def test_retention_erases_old_signal_text(start_app) -> None:  # noqa: ANN001
 
 
 def test_purge_cli_deletes_a_customers_signals(running: Running, db_url: str) -> None:
-    from tests.scenario.test_cli import run_cli
+    from tests.scenario.test_cli import cli
 
     r = running
     r.driver.command("/loop", "customer add Acme")
     r.driver.command("/loop", "customer add Beta")
     r.driver.command("/signal", "Acme one")
     r.driver.command("/signal", "Beta two")
-    res = run_cli("purge", "--customer", "acme", env={"DATABASE_URL": db_url})
+    res = cli("purge", "--customer", "acme", env={"DATABASE_URL": db_url})
     assert res.returncode == 0 and "1 signal" in res.stdout and "Nothing was deleted" in res.stdout
     assert len(signals(r.sf)) == 2
-    res = run_cli("purge", "--customer", "Acne", env={"DATABASE_URL": db_url})
+    res = cli("purge", "--customer", "Acne", env={"DATABASE_URL": db_url})
     assert res.returncode == 2 and "did you mean" in res.stderr
-    res = run_cli("purge", "--customer", "acme", "--yes", env={"DATABASE_URL": db_url})
+    res = cli("purge", "--customer", "acme", "--yes", env={"DATABASE_URL": db_url})
     assert res.returncode == 0 and "Deleted Acme: 1 signal" in res.stdout
     assert [s.text for s in signals(r.sf)] == ["two"]
 

@@ -63,6 +63,7 @@ def stored(engine, like: str) -> int:  # noqa: ANN001
         return s.scalar(select(func.count()).select_from(Signal).where(Signal.text.like(f"{like}%"))) or 0
 
 
+@pytest.mark.alone  # every event sent within 100 ms of the change: timed with nothing else running
 def test_a_routing_change_applies_to_the_next_event_on_every_instance(
     db_url: str, slack: FakeSlackServer, tmp_path: Path, procs: list[AppProcess]
 ) -> None:

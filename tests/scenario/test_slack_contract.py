@@ -129,7 +129,7 @@ class _SlowApp(BaseHTTPRequestHandler):
 def test_an_event_answered_late_is_retried_and_fails_the_test(slack: FakeSlackServer) -> None:
     handler = type("H", (_SlowApp,), {"seen": [], "gate": threading.Event()})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         d = SlackDriver(f"http://127.0.0.1:{server.server_address[1]}", slack.url, slack=slack)
         with pytest.raises(DeadlineMissed, match="Retry"):

@@ -6,15 +6,13 @@ Everything is driven as Slack drives the app (signed HTTP in, the fake Web API o
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from sqlalchemy import select
 
 from bot.weeks import Week
 from storage.models import Customer, Learning, Milestone, Signal
 from tests.conftest import TEAM, Running
-from tests.helpers import signals, wait_for
+from tests.helpers import run_signalloop, signals, wait_for
 from tests.scenario.test_digest import ROOT, all_text, at, scenario, ts
 
 WEEK47 = Week(2026, 47)
@@ -297,13 +295,6 @@ def test_a_corrected_kind_is_kept_shown_and_exported(running: Running, db_url: s
         assert s.get(Signal, sid).kind == "request"
     assert res is not None and res.status == "posted"
     if db_url.startswith("sqlite"):
-        out = subprocess.run(
-            [sys.executable, "-m", "entry.cli", "classify", "--export-corrections"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env={"DATABASE_URL": db_url, "PATH": "/usr/bin"},
-            timeout=60,
-        )
+        out = run_signalloop(["classify", "--export-corrections"], {"DATABASE_URL": db_url, "PATH": "/usr/bin"}, ROOT)
         rows = [json.loads(line) for line in out.stdout.splitlines()]
         assert out.returncode == 0 and [(x["kind"], x["corrected_by"]) for x in rows] == [("request", "U3")]
