@@ -90,6 +90,15 @@ class MigratedTemplates:
         self._pg: str | None = None
         self._empty: str | None = None  # the statements that empty a schema the test used
         self._ready: list[str] = []  # schemas emptied after a test, for the next
+        self._admin: Engine | None = None
+
+    @property
+    def admin(self) -> Engine:
+        """The session's own connections to PostgreSQL (default search_path): it makes, empties and drops schemas."""
+        if self._admin is None:
+            assert PG_URL is not None
+            self._admin = db.make_engine(PG_URL)
+        return self._admin
 
     def sqlite(self, target: Path) -> str:
         if self._sqlite is None:
@@ -131,12 +140,12 @@ class MigratedTemplates:
             c.execute(end)
 
     def close(self) -> None:
-        if self._ready and PG_URL is not None:
-            admin = db.make_engine(PG_URL)
-            with admin.begin() as c:
-                for schema in self._ready:
-                    c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
+        if self._admin is None:
+            return
+        with self._admin.begin() as c:
+            for schema in self._ready:
+                c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        self._admin.dispose()
 
     def _record_pg(self) -> str:
         assert PG_URL is not None
@@ -214,7 +223,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, migrated: MigratedTem
     if PG_URL is None:
         pytest.skip("PostgreSQL is not answering at 127.0.0.1:5432 (set TEST_DATABASE_URL to run these)")
     schema = "t_" + uuid.uuid4().hex[:12]
-    admin = db.make_engine(PG_URL)
+    admin = migrated.admin
     migrated.postgresql(admin, schema)
     sep = "&" if "?" in PG_URL else "?"
     # the schema's name is also the connections' application name: the leak check below looks at this
@@ -239,7 +248,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, migrated: MigratedTem
     # whatever connection of the test is still open ends now, so none can write into the schema once it is
     # emptied for the next test (nor, renamed, find its tables again)
     migrated.release(admin, schema, terminate=f"application_name = '{schema}' AND pid <> pg_backend_pid()")
-    admin.dispose()
     assert not leaked, f"{len(leaked)} database connection(s) left idle in a transaction by the test: {leaked}"
 
 
