@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Respond
@@ -66,6 +67,23 @@ def perform(
 
 
 MODAL_FAILED = ":warning: Slack did not open the form ({why}): run the command again."
+BUTTON_MODAL_FAILED = ":warning: Slack did not open the form ({why}): click the button again."
+
+
+def open_modal(deps: Deps, client: WebClient, team_id: str, body: dict, view: dict[str, Any]) -> None:
+    """A form a button asked for, opened now on the request's client (its trigger_id lasts 3 seconds,
+    https://docs.slack.dev/surfaces/modals); when Slack refuses it, the person hears why after the answer."""
+    opened = deps.slack.open_modal(client, body.get("trigger_id"), view)
+    user = (body.get("user") or {}).get("id")
+    if opened or not user:
+        return
+    text = BUTTON_MODAL_FAILED.format(why=opened.error)
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    what = "a form that did not open"
+    if channel:
+        later(deps, partial(deps.slack.ephemeral_or_dm, team_id, channel, user, text, what=what))
+    else:
+        later(deps, partial(deps.slack.dm, team_id, user, text, what=what))
 
 
 def later(deps: Deps, fn: Callable[..., Any], *args: Any) -> None:

@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from bot import learning
 from bot.errors import UsageError
 from bot.render.modals import changed_to_modal
-from handlers.effects import later, tell_later
+from handlers.effects import later, open_modal, tell_later
 from handlers.payloads import channel_of
 
 if TYPE_CHECKING:
@@ -33,12 +33,12 @@ def reviewed_blocks(message: dict, learning_id: str, line: str) -> list[dict]:
 
 def register(app: App, deps: Deps) -> None:
     def open_learning(
-        client: WebClient, trigger_id: str, team_id: str, user: str, meta: dict, learning_id: int | None = None
+        client: WebClient, body: dict, team_id: str, user: str, meta: dict, learning_id: int | None = None
     ) -> None:
         with deps.session_factory() as s:
             view = learning.learning_modal_for(s, team_id, user, meta, deps.clock(), learning_id)
         if view is not None:
-            deps.slack.open_modal(client, trigger_id, view)
+            open_modal(deps, client, team_id, body, view)
 
     @app.action("add_learning")
     def on_add_learning(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
@@ -46,7 +46,7 @@ def register(app: App, deps: Deps) -> None:
         run = action.get("value") or "0"
         open_learning(
             client,
-            body["trigger_id"],
+            body,
             context.team_id or "",
             body["user"]["id"],
             {"run": int(run) if run.isdecimal() else 0, "channel": channel_of(body)},
@@ -59,7 +59,7 @@ def register(app: App, deps: Deps) -> None:
         if value.isdecimal():
             open_learning(
                 client,
-                body["trigger_id"],
+                body,
                 context.team_id or "",
                 body["user"]["id"],
                 {"channel": channel_of(body)},
@@ -79,7 +79,7 @@ def register(app: App, deps: Deps) -> None:
             if outcome == "changed":
                 # what did it change to? asked in a modal; the answer is stored with the outcome
                 meta = json.dumps({"learning": value, "channel": channel, "ts": message.get("ts")})
-                deps.slack.open_modal(client, body["trigger_id"], changed_to_modal(meta))
+                open_modal(deps, client, team_id, body, changed_to_modal(meta))
                 return
             try:
                 with deps.session_factory.begin() as s:

@@ -14,7 +14,7 @@ from bot.cards import MilestoneCard
 from bot.errors import UsageError
 from bot.framing import gap_title, rewrite
 from bot.render.modals import impact_modal, milestone_add_modal, rename_modal
-from handlers.effects import home_later, later, perform, tell_later
+from handlers.effects import home_later, later, open_modal, perform, tell_later
 from handlers.payloads import channel_of
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def register(app: App, deps: Deps) -> None:
             if m is None:
                 return
             view = rename_modal(MilestoneCard.of(m), rewrite(m.customer.name))
-        deps.slack.open_modal(client, body["trigger_id"], view)
+        open_modal(deps, client, context.team_id or "", body, view)
 
     @app.action("ms_impact")
     def on_impact_button(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
@@ -92,7 +92,7 @@ def register(app: App, deps: Deps) -> None:
             if m is None:
                 return
             view = impact_modal(MilestoneCard.of(m))
-        deps.slack.open_modal(client, body["trigger_id"], view)
+        open_modal(deps, client, context.team_id or "", body, view)
 
     @app.action("gap_add_milestone")
     def on_gap(ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext, respond: Respond) -> None:
@@ -106,4 +106,4 @@ def register(app: App, deps: Deps) -> None:
                 return
             meta = json.dumps({"customer": c.id, "channel": channel_of(body), "theme": theme})
             view = milestone_add_modal(c, gap_title(c.name, theme), meta)
-        deps.slack.open_modal(client, body["trigger_id"], view)
+        open_modal(deps, client, context.team_id or "", body, view)

@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from bot import corrections, customers
 from bot.render.modals import kinds_modal
+from handlers.effects import open_modal
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -29,4 +30,4 @@ def register(app: App, deps: Deps) -> None:
                 return
             rows = corrections.signals_to_review(s, team_id, int(run), c.id)
             view = kinds_modal(c.name, rows, json.dumps({"run": int(run), "customer": c.id}))
-        deps.slack.open_modal(client, body["trigger_id"], view)
+        open_modal(deps, client, context.team_id or "", body, view)

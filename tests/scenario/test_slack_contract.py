@@ -512,3 +512,23 @@ def test_the_one_way_out_paces_and_reports_what_slack_refused(running: Running, 
     assert slept and slept[-1] > 0.5  # the second post to C1 waited for the first's second
     told = out.ephemeral_or_dm(team, "C7", "U1", "you are not in C7", what="a test note")
     assert told.ok and running.slack.calls("chat.postMessage")[-1].args["channel"] == "U1"
+
+
+def test_a_button_whose_form_slack_refused_is_told_to_the_person(running: Running) -> None:
+    """A button's modal opens on the request (its trigger_id lasts 3 s); when Slack refuses it, the person is
+    told why after the answer, in the channel where they clicked."""
+    running.slack.state.script["views.open"] = [{"error": "expired_trigger_id"}]
+    r = running.driver.interact(
+        {
+            "type": "block_actions",
+            "user": {"id": "U1"},
+            "trigger_id": "trig-refused",
+            "channel": {"id": "C2"},
+            "actions": [{"type": "button", "action_id": "add_learning", "value": "0", "block_id": "b"}],
+        }
+    )
+    assert r.status == 200
+    assert len(running.slack.calls("views.open")) == 1
+    [told] = running.slack.calls("chat.postEphemeral")
+    assert told.args["channel"] == "C2" and told.args["user"] == "U1"
+    assert "did not open the form (expired_trigger_id): click the button again" in told.args["text"]
