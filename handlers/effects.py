@@ -26,6 +26,7 @@ from bot.effects import (
     RunReview,
     ScheduleChanged,
 )
+from handlers.payloads import channel_of
 
 if TYPE_CHECKING:
     from bot.services import Deps
@@ -78,7 +79,7 @@ def open_modal(deps: Deps, client: WebClient, team_id: str, body: dict, view: di
     if opened or not user:
         return
     text = BUTTON_MODAL_FAILED.format(why=opened.error)
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    channel = channel_of(body)
     what = "a form that did not open"
     if channel:
         later(deps, partial(deps.slack.ephemeral_or_dm, team_id, channel, user, text, what=what))
