@@ -99,6 +99,7 @@ class DigestRunner:
         chart: Callable[[Session, Digest], bytes | None] | None = None,
         pacer: ChannelPacer | None = None,
         slack: SlackOut | None = None,
+        connector: connect.Connector | None = None,
     ) -> None:
         self.settings = settings
         self.sf = sf
@@ -117,8 +118,9 @@ class DigestRunner:
         self._unrecorded: dict[int, tuple[str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        # one per runner: what it learns of the workspaces' channels is shared by every digest it posts
-        self.connector = connect.Connector(self.sf, self.clock, self.client_for, self.slack)
+        # what the process learns of the workspaces' channels (Deps.connect, described at start-up and every 6 h),
+        # shared by every digest it posts; a runner built alone keeps its own
+        self.connector = connector or connect.Connector(self.sf, self.clock, self.client_for, self.slack)
 
     def close(self) -> None:
         """Let digests being built finish, then stop the pool."""

@@ -113,6 +113,7 @@ def make_deps(
             classifier = LLMClassifier(settings, sf, clock, step)
     router = Router(sf)
     slack = SlackOut(client_for)  # the one way out to Slack, shared: one pacer per channel for the process
+    connector = Connector(sf, clock, client_for, slack)  # one view of shared channels for the runner and the jobs
     directory = Directory(sf, clock, client_for)
     history = HistoryReader(client_for, clock, settings.distribution)
     deps = Deps(
@@ -127,7 +128,14 @@ def make_deps(
         home=Home(sf, clock, slack),
         signal_writer=SignalWriter(sf.kw["bind"]),
         digest_runner=DigestRunner(
-            settings, sf, clock, client_for=client_for, chart=render_png, enrich=enrich, slack=slack
+            settings,
+            sf,
+            clock,
+            client_for=client_for,
+            chart=render_png,
+            enrich=enrich,
+            slack=slack,
+            connector=connector,
         ),
         outbox=Outbox(sf, clock, slack),
         nudger=Nudger(sf, clock, slack),
@@ -137,7 +145,7 @@ def make_deps(
         history=history,
         backfill=Backfill(sf, clock, history, directory, client_for, router.route),
         classifier=classifier,
-        connect=Connector(sf, clock, client_for, slack),
+        connect=connector,
     )
     deps.ingest = Ingest(
         sf,
