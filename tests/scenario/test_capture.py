@@ -205,30 +205,15 @@ def test_message_shortcut_opens_modal_and_records(running: Running) -> None:
     assert cust_block["element"]["initial_option"]["text"]["text"] == "Acme Health"
     ms_block = next(b for b in view["blocks"] if b.get("block_id") == "milestone")
     first_ms = ms_block["element"]["options"][0]
-    state = {
-        "values": {
-            "customer": {
-                "customer": {"type": "external_select", "selected_option": cust_block["element"]["initial_option"]}
-            },
-            "milestone": {"milestone": {"type": "static_select", "selected_option": first_ms}},
-            "kind": {"kind": {"type": "static_select", "selected_option": {"value": "problem"}}},
-            "note": {"note": {"type": "plain_text_input", "value": "Said on the QBR call"}},
-        }
+    values = {
+        "customer": {
+            "customer": {"type": "external_select", "selected_option": cust_block["element"]["initial_option"]}
+        },
+        "milestone": {"milestone": {"type": "static_select", "selected_option": first_ms}},
+        "kind": {"kind": {"type": "static_select", "selected_option": {"value": "problem"}}},
+        "note": {"note": {"type": "plain_text_input", "value": "Said on the QBR call"}},
     }
-    resp = running.driver.interact(
-        {
-            "type": "view_submission",
-            "user": {"id": "U1"},
-            "view": {
-                "id": "V1",
-                "type": "modal",
-                "callback_id": "capture_modal",
-                "state": state,
-                "private_metadata": view["private_metadata"],
-                "blocks": view["blocks"],
-            },
-        }
-    )
+    resp = running.driver.submit_view("capture_modal", values, view["private_metadata"], blocks=view["blocks"])
     assert resp.status == 200
     [sig] = signals(running.sf)
     assert (sig.capture_path, sig.kind, sig.note) == ("shortcut", "problem", "Said on the QBR call")
