@@ -15,7 +15,8 @@ The text is read the way a customer-success lead reads it:
   and questions without a question mark ("wondering whether…") are questions.
 Then a linear model over words, character n-grams, the cues that matched and the words' tone (bot.textmodel)
 may overrule the cues when it is sure enough (never a churn risk they found, never to "other"), and decides
-when they found nothing; a clear tone decides what neither recognised; and, given a workspace, the kinds its
+when they found nothing (praise or a problem it is unsure of gives way to the other when its praise-vs-problem
+and the tone lean that way); a clear tone decides what neither recognised; and, given a workspace, the kinds its
 people corrected in similar messages come first (bot.memory).
 Sentiment in [-1, 1] comes from VADER (negation, boosters, "but", emoji), steered by the kind and by sarcasm.
 Measured on our labelled corpus's frozen part and on labelled text written by others, each source left out
