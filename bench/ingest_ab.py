@@ -81,7 +81,9 @@ if __name__ == "__main__":
     for k, m in res.items():
         print(
             f"{database} {k:6s} {m['events_per_s']:7,.0f} ev/s  p50 {m['p50_ms']:5.1f} ms  p99 {m['p99_ms']:6.1f} ms  "
-            f"CPU {m['server_cpu_ms_per_event']:.3f} ms/ev  errors {m['errors']}"
+            f"CPU {m['server_cpu_ms_per_event']:.3f} ms/ev (user {m['server_user_ms_per_event']:.3f}, "
+            f"sys {m['server_sys_ms_per_event']:.3f})  switches {m['server_switches_per_event']:.1f}/ev  "
+            f"errors {m['errors']}"
         )
     cpu = {k: m["server_cpu_ms_per_event"] for k, m in res.items()}
     rate = {k: m["events_per_s"] for k, m in res.items()}
