@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 FRESH = timedelta(days=7)
 RETRY_SECONDS = 30.0  # an unanswered look-up is tried again this long after it failed
+# a person Slack gives no name for (no such user, deactivated, no name set) or a workspace whose URL auth.test does
+# not give: not asked again, nor read from the database, for this long (users.info is Tier 4, about 100 a minute,
+# https://docs.slack.dev/reference/methods/users.info; every message of theirs would otherwise ask once more)
+NAMELESS_SECONDS = 3600.0
 
 
 def permalink(base: str | None, channel_id: str, ts: str, thread_ts: str | None = None) -> str | None:
@@ -78,6 +82,8 @@ class Directory:
         self._urls: dict[str, str] = {}
         self._channel_names: dict[tuple[str, str], str] = {}
         self._pending: set[tuple[str, str]] = set()  # (team, user id) or (team, "") for the workspace URL
+        # (team, user id) or (team, "") Slack answered without a name or URL -> when to ask again (time.monotonic)
+        self._nameless: dict[tuple[str, str], float] = {}
         self._again: set[tuple[str, str]] = set()
         self._queue: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -98,6 +104,8 @@ class Directory:
         name = self._names.get(k)
         if name is not None:
             return name
+        if self._known_nameless(k):
+            return None
         with self.sf() as s:
             u = repo.slack_user(s, team_id=team_id, user_id=user_id)
             fresh = u is not None and u.name and self.clock() - u.updated_at < FRESH
@@ -134,10 +142,19 @@ class Directory:
     def learn(self, team_id: str, user_id: str | None) -> None:
         """After signals were committed without a name or permalink: look the person (and, once, the workspace's
         URL) up in the background, then fill them into those signals."""
-        if user_id:
+        if user_id and not self._known_nameless((team_id, user_id)):
             self._ask(team_id, user_id)
-        if team_id not in self._urls:
+        if team_id not in self._urls and not self._known_nameless((team_id, "")):
             self._ask(team_id, "")
+
+    def _known_nameless(self, k: tuple[str, str]) -> bool:
+        """Slack answered for `k` without a name (or URL) less than NAMELESS_SECONDS ago."""
+        until = self._nameless.get(k)
+        return until is not None and time.monotonic() < until
+
+    def _answered_nameless(self, k: tuple[str, str]) -> None:
+        with self._lock:
+            self._nameless[k] = time.monotonic() + NAMELESS_SECONDS
 
     def user_tz(self, team_id: str, user_id: str) -> str | None:
         with self.sf() as s:
@@ -148,6 +165,8 @@ class Directory:
         url = self._urls.get(team_id)
         if url is not None:
             return url
+        if self._known_nameless((team_id, "")):
+            return None
         with self.sf() as s:
             ws = repo.get_workspace(s, team_id=team_id)
             url = ws.url if ws else None
@@ -248,6 +267,8 @@ class Directory:
     def _resolve(self, team_id: str, user_id: str) -> bool:
         """Ask Slack once; True when answered (or when Slack says the person does not exist)."""
         assert self.client_for is not None
+        if not user_id.startswith("#") and self._known_nameless((team_id, user_id)):
+            return True  # asked again while the first look-up ran: Slack's answer stands
         try:
             client = self.client_for(team_id)
             if user_id.startswith("#"):
@@ -266,6 +287,8 @@ class Directory:
                         repo.fill_permalinks(s, team_id=team_id, link=lambda ch, ts, th: permalink(url, ch, ts, th))
                     with self._lock:
                         self._urls[team_id] = url
+                else:
+                    self._answered_nameless((team_id, ""))
                 return True
             known = self._names.get((team_id, user_id))
             if known is not None and (team_id, user_id) not in self._stale:
@@ -276,6 +299,8 @@ class Directory:
         except SlackApiError as e:
             err = e.response.get("error") if e.response is not None else str(e)
             if err in ("user_not_found", "account_inactive", "channel_not_found"):
+                if err != "channel_not_found":
+                    self._answered_nameless((team_id, user_id))
                 return True
             log.warning("Slack look-up failed for %s/%s: %s; trying again later", team_id, user_id or "workspace", err)
             return False
@@ -308,6 +333,8 @@ class Directory:
         if name:
             with self._lock:
                 self._names[(team_id, user_id)] = name
+        else:
+            self._answered_nameless((team_id, user_id))
         return True
 
     def drain(self, timeout: float = 5.0) -> bool:

@@ -78,6 +78,37 @@ def test_a_name_older_than_a_week_is_read_once_and_asked_of_slack_again(running:
     assert {sig.message_ts: sig.author_name for sig in signals(running.sf)}["1763460200.000100"] == "Marco"
 
 
+def test_a_person_slack_gives_no_name_for_is_asked_about_once(running: Running) -> None:
+    """users.info answers user_not_found (or a person without a name): their later messages neither ask Slack
+    again nor read the database for a name before the answer (an hour passes first)."""
+    from sqlalchemy import event
+
+    setup_acme(running)
+    running.slack.state.users["UNONAME"] = {"id": "UNONAME", "name": "", "profile": {}}
+    reads: list[str] = []
+
+    def read(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, ARG001
+        if statement.lstrip().upper().startswith("SELECT") and "slack_users" in statement:
+            reads.append(str(parameters))
+
+    engine = running.sf.kw["bind"]
+    event.listen(engine, "before_cursor_execute", read)
+    try:
+        for i in range(6):
+            for j, user in enumerate(("UGHOST", "UNONAME")):
+                sent = running.driver.message(
+                    "C1", f"Exports failed again, {i} times", user=user, ts=f"17634601{i}.00010{j}"
+                )
+                assert sent.status == 200
+            assert running.deps.directory.drain()
+    finally:
+        event.remove(engine, "before_cursor_execute", read)
+    asked = [c.args.get("user") for c in running.slack.calls("users.info")]
+    assert asked.count("UGHOST") == 1 and asked.count("UNONAME") == 1
+    assert sum("UGHOST" in r for r in reads) <= 1 and sum("UNONAME" in r for r in reads) <= 1
+    assert len(signals(running.sf)) == 12
+
+
 def test_thread_reply_kept_with_its_thread_and_bots_joins_ignored(running: Running) -> None:
     setup_acme(running)
     running.driver.message("C1", "Reply in thread: still broken", ts="1763460002.000200", thread_ts="1763460001.000100")
