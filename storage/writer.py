@@ -193,7 +193,9 @@ class _RawBatch:
         self._fairy: Any = None  # the pooled connection the writer keeps
         table = Signal.__table__
         self._columns = {c.name for c in table.columns}
-        self._bind = {c.name: c.type.bind_processor(engine.dialect) for c in table.columns}
+        # each column's value as SQLAlchemy would send it on this database: the dialect's own type (on SQLite a
+        # datetime is text in SQLAlchemy's format, which the rows written by the ORM use and queries compare with)
+        self._bind = {c.name: c.type.dialect_impl(engine.dialect).bind_processor(engine.dialect) for c in table.columns}
         # columns SQLAlchemy would fill from a Python-side default: a row without them goes the SQLAlchemy way
         self._defaulted = {c.name for c in table.columns if c.default is not None and c.server_default is None}
 
