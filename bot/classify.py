@@ -27,6 +27,9 @@ from __future__ import annotations
 import re
 import re._constants as _sre  # the parsed form of a pattern, for its needles (below)
 import re._parser as _sre_parse
+from collections import Counter
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -161,7 +164,7 @@ def normalise(text: str) -> str:
 # --- cues ----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: a message's cues are a set (_Needles.present)
 class Cue:
     name: str
     kind: str
@@ -175,6 +178,47 @@ class Cue:
         if self.needles is not None and not any(n in text for n in self.needles):
             return False
         return self.pattern.search(text) is not None
+
+    def matches(self, text: str, present: AbstractSet[Cue]) -> bool:
+        """`search`, given the cues whose needles are in `text` (`_NEEDLES.present(text)`)."""
+        return self in present and self.pattern.search(text) is not None
+
+
+class _Needles:
+    """Which cues' needles are in a text, found in one pass over the text instead of looking for every needle
+    of every cue in turn (that took most of a message's time). Each needle is filed under one of its
+    three-character pieces, the one fewest other needles share (one without a space if it has one), and is
+    looked for only when the text has that piece; a needle shorter than that is filed under itself."""
+
+    def __init__(self, cues: list[Cue]) -> None:
+        self.always = {c for c in cues if c.needles is None}  # their needles are unknown: always tried
+        self.by_piece: dict[tuple[str, ...], list[tuple[str, Cue]]] = {}
+        self.short: dict[str, list[tuple[str, Cue]]] = {}
+        needles = [(n, c) for c in cues for n in c.needles or ()]
+        shared = Counter(p for n, _ in needles for p in set(_pieces(n)))
+        for needle, cue in needles:
+            if len(needle) < 3:
+                self.short.setdefault(needle, []).append((needle, cue))
+            else:
+                piece = min(sorted(set(_pieces(needle))), key=lambda p: (" " in p, shared[p]))
+                self.by_piece.setdefault(piece, []).append((needle, cue))
+        self.pieces = frozenset(self.by_piece)
+
+    def present(self, text: str) -> set[Cue]:
+        """The cues one of whose needles is in `text`, and those whose needles are unknown."""
+        found = set(self.always)
+        lists = [self.by_piece[p] for p in self.pieces.intersection(_pieces(text))]
+        lists += [filed for needle, filed in self.short.items() if needle in text]
+        for filed in lists:
+            for needle, cue in filed:
+                if cue not in found and needle in text:
+                    found.add(cue)
+        return found
+
+
+def _pieces(text: str) -> Iterator[tuple[str, ...]]:
+    """The three-character pieces of `text`, as tuples of characters: zipping is what makes them cheap."""
+    return zip(text, text[1:], text[2:], strict=False)
 
 
 def _better(a: frozenset[str], b: frozenset[str]) -> bool:
@@ -226,13 +270,16 @@ def _cues(kind: str, weight: float, **named: str) -> list[Cue]:
     return [_cue(name.replace("_", " "), kind, weight, p) for name, p in named.items()]
 
 
-# a current problem told as sarcasm: a cheerful opening, then what broke
-_SARCASM = re.compile(
+# a current problem told as sarcasm: a cheerful opening, then what broke (a Cue for its needles, not scored)
+_SARCASM = _cue(
+    "sarcasm",
+    "problem",
+    0,
     r"^(oh )?(great|fantastic|brilliant|perfect|lovely|wonderful|amazing|awesome|excellent|marvellous|"
     r"super|cool|nice one|just lovely|oh good|fab|terrific)\b\s*[.,!:;-]|perfect timing|"
     r"^love (it|that|how) |^so glad\b.*\bnot\b|(^| )/s\b|\bsarcasm\b|^sure,? because|^of course\b|"
     r"\bwhat (a|an) (surprise|treat)|\b(yet )?another (monday|morning|day|week|night)\b.*\b(down|outage|broke|"
-    r"missing|failed|fail)|^ha\. "
+    r"missing|failed|fail)|^ha\. ",
 )
 
 CHURN = _cues(
@@ -537,8 +584,12 @@ PROBLEM += _cues(
     r"was not|won't|will not|doesn't|does not) (go(ing)? through|accepted)\b",
 )
 
-# phrases that sound like a problem but report its absence or its end: read before the problem cues
-_PROBLEM_ENDED = re.compile(
+# phrases that sound like a problem but report its absence or its end: read before the problem cues (a Cue for
+# its needles; what it is worth is in _kind)
+_PROBLEM_ENDED = _cue(
+    "a pain reported as over",
+    "praise",
+    0,
     r"\b(no complaints?( about [^,.!]+)?|nobody has complained|not a single complaint|haven't had a single "
     r"[a-z ]+|hasn't had a single [a-z ]+|no (issues|problems)|no more [a-z]+|no longer [a-z]+|"
     r"without (a hitch|any (phone )?calls)|(?<!like it )(?<!as it )(?<!like they )(?<!as they )"
@@ -552,8 +603,9 @@ _PROBLEM_ENDED = re.compile(
     r"customer complaints about [a-z ]+ are at an all-time low|dropped to almost none|lost letters basically "
     r"stopped|stopped altogether|not (one|a single) [a-z ]{1,30} (went missing|was lost|got lost|failed|bounced)|"
     r"(complaints|errors|mistakes|tickets|calls|no-?shows?|(failed|missed|late) [a-z]+) (are|is|have|has) (been )?"
-    r"(way |well |much |right |a lot |really )?(down|dropped|fallen|lower))"
+    r"(way |well |much |right |a lot |really )?(down|dropped|fallen|lower))",
 )
+_NEEDLES = _Needles([*CHURN, *PROBLEM, *REQUEST, *QUESTION, *PRAISE, _SARCASM, _PROBLEM_ENDED])
 _CLAUSE = re.compile(r"(?<=[.!;?])\s+|\s+(?:but|however|though|although|yet|except)\s+|\s+-\s+")
 # someone passing on what a customer said: the words after it are the customer's
 _REPORTED = re.compile(
@@ -574,29 +626,40 @@ def _vader() -> SentimentIntensityAnalyzer:
     return SentimentIntensityAnalyzer()
 
 
-def _score(cues: list[Cue], text: str, found: list[str]) -> float:
+def _score(cues: list[Cue], text: str, present: set[Cue], found: list[str]) -> float:
+    """The cues' weights that match `text` (`present`: the cues whose needles are in it)."""
     total = 0.0
     for cue in cues:
-        if cue.search(text):
+        if cue.matches(text, present):
             total += cue.weight
             found.append(f"{cue.kind}: {cue.name}")
     return total
 
 
+def _still_wrong(text: str, ended: bool, present: set[Cue]) -> tuple[str, set[Cue]]:
+    """`text` without the pains it reports as over (`ended`: there are some), and the cues whose needles are in
+    what is left (`present`: those of `text`)."""
+    if not ended:
+        return text, present
+    live = _PROBLEM_ENDED.pattern.sub(" ", text)
+    return live, _NEEDLES.present(live)
+
+
 def _kind(t: str, why: list[str], found: dict[str, list[str]] | None = None) -> tuple[str, bool]:
     """The kind of normalised text `t`, and whether it was sarcasm; the deciding cues go into `why`, every
     cue that matched (by kind) into `found`."""
-    sarcasm = bool(_SARCASM.search(t))
-    ended = _PROBLEM_ENDED.search(t) is not None
-    live = _PROBLEM_ENDED.sub(" ", t)  # what is still wrong, once the pains reported as over are taken out
+    present = _NEEDLES.present(t)
+    sarcasm = _SARCASM.matches(t, present)
+    ended = _PROBLEM_ENDED.matches(t, present)
+    live = _still_wrong(t, ended, present)  # what is still wrong, once the pains reported as over are taken out
     if found is None:
         found = {}
     found.update({k: [] for k in ("churn-risk", "problem", "request", "question", "praise")})
-    churn = _score(CHURN, t, found["churn-risk"])
-    problem = _score(PROBLEM, live, found["problem"])
-    request = _score(REQUEST, t, found["request"])
-    question = _score(QUESTION, t, found["question"])
-    praise = _score(PRAISE, t, found["praise"]) + (1.5 if ended else 0)
+    churn = _score(CHURN, t, present, found["churn-risk"])
+    problem = _score(PROBLEM, *live, found["problem"])
+    request = _score(REQUEST, t, present, found["request"])
+    question = _score(QUESTION, t, present, found["question"])
+    praise = _score(PRAISE, t, present, found["praise"]) + (1.5 if ended else 0)
     if ended:
         found["praise"].append("praise: a pain reported as over")
 
@@ -607,8 +670,10 @@ def _kind(t: str, why: list[str], found: dict[str, list[str]] | None = None) -> 
         last = clauses[-1] if clauses else t
         if last == t:  # one clause: the last clause scores as the whole
             return praise > problem
-        problem_last = _score(PROBLEM, _PROBLEM_ENDED.sub(" ", last), [])
-        praise_last = _score(PRAISE, last, []) + (1.5 if _PROBLEM_ENDED.search(last) else 0)
+        last_present = _NEEDLES.present(last)
+        last_ended = _PROBLEM_ENDED.matches(last, last_present)
+        problem_last = _score(PROBLEM, *_still_wrong(last, last_ended, last_present), [])
+        praise_last = _score(PRAISE, last, last_present, []) + (1.5 if last_ended else 0)
         return praise_last > problem_last
 
     asks_to_know = re.search(r"\b(want(s)? to know|like to know|need to know|asking (how|what|whether|if))\b", t)
