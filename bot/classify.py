@@ -784,7 +784,7 @@ def classify_with(
     tone = _tone(t)
     if model is not None and kind not in MODEL_KEEPS and kind in model.classes:
         cues = [c for k in found for c in found[k]]
-        pred = model.predict(textmodel.features(t, cues, kind, tone))
+        pred = model.predict_text(t, cues, kind, tone)
         need = decide_at if kind == "other" else overrule_at
         if pred.kind == "churn-risk":
             need = min(need, churn_at)
