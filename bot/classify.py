@@ -28,10 +28,11 @@ import re
 import re._constants as _sre  # the parsed form of a pattern, for its needles (below)
 import re._parser as _sre_parse
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -200,7 +201,7 @@ class _Needles:
             if len(needle) < 3:
                 self.short.setdefault(needle, []).append((needle, cue))
             else:
-                piece = min(sorted(set(_pieces(needle))), key=lambda p: (" " in p, shared[p]))
+                piece = min(_pieces(needle), key=lambda p: (" " in p, shared[p], p))
                 self.by_piece.setdefault(piece, []).append((needle, cue))
         self.pieces = frozenset(self.by_piece)
 
@@ -226,36 +227,86 @@ def _better(a: frozenset[str], b: frozenset[str]) -> bool:
     return (min(map(len, a)), -len(a)) > (min(map(len, b)), -len(b))
 
 
-def _needles(items: _sre_parse.SubPattern) -> frozenset[str] | None:
-    """Strings one of which every match of the parsed pattern `items` contains, or None when none can be said:
-    a run of literal characters, or the union of an alternation's needles when every branch has some."""
+def _needles(items: _Parsed) -> frozenset[str] | None:
+    """Strings one of which every match of the parsed pattern `items` contains, or None when none can be said."""
+    return _read(items)[0]
+
+
+SPELLED_AT_MOST = 32  # strings a run of a pattern may spell out to give needles
+_Parsed = Iterable[tuple[Any, Any]]  # a parsed pattern: (opcode, argument) pairs (re._parser.SubPattern)
+_Read = tuple[frozenset[str] | None, frozenset[str] | None]  # needles, every string it matches (when few)
+
+
+def _read(items: _Parsed) -> _Read:
+    """The needles of the parsed pattern `items`: the strings a run of its parts spells out when each part
+    matches one of a few strings (" (from|to|by) " gives " from ", " to ", " by "), or those of a part (the
+    union of an alternation's needles when every branch has some), whichever sort out more texts. And every
+    string it can match, when there are at most SPELLED_AT_MOST (None otherwise)."""
     best: frozenset[str] | None = None
 
     def consider(found: frozenset[str] | None) -> None:
         nonlocal best
-        if found and (best is None or _better(found, best)):
+        if found and "" not in found and (best is None or _better(found, best)):
             best = found
 
-    run: list[str] = []
+    parts: list[frozenset[str] | None] = []
     for op, av in items:
-        if op is _sre.LITERAL:
-            run.append(chr(av))
-            continue
-        if run:
-            consider(frozenset({"".join(run)}))
-            run = []
-        if op is _sre.SUBPATTERN:
-            consider(_needles(av[-1]))
-        elif op is _sre.BRANCH:
-            branches = [_needles(b) for b in av[1]]
-            if all(branches):
-                consider(frozenset().union(*branches))  # type: ignore[arg-type]
-        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and av[0] >= 1:
-            consider(_needles(av[2]))
-        # anything else (a class, an anchor, a look-around, an optional part) is no needle but keeps the rest
-    if run:
-        consider(frozenset({"".join(run)}))
-    return best
+        needles, spelled = _read_part(op, av)
+        consider(needles)
+        if spelled is not None and len(spelled) == 1 and parts and (last := parts[-1]) is not None and len(last) == 1:
+            parts[-1] = frozenset({min(last) + min(spelled)})  # one string, as a run of literal characters
+        else:
+            parts.append(spelled)
+    start = 0
+    while start < len(parts):  # the longest runs of parts that spell out few enough strings
+        run, end = frozenset({""}), start
+        while end < len(parts) and (part := parts[end]) is not None and (longer := _concat(run, part)):
+            run, end = longer, end + 1
+        consider(run)
+        start = end + 1 if end == len(parts) or parts[end] is None else start + 1
+    everything: frozenset[str] | None = frozenset({""})
+    for part in parts:
+        everything = _concat(everything, part) if everything is not None and part is not None else None
+    return best, everything
+
+
+def _read_part(op: Any, av: Any) -> _Read:
+    """`_read` of one part of a parsed pattern. What can be spelled: a literal, a class of them, a group, an
+    alternation, an optional part or a short repeat of what can be spelled; an anchor or a look-around matches
+    the empty string. A class, an anchor, a look-around or an optional part is no needle (but keeps the rest)."""
+    if op is _sre.LITERAL:
+        return None, frozenset({chr(av)})
+    if op is _sre.IN and all(o is _sre.LITERAL for o, _ in av):
+        return None, frozenset(chr(c) for _, c in av)
+    if op is _sre.SUBPATTERN:
+        needles, spelled = _read(av[-1])
+        return needles, (None if av[1] or av[2] else spelled)  # av[1], av[2]: flags changed inside, e.g. (?i:…)
+    if op is _sre.BRANCH:
+        branches = [_read(b) for b in av[1]]
+        return _union([n for n, _ in branches]), _union([s for _, s in branches])
+    if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+        low, high = av[0], av[1]
+        needles, once = _read(av[2])
+        times: list[frozenset[str] | None] = [frozenset({""})]
+        for _ in range(high if high <= 3 else 0):
+            times.append(_concat(times[-1], once) if times[-1] is not None and once is not None else None)
+        return (needles if low >= 1 else None), (_union(times[low:]) if high <= 3 else None)
+    if op in (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT):
+        return None, frozenset({""})
+    return None, None
+
+
+def _union(sets: list[frozenset[str] | None]) -> frozenset[str] | None:
+    """The strings of all `sets`, or None when one is None (unknown)."""
+    known = [s for s in sets if s is not None]
+    return frozenset().union(*known) if len(known) == len(sets) else None
+
+
+def _concat(a: frozenset[str], b: frozenset[str]) -> frozenset[str] | None:
+    """Each string of `a` followed by each of `b`, or None when that is more than SPELLED_AT_MOST."""
+    if len(a) * len(b) > SPELLED_AT_MOST:
+        return None
+    return frozenset(x + y for x in a for y in b)
 
 
 def _cue(name: str, kind: str, weight: float, pattern: str) -> Cue:
