@@ -681,7 +681,7 @@ def _score(cues: list[Cue], text: str, present: set[Cue], found: list[str]) -> f
     """The cues' weights that match `text` (`present`: the cues whose needles are in it)."""
     total = 0.0
     for cue in cues:
-        if cue.matches(text, present):
+        if cue in present and cue.pattern.search(text):  # cue.matches(text, present), without a call per cue
             total += cue.weight
             found.append(f"{cue.kind}: {cue.name}")
     return total

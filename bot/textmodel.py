@@ -122,7 +122,7 @@ class LinearModel:
         else:
             v = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * self.idf[ix]
             v /= np.sqrt(v @ v) or 1.0
-            scores = v @ self.weights[ix] + self.intercept
+            scores = v @ self.weights.take(ix, axis=0) + self.intercept  # take: self.weights[ix], 4x faster
         p = np.exp(scores - scores.max())
         p /= p.sum()
         k = int(p.argmax())
