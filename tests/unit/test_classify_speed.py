@@ -1,5 +1,6 @@
 """The classifier's fast paths give what the straightforward ones give: which cues a text can match (needles
-looked up by their pieces) and the model's prediction (feature ids looked up per word)."""
+looked up by their pieces), the model's prediction (feature ids looked up per word) and the tone (VADER asked
+only when a word of its lexicon is there)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from bot.classify import (
     Cue,
     _kind,
     _tone,
+    _vader,
     normalise,
 )
 from eval.metrics import FROZEN, TUNE, load
@@ -71,3 +73,9 @@ def test_the_model_reads_a_text_as_it_reads_its_features() -> None:
         assert (fast.kind, fast.probability) == (slow.kind, slow.probability), t
         assert fast.features.tolist() == slow.features.tolist() and fast.weights.tolist() == slow.weights.tolist(), t
         assert model.evidence(fast) == model.evidence(slow), t
+
+
+def test_the_tone_is_vaders_whether_or_not_it_is_asked() -> None:
+    emoji = ["love it 😍", "ugh 🙄 again", "ok 👍", "fine ✅ now", "café déjà vu"]
+    for t in TEXTS + emoji + [r["text"] for r in load(FROZEN)]:  # normalised and as written
+        assert _tone(t) == _vader().polarity_scores(t)["compound"], t
