@@ -149,15 +149,19 @@ _WORD = re.compile(r"[a-z']+|[^a-z'\s]+")
 
 def normalise(text: str) -> str:
     """Slack markup to words, emoji to the feeling they carry, typos fixed, lower case, one space."""
-    t = _SLACK_USER.sub("someone", text)
-    t = _SLACK_CHANNEL.sub(lambda m: "#" + (m.group(1) or "channel"), t)
-    t = _SLACK_LINK.sub(lambda m: m.group(1), t)
-    t = _SLACK_BARE_LINK.sub("link", t)
-    t = _EMOJI_CODE.sub(lambda m: " " + EMOJI_WORDS.get(m.group(1), "") + " ", t)
-    for emoji, word in UNICODE_EMOJI.items():
-        if emoji in t:
-            t = t.replace(emoji, f" {word} ")
-    t = t.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"').replace("—", " - ")
+    t = text
+    if "<" in t:  # each step runs only when what it replaces can be there
+        t = _SLACK_USER.sub("someone", t)
+        t = _SLACK_CHANNEL.sub(lambda m: "#" + (m.group(1) or "channel"), t)
+        t = _SLACK_LINK.sub(lambda m: m.group(1), t)
+        t = _SLACK_BARE_LINK.sub("link", t)
+    if ":" in t:
+        t = _EMOJI_CODE.sub(lambda m: " " + EMOJI_WORDS.get(m.group(1), "") + " ", t)
+    if not t.isascii():
+        for emoji, word in UNICODE_EMOJI.items():
+            if emoji in t:
+                t = t.replace(emoji, f" {word} ")
+        t = t.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"').replace("—", " - ")
     t = t.casefold()
     t = " ".join(TYPOS.get(w, w) for w in t.split())
     return t
@@ -195,12 +199,12 @@ class _Needles:
     def __init__(self, cues: list[Cue]) -> None:
         self.always = {c for c in cues if c.needles is None}  # their needles are unknown: always tried
         self.by_piece: dict[tuple[str, ...], list[tuple[str, Cue]]] = {}
-        self.short: dict[str, list[tuple[str, Cue]]] = {}
+        self.short: dict[str, set[Cue]] = {}  # the cues of each needle shorter than a piece
         needles = [(n, c) for c in cues for n in c.needles or ()]
         shared = Counter(p for n, _ in needles for p in set(_pieces(n)))
         for needle, cue in needles:
             if len(needle) < 3:
-                self.short.setdefault(needle, []).append((needle, cue))
+                self.short.setdefault(needle, set()).add(cue)
             else:
                 piece = min(_pieces(needle), key=lambda p: (" " in p, shared[p], p))
                 self.by_piece.setdefault(piece, []).append((needle, cue))
@@ -209,12 +213,13 @@ class _Needles:
     def present(self, text: str) -> set[Cue]:
         """The cues one of whose needles is in `text`, and those whose needles are unknown."""
         found = set(self.always)
-        lists = [self.by_piece[p] for p in self.pieces.intersection(_pieces(text))]
-        lists += [filed for needle, filed in self.short.items() if needle in text]
-        for filed in lists:
-            for needle, cue in filed:
+        for piece in self.pieces.intersection(_pieces(text)):
+            for needle, cue in self.by_piece[piece]:
                 if cue not in found and needle in text:
                     found.add(cue)
+        for needle, cues in self.short.items():
+            if needle in text:
+                found |= cues
         return found
 
 
