@@ -781,18 +781,16 @@ def _kind(t: str, why: list[str], found: dict[str, list[str]] | None = None) -> 
 def _tone(t: str) -> float:
     """VADER's compound score of normalised text `t` (negation, boosters, "but", emoji), in [-1, 1]."""
     vader = _vader()
-    if t.isascii() and not any(_in_lexicon(w, vader.lexicon) for w in t.split()):
+    if t.isascii():
         # VADER scores the words of its lexicon alone (emoji become words first): with none, it says 0.0. Half the
-        # messages have none, and VADER would take a fifth of their time to say so.
-        return 0.0
+        # messages have none, and VADER would take a fifth of their time to say so. It reads a word (split at
+        # white space, lower case) with the punctuation around it stripped, or as it is when little is left.
+        words = t.lower().split()
+        lexicon = vader.lexicon.keys()
+        if lexicon.isdisjoint(words) and lexicon.isdisjoint([w.strip(string.punctuation) for w in words]):
+            return 0.0
     v: float = vader.polarity_scores(t)["compound"]  # vaderSentiment has no type hints
     return v
-
-
-def _in_lexicon(word: str, lexicon: dict[str, float]) -> bool:
-    """Whether VADER may read `word` (split at white space) as a word of its lexicon: it reads it with the
-    punctuation around it stripped, or as it is (when little is left)."""
-    return word.lower() in lexicon or word.strip(string.punctuation).lower() in lexicon
 
 
 def _sentiment(t: str, kind: str, sarcasm: bool, v: float) -> float:

@@ -42,7 +42,7 @@ def features(t: str, cues: Iterable[str] = (), rule_kind: str | None = None, ton
 
 
 def _pairs(words: list[str]) -> list[str]:
-    return ["b:" + a + " " + b for a, b in zip(words, words[1:], strict=False)]
+    return [f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False)]
 
 
 def _char_grams(word: str) -> list[str]:
@@ -120,7 +120,9 @@ class LinearModel:
             scores = self.intercept
             v = np.zeros(0)
         else:
-            v = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * self.idf[ix]
+            v = self.idf.take(ix)  # a feature's tf-idf weight: its idf when it occurs once (1 + log 1 = 1)
+            if counts.total() != len(counts):  # some occur more than once: sublinear tf
+                v *= 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
             v /= np.sqrt(v @ v) or 1.0
             scores = v @ self.weights.take(ix, axis=0) + self.intercept  # take: self.weights[ix], 4x faster
         p = np.exp(scores - scores.max())
