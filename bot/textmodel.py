@@ -10,6 +10,7 @@ vocabulary, the idf weights and the coefficients.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -123,12 +124,12 @@ class LinearModel:
             v = self.idf.take(ix)  # a feature's tf-idf weight: its idf when it occurs once (1 + log 1 = 1)
             if counts.total() != len(counts):  # some occur more than once: sublinear tf
                 v *= 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
-            v /= np.sqrt(v @ v) or 1.0
+            v /= math.sqrt(v @ v) or 1.0  # a correctly rounded square root, as np.sqrt's, for a numpy call less
             scores = v @ self.weights.take(ix, axis=0) + self.intercept  # take: self.weights[ix], 4x faster
         p = np.exp(scores - scores.max())
         p /= p.sum()
         k = int(p.argmax())
-        return Prediction(self.classes[k], float(p[k]), ix, v)
+        return Prediction(self.classes[k], p.item(k), ix, v)
 
     def evidence(self, pred: Prediction, most: int = 3) -> tuple[str, ...]:
         """The readable features (words, word pairs, cues) that pushed most towards the predicted kind."""
