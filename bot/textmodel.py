@@ -115,7 +115,8 @@ class LinearModel:
         return [i for g in grams if (i := index.get(g)) is not None]
 
     def _predict(self, counts: Counter[int]) -> Prediction:
-        """The prediction from the counts of known features by id, in the order they first occur in the text."""
+        """The prediction from the counts (each at least 1) of known features by id, in the order they first
+        occur in the text."""
         ix = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
         if not len(ix):
             scores = self.intercept
