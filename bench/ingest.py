@@ -79,10 +79,21 @@ def make_events(n: int, channel: str = "C1", start: int = 0) -> list[str]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process `pid` has used so far (Linux /proc)."""
+def cpu_split(pid: int) -> tuple[float, float, int]:
+    """The process's user and system CPU seconds so far, and the context switches of all its threads (voluntary:
+    a thread waited, on a lock, the GIL, a socket; involuntary: it was preempted), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    switches = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        for line in status.splitlines():
+            if "ctxt_switches:" in line:
+                switches += int(line.split()[1])
+    return int(fields[11]) / tick, int(fields[12]) / tick, switches
 
 
 def send(port: int, bodies: list[str], concurrency: int = 8, pid: int | None = None) -> dict:
@@ -115,20 +126,29 @@ def send(port: int, bodies: list[str], concurrency: int = 8, pid: int | None = N
         conn.close()
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    cpu0 = cpu_seconds(pid) if pid else 0.0
+    before = cpu_split(pid) if pid else (0.0, 0.0, 0)
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
-    cpu = cpu_seconds(pid) - cpu0 if pid else 0.0
-    return {"latencies": latencies, "errors": errors, "seconds": elapsed, "cpu": cpu}
+    after = cpu_split(pid) if pid else (0.0, 0.0, 0)
+    user, system, switches = (a - b for a, b in zip(after, before, strict=True))
+    return {
+        "latencies": latencies,
+        "errors": errors,
+        "seconds": elapsed,
+        "cpu": user + system,
+        "user": user,
+        "sys": system,
+        "switches": switches,
+    }
 
 
 def summarise(parts: list[dict]) -> dict[str, float]:
     """Rounds of `send` as one figure: events/s over the rounds' wall time, p50/p99 over every request, and
-    the server's CPU per event."""
+    the server's CPU per event (user and system apart) and its threads' context switches per event."""
     latencies = sorted(x for p in parts for x in p["latencies"])
     elapsed = sum(p["seconds"] for p in parts)
     cpu = sum(p["cpu"] for p in parts)
@@ -141,6 +161,9 @@ def summarise(parts: list[dict]) -> dict[str, float]:
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(latencies[max(0, int(n * 0.99) - 1)] * 1000, 2),
         "server_cpu_ms_per_event": round(cpu * 1000 / n, 3),
+        "server_user_ms_per_event": round(sum(p.get("user", 0.0) for p in parts) * 1000 / n, 3),
+        "server_sys_ms_per_event": round(sum(p.get("sys", 0.0) for p in parts) * 1000 / n, 3),
+        "server_switches_per_event": round(sum(p.get("switches", 0) for p in parts) / n, 2),
     }
 
 

@@ -6,6 +6,12 @@ the peer, the same events in alternating rounds on the same database (so the mac
 
 Both instances serve the same workspace (the first links C1); each is sent its own messages. Prints events/s,
 p50/p99 and the server's CPU per event for each, and the ratios.
+
+    python -m bench.ingest_ab /tmp/before 2000 sqlite aged-names
+
+`aged-names`: the 40 authors' names (and the workspace's URL) are already stored, learned more than a week ago
+(bot.directory.FRESH), as for a workspace whose instances restarted after its people were named: what a stored
+message costs there, where the benchmark's own database otherwise holds only names learned during the run.
 """
 
 from __future__ import annotations
@@ -33,7 +39,29 @@ def _signalloop(checkout: Path, env: dict[str, str], port: int) -> subprocess.Po
     return proc
 
 
-def run(other: Path, n: int, database: str, rounds: int = 8, concurrency: int = 8) -> dict[str, dict]:
+def _age_names(url: str) -> None:
+    """The authors' names and the workspace's URL stored a day more than FRESH ago."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.directory import FRESH
+    from storage import db, repo
+
+    engine = db.make_engine(url)
+    long_ago = datetime.now(UTC) - FRESH - timedelta(days=1)
+    try:
+        with db.make_session_factory(engine).begin() as s:
+            for i in range(40):
+                repo.save_slack_user(
+                    s, team_id=ingest.TEAM, user_id=f"U{i:03d}", name=f"User {i}", is_bot=False, tz=None, now=long_ago
+                )
+            repo.ensure_workspace(s, team_id=ingest.TEAM, now=long_ago).url = "https://bench.slack.com/"
+    finally:
+        engine.dispose()
+
+
+def run(
+    other: Path, n: int, database: str, rounds: int = 8, concurrency: int = 8, aged_names: bool = False
+) -> dict[str, dict]:
     tmp = tempfile.mkdtemp()
     url = fresh_pg_schema() if database == "postgresql" else f"sqlite:///{tmp}/ab.db"
     slack = ingest.FakeSlackServer(ingest.FakeSlackState(team_id=ingest.TEAM)).start()
@@ -52,6 +80,8 @@ def run(other: Path, n: int, database: str, rounds: int = 8, concurrency: int = 
         procs["bare"] = ingest._start(["-m", "bench.bare_app", str(ports["bare"])], env, ports["bare"])
         procs["this"] = _signalloop(ingest.ROOT, env, ports["this"])
         ingest._link_channel(ports["this"])
+        if aged_names:
+            _age_names(url)  # before either instance has read a name
         procs["other"] = _signalloop(other, env, ports["other"])
         procs["peer"] = ingest._start(["-m", "bench.peer_app", str(ports["peer"])], env, ports["peer"])
         for j, k in enumerate(names):
@@ -77,11 +107,13 @@ if __name__ == "__main__":
     other = Path(sys.argv[1]).resolve()
     events = int(sys.argv[2]) if len(sys.argv) > 2 else 4000
     database = sys.argv[3] if len(sys.argv) > 3 else "postgresql"
-    res = run(other, events, database)
+    res = run(other, events, database, aged_names="aged-names" in sys.argv[4:])
     for k, m in res.items():
         print(
             f"{database} {k:6s} {m['events_per_s']:7,.0f} ev/s  p50 {m['p50_ms']:5.1f} ms  p99 {m['p99_ms']:6.1f} ms  "
-            f"CPU {m['server_cpu_ms_per_event']:.3f} ms/ev  errors {m['errors']}"
+            f"CPU {m['server_cpu_ms_per_event']:.3f} ms/ev (user {m['server_user_ms_per_event']:.3f}, "
+            f"sys {m['server_sys_ms_per_event']:.3f})  switches {m['server_switches_per_event']:.1f}/ev  "
+            f"errors {m['errors']}"
         )
     cpu = {k: m["server_cpu_ms_per_event"] for k, m in res.items()}
     rate = {k: m["events_per_s"] for k, m in res.items()}

@@ -72,6 +72,8 @@ class Directory:
         self.client_for = client_for
         self._lock = threading.Lock()
         self._names: dict[tuple[str, str], str] = {}
+        # names read from rows older than FRESH: kept in memory like the others, and asked of Slack again once
+        self._stale: set[tuple[str, str]] = set()
         self._private: dict[tuple[str, str], bool] = {}
         self._urls: dict[str, str] = {}
         self._channel_names: dict[tuple[str, str], str] = {}
@@ -86,7 +88,9 @@ class Directory:
     def user_name(self, team_id: str, user_id: str | None) -> str | None:
         """A person's display name if known (never a mention: quoting someone must not ping them).
 
-        Unknown or stale: None (or the old name) now; call `learn` once what uses the name is committed.
+        Unknown or stale: None (or the old name) now; call `learn` once what uses the name is committed (`stale`
+        tells). A stale name is kept in memory like a fresh one: the hot path reads the database for it once, not
+        for every message until Slack is asked again.
         """
         if not user_id:
             return None
@@ -98,10 +102,16 @@ class Directory:
             u = repo.slack_user(s, team_id=team_id, user_id=user_id)
             fresh = u is not None and u.name and self.clock() - u.updated_at < FRESH
             name = u.name if u is not None else None
-        if fresh and name:
+        if name:
             with self._lock:
                 self._names[k] = name
+                if not fresh:
+                    self._stale.add(k)
         return name
+
+    def stale(self, team_id: str, user_id: str | None) -> bool:
+        """The name `user_name` gave is older than FRESH and Slack has not been asked again yet."""
+        return user_id is not None and (team_id, user_id) in self._stale
 
     def learn_channels(self, team_id: str, text: str) -> None:
         """Channels a message mentions without their name (`<#C…>`): their names are looked up in the background,
@@ -223,6 +233,7 @@ class Directory:
                     retry.append((time.monotonic() + self.retry_seconds, item))
                     continue
                 with self._lock:
+                    self._stale.discard(item)  # Slack answered (a new name, or none): not asked again for it
                     if item in self._again:
                         self._again.discard(item)
                         self._queue.put(item)
@@ -257,7 +268,7 @@ class Directory:
                         self._urls[team_id] = url
                 return True
             known = self._names.get((team_id, user_id))
-            if known is not None:
+            if known is not None and (team_id, user_id) not in self._stale:
                 with self.sf.begin() as s:
                     repo.fill_author_names(s, team_id=team_id, user_id=user_id, name=known)
                 return True

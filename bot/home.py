@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +17,12 @@ from bot.slack_out import SlackOut
 from storage import repo
 
 log = logging.getLogger(__name__)
+
+# After a change, App Home is re-published for the people who opened it this recently; anyone else gets a fresh one
+# when they next open it (app_home_opened). views.publish is Tier 4, about 100 a minute a workspace
+# (https://docs.slack.dev/reference/methods/views.publish): re-publishing to everyone who ever looked would spend it
+# on tabs nobody has open.
+REFRESH_VIEWERS_WITHIN = timedelta(hours=24)
 
 
 class Home:
@@ -47,9 +53,9 @@ class Home:
         self.slack.publish_home(team_id, user_id, self.view(team_id, user_id, search_text))
 
     def viewers(self, team_id: str) -> list[str]:
-        """The people who have opened App Home in this workspace (re-published after a change)."""
+        """The people who opened App Home in this workspace in the last day (re-published after a change)."""
         with self.sf() as s:
-            return list(repo.home_viewers(s, team_id=team_id))
+            return list(repo.home_viewers(s, team_id=team_id, since=self.clock() - REFRESH_VIEWERS_WITHIN))
 
     def set_dm_opt_out(self, team_id: str, user_id: str, opt_out: bool) -> None:
         """A person turns "what came of your signals" messages off (or on again) from App Home."""

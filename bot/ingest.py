@@ -138,7 +138,7 @@ class Ingest:
             return []  # routed again after a change of links: no longer a customer's
         if any(row["kind"] in BURST_KINDS for row in rows):
             self.wake("nudges_burst")  # it may complete a burst: the owner hears in seconds, not at the next scan
-        if msg.author_name is None or msg.permalink is None:
+        if msg.author_name is None or msg.permalink is None or self.directory.stale(team_id, msg.user_id):
             self.directory.learn(team_id, msg.user_id)  # the name follows, without holding the acknowledgement
         self.directory.learn_channels(team_id, msg.text)
         return []

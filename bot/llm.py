@@ -19,12 +19,10 @@ from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from string import Template
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlparse
 
 import tiktoken
-from openai import ContentFilterFinishReasonError, LengthFinishReasonError, OpenAI, OpenAIError
-from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +33,10 @@ from bot.redact import Redactor
 from bot.safety import model_text, safe
 from bot.text import plural
 from storage import repo
+
+if TYPE_CHECKING:  # openai is imported when a client is made: half a second of every start without a key
+    import openai.types.chat
+    from openai import OpenAI
 
 log = logging.getLogger(__name__)
 
@@ -339,12 +341,14 @@ class LLMStep:
     def __init__(self, settings: Settings, client: OpenAI | None = None, timeout: float = 20.0) -> None:
         self.settings = settings
         self.prompt = load_prompt()
-        # no key (a preview of the prompt): nothing is ever sent, so no client is made
-        self.client = client or (
-            OpenAI(api_key=settings.openai_api_key, base_url=settings.openai_base_url, timeout=timeout, max_retries=1)
-            if settings.openai_api_key
-            else None
-        )
+        # no key (a preview of the prompt): nothing is ever sent, so no client is made (nor openai imported)
+        if client is None and settings.openai_api_key:
+            from openai import OpenAI
+
+            client = OpenAI(
+                api_key=settings.openai_api_key, base_url=settings.openai_base_url, timeout=timeout, max_retries=1
+            )
+        self.client = client
         # several digests build at once (bot.runner's pool): this many wait on the model together, at most
         self._slots = threading.BoundedSemaphore(settings.llm_concurrency)
 
@@ -353,12 +357,14 @@ class LLMStep:
         at most `llm_concurrency` at once per process; LLMFailure saying why on anything but a valid answer."""
         if self.client is None:
             raise LLMFailure("no OPENAI_API_KEY: the model is not called")
+        from openai import ContentFilterFinishReasonError, LengthFinishReasonError, OpenAIError
+
         with self._slots:
             try:
                 res = self.client.chat.completions.parse(
                     model=self.settings.llm_model,
                     # role/content dicts, the shape of openai's message TypedDicts, which a plain dict type cannot say
-                    messages=cast("list[ChatCompletionMessageParam]", messages),
+                    messages=cast("list[openai.types.chat.ChatCompletionMessageParam]", messages),
                     response_format=out,
                     temperature=0.2,
                 )

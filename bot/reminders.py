@@ -13,6 +13,9 @@ from bot.text import QUESTION
 from storage import repo
 
 REMIND_AFTER = timedelta(days=2)
+# a digest older than this is not reminded about (the app was down when it fell due): by then the next week's digest
+# asks the question again, and a reminder in an old thread would only be noise
+REMIND_WITHIN = timedelta(days=6)
 
 
 class Reminders:
@@ -28,7 +31,9 @@ class Reminders:
         with self.sf() as s:
             runs = [
                 (r.id, r.team_id, r.channel_id, r.message_ts)
-                for r in repo.runs_needing_reminder(s, posted_before=now - REMIND_AFTER)
+                for r in repo.runs_needing_reminder(
+                    s, posted_before=now - REMIND_AFTER, posted_after=now - REMIND_WITHIN
+                )
             ]
         for run_id, team_id, channel_id, ts in runs:
             with self.sf.begin() as s:

@@ -143,7 +143,8 @@ def periodic_jobs(deps: Deps) -> list[PeriodicJob]:
     """Every periodic job the app defines. The entry point registers exactly this list, so none is forgotten."""
     runner = deps.digest_runner
     jobs = [
-        PeriodicJob("reminders", deps.reminders.send, 10 * 60),
+        # at start-up too: a reminder that fell due while the app was down goes out now, not up to 10 minutes later
+        PeriodicJob("reminders", deps.reminders.send, 10 * 60, at_start=True),
         PeriodicJob("catch_up", runner.catch_up, 15 * 60, at_start=True),
         PeriodicJob("outbox", deps.outbox.send_due, OUTBOX_SCAN),
         PeriodicJob("nudges_burst", _then_outbox(deps, deps.nudger.run_bursts), BURST_SCAN),
@@ -224,7 +225,7 @@ def _then_ready(job: PeriodicJob, wake: Wakeups) -> Callable[[], object]:
         wake.ran(job.id)
         return job.run()
 
-    run.__name__ = job.id
+    run.__name__ = run.__qualname__ = job.id  # the scheduler's log names the job: 'Running job "reminders (…)"'
     return run
 
 

@@ -21,7 +21,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot import textmodel
-from bot.classify import MODEL_DECIDES_AT, MODEL_OVERRULES_AT, MODEL_SAYS_CHURN_AT, TONE_DECIDES_AT, classify_with
+from bot.classify import (
+    LEAN_MARGIN,
+    MODEL_DECIDES_AT,
+    MODEL_OVERRULES_AT,
+    MODEL_SAYS_CHURN_AT,
+    TONE_DECIDES_AT,
+    TONE_WEIGHT,
+    UNSURE_BELOW,
+    classify_with,
+)
 from eval.metrics import FROZEN, TUNE, Report, evaluate, load, sha256, source_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,7 +233,9 @@ def write_eval_md(
         f"Last run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine} ({_cores()} cores, load average "
         f"{_load()} while measuring). The model overrules the cues at {MODEL_OVERRULES_AT:.0%} sure or more, decides "
         f"from {MODEL_DECIDES_AT:.0%} when they found nothing and says churn-risk from {MODEL_SAYS_CHURN_AT:.0%}; a "
-        f"tone of |VADER| >= {TONE_DECIDES_AT} decides what neither recognised.",
+        f"tone of |VADER| >= {TONE_DECIDES_AT} decides what neither recognised; praise or a problem the model decided "
+        f"under {UNSURE_BELOW:.0%} sure gives way to the other when P(praise) - P(problem) - P(churn-risk) + "
+        f"{TONE_WEIGHT:g} x VADER leans the other way by {LEAN_MARGIN:g} or more.",
         "",
         "Each source left out in turn: the model fitted on the others, the classifier (cues + that model) tested on "
         "it; in brackets, without the model (the cues, and the tone where they find nothing). n/a: the source does "

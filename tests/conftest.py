@@ -495,6 +495,26 @@ class SlackDriver:
             urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded", kind=kind, settle=settle
         )
 
+    def submit_view(
+        self,
+        callback_id: str,
+        values: dict[str, Any],
+        metadata: str = "",
+        user: str = "U1",
+        blocks: list[dict[str, Any]] | None = None,
+        view_id: str = "V1",
+    ) -> Response:
+        """A modal submitted as Slack sends it (view_submission): the view with its inputs' state."""
+        view = {
+            "id": view_id,
+            "type": "modal",
+            "callback_id": callback_id,
+            "state": {"values": values},
+            "private_metadata": metadata,
+            "blocks": blocks or [],
+        }
+        return self.interact({"type": "view_submission", "user": {"id": user}, "view": view})
+
 
 @dataclass
 class Running:

@@ -87,6 +87,16 @@ class AppProcess:
             return e.code
 
 
+def acme_in_c1(db_url: str, slack: FakeSlackServer, tmp: Path, procs: list[AppProcess]) -> AppProcess:
+    """`signalloop run` started (stopped by the `procs` fixture), with customer Acme linked to channel C1."""
+    app = AppProcess(db_url, slack, tmp)
+    procs.append(app)
+    app.start()
+    app.driver.command("/loop", "customer add Acme")
+    app.driver.command("/loop", "link Acme", channel="C1")
+    return app
+
+
 def events(n: int) -> list[tuple[str, dict]]:
     return [
         (

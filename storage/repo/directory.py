@@ -121,12 +121,12 @@ def set_dm_opt_out(session: Session, *, team_id: str, user_id: str, opt_out: boo
     )
 
 
-def home_viewers(session: Session, *, team_id: str, limit: int = 50) -> list[str]:
-    """People who opened App Home, most recent first (bounded: a refresh is one call each)."""
+def home_viewers(session: Session, *, team_id: str, since: datetime, limit: int = 50) -> list[str]:
+    """People who opened App Home since `since`, most recent first (bounded: a refresh is one call each)."""
     return list(
         session.scalars(
             select(SlackUser.user_id)
-            .where(SlackUser.team_id == team_id, SlackUser.home_opened_at.is_not(None))
+            .where(SlackUser.team_id == team_id, SlackUser.home_opened_at >= since)
             .order_by(SlackUser.home_opened_at.desc())
             .limit(limit)
         )

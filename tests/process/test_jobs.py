@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot.scheduler import make_scheduler, periodic_jobs, register_jobs
 from devtools.fakeslack import FakeSlackServer
 from storage import db
-from storage.models import Signal, SlackUser
+from storage.models import DigestRun, Signal, SlackUser
 from tests.conftest import TEAM, Running
 from tests.processes import AppProcess
 
@@ -175,3 +175,53 @@ def test_a_running_app_erases_text_past_retention_at_start_up(
         assert texts()[1] == "The new calendar works well"  # within retention: kept
     finally:
         engine.dispose()
+
+
+def test_a_running_app_reminds_a_quiet_digest_at_start_up(
+    db_url: str, slack: FakeSlackServer, tmp_path: Path, procs: list[AppProcess]
+) -> None:
+    """A digest that collected no learning in two days gets its reminder from the process people deploy, as soon
+    as it starts (the reminder fell due while it was down); a digest older than the next week's does not."""
+    now = datetime.now(UTC)
+    engine = db.make_engine(db_url)
+    try:
+        with db.make_session_factory(engine).begin() as s:
+            for week, days_ago, ts in (("2026-W01", 3, "1700000000.000100"), ("2025-W50", 10, "1690000000.000100")):
+                posted = now - timedelta(days=days_ago)
+                s.add(
+                    DigestRun(
+                        team_id=TEAM,
+                        channel_id="C1",
+                        week=week,
+                        status="posted",
+                        claimed_at=posted,
+                        posted_at=posted,
+                        message_ts=ts,
+                    )
+                )
+    finally:
+        engine.dispose()
+    app = AppProcess(db_url, slack, tmp_path)
+    procs.append(app)
+    app.start()
+
+    def reminders() -> list:
+        return [c for c in slack.calls("chat.postMessage") if "No learnings yet" in (c.args.get("text") or "")]
+
+    [reminder] = _wait_for("the quiet digest's reminder", reminders, 30)  # type: ignore[misc]
+    assert reminder.args["channel"] == "C1" and reminder.args["thread_ts"] == "1700000000.000100"
+    assert "What are we learning" in reminder.args["text"]
+    app.stop()  # a second start does not remind again: the reminder was claimed
+    again = AppProcess(db_url, slack, tmp_path, "again")
+    procs.append(again)
+    again.start()
+    _wait_for("the second start's reminders job", lambda: 'Job "reminders (' in again.log.read_text(), 30)
+    engine = db.make_engine(db_url)
+    try:
+        with engine.connect() as c:
+            sent = dict(c.execute(select(DigestRun.week, DigestRun.reminder_sent_at)).all())
+    finally:
+        engine.dispose()
+    assert sent["2026-W01"] is not None and sent["2025-W50"] is None
+    again.stop()
+    assert len(reminders()) == 1

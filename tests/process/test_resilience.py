@@ -21,7 +21,7 @@ from storage import db
 from storage.models import Signal
 from tests.conftest import PG_URL, TEAM
 from tests.helpers import figure, wait_for
-from tests.processes import AppProcess, events, resend_unacknowledged, send_until_stopped
+from tests.processes import AppProcess, acme_in_c1, events, resend_unacknowledged, send_until_stopped
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,11 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_no_acknowledged_signal_is_lost_across_sigkill(
     db_url: str, slack: FakeSlackServer, tmp_path: Path, procs: list[AppProcess]
 ) -> None:
-    app = AppProcess(db_url, slack, tmp_path)
-    procs.append(app)
-    app.start()
-    app.driver.command("/loop", "customer add Acme")
-    app.driver.command("/loop", "link Acme", channel="C1")
+    app = acme_in_c1(db_url, slack, tmp_path, procs)
     batch = events(500)
     kill_after = random.Random().randint(50, 400)
     first_round = send_until_stopped(app, batch, kill_after, app.kill)

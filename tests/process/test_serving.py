@@ -19,7 +19,7 @@ from storage import db
 from storage.models import SlackUser
 from tests.conftest import PG_URL, Running
 from tests.helpers import figure, heap_frozen, signals
-from tests.processes import AppProcess, events, resend_unacknowledged, send_until_stopped
+from tests.processes import AppProcess, acme_in_c1, events, resend_unacknowledged, send_until_stopped
 
 
 def raw_request(port: int, data: bytes, read: bool = True, timeout: float = 5.0) -> bytes:
@@ -160,11 +160,7 @@ def test_first_contact_with_a_new_person_is_conflict_safe(running: Running) -> N
 def test_sigterm_under_load_loses_no_acknowledged_signal(
     db_url: str, slack: FakeSlackServer, tmp_path: Path, procs: list[AppProcess]
 ) -> None:
-    app = AppProcess(db_url, slack, tmp_path)
-    procs.append(app)
-    app.start()
-    app.driver.command("/loop", "customer add Acme")
-    app.driver.command("/loop", "link Acme", channel="C1")
+    app = acme_in_c1(db_url, slack, tmp_path, procs)
     batch = events(400)
     t0 = time.monotonic()
     first_round = send_until_stopped(app, batch, 100, lambda: app.proc.send_signal(signal.SIGTERM))

@@ -41,6 +41,43 @@ def test_linked_channel_message_is_a_signal_with_name_and_permalink(running: Run
     assert not running.slack.calls("chat.postMessage")
 
 
+def test_a_name_older_than_a_week_is_read_once_and_asked_of_slack_again(running: Running) -> None:
+    """A process started after a person's name was stored more than FRESH ago: the name is read from the database
+    for their first message only, not for every message, and Slack is asked for it again after the answer."""
+    from datetime import timedelta
+
+    from sqlalchemy import event
+
+    from bot.directory import FRESH
+    from storage import repo
+    from tests.conftest import TEAM
+
+    setup_acme(running)
+    long_ago = running.clock() - FRESH - timedelta(days=1)
+    with running.sf.begin() as s:
+        repo.save_slack_user(s, team_id=TEAM, user_id="U2", name="Marco (old)", is_bot=False, tz=None, now=long_ago)
+        repo.ensure_workspace(s, team_id=TEAM, now=long_ago).url = "https://demo.slack.com/"  # permalinks known
+    reads: list[str] = []
+
+    def read(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, ARG001
+        if statement.lstrip().upper().startswith("SELECT") and "slack_users" in statement and "U2" in str(parameters):
+            reads.append(statement)
+
+    engine = running.sf.kw["bind"]
+    event.listen(engine, "before_cursor_execute", read)
+    try:
+        for i in range(5):
+            sent = running.driver.message("C1", f"Exports failed again, {i} times", ts=f"176346010{i}.000100")
+            assert sent.status == 200
+        assert running.deps.directory.drain()
+    finally:
+        event.remove(engine, "before_cursor_execute", read)
+    assert len(reads) == 1
+    assert [c.args.get("user") for c in running.slack.calls("users.info")].count("U2") == 1
+    running.driver.message("C1", "Exports failed on Friday too", ts="1763460200.000100")
+    assert {sig.message_ts: sig.author_name for sig in signals(running.sf)}["1763460200.000100"] == "Marco"
+
+
 def test_thread_reply_kept_with_its_thread_and_bots_joins_ignored(running: Running) -> None:
     setup_acme(running)
     running.driver.message("C1", "Reply in thread: still broken", ts="1763460002.000200", thread_ts="1763460001.000100")
@@ -205,30 +242,15 @@ def test_message_shortcut_opens_modal_and_records(running: Running) -> None:
     assert cust_block["element"]["initial_option"]["text"]["text"] == "Acme Health"
     ms_block = next(b for b in view["blocks"] if b.get("block_id") == "milestone")
     first_ms = ms_block["element"]["options"][0]
-    state = {
-        "values": {
-            "customer": {
-                "customer": {"type": "external_select", "selected_option": cust_block["element"]["initial_option"]}
-            },
-            "milestone": {"milestone": {"type": "static_select", "selected_option": first_ms}},
-            "kind": {"kind": {"type": "static_select", "selected_option": {"value": "problem"}}},
-            "note": {"note": {"type": "plain_text_input", "value": "Said on the QBR call"}},
-        }
+    values = {
+        "customer": {
+            "customer": {"type": "external_select", "selected_option": cust_block["element"]["initial_option"]}
+        },
+        "milestone": {"milestone": {"type": "static_select", "selected_option": first_ms}},
+        "kind": {"kind": {"type": "static_select", "selected_option": {"value": "problem"}}},
+        "note": {"note": {"type": "plain_text_input", "value": "Said on the QBR call"}},
     }
-    resp = running.driver.interact(
-        {
-            "type": "view_submission",
-            "user": {"id": "U1"},
-            "view": {
-                "id": "V1",
-                "type": "modal",
-                "callback_id": "capture_modal",
-                "state": state,
-                "private_metadata": view["private_metadata"],
-                "blocks": view["blocks"],
-            },
-        }
-    )
+    resp = running.driver.submit_view("capture_modal", values, view["private_metadata"], blocks=view["blocks"])
     assert resp.status == 200
     [sig] = signals(running.sf)
     assert (sig.capture_path, sig.kind, sig.note) == ("shortcut", "problem", "Said on the QBR call")

@@ -165,19 +165,7 @@ def test_a_60_row_import_shows_every_change_and_changes_nothing_until_confirmed(
 
 
 def submit(r: Running, callback_id: str, values: dict, metadata: str = "") -> dict:
-    return r.driver.interact(
-        {
-            "type": "view_submission",
-            "user": {"id": "U1"},
-            "view": {
-                "id": "V1",
-                "type": "modal",
-                "callback_id": callback_id,
-                "private_metadata": metadata,
-                "state": {"values": values},
-            },
-        }
-    ).json()
+    return r.driver.submit_view(callback_id, values, metadata).json()
 
 
 def checked(r: Running, values: dict) -> dict:

@@ -279,10 +279,15 @@ def test_app_home_published_on_open_and_refreshed_after_change(running: Running)
         and "*Acme* (smb) — milestone 1 of 3 (0 achieved) · next: The owner gets the first result" in text
     )
     assert "no signals yet" in text
+    d.event({"type": "app_home_opened", "user": "U2", "channel": "D2", "tab": "home"})
     running.clock.advance(days=20)
+    # a change re-publishes the tab of whoever opened it in the last day; U2 looked 20 days ago and gets a fresh
+    # one when opening it again
+    d.event({"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home"})
     d.command("/milestone", "start Acme 1")
     pubs = running.slack.calls("views.publish")
-    assert len(pubs) == 2 and "in progress" in blocks_text(pubs[-1].args["view"]["blocks"])
+    assert [p.args["user_id"] for p in pubs] == ["U1", "U2", "U1", "U1"]
+    assert "in progress" in blocks_text(pubs[-1].args["view"]["blocks"])
     running.clock.advance(days=15)
     d.event({"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home"})
     text = blocks_text(running.slack.calls("views.publish")[-1].args["view"]["blocks"])

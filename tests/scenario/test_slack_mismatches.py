@@ -116,27 +116,12 @@ def shortcut(r: Running, channel: str, msg: dict) -> dict:
 
 
 def submit(r: Running, view: dict, selected: dict, kind: str = "auto") -> Response:
-    state = {
-        "values": {
-            "customer": {"customer": {"type": "external_select", "selected_option": selected}},
-            "kind": {"kind": {"type": "static_select", "selected_option": {"value": kind}}},
-            "note": {"note": {"type": "plain_text_input", "value": None}},
-        }
+    values = {
+        "customer": {"customer": {"type": "external_select", "selected_option": selected}},
+        "kind": {"kind": {"type": "static_select", "selected_option": {"value": kind}}},
+        "note": {"note": {"type": "plain_text_input", "value": None}},
     }
-    return r.driver.interact(
-        {
-            "type": "view_submission",
-            "user": {"id": "U1"},
-            "view": {
-                "id": "V1",
-                "type": "modal",
-                "callback_id": "capture_modal",
-                "state": state,
-                "private_metadata": view["private_metadata"],
-                "blocks": view["blocks"],
-            },
-        }
-    )
+    return r.driver.submit_view("capture_modal", values, view["private_metadata"], blocks=view["blocks"])
 
 
 def outside(r: Running, channel: str, private: bool = False) -> None:

@@ -43,20 +43,7 @@ def button(r: Running, action_id: str, value: str, user: str = "U1", channel: st
 def submit(
     r: Running, callback_id: str, values: dict, metadata: str, user: str = "U1", blocks: list | None = None
 ) -> dict:
-    resp = r.driver.interact(
-        {
-            "type": "view_submission",
-            "user": {"id": user},
-            "view": {
-                "id": "VX",
-                "type": "modal",
-                "callback_id": callback_id,
-                "state": {"values": values},
-                "private_metadata": metadata,
-                "blocks": blocks or [],
-            },
-        }
-    )
+    resp = r.driver.submit_view(callback_id, values, metadata, user=user, blocks=blocks, view_id="VX")
     assert resp.status == 200
     return resp.json() or {}
 

@@ -96,6 +96,41 @@ def test_the_model_overrules_only_kinds_it_was_fitted_on_and_never_a_churn_risk(
     assert classify_with("The export to CSV is broken since Tuesday", says_other).kind == "problem"
 
 
+def _model_saying(says: str, sure: float) -> LinearModel:
+    """A model that says `says`, `sure` sure, of any text with "the" in it (the rest shared evenly)."""
+    classes = ["churn-risk", "other", "praise", "problem", "question", "request"]
+    coef = np.zeros((len(classes), 1))
+    coef[classes.index(says)] = np.log(sure / (1 - sure) * (len(classes) - 1))
+    return LinearModel(["w:the"], np.ones(1), coef, np.zeros(len(classes)), classes)
+
+
+def test_an_unsure_model_gives_way_to_the_tone_on_praise_or_problem() -> None:
+    text = "The pictures come out horribly ugly"  # no cue; VADER -0.77
+    unsure = classify_with(text, _model_saying("praise", 0.6))
+    assert unsure.kind == "problem" and unsure.sentiment < 0, unsure
+    assert "the model unsure (60% praise)" in unsure.why[-1] and "lean negative" in unsure.why[-1], unsure
+    sure = classify_with(text, _model_saying("praise", 0.95))
+    assert sure.kind == "praise" and sure.sentiment > 0, sure
+    # without the lean (the previous combination) the unsure model's kind stood, and the sign with it
+    assert classify_with(text, _model_saying("praise", 0.6), unsure_below=None).kind == "praise"
+    # a question stays a question, neutral, whatever the tone
+    asked = classify_with("The pictures come out horribly ugly", _model_saying("question", 0.6))
+    assert asked.kind == "question" and abs(asked.sentiment) < 0.15, asked
+
+
+def test_every_kinds_probability_agrees_with_the_prediction() -> None:
+    from bot import textmodel
+    from bot.classify import _probabilities, normalise
+
+    model = textmodel.shipped()
+    assert model is not None
+    for text in ("can't log in with the authenticator app after the update", "Battery lasts two days", "ok"):
+        pred = model.predict(features(normalise(text)))
+        p = _probabilities(model, pred)
+        assert max(p, key=p.__getitem__) == pred.kind and abs(p[pred.kind] - pred.probability) < 1e-9, (text, p)
+        assert abs(sum(p.values()) - 1) < 1e-9
+
+
 def test_the_tone_is_a_feature_in_two_steps_each_way() -> None:
     assert {k for k in features("fine", tone=0.2) if k.startswith("s:")} == {"s:+"}
     assert {k for k in features("awful", tone=-0.8) if k.startswith("s:")} == {"s:-", "s:--"}
