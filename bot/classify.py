@@ -149,9 +149,19 @@ TYPOS = {
 _WORD = re.compile(r"[a-z']+|[^a-z'\s]+")
 
 
+# a label before what was said, the way people file a customer's words in a shared channel ("Riverside: Is there
+# a way to block lunch breaks?", "Harbor Legal: the export is missing matter numbers"): up to four capitalised
+# words and a colon, then a new sentence. It names the customer (routing reads it), not the kind: a question
+# must still open with its question word.
+_LABEL = re.compile(r"^\s*[A-Z][\w&'.-]*(?: [A-Z][\w&'.-]*){0,3}:\s+(?=[A-Z0-9\"'])")
+
+
 def normalise(text: str) -> str:
-    """Slack markup to words, emoji to the feeling they carry, typos fixed, lower case, one space."""
+    """Slack markup to words, emoji to the feeling they carry, typos fixed, lower case, one space; a leading
+    label ("Riverside: …") left out."""
     t = text
+    if ":" in t:
+        t = _LABEL.sub("", t, count=1)
     if "<" in t:  # each step runs only when what it replaces can be there
         t = _SLACK_USER.sub("someone", t)
         t = _SLACK_CHANNEL.sub(lambda m: "#" + (m.group(1) or "channel"), t)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.classify import KINDS, classify, classify_with
+from bot.classify import KINDS, classify, classify_with, normalise
 from bot.textmodel import LinearModel, features
 from eval.metrics import SOURCES, source_rows
 
@@ -159,3 +159,18 @@ def test_a_cue_runs_its_expression_only_when_a_needle_is_there_and_that_changes_
     for t in texts:
         for c in cues:
             assert (c.pattern.search(t) is not None) == c.search(t), (c.name, t)
+
+
+def test_a_leading_label_naming_the_customer_does_not_change_the_kind() -> None:
+    """People file a customer's words as "Riverside: …": the label names the customer (routing reads it), and the
+    message is read as if it were not there (a question still opens with its question word)."""
+    for said in (
+        "Is there a way to block lunch breaks across all sites?",
+        "Love how fast the calendar loads now",
+        "We need a way to merge two waiting lists",
+    ):
+        for label in ("Riverside", "Harbor Legal", "Tallwood Dental Group"):
+            assert classify(f"{label}: {said}") == classify(said)
+    # not a label: a lower-case word after the colon, or reported speech
+    assert normalise("Acme said: we are looking at other vendors").startswith("acme said:")
+    assert normalise("Note: the export").startswith("note:")
