@@ -6,7 +6,7 @@ import gc
 import re
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -388,7 +388,7 @@ def _build_digest(
     for ev in moves:
         moves_by_ms[ev.milestone_id].append(ev)
 
-    reviews = impact_reviews(session, custs, as_of, impact_days, channel_id)
+    reviews = impact_reviews(session, custs, as_of, impact_days, channel_id, known=signals, known_since=start)
     # the success gap's candidate phrases, read once for every customer of this digest (bot.themes)
     untied = [s.text for s in history if s.milestone_id is None and s.text]
     phrases = themes.candidates(untied) if len(untied) >= 2 else []
@@ -448,9 +448,18 @@ def _build_digest(
 
 
 def impact_reviews(
-    session: Session, custs: list[Customer], now: datetime, days: int, channel_id: str
+    session: Session,
+    custs: list[Customer],
+    now: datetime,
+    days: int,
+    channel_id: str,
+    known: Sequence[Any] = (),
+    known_since: datetime | None = None,
 ) -> dict[int, list[Any]]:
-    """Progress-vs-impact reviews due this week, per customer: one read of the review windows for all."""
+    """Progress-vs-impact reviews due this week, per customer: one read of the review windows for all.
+
+    `known`: the live signals of these customers already read (newest first) from `known_since` on, with the
+    columns a review reads (the digest's week); only the part of the windows before them is read again."""
     w = timedelta(days=days)
     due = {
         c.id: c
@@ -464,10 +473,22 @@ def impact_reviews(
         return {}
     first = now - w - impact.SHOW_FOR - w
     by_customer: dict[int, list[Any]] = defaultdict(list)
-    for sig in repo.signals_between(
-        session, team_id=custs[0].team_id, start=first, end=now, customer_ids=list(due), columns=repo.IMPACT_COLUMNS
-    ):
-        by_customer[sig.customer_id].append(sig)
+    read_until = now
+    if known_since is not None and known_since < now:
+        read_until = max(first, known_since)
+        for sig in known:
+            if sig.customer_id in due and first <= sig.posted_at < now:
+                by_customer[sig.customer_id].append(sig)
+    if first < read_until:
+        for sig in repo.signals_between(
+            session,
+            team_id=custs[0].team_id,
+            start=first,
+            end=read_until,
+            customer_ids=list(due),
+            columns=repo.IMPACT_COLUMNS,
+        ):
+            by_customer[sig.customer_id].append(sig)
     return {cid: impact.due_reviews(c, by_customer.get(cid, []), now, days, channel_id) for cid, c in due.items()}
 
 

@@ -109,8 +109,11 @@ def keywords(m: Milestone, customer: Customer) -> set[str]:
 
 
 def is_about(sig: Signal, m: Milestone, words: set[str], stems: dict[int, set[str]] | None = None) -> bool:
-    if sig.milestone_id == m.id:
-        return True
+    return sig.milestone_id == m.id or _mentions(sig, words, stems)
+
+
+def _mentions(sig: Signal, words: set[str], stems: dict[int, set[str]] | None) -> bool:
+    """The signal's words share two stems with the milestone's (one when it has no more than two)."""
     if stems is not None:
         if sig.id not in stems:
             stems[sig.id] = themes.stems(sig.text)
@@ -138,14 +141,18 @@ def review(
     at = m.achieved_at
     w = timedelta(days=window_days)
     words = keywords(m, customer)
-    # `signals` are live ones (deleted signals are never read for a review)
+    # `signals` are live ones (deleted signals are never read for a review); the bounds and ids are read once,
+    # not per signal (ORM attributes)
+    first, last, cid, mid = at - w, at + w, customer.id, m.id
     about = [
         s
         for s in signals
-        if s.customer_id == customer.id and at - w <= s.posted_at < at + w and is_about(s, m, words, stems)
+        if s.customer_id == cid
+        and first <= s.posted_at < last
+        and (s.milestone_id == mid or _mentions(s, words, stems))
     ]
-    before = [s for s in about if at - w <= s.posted_at < at]
-    after = [s for s in about if at <= s.posted_at < at + w]
+    before = [s for s in about if s.posted_at < at]
+    after = [s for s in about if at <= s.posted_at]
 
     def problems(xs: list[Signal]) -> int:
         return sum(1 for s in xs if s.kind in PROBLEMS)
