@@ -13,9 +13,14 @@ from datetime import datetime, timedelta
 from statistics import mean
 
 from bot import themes
+from bot.cards import CustomerCard, MilestoneCard
 from bot.safety import quote
 from bot.text import plural
 from storage.models import Customer, Milestone, Signal
+
+# a stored customer and milestone, or their cards (a digest reads cards)
+AnyCustomer = Customer | CustomerCard
+AnyMilestone = Milestone | MilestoneCard
 
 FELT, NOT_YET, REGRESSED, NO_EVIDENCE = "felt", "not yet felt", "regressed", "no evidence"
 SENTIMENT_STEP = 0.15  # a change in mean sentiment smaller than this is "no change"
@@ -102,13 +107,13 @@ class ImpactReview:
         return text
 
 
-def keywords(m: Milestone, customer: Customer) -> set[str]:
+def keywords(m: AnyMilestone, customer: AnyCustomer) -> set[str]:
     """Content words of the milestone's title and expected impact, minus the customer's own name."""
     exclude = themes.stems(customer.name)
     return (themes.stems(m.title) | themes.stems(m.expected_impact or "")) - exclude
 
 
-def is_about(sig: Signal, m: Milestone, words: set[str], stems: dict[int, set[str]] | None = None) -> bool:
+def is_about(sig: Signal, m: AnyMilestone, words: set[str], stems: dict[int, set[str]] | None = None) -> bool:
     return sig.milestone_id == m.id or _mentions(sig, words, stems)
 
 
@@ -129,8 +134,8 @@ FIRST_HAND_WEIGHT = 2
 
 
 def review(
-    customer: Customer,
-    m: Milestone,
+    customer: AnyCustomer,
+    m: AnyMilestone,
     signals: list[Signal],
     window_days: int,
     channel_id: str | None = None,
@@ -198,7 +203,7 @@ def review(
 
 
 def due_reviews(
-    customer: Customer, signals: list[Signal], now: datetime, window_days: int, channel_id: str | None = None
+    customer: AnyCustomer, signals: list[Signal], now: datetime, window_days: int, channel_id: str | None = None
 ) -> list[ImpactReview]:
     """Reviews of the customer's achieved milestones whose after-window has closed (shown for three weeks)."""
     out = []
