@@ -85,8 +85,14 @@ def _pool(phrases: tuple[str, ...]) -> tuple[list[tuple[str, Prepared]], frozens
     return items, frozenset(st for _, prepared in items for st in prepared[2])
 
 
+@lru_cache(maxsize=1 << 16)
+def _token_stem(token: str) -> str:
+    """A token's stem, quotes and hyphens at its ends left out: one cache lookup per token of a text."""
+    return stem(token.strip("'-"))
+
+
 def _stem_seq(text: str) -> list[str]:
-    return [stem(t.strip("'-")) for t in _TOKEN.findall(text.casefold())]
+    return list(map(_token_stem, _TOKEN.findall(text.casefold())))
 
 
 @lru_cache(maxsize=1)
@@ -145,9 +151,10 @@ def themes(
         return []
     excluded = STOP.union(w.casefold() for w in exclude)
     # the texts' own frequent content words (verbs taken out after counting: the order of the rest is the same)
+    folded = [t.casefold() for _, t in texts]  # read twice below (words, then stems)
     shared: Counter[str] = Counter()
-    for _, t in texts:
-        shared.update(set(_words(t, excluded)))
+    for t in folded:
+        shared.update({w.strip("'-") for w in _WORD.findall(t) if w not in excluded})  # as _words, once a text
     for verb in _VERBS.intersection(shared):
         del shared[verb]
     own = [w for w, _ in shared.most_common(20)]
@@ -161,10 +168,12 @@ def themes(
         needed = needed | more[1]
     # each text as its stems: a phrase's stems are found by one substring test, in the texts holding its rarest
     # stem (an inverted index: which texts hold each stem, in order)
-    seqs = [_stem_line(text) for _, text in texts]
+    seqs: list[str] = []
     holding: dict[str, list[int]] = {}
-    for i, seq in enumerate(seqs):
-        for st in needed.intersection(seq.split()):
+    for i, t in enumerate(folded):
+        stemmed = list(map(_token_stem, _TOKEN.findall(t)))  # as _stem_line
+        seqs.append(" " + " ".join(stemmed) + " ")
+        for st in needed.intersection(stemmed):
             holding.setdefault(st, []).append(i)
     present = holding.keys()
     counted: dict[str, list[int]] = {}
