@@ -7,10 +7,12 @@ made at that boundary: `CustomerCard.of(row)`, `MilestoneCard.of(row)`.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from storage.models import Customer, Milestone
+from storage.repo import CustomerRecords
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,8 @@ class MilestoneCard:
     achieved_at: datetime | None
     status_changed_at: datetime
     removed_at: datetime | None
+    ask: str | None = None  # suggested advocacy/expansion ask when achieved
+    ask_kind: str | None = None
 
     @classmethod
     def of(cls, m: Milestone) -> MilestoneCard:
@@ -41,6 +45,8 @@ class MilestoneCard:
             m.achieved_at,
             m.status_changed_at,
             m.removed_at,
+            m.ask,
+            m.ask_kind,
         )
 
 
@@ -56,6 +62,8 @@ class CustomerCard:
     # every milestone in position order, removed ones too (as Customer.milestones): bot.milestones.live() leaves
     # those out where they must not count
     milestones: tuple[MilestoneCard, ...]
+    team_id: str = ""
+    aliases: tuple[str, ...] = ()  # filled by `from_records` only (`of` does not read a customer's aliases)
 
     @classmethod
     def of(cls, c: Customer) -> CustomerCard:
@@ -69,3 +77,45 @@ class CustomerCard:
             c.created_at,
             tuple(MilestoneCard.of(m) for m in c.milestones),
         )
+
+
+def from_records(records: CustomerRecords) -> list[CustomerCard]:
+    """Cards of the customers read as plain rows (`storage.repo.customer_records`), in their order, each with its
+    milestones and aliases."""
+    milestones: dict[int, list[MilestoneCard]] = defaultdict(list)
+    for m in records.milestones:
+        milestones[m.customer_id].append(
+            MilestoneCard(
+                m.id,
+                m.position,
+                m.title,
+                m.status,
+                m.due_date,
+                m.owner_id,
+                m.expected_impact,
+                m.risk_reason,
+                m.achieved_at,
+                m.status_changed_at,
+                m.removed_at,
+                m.ask,
+                m.ask_kind,
+            )
+        )
+    aliases: dict[int, list[str]] = defaultdict(list)
+    for customer_id, alias in records.aliases:
+        aliases[customer_id].append(alias)
+    return [
+        CustomerCard(
+            c.id,
+            c.name,
+            c.name_key,
+            c.segment,
+            c.outcome_required,
+            c.outcome_experience,
+            c.created_at,
+            tuple(milestones.get(c.id, ())),
+            c.team_id,
+            tuple(aliases.get(c.id, ())),
+        )
+        for c in records.customers
+    ]

@@ -6,7 +6,7 @@ import gc
 import re
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 
 from bot import impact, themes
 from bot import milestones as ms
+from bot.cards import CustomerCard, MilestoneCard, from_records
 from bot.kinds import KIND_RANK
 from bot.weeks import Week
 from storage import connect as connect_repo
 from storage import repo
-from storage.models import Customer, Learning, Milestone, Signal
+from storage.models import Customer, Learning, Signal
 
 GAP_WEEKS = 3
 
@@ -178,21 +179,25 @@ def scope_customers(
     end: datetime,
     portfolio: bool,
     heard_since: datetime | None = None,
-) -> tuple[str, list[Customer]]:
+) -> tuple[str, list[CustomerCard]]:
     """Who the channel's digest covers: its customer, the customers heard in a watch channel, or all; only
-    those customers are loaded (with their milestones)."""
+    those customers are loaded (with their milestones and aliases), as cards."""
     heard_since = heard_since or start
+
+    def cards(ids: Iterable[int] | None = None) -> list[CustomerCard]:
+        return from_records(repo.customer_records(session, team_id=team_id, ids=ids))
+
     if portfolio:
-        return "portfolio", list(repo.list_customers(session, team_id=team_id))
+        return "portfolio", cards()
     link = repo.channel_link(session, team_id=team_id, channel_id=channel_id)
     if link is not None and link.kind == "customer":
-        ids = [link.customer_id] if link.customer_id is not None else []
-        return "customer", list(repo.list_customers(session, team_id=team_id, ids=ids))
+        return "customer", cards([link.customer_id] if link.customer_id is not None else [])
     if link is not None and link.kind == "watch":
         # the customers heard here in the weeks the digest looks back on: a quiet week still reports them
-        heard = repo.signals_channels(session, team_id=team_id, channel_id=channel_id, start=heard_since, end=end)
-        return "watch", list(repo.list_customers(session, team_id=team_id, ids=heard))
-    return "portfolio", list(repo.list_customers(session, team_id=team_id))
+        return "watch", cards(
+            repo.signals_channels(session, team_id=team_id, channel_id=channel_id, start=heard_since, end=end)
+        )
+    return "portfolio", cards()
 
 
 def _quote(sig: Signal, positions: dict[int, int], names: dict[str, str], focus: Focus | None) -> Quote:
@@ -229,10 +234,14 @@ _PREFIX = re.compile(r"^\s*[\w&'. -]{2,60}:\s+")
 SAME_ENOUGH = 90  # rapidfuzz token-set ratio at which two signals say the same thing
 
 
+_FOLD_WORD = re.compile(r"[a-z0-9']+")
+
+
 def _fold_key(text: str, name_words: frozenset[str]) -> str:
     """A message as compared for sameness: no "Customer:" prefix, no customer name, lower case, words only."""
-    t = _PREFIX.sub("", text) if _PREFIX.match(text) else text
-    return " ".join(w for w in re.findall(r"[a-z0-9']+", t.casefold()) if w not in name_words)
+    # the prefix ends with a colon: most messages have none, and the pattern is slow to rule out
+    t = _PREFIX.sub("", text) if ":" in text and _PREFIX.match(text) else text
+    return " ".join([w for w in _FOLD_WORD.findall(t.casefold()) if w not in name_words])
 
 
 def fold(quotes: list[Quote], name_words: frozenset[str], limit: int = 300) -> list[Quote]:
@@ -388,7 +397,7 @@ def _build_digest(
     for ev in moves:
         moves_by_ms[ev.milestone_id].append(ev)
 
-    reviews = impact_reviews(session, custs, as_of, impact_days, channel_id)
+    reviews = impact_reviews(session, custs, as_of, impact_days, channel_id, known=signals, known_since=start)
     # the success gap's candidate phrases, read once for every customer of this digest (bot.themes)
     untied = [s.text for s in history if s.milestone_id is None and s.text]
     phrases = themes.candidates(untied) if len(untied) >= 2 else []
@@ -433,8 +442,7 @@ def _build_digest(
             live = next((m for m in c.milestones if m.status in (ms.IN_PROGRESS, ms.AT_RISK)), None)
             since = status.last_signal or c.created_at
             dg.quiet.append((c.name, max(1, (as_of - since).days // 7), live.title if live else None))
-        weeks_heard = {_week_index(s.posted_at, hist_start) for s in hist_by_customer.get(c.id, [])}
-        if len(weeks_heard) >= GAP_WEEKS and c.id not in decided:
+        if c.id not in decided and _heard_in(hist_by_customer.get(c.id, []), hist_start, GAP_WEEKS):
             dg.collecting.append((c.name, len(hist_by_customer[c.id])))
         if sec.signal_count or sec.moves or sec.flags or sec.impact or sec.told or sec.waiting or scope == "customer":
             dg.customers.append(sec)
@@ -448,9 +456,18 @@ def _build_digest(
 
 
 def impact_reviews(
-    session: Session, custs: list[Customer], now: datetime, days: int, channel_id: str
+    session: Session,
+    custs: list[CustomerCard],
+    now: datetime,
+    days: int,
+    channel_id: str,
+    known: Sequence[Any] = (),
+    known_since: datetime | None = None,
 ) -> dict[int, list[Any]]:
-    """Progress-vs-impact reviews due this week, per customer: one read of the review windows for all."""
+    """Progress-vs-impact reviews due this week, per customer: one read of the review windows for all.
+
+    `known`: the live signals of these customers already read (newest first) from `known_since` on, with the
+    columns a review reads (the digest's week); only the part of the windows before them is read again."""
     w = timedelta(days=days)
     due = {
         c.id: c
@@ -464,15 +481,37 @@ def impact_reviews(
         return {}
     first = now - w - impact.SHOW_FOR - w
     by_customer: dict[int, list[Any]] = defaultdict(list)
-    for sig in repo.signals_between(
-        session, team_id=custs[0].team_id, start=first, end=now, customer_ids=list(due), columns=repo.IMPACT_COLUMNS
-    ):
-        by_customer[sig.customer_id].append(sig)
+    read_until = now
+    if known_since is not None and known_since < now:
+        read_until = max(first, known_since)
+        for sig in known:
+            if sig.customer_id in due and first <= sig.posted_at < now:
+                by_customer[sig.customer_id].append(sig)
+    if first < read_until:
+        for sig in repo.signals_between(
+            session,
+            team_id=custs[0].team_id,
+            start=first,
+            end=read_until,
+            customer_ids=list(due),
+            columns=repo.IMPACT_COLUMNS,
+        ):
+            by_customer[sig.customer_id].append(sig)
     return {cid: impact.due_reviews(c, by_customer.get(cid, []), now, days, channel_id) for cid, c in due.items()}
 
 
 def _week_index(at: datetime, hist_start: datetime) -> int:
     return int((at - hist_start).total_seconds() // (7 * 86400))
+
+
+def _heard_in(signals: list[Any], hist_start: datetime, weeks: int) -> bool:
+    """Whether the signals fall in at least `weeks` different weeks (counted from hist_start); stops when they do."""
+    seen: set[int] = set()
+    for s in signals:
+        seen.add(_week_index(s.posted_at, hist_start))
+        if len(seen) >= weeks:
+            return True
+    return False
 
 
 def _urgency(sec: CustomerSection) -> int:
@@ -493,7 +532,7 @@ def segment_medians(achieved: dict[str, list[list[datetime]]]) -> dict[str, floa
 
 
 def customer_section(
-    c: Customer,
+    c: CustomerCard,
     week_signals: list[Signal],
     history: list[Signal],
     moves_by_ms: dict[int, list[Any]],
@@ -528,7 +567,7 @@ def customer_section(
     own_words = [s for s in week_signals if getattr(s, "first_hand", False)]
     sec.first_hand = len(own_words)
     sec.first_hand_weighted = dict(Counter(s.kind for s in own_words))
-    name_words = frozenset(themes.words(c.name) + [w for a in c.aliases for w in themes.words(a.alias)])
+    name_words = frozenset(themes.words(c.name) + [w for a in _alias_names(c) for w in themes.words(a)])
     sec.quotes = by_priority(fold([_quote(s, positions, names, focus) for s in quotable], name_words))
     sec.focus = any(q.focus for q in sec.quotes)
     evidence_for = _evidence(sec.quotes)
@@ -575,7 +614,7 @@ _MOVED = {"planned": "started", "achieved": "reopened", "at_risk": "back_on_trac
 
 
 def milestone_states(
-    sec: CustomerSection, milestones: list[Milestone], now: datetime, names: dict[str, str]
+    sec: CustomerSection, milestones: list[MilestoneCard], now: datetime, names: dict[str, str]
 ) -> list[MilestoneState]:
     """One line per milestone with news this week, in its latest state: an achieved milestone is not also
     listed as started; at risk shows the reason typed with it; every line names the owner."""
@@ -618,7 +657,7 @@ def milestone_states(
     return out
 
 
-def _risk_detail(m: Milestone, now: datetime, today: date) -> str:
+def _risk_detail(m: MilestoneCard, now: datetime, today: date) -> str:
     parts = []
     if m.due_date:
         parts.append(f"due {m.due_date:%b} {m.due_date.day}")
@@ -636,14 +675,21 @@ def _evidence(quotes: list[Quote]) -> dict[int, Quote]:
     return out
 
 
-def gap_themes(c: Customer, untied: list[Any], phrases: list[str] | None = None) -> list[tuple[str, list[int]]]:
+def _alias_names(c: Customer | CustomerCard) -> list[str]:
+    """A card holds its aliases' names; a stored customer, its alias rows."""
+    return list(c.aliases) if isinstance(c, CustomerCard) else [a.alias for a in c.aliases]
+
+
+def gap_themes(
+    c: Customer | CustomerCard, untied: list[Any], phrases: list[str] | None = None
+) -> list[tuple[str, list[int]]]:
     """(theme, signal ids) of what a customer's untied signals talk about, most shared first."""
-    exclude = themes.words(c.name) + [w for a in c.aliases for w in themes.words(a.alias)]
+    exclude = themes.words(c.name) + [w for a in _alias_names(c) for w in themes.words(a)]
     return themes.themes([(s.id, s.text) for s in untied], exclude=exclude, min_count=2, limit=8, phrases=phrases)
 
 
 def success_gap(
-    c: Customer,
+    c: CustomerCard,
     week_signals: list[Signal],
     history: list[Signal],
     hist_start: datetime,

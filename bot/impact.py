@@ -13,9 +13,14 @@ from datetime import datetime, timedelta
 from statistics import mean
 
 from bot import themes
+from bot.cards import CustomerCard, MilestoneCard
 from bot.safety import quote
 from bot.text import plural
 from storage.models import Customer, Milestone, Signal
+
+# a stored customer and milestone, or their cards (a digest reads cards)
+AnyCustomer = Customer | CustomerCard
+AnyMilestone = Milestone | MilestoneCard
 
 FELT, NOT_YET, REGRESSED, NO_EVIDENCE = "felt", "not yet felt", "regressed", "no evidence"
 SENTIMENT_STEP = 0.15  # a change in mean sentiment smaller than this is "no change"
@@ -102,15 +107,18 @@ class ImpactReview:
         return text
 
 
-def keywords(m: Milestone, customer: Customer) -> set[str]:
+def keywords(m: AnyMilestone, customer: AnyCustomer) -> set[str]:
     """Content words of the milestone's title and expected impact, minus the customer's own name."""
     exclude = themes.stems(customer.name)
     return (themes.stems(m.title) | themes.stems(m.expected_impact or "")) - exclude
 
 
-def is_about(sig: Signal, m: Milestone, words: set[str], stems: dict[int, set[str]] | None = None) -> bool:
-    if sig.milestone_id == m.id:
-        return True
+def is_about(sig: Signal, m: AnyMilestone, words: set[str], stems: dict[int, set[str]] | None = None) -> bool:
+    return sig.milestone_id == m.id or _mentions(sig, words, stems)
+
+
+def _mentions(sig: Signal, words: set[str], stems: dict[int, set[str]] | None) -> bool:
+    """The signal's words share two stems with the milestone's (one when it has no more than two)."""
     if stems is not None:
         if sig.id not in stems:
             stems[sig.id] = themes.stems(sig.text)
@@ -126,8 +134,8 @@ FIRST_HAND_WEIGHT = 2
 
 
 def review(
-    customer: Customer,
-    m: Milestone,
+    customer: AnyCustomer,
+    m: AnyMilestone,
     signals: list[Signal],
     window_days: int,
     channel_id: str | None = None,
@@ -138,14 +146,18 @@ def review(
     at = m.achieved_at
     w = timedelta(days=window_days)
     words = keywords(m, customer)
-    # `signals` are live ones (deleted signals are never read for a review)
+    # `signals` are live ones (deleted signals are never read for a review); the bounds and ids are read once,
+    # not per signal (ORM attributes)
+    first, last, cid, mid = at - w, at + w, customer.id, m.id
     about = [
         s
         for s in signals
-        if s.customer_id == customer.id and at - w <= s.posted_at < at + w and is_about(s, m, words, stems)
+        if s.customer_id == cid
+        and first <= s.posted_at < last
+        and (s.milestone_id == mid or _mentions(s, words, stems))
     ]
-    before = [s for s in about if at - w <= s.posted_at < at]
-    after = [s for s in about if at <= s.posted_at < at + w]
+    before = [s for s in about if s.posted_at < at]
+    after = [s for s in about if at <= s.posted_at]
 
     def problems(xs: list[Signal]) -> int:
         return sum(1 for s in xs if s.kind in PROBLEMS)
@@ -191,7 +203,7 @@ def review(
 
 
 def due_reviews(
-    customer: Customer, signals: list[Signal], now: datetime, window_days: int, channel_id: str | None = None
+    customer: AnyCustomer, signals: list[Signal], now: datetime, window_days: int, channel_id: str | None = None
 ) -> list[ImpactReview]:
     """Reviews of the customer's achieved milestones whose after-window has closed (shown for three weeks)."""
     out = []

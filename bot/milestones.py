@@ -341,9 +341,9 @@ class CustomerStatus:
     last_signal: datetime | None
 
 
-def customer_status(row: Customer, now: datetime, last_signal: datetime | None) -> CustomerStatus:
+def customer_status(row: Customer | CustomerCard, now: datetime, last_signal: datetime | None) -> CustomerStatus:
     """Progress, next milestone and flags (stalled, overdue, at risk, quiet) with their reasons."""
-    c = CustomerCard.of(row)
+    c = row if isinstance(row, CustomerCard) else CustomerCard.of(row)
     rules = segment_rules(c.segment)
     ms = live(c.milestones)
     today = now.date()

@@ -67,8 +67,32 @@ def _phrase_stems(phrase: str) -> tuple[str, ...]:
     return tuple(stem(w) for w in phrase.split())
 
 
+Prepared = tuple[frozenset[str], str, frozenset[str], str, int]
+
+
+@lru_cache(maxsize=1 << 12)
+def _prepared(phrase: str) -> Prepared:
+    """A candidate phrase as `themes` looks for it: its words (to exclude), its key (its stems joined), the set of
+    its stems, the needle found in a text's stem line and how many words it has."""
+    key_stems = _phrase_stems(phrase)
+    return frozenset(phrase.split()), " ".join(key_stems), frozenset(key_stems), _needle(key_stems), len(key_stems)
+
+
+@lru_cache(maxsize=64)
+def _pool(phrases: tuple[str, ...]) -> tuple[list[tuple[str, Prepared]], frozenset[str]]:
+    """The phrases prepared, and every stem they hold."""
+    items = [(p, _prepared(p)) for p in phrases]
+    return items, frozenset(st for _, prepared in items for st in prepared[2])
+
+
+@lru_cache(maxsize=1 << 16)
+def _token_stem(token: str) -> str:
+    """A token's stem, quotes and hyphens at its ends left out: one cache lookup per token of a text."""
+    return stem(token.strip("'-"))
+
+
 def _stem_seq(text: str) -> list[str]:
-    return [stem(t.strip("'-")) for t in _TOKEN.findall(text.casefold())]
+    return list(map(_token_stem, _TOKEN.findall(text.casefold())))
 
 
 @lru_cache(maxsize=1)
@@ -126,32 +150,41 @@ def themes(
     if len(texts) < min_count:
         return []
     excluded = STOP.union(w.casefold() for w in exclude)
+    # the texts' own frequent content words (verbs taken out after counting: the order of the rest is the same)
+    folded = [t.casefold() for _, t in texts]  # read twice below (words, then stems)
+    shared: Counter[str] = Counter()
+    for t in folded:
+        shared.update({w.strip("'-") for w in _WORD.findall(t) if w not in excluded})  # as _words, once a text
+    for verb in _VERBS.intersection(shared):
+        del shared[verb]
+    own = [w for w, _ in shared.most_common(20)]
+    # the phrases to look for, prepared once (a digest checks the same ones for every customer), and the stems
+    # they need: only those are indexed below
+    pool, needed = _pool(tuple(phrases if phrases is not None else candidates([t for _, t in texts], excluded)))
+    wanted = [item for item in pool if excluded.isdisjoint(item[1][0])]
+    if own:
+        more = _pool(tuple(own))
+        wanted += [item for item in more[0] if excluded.isdisjoint(item[1][0])]
+        needed = needed | more[1]
     # each text as its stems: a phrase's stems are found by one substring test, in the texts holding its rarest
     # stem (an inverted index: which texts hold each stem, in order)
-    seqs = [(tid, _stem_line(text)) for tid, text in texts]
+    seqs: list[str] = []
     holding: dict[str, list[int]] = {}
-    for i, (_, seq) in enumerate(seqs):
-        for st in set(seq.split()):
+    for i, t in enumerate(folded):
+        stemmed = list(map(_token_stem, _TOKEN.findall(t)))  # as _stem_line
+        seqs.append(" " + " ".join(stemmed) + " ")
+        for st in needed.intersection(stemmed):
             holding.setdefault(st, []).append(i)
-    own = [
-        w for w, _ in Counter(w for _, t in texts for w in set(_words(t, excluded)) if w not in _VERBS).most_common(20)
-    ]
-    pool = list(phrases) if phrases is not None else candidates([t for _, t in texts], excluded)
+    present = holding.keys()
     counted: dict[str, list[int]] = {}
     surface: dict[str, str] = {}
-    for phrase in [*pool, *own]:
-        ws = phrase.split()
-        if any(w in excluded for w in ws):
-            continue
-        key_stems = _phrase_stems(phrase)
-        key = " ".join(key_stems)
-        if key in counted or not all(st in holding for st in key_stems):
+    for phrase, (_, key, key_stems, needle, length) in wanted:
+        if key in counted or not present >= key_stems:
             continue  # a phrase with a stem none of the texts has
-        if len(key_stems) == 1:
-            ids = [seqs[i][0] for i in holding[key]]
+        if length == 1:
+            ids = [texts[i][0] for i in holding[key]]
         else:
-            needle = _needle(key_stems)
-            ids = [seqs[i][0] for i in min((holding[st] for st in key_stems), key=len) if needle in seqs[i][1]]
+            ids = [texts[i][0] for i in min((holding[st] for st in key_stems), key=len) if needle in seqs[i]]
         if len(ids) >= min_count:
             counted[key], surface[key] = ids, phrase
     # a single word gives way to a phrase that holds it and covers a third of its texts ("shift" to "shift

@@ -7,6 +7,7 @@ SQLAlchemy installation store. The names are re-exported here: callers write `re
 from __future__ import annotations
 
 from storage.repo.customers import (
+    CustomerRecords,
     Footprint,
     add_alias,
     add_customer,
@@ -17,6 +18,7 @@ from storage.repo.customers import (
     customer_by_key,
     customer_footprint,
     customer_names,
+    customer_records,
     forget_customer,
     links_for_customer,
     list_customers,
@@ -133,6 +135,7 @@ from storage.repo.workspaces import (
 )
 
 __all__ = [
+    "CustomerRecords",
     "Footprint",
     "IMPACT_COLUMNS",
     "SIGNAL_COLUMNS",
@@ -159,6 +162,7 @@ __all__ = [
     "customer_by_key",
     "customer_footprint",
     "customer_names",
+    "customer_records",
     "decision_dates",
     "decisions_to_review",
     "delete_signals",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +57,73 @@ def list_customers(session: Session, *, team_id: str, ids: Iterable[int] | None 
             Customer.segment.is_(None), Customer.segment, Customer.name_key
         )
     ).all()
+
+
+@dataclass(frozen=True)
+class CustomerRecords:
+    """Customers (by segment then name), their milestones (by customer and position) and aliases (by customer, in
+    the order added), as named tuples of their columns."""
+
+    customers: list[Any]
+    milestones: list[Any]
+    aliases: list[Any]
+
+
+def customer_records(session: Session, *, team_id: str, ids: Iterable[int] | None = None) -> CustomerRecords:
+    """`list_customers` as plain rows, three Core reads: a digest reads a thousand customers and five thousand
+    milestones and only looks, where ORM objects cost a third of the time of its reads and more at each attribute
+    read."""
+    q = select(*_CUSTOMER_COLUMNS).where(Customer.team_id == team_id)
+    mq = select(*_MILESTONE_COLUMNS).where(Milestone.team_id == team_id)
+    aq = select(CustomerAlias.customer_id, CustomerAlias.alias).where(CustomerAlias.team_id == team_id)
+    if ids is not None:
+        wanted = list(set(ids))
+        if not wanted:
+            return CustomerRecords([], [], [])
+        q = q.where(Customer.id.in_(wanted))
+        mq = mq.where(Milestone.customer_id.in_(wanted))
+        aq = aq.where(CustomerAlias.customer_id.in_(wanted))
+    customers = session.execute(q.order_by(Customer.segment.is_(None), Customer.segment, Customer.name_key)).all()
+    milestones = session.execute(mq.order_by(Milestone.customer_id, Milestone.position, Milestone.id)).all()
+    aliases = session.execute(aq.order_by(CustomerAlias.customer_id, CustomerAlias.id)).all()
+    return CustomerRecords(
+        _named("CustomerRow", _CUSTOMER_COLUMNS, customers),
+        _named("MilestoneRow", _MILESTONE_COLUMNS, milestones),
+        [tuple(a) for a in aliases],
+    )
+
+
+_CUSTOMER_COLUMNS = (
+    Customer.id,
+    Customer.team_id,
+    Customer.name,
+    Customer.name_key,
+    Customer.segment,
+    Customer.outcome_required,
+    Customer.outcome_experience,
+    Customer.created_at,
+)
+_MILESTONE_COLUMNS = (
+    Milestone.id,
+    Milestone.customer_id,
+    Milestone.position,
+    Milestone.title,
+    Milestone.status,
+    Milestone.due_date,
+    Milestone.owner_id,
+    Milestone.expected_impact,
+    Milestone.risk_reason,
+    Milestone.achieved_at,
+    Milestone.status_changed_at,
+    Milestone.removed_at,
+    Milestone.ask,
+    Milestone.ask_kind,
+)
+
+
+def _named(name: str, columns: Sequence[Any], rows: Sequence[Any]) -> list[Any]:
+    record: Any = namedtuple(name, [c.key for c in columns])  # type: ignore[misc]
+    return [record._make(r) for r in rows]
 
 
 def customer_names(session: Session, *, team_id: str, ids: Iterable[int]) -> dict[int, str]:
