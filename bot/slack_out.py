@@ -26,7 +26,10 @@ from slack_sdk.errors import SlackApiError
 
 log = logging.getLogger(__name__)
 
-CHANNEL_GAP = 1.0  # Slack allows about one message per second per channel
+# Slack allows about one message per second per channel (https://docs.slack.dev/apis/web-api/rate-limits, "Posting
+# messages"), counted as the posts arrive: a margin over the second keeps two posts whose requests left a second
+# apart from arriving closer than that when the first was slower on its way
+CHANNEL_GAP = 1.05
 
 # the Web API methods that change something in Slack: only this module calls them
 WRITE_METHODS = frozenset(

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from bot.runner import DigestRunner
 from bot.scheduler import DigestJobs, make_scheduler
+from bot.slack_out import CHANNEL_GAP
 from devtools.fakeslack import FakeSlackServer
 from storage import db
 from storage.models import DigestRun, Signal
@@ -171,7 +172,7 @@ def test_claim_before_queue_the_losing_instance_builds_nothing(running: Running,
 
 def test_posts_to_one_channel_are_spaced_a_second_apart(running: Running) -> None:
     r = running
-    r.deps.digest_runner.pacer.gap = 1.0  # production's spacing (the fixture shortens it)
+    r.deps.digest_runner.pacer.gap = CHANNEL_GAP  # production's spacing (the fixture shortens it)
     r.clock.now = at(16, 9)
     r.driver.command("/loop", "customer add Acme")
     r.driver.command("/loop", "link Acme", channel="C1")
@@ -199,4 +200,4 @@ def test_posts_to_one_channel_are_spaced_a_second_apart(running: Running) -> Non
     gaps = [b.at - a.at for a, b in zip(posts, posts[1:], strict=False)]
     figure(f"digest of {len(posts)} messages in one channel: gaps between posts {[round(g, 2) for g in gaps]} s")
     assert res is not None and res.status == "posted" and len(posts) >= 2
-    assert min(gaps) >= 0.99
+    assert min(gaps) >= 1.0  # as Slack counts: on arrival
