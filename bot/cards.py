@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from storage.models import Customer, Milestone
 from storage.repo import CustomerRecords
@@ -32,7 +33,8 @@ class MilestoneCard:
     ask_kind: str | None = None
 
     @classmethod
-    def of(cls, m: Milestone) -> MilestoneCard:
+    def of(cls, m: Milestone | Any) -> MilestoneCard:
+        """The card of a milestone: its ORM row, or a plain row of the same columns (`repo.customer_records`)."""
         return cls(
             m.id,
             m.position,
@@ -84,23 +86,7 @@ def from_records(records: CustomerRecords) -> list[CustomerCard]:
     milestones and aliases."""
     milestones: dict[int, list[MilestoneCard]] = defaultdict(list)
     for m in records.milestones:
-        milestones[m.customer_id].append(
-            MilestoneCard(
-                m.id,
-                m.position,
-                m.title,
-                m.status,
-                m.due_date,
-                m.owner_id,
-                m.expected_impact,
-                m.risk_reason,
-                m.achieved_at,
-                m.status_changed_at,
-                m.removed_at,
-                m.ask,
-                m.ask_kind,
-            )
-        )
+        milestones[m.customer_id].append(MilestoneCard.of(m))
     aliases: dict[int, list[str]] = defaultdict(list)
     for customer_id, alias in records.aliases:
         aliases[customer_id].append(alias)
