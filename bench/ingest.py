@@ -31,6 +31,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop(procs: dict[str, subprocess.Popen], slack: FakeSlackServer) -> None:
+    """End the servers a benchmark started (those still running) and its Slack simulator."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait()
+    slack.stop()
+
+
 def wait_up(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -290,11 +299,7 @@ def run(database_url: str, n: int = 4000, label: str = "sqlite", rounds: int = 8
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['signalloop']}/healthz") as resp:
             results["healthz"] = resp.status
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait()
-        slack.stop()
+        stop(procs, slack)
     results["stored"] = {"signalloop": _count(database_url, "signals"), "peer": _count(database_url, "peer_messages")}
     results["stored_expected"] = n + len(warm)
     results["vs_peer"] = round(results["signalloop"]["events_per_s"] / results["peer"]["events_per_s"], 3)

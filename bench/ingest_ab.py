@@ -94,11 +94,7 @@ def run(
                 parts[k].append(ingest.send(ports[k], chunk, concurrency, procs[k].pid))
         return {k: ingest.summarise(parts[k]) for k in names}
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait()
-        slack.stop()
+        ingest.stop(procs, slack)
         if database == "postgresql":
             drop_pg_schema(url)
 

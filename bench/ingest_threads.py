@@ -117,11 +117,7 @@ def main() -> None:
             )
             print("\n".join(table(spent[k], m["events"])))
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait()
-        slack.stop()
+        ingest.stop(procs, slack)
         if database == "postgresql":
             drop_pg_schema(url)
 
