@@ -220,10 +220,18 @@ def register_jobs(scheduler: BackgroundScheduler, deps: Deps) -> DigestJobs:
     return jobs
 
 
+QUIET_BELOW = 600  # a job that runs more often than every 10 minutes (and on wake-ups) is logged when it did something
+
+
 def _then_ready(job: PeriodicJob, wake: Wakeups) -> Callable[[], object]:
     def run() -> object:
         wake.ran(job.id)
-        return job.run()
+        result = job.run()
+        # one line a run for the jobs of minutes and hours; the outbox and the scans, woken every second while
+        # signals arrive, only when they found something (the scheduler's own per-run lines are off, entry/cli.py)
+        level = logging.INFO if result or job.seconds >= QUIET_BELOW else logging.DEBUG
+        log.log(level, "job %s: %s", job.id, result)
+        return result
 
     run.__name__ = run.__qualname__ = job.id  # the scheduler's log names the job: 'Running job "reminders (…)"'
     return run

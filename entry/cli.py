@@ -409,6 +409,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # a Slack token in a debug log line of slack_sdk would leak it: keep that logger at INFO
     logging.getLogger("slack_sdk").setLevel(logging.INFO)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if not args.verbose:
+        # a line for every job added (one per digest channel at start-up) and two a run (the outbox and the scans
+        # run every second while signals arrive): bot.scheduler logs what the jobs are and what they did instead
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         return args.fn(args)
     except BrokenPipeError:

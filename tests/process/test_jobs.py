@@ -215,7 +215,7 @@ def test_a_running_app_reminds_a_quiet_digest_at_start_up(
     again = AppProcess(db_url, slack, tmp_path, "again")
     procs.append(again)
     again.start()
-    _wait_for("the second start's reminders job", lambda: 'Job "reminders (' in again.log.read_text(), 30)
+    _wait_for("the second start's reminders job", lambda: "job reminders: 0" in again.log.read_text(), 30)
     engine = db.make_engine(db_url)
     try:
         with engine.connect() as c:
