@@ -230,7 +230,8 @@ def _then_ready(job: PeriodicJob, wake: Wakeups) -> Callable[[], object]:
         # one line a run for the jobs of minutes and hours; the outbox and the scans, woken every second while
         # signals arrive, only when they found something (the scheduler's own per-run lines are off, entry/cli.py)
         level = logging.INFO if result or job.seconds >= QUIET_BELOW else logging.DEBUG
-        log.log(level, "job %s: %s", job.id, result)
+        done = len(result) if isinstance(result, list | tuple | set | dict) else result  # catch_up: the digests
+        log.log(level, "job %s: %s", job.id, done)
         return result
 
     run.__name__ = run.__qualname__ = job.id  # the scheduler's log names the job: 'Running job "reminders (…)"'
