@@ -27,7 +27,8 @@ need needs no nor not now of off on once one only or other our ours ourselves ou
 she should shouldn't so some still such than that that's the their theirs them themselves then there
 these they they're this those through to too under until up us very was wasn't we we're were weren't
 what when where which while who whom why will with won't would wouldn't you your yours yourself again
-really today yesterday tomorrow week weeks morning monday tuesday wednesday thursday friday thanks thank
+really today yesterday tomorrow week weeks morning mornings afternoon afternoons evening evenings night nights
+end weekend weekends month months year years monday tuesday wednesday thursday friday thanks thank
 said says asked ask want wants wanted new every way lot lots time times day days last next first
 without within
 two three four five six seven eight nine ten twice half
