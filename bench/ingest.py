@@ -31,6 +31,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def slack_and_env(database_url: str) -> tuple[FakeSlackServer, dict[str, str]]:
+    """The Slack simulator the servers under test talk to (the 40 authors the events come from known to it), and
+    their environment: this process's, without any Slack, signalloop or OpenAI setting, pointed at it and at
+    `database_url`."""
+    slack = FakeSlackServer(FakeSlackState(team_id=TEAM)).start()
+    for i in range(40):
+        uid = f"U{i:03d}"
+        slack.state.users[uid] = {"id": uid, "name": f"user{i}", "profile": {"display_name": f"User {i}"}}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
+    env.update(
+        SLACK_SIGNING_SECRET=SECRET, SLACK_BOT_TOKEN="xoxb-bench", SLACK_API_URL=slack.url, DATABASE_URL=database_url
+    )
+    return slack, env
+
+
 def stop(procs: dict[str, subprocess.Popen], slack: FakeSlackServer) -> None:
     """End the servers a benchmark started (those still running) and its Slack simulator."""
     for proc in procs.values():
@@ -254,14 +269,7 @@ def run(database_url: str, n: int = 4000, label: str = "sqlite", rounds: int = 8
     signalloop's channel is linked to a customer, so every event is routed, classified and committed before
     its 200; "signalloop_not_stored" sends the same events to a channel that is not linked. Afterwards the rows
     are counted: every acknowledged event must be in the database."""
-    slack = FakeSlackServer(FakeSlackState(team_id=TEAM)).start()
-    for i in range(40):
-        uid = f"U{i:03d}"
-        slack.state.users[uid] = {"id": uid, "name": f"user{i}", "profile": {"display_name": f"User {i}"}}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
-    env.update(
-        SLACK_SIGNING_SECRET=SECRET, SLACK_BOT_TOKEN="xoxb-bench", SLACK_API_URL=slack.url, DATABASE_URL=database_url
-    )
+    slack, env = slack_and_env(database_url)
     warm = make_events(200, start=10_000_000)
     bodies = {
         "bare": make_events(n),

@@ -16,7 +16,6 @@ message costs there, where the benchmark's own database otherwise holds only nam
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -64,14 +63,7 @@ def run(
 ) -> dict[str, dict]:
     tmp = tempfile.mkdtemp()
     url = fresh_pg_schema() if database == "postgresql" else f"sqlite:///{tmp}/ab.db"
-    slack = ingest.FakeSlackServer(ingest.FakeSlackState(team_id=ingest.TEAM)).start()
-    for i in range(40):
-        uid = f"U{i:03d}"
-        slack.state.users[uid] = {"id": uid, "name": f"user{i}", "profile": {"display_name": f"User {i}"}}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
-    env.update(
-        SLACK_SIGNING_SECRET=ingest.SECRET, SLACK_BOT_TOKEN="xoxb-bench", SLACK_API_URL=slack.url, DATABASE_URL=url
-    )
+    slack, env = ingest.slack_and_env(url)
     names = ("bare", "peer", "this", "other")
     bodies = {k: ingest.make_events(n, start=j * 1_000_000) for j, k in enumerate(names)}
     procs: dict[str, subprocess.Popen] = {}

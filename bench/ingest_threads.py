@@ -73,14 +73,7 @@ def main() -> None:
     names = ("bare", "peer", "signalloop")
     tmp = tempfile.mkdtemp()
     url = fresh_pg_schema() if database == "postgresql" else f"sqlite:///{tmp}/threads.db"
-    slack = ingest.FakeSlackServer(ingest.FakeSlackState(team_id=ingest.TEAM)).start()
-    for i in range(40):
-        uid = f"U{i:03d}"
-        slack.state.users[uid] = {"id": uid, "name": f"user{i}", "profile": {"display_name": f"User {i}"}}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
-    env.update(
-        SLACK_SIGNING_SECRET=ingest.SECRET, SLACK_BOT_TOKEN="xoxb-bench", SLACK_API_URL=slack.url, DATABASE_URL=url
-    )
+    slack, env = ingest.slack_and_env(url)
     ports = {k: ingest.free_port() for k in names}
     procs = {}
     try:

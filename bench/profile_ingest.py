@@ -11,7 +11,6 @@ Bolt's many small calls most: compare shares, not absolutes; --no-profile measur
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -57,19 +56,9 @@ def main() -> None:
     profile = "--no-profile" not in sys.argv
     tmp = tempfile.mkdtemp()
     url = fresh_pg_schema() if database == "postgresql" else f"sqlite:///{tmp}/p.db"
-    slack = ingest.FakeSlackServer(ingest.FakeSlackState(team_id=ingest.TEAM)).start()
-    for i in range(40):
-        uid = f"U{i:03d}"
-        slack.state.users[uid] = {"id": uid, "name": f"user{i}", "profile": {"display_name": f"User {i}"}}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIGNALLOOP_", "OPENAI_"))}
+    slack, env = ingest.slack_and_env(url)
     port = ingest.free_port()
-    env.update(
-        SLACK_SIGNING_SECRET=ingest.SECRET,
-        SLACK_BOT_TOKEN="xoxb-bench",
-        SLACK_API_URL=slack.url,
-        DATABASE_URL=url,
-        SIGNALLOOP_PORT=str(port),
-    )
+    env["SIGNALLOOP_PORT"] = str(port)
     out = str(Path(tmp) / "prof.pstat") if profile else "-"
     procs = []
     try:
