@@ -503,17 +503,20 @@ class SlackDriver:
         user: str = "U1",
         blocks: list[dict[str, Any]] | None = None,
         view_id: str = "V1",
+        settle: bool = True,
     ) -> Response:
-        """A modal submitted as Slack sends it (view_submission): the view with its inputs' state."""
-        view = {
+        """A modal submitted as Slack sends it (view_submission): the view with its inputs' state (and its blocks,
+        when given)."""
+        view: dict[str, Any] = {
             "id": view_id,
             "type": "modal",
             "callback_id": callback_id,
             "state": {"values": values},
             "private_metadata": metadata,
-            "blocks": blocks or [],
         }
-        return self.interact({"type": "view_submission", "user": {"id": user}, "view": view})
+        if blocks is not None:
+            view["blocks"] = blocks
+        return self.interact({"type": "view_submission", "user": {"id": user}, "view": view}, settle=settle)
 
 
 @dataclass

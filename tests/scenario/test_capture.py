@@ -290,19 +290,7 @@ def test_message_shortcut_opens_modal_and_records(running: Running) -> None:
 
 def test_shortcut_modal_without_customer_is_rejected_inline(running: Running) -> None:
     setup_acme(running)
-    resp = running.driver.interact(
-        {
-            "type": "view_submission",
-            "user": {"id": "U1"},
-            "view": {
-                "id": "V1",
-                "type": "modal",
-                "callback_id": "capture_modal",
-                "state": {"values": {}},
-                "private_metadata": json.dumps({"c": "C3", "ts": "1.1"}),
-            },
-        }
-    )
+    resp = running.driver.submit_view("capture_modal", {}, json.dumps({"c": "C3", "ts": "1.1"}))
     assert resp.status == 200
     assert resp.json()["response_action"] == "errors" and "customer" in resp.json()["errors"]
     assert count(running.sf, Signal) == 0

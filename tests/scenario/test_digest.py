@@ -415,35 +415,12 @@ def test_thread_replies_and_modal_become_learnings_and_decisions_are_reviewed(ru
             "review": {"review": {"type": "datepicker", "selected_date": "2026-11-27"}},
         }
     }
-    resp = d.interact(
-        {
-            "type": "view_submission",
-            "user": {"id": "U1"},
-            "view": {
-                "id": "V9",
-                "type": "modal",
-                "callback_id": "learning_modal",
-                "state": state,
-                "private_metadata": modal["private_metadata"],
-            },
-        }
-    )
+    resp = d.submit_view("learning_modal", state["values"], modal["private_metadata"], view_id="V9")
     assert resp.status == 200
     # a modal from the "Add a learning" button with an empty learning is refused inline
     bad = dict(state, values=dict(state["values"], learning={"learning": {"type": "plain_text_input", "value": " "}}))
-    resp = d.interact(
-        {
-            "type": "view_submission",
-            "user": {"id": "U2"},
-            "view": {
-                "id": "V10",
-                "type": "modal",
-                "callback_id": "learning_modal",
-                "state": bad,
-                "private_metadata": json.dumps({"run": 1, "channel": "C1"}),
-            },
-        }
-    )
+    metadata = json.dumps({"run": 1, "channel": "C1"})
+    resp = d.submit_view("learning_modal", bad["values"], metadata, user="U2", view_id="V10")
     assert resp.json()["response_action"] == "errors" and "learning" in resp.json()["errors"]
     assert count(running.sf, Learning) == 1
     assert "Ship the SMS fix" in d.command("/loop", "decisions").json()["text"]

@@ -272,18 +272,8 @@ def test_the_import_modal_checks_first_and_applies_on_both_databases(running: Ru
     r.driver.command("/loop", "customers import")
     assert r.slack.calls("views.open")[-1].args["view"]["callback_id"] == "import_modal"
     text = customers_csv(6, {2})
-    resp = r.driver.interact(
-        {
-            "type": "view_submission",
-            "user": {"id": "U1"},
-            "view": {
-                "id": "V1",
-                "type": "modal",
-                "callback_id": "import_modal",
-                "state": {"values": {"csv": {"csv": {"type": "plain_text_input", "value": text}}}},
-            },
-        }
-    ).json()
+    csv = {"csv": {"csv": {"type": "plain_text_input", "value": text}}}
+    resp = r.driver.submit_view("import_modal", csv).json()
     # answered at once ("Checking…"); the rows are checked against Slack after the answer, then shown
     assert resp["response_action"] == "update" and resp["view"]["callback_id"] == "import_checking"
     [update] = r.slack.calls("views.update")
@@ -291,19 +281,7 @@ def test_the_import_modal_checks_first_and_applies_on_both_databases(running: Ru
     resp = {"view": update.args["view"]}
     with r.sf() as s:
         assert s.scalar(select(Customer.id)) is None
-    r.driver.interact(
-        {
-            "type": "view_submission",
-            "user": {"id": "U1"},
-            "view": {
-                "id": "V1",
-                "type": "modal",
-                "callback_id": "import_apply",
-                "private_metadata": resp["view"]["private_metadata"],
-                "state": {"values": {}},
-            },
-        }
-    )
+    r.driver.submit_view("import_apply", {}, resp["view"]["private_metadata"])
     with r.sf() as s:
         assert len(s.scalars(select(Customer)).all()) == 5
     assert "5 created" in r.slack.calls("chat.postMessage")[-1].args["text"]

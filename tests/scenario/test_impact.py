@@ -245,19 +245,7 @@ def test_add_as_milestone_button_opens_prefilled_modal_that_creates_it(running: 
                 "impact": {"impact": {"type": "plain_text_input", "value": "Fewer calls"}},
             }
         }
-        return d.interact(
-            {
-                "type": "view_submission",
-                "user": {"id": "U1"},
-                "view": {
-                    "id": "V1",
-                    "type": "modal",
-                    "callback_id": "milestone_add_modal",
-                    "state": state,
-                    "private_metadata": view["private_metadata"],
-                },
-            }
-        )
+        return d.submit_view("milestone_add_modal", state["values"], view["private_metadata"])
 
     bad = submit(title_el["initial_value"])  # placeholders left in: refused inline, nothing written
     assert bad.json()["response_action"] == "errors" and count(running.sf, Milestone) == 0

@@ -431,23 +431,8 @@ def test_the_import_check_looks_owners_and_channels_up_after_the_answer(running:
         st.channels[f"C9{i}"] = {"id": f"C9{i}", "name": f"cs-customer-{i}", "is_private": False}
     rows = "\n".join(f"Customer {i},smb,person{i % 4}@example.com,#cs-customer-{i}" for i in range(8))
     st.latency = 0.3
-    resp = d.interact(
-        {
-            "type": "view_submission",
-            "user": {"id": "U1"},
-            "view": {
-                "id": "V1",
-                "type": "modal",
-                "callback_id": "import_modal",
-                "state": {
-                    "values": {
-                        "csv": {"csv": {"type": "plain_text_input", "value": f"name,segment,owner,channel\n{rows}"}}
-                    }
-                },
-            },
-        },
-        settle=False,
-    )
+    csv = {"csv": {"csv": {"type": "plain_text_input", "value": f"name,segment,owner,channel\n{rows}"}}}
+    resp = d.submit_view("import_modal", csv, settle=False)
     assert resp.elapsed < 1.5 and resp.json()["view"]["callback_id"] == "import_checking"
     d.settle()
     assert running.slack.calls("users.lookupByEmail") and running.slack.calls("conversations.list")

@@ -417,19 +417,7 @@ def test_more_than_100_customers_are_searched_wherever_a_customer_is_picked(runn
         }
     }
     view = learning[0].args["view"]
-    resp = d.interact(
-        {
-            "type": "view_submission",
-            "user": {"id": "U1"},
-            "view": {
-                "id": "V7",
-                "type": "modal",
-                "callback_id": "learning_modal",
-                "state": state,
-                "private_metadata": view["private_metadata"],
-            },
-        }
-    )
+    resp = d.submit_view("learning_modal", state["values"], view["private_metadata"], view_id="V7")
     assert resp.status == 200 and not resp.body, resp.body
     with running.sf() as s:
         [row] = s.scalars(select(Learning)).all()

@@ -43,7 +43,7 @@ def button(r: Running, action_id: str, value: str, user: str = "U1", channel: st
 def submit(
     r: Running, callback_id: str, values: dict, metadata: str, user: str = "U1", blocks: list | None = None
 ) -> dict:
-    resp = r.driver.submit_view(callback_id, values, metadata, user=user, blocks=blocks, view_id="VX")
+    resp = r.driver.submit_view(callback_id, values, metadata, user=user, blocks=blocks or [], view_id="VX")
     assert resp.status == 200
     return resp.json() or {}
 
