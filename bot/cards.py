@@ -8,6 +8,7 @@ made at that boundary: `CustomerCard.of(row)`, `MilestoneCard.of(row)`.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -65,10 +66,18 @@ class CustomerCard:
     # those out where they must not count
     milestones: tuple[MilestoneCard, ...]
     team_id: str = ""
-    aliases: tuple[str, ...] = ()  # filled by `from_records` only (`of` does not read a customer's aliases)
+    aliases: tuple[str, ...] = ()  # given to `of` (from_records gives them; an ORM row's are not read)
 
     @classmethod
-    def of(cls, c: Customer) -> CustomerCard:
+    def of(
+        cls,
+        c: Customer | Any,
+        milestones: Iterable[MilestoneCard] | None = None,
+        team_id: str = "",
+        aliases: Iterable[str] = (),
+    ) -> CustomerCard:
+        """The card of a customer: its ORM row (its milestones read from it), or a plain row of the same columns
+        with its milestones' cards, workspace and aliases given (`from_records`)."""
         return cls(
             c.id,
             c.name,
@@ -77,7 +86,9 @@ class CustomerCard:
             c.outcome_required,
             c.outcome_experience,
             c.created_at,
-            tuple(MilestoneCard.of(m) for m in c.milestones),
+            tuple(MilestoneCard.of(m) for m in c.milestones) if milestones is None else tuple(milestones),
+            team_id,
+            tuple(aliases),
         )
 
 
@@ -90,18 +101,4 @@ def from_records(records: CustomerRecords) -> list[CustomerCard]:
     aliases: dict[int, list[str]] = defaultdict(list)
     for customer_id, alias in records.aliases:
         aliases[customer_id].append(alias)
-    return [
-        CustomerCard(
-            c.id,
-            c.name,
-            c.name_key,
-            c.segment,
-            c.outcome_required,
-            c.outcome_experience,
-            c.created_at,
-            tuple(milestones.get(c.id, ())),
-            c.team_id,
-            tuple(aliases.get(c.id, ())),
-        )
-        for c in records.customers
-    ]
+    return [CustomerCard.of(c, milestones.get(c.id, ()), c.team_id, aliases.get(c.id, ())) for c in records.customers]

@@ -86,11 +86,8 @@ def posted_sections(session: Session, *, team_id: str, channel_id: str, other_th
     return [row for row in rows if row]
 
 
-def runs_needing_reminder(
-    session: Session, *, posted_before: datetime, posted_after: datetime | None = None
-) -> Sequence[DigestRun]:
-    """Posted digests without a learning or a reminder yet, posted before `posted_before` (and after
-    `posted_after`)."""
+def runs_needing_reminder(session: Session, *, posted_before: datetime, posted_after: datetime) -> Sequence[DigestRun]:
+    """Posted digests without a learning or a reminder yet, posted between `posted_after` and `posted_before`."""
     has_learning = select(Learning.id).where(Learning.digest_run_id == DigestRun.id).exists()
     return session.scalars(
         select(DigestRun).where(
@@ -99,7 +96,7 @@ def runs_needing_reminder(
             DigestRun.reminder_sent_at.is_(None),
             DigestRun.message_ts.is_not(None),
             ~has_learning,
-            *([DigestRun.posted_at >= posted_after] if posted_after is not None else []),
+            DigestRun.posted_at >= posted_after,
         )
     ).all()
 
